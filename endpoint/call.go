@@ -1,0 +1,546 @@
+package endpoint
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-sip/switchboard/media"
+	"github.com/switchboard-sip/switchboard/media/sdp"
+	"github.com/switchboard-sip/switchboard/platform"
+)
+
+// ResponseError reports a final failure response to a request we sent.
+type ResponseError struct {
+	Code   int
+	Reason string
+	Res    *sip.Response
+}
+
+func (e *ResponseError) Error() string {
+	return fmt.Sprintf("endpoint: remote answered %d %s", e.Code, e.Reason)
+}
+
+// RedirectError reports a 3xx response to an outgoing call; Contacts lists
+// the targets it names.
+type RedirectError struct {
+	Code     int
+	Contacts []string
+}
+
+func (e *RedirectError) Error() string {
+	return fmt.Sprintf("endpoint: redirected (%d) to %v", e.Code, e.Contacts)
+}
+
+// Errors of call operations.
+var (
+	ErrState      = errors.New("endpoint: operation not allowed in the call's state")
+	ErrTerminated = errors.New("endpoint: call terminated")
+)
+
+// Call is an audio call: one INVITE dialog with one RTP session. Its
+// methods are safe for concurrent use.
+type Call struct {
+	conv     *Conversation
+	ep       *Endpoint
+	p        *platform.Platform
+	incoming bool
+
+	mu        sync.Mutex
+	log       *slog.Logger
+	state     State
+	reason    Reason
+	dlg       dialog
+	local     sdp.Local
+	neg       sdp.Negotiated
+	negotiate bool // an offer/answer has completed
+	negotiatedAt time.Time
+	rtp       *media.Session
+	hold      HoldType
+	handedOff bool
+	replaces  *Call
+	ackWait   map[uint32]chan struct{}
+	referCh   chan int // NOTIFY sipfrag status codes of our REFER
+
+	// incoming
+	inv     *platform.Request // initial INVITE with our To tag set
+	invReq  *sip.Request
+	offer   []byte // remote offer of the initial INVITE (nil: delayed offer)
+	answer  []byte
+	rspHdrs []sip.Header
+
+	// outgoing
+	invite         *sip.Request
+	cancelEstablish context.CancelFunc
+
+	// timers
+	seInterval  time.Duration // negotiated session interval, 0 if none
+	seRefresher bool          // we refresh
+	seTimer     *time.Timer
+	rtpTimer    *time.Timer
+
+	reinviteMu sync.Mutex // serialises our re-INVITEs
+	reinviting bool       // an outgoing re-INVITE is in progress (for 491)
+
+	onState    func(StateChange)
+	onTransfer func(*TransferRequest)
+	onDTMF     func(media.DTMFEvent)
+	events     eventQueue
+
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+func newCall(conv *Conversation, incoming bool) *Call {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Call{
+		conv: conv, ep: conv.ep, p: conv.ep.p, incoming: incoming,
+		log: conv.ep.log, ackWait: map[uint32]chan struct{}{}, referCh: make(chan int, 8),
+		ctx: ctx, cancel: cancel,
+	}
+	if incoming {
+		c.state = Incoming
+	}
+	return c
+}
+
+// Conversation returns the call's conversation.
+func (c *Call) Conversation() *Conversation { return c.conv }
+
+// Incoming reports whether the call was received.
+func (c *Call) Incoming() bool { return c.incoming }
+
+// State returns the call state.
+func (c *Call) State() State {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state
+}
+
+// Reason returns the reason of the last state change.
+func (c *Call) Reason() Reason {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reason
+}
+
+// Done is closed when the call is terminated.
+func (c *Call) Done() <-chan struct{} { return c.ctx.Done() }
+
+// Context returns a context cancelled when the call terminates.
+func (c *Call) Context() context.Context { return c.ctx }
+
+// CallID returns the dialog's Call-ID.
+func (c *Call) CallID() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dlg.callID
+}
+
+// RemoteURI returns the remote party's URI (From of an incoming call, To
+// of an outgoing one).
+func (c *Call) RemoteURI() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return formatURI(c.dlg.remote)
+}
+
+// RemoteDisplayName returns the remote party's display name.
+func (c *Call) RemoteDisplayName() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dlg.remoteName
+}
+
+// LocalURI returns the URI this side presents.
+func (c *Call) LocalURI() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return formatURI(c.dlg.local)
+}
+
+// Request returns the initial INVITE of an incoming call (read only), or
+// nil.
+func (c *Call) Request() *sip.Request {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.invReq
+}
+
+// Replaces returns the call that an incoming INVITE with Replaces (RFC
+// 3891) replaces, or nil. The replaced call is ended with BYE when this
+// call is accepted.
+func (c *Call) Replaces() *Call {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.replaces
+}
+
+// Media returns the call's RTP session, or nil before an offer/answer.
+func (c *Call) Media() *media.Session {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rtp
+}
+
+// Negotiated returns the outcome of the last offer/answer.
+func (c *Call) Negotiated() sdp.Negotiated {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.neg
+}
+
+// SessionInterval returns the negotiated RFC 4028 session interval and
+// whether this side refreshes, or 0.
+func (c *Call) SessionInterval() (time.Duration, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.seInterval, c.seRefresher
+}
+
+// HandOff keeps an incoming call alive after its handler returns; the
+// application then owns it and must terminate it.
+func (c *Call) HandOff() {
+	c.mu.Lock()
+	c.handedOff = true
+	c.mu.Unlock()
+}
+
+// OnStateChanged sets the state-change handler. It runs on the call's
+// event goroutine, one event at a time, and must not block.
+func (c *Call) OnStateChanged(f func(StateChange)) {
+	c.mu.Lock()
+	c.onState = f
+	c.mu.Unlock()
+}
+
+// OnDTMF sets the handler of received RFC 4733 key presses; it runs on
+// the call's event goroutine.
+func (c *Call) OnDTMF(f func(media.DTMFEvent)) {
+	c.mu.Lock()
+	c.onDTMF = f
+	c.mu.Unlock()
+}
+
+// setStateLocked changes state and queues the event; c.mu is held.
+func (c *Call) setStateLocked(s State, r Reason) {
+	if c.state == s || c.state == Terminated {
+		return
+	}
+	prev := c.state
+	c.state, c.reason = s, r
+	c.log.Debug("call state", "call_id", c.dlg.callID, "from", prev.String(), "to", s.String(), "reason", string(r))
+	if f := c.onState; f != nil {
+		ch := StateChange{Previous: prev, State: s, Reason: r}
+		c.events.post(func() { f(ch) })
+	}
+	c.events.post(c.conv.callStateChanged)
+	if s == Terminated {
+		c.cleanupLocked()
+	}
+}
+
+func (c *Call) setState(s State, r Reason) {
+	c.mu.Lock()
+	c.setStateLocked(s, r)
+	c.mu.Unlock()
+}
+
+// cleanupLocked releases the dialog, timers and media; c.mu is held.
+func (c *Call) cleanupLocked() {
+	if c.dlg.localTag != "" {
+		c.p.UnregisterDialog(c.dlg.callID, c.dlg.localTag)
+	}
+	if c.seTimer != nil {
+		c.seTimer.Stop()
+	}
+	if c.rtpTimer != nil {
+		c.rtpTimer.Stop()
+	}
+	if c.rtp != nil {
+		rtp := c.rtp
+		go rtp.Close() // Close waits for the reader; never under c.mu.
+	}
+	c.cancel()
+}
+
+// contact returns our Contact for the dialog's transport.
+func (c *Call) contactLocked() sip.ContactHeader {
+	return c.p.Contact(c.ep.owner.User, c.dlg.transport)
+}
+
+// nextSeqLocked allocates a CSeq number for a new request.
+func (c *Call) nextSeqLocked() uint32 {
+	c.dlg.localSeq++
+	return c.dlg.localSeq
+}
+
+// do sends an in-dialog request and waits for its final response.
+// Provisional responses are ignored. For INVITE the caller handles the ACK.
+func (c *Call) do(ctx context.Context, req *sip.Request) (*sip.Response, sip.ClientTransaction, error) {
+	tx, err := c.p.Client().TransactionRequest(ctx, req, addVia)
+	if err != nil {
+		return nil, nil, fmt.Errorf("endpoint: send %s: %w", req.Method, err)
+	}
+	for {
+		select {
+		case res := <-tx.Responses():
+			if res.IsProvisional() {
+				continue
+			}
+			return res, tx, nil
+		case <-tx.Done():
+			if err := tx.Err(); err != nil {
+				return nil, tx, fmt.Errorf("endpoint: %s: %w", req.Method, err)
+			}
+			return nil, tx, fmt.Errorf("endpoint: %s: transaction ended without response", req.Method)
+		case <-ctx.Done():
+			tx.Terminate()
+			return nil, tx, ctx.Err()
+		}
+	}
+}
+
+// addVia is a sipgo client option that adds only the Via: our requests
+// are otherwise complete.
+func addVia(cl *sipgo.Client, req *sip.Request) error {
+	if req.Via() == nil {
+		return sipgo.ClientRequestAddVia(cl, req)
+	}
+	return nil
+}
+
+// keepVia sends a request as is (ACK retransmissions keep their Via).
+func keepVia(*sipgo.Client, *sip.Request) error { return nil }
+
+// request builds an in-dialog request with a fresh CSeq.
+func (c *Call) request(method sip.RequestMethod, body []byte, hdrs ...sip.Header) *sip.Request {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.requestLocked(method, body, hdrs...)
+}
+
+func (c *Call) requestLocked(method sip.RequestMethod, body []byte, hdrs ...sip.Header) *sip.Request {
+	req := c.dlg.request(method, c.nextSeqLocked(), c.contactLocked())
+	c.decorate(req)
+	for _, h := range hdrs {
+		req.AppendHeader(h)
+	}
+	if body != nil {
+		req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	}
+	req.SetBody(body)
+	return req
+}
+
+// decorate adds the headers every request we send carries.
+func (c *Call) decorate(m interface{ AppendHeader(sip.Header) }) {
+	m.AppendHeader(sip.NewHeader("User-Agent", c.p.Config().UserAgent))
+}
+
+// sendAck sends the ACK for a 2xx to an INVITE with CSeq seq, and again
+// whenever the 2xx is retransmitted (RFC 3261 section 13.2.2.4).
+func (c *Call) sendAck(tx sip.ClientTransaction, seq uint32, body []byte) error {
+	c.mu.Lock()
+	ack := c.dlg.request(sip.ACK, seq, c.contactLocked())
+	c.mu.Unlock()
+	if body != nil {
+		ack.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	}
+	ack.SetBody(body)
+	if err := c.p.Client().WriteRequest(ack, addVia); err != nil {
+		return err
+	}
+	if tx != nil {
+		tmpl := ack.Clone()
+		tx.OnRetransmission(func(r *sip.Response) {
+			if r.IsSuccess() {
+				a := tmpl.Clone()
+				_ = c.p.Client().WriteRequest(a, keepVia)
+			}
+		})
+	}
+	return nil
+}
+
+// awaitAck registers interest in the ACK for our 2xx to the INVITE with
+// CSeq seq.
+func (c *Call) awaitAck(seq uint32) chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan struct{})
+	c.ackWait[seq] = ch
+	return ch
+}
+
+func (c *Call) ackReceived(seq uint32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ch, ok := c.ackWait[seq]; ok {
+		close(ch)
+		delete(c.ackWait, seq)
+	}
+}
+
+// respond2xx sends a 2xx to an INVITE and, on unreliable transports,
+// retransmits it until the ACK arrives (RFC 3261 section 13.3.1.4). It
+// returns false when no ACK came within 64*T1.
+func (c *Call) respond2xx(ctx context.Context, tx sip.ServerTransaction, res *sip.Response, seq uint32, reliable bool) bool {
+	acked := c.awaitAck(seq)
+	defer func() {
+		c.mu.Lock()
+		delete(c.ackWait, seq)
+		c.mu.Unlock()
+	}()
+	if err := tx.Respond(res); err != nil {
+		c.log.Debug("respond 2xx failed", "error", err)
+	}
+	t1 := c.p.Config().T1
+	interval := t1
+	deadline := time.NewTimer(64 * t1)
+	defer deadline.Stop()
+	retr := time.NewTimer(interval)
+	defer retr.Stop()
+	for {
+		select {
+		case <-acked:
+			return true
+		case <-deadline.C:
+			return false
+		case <-ctx.Done():
+			return false
+		case <-retr.C:
+			if !reliable {
+				_ = tx.Respond(res)
+			}
+			interval = min(2*interval, 8*t1)
+			retr.Reset(interval)
+		}
+	}
+}
+
+// ensureMediaLocked creates the RTP session if needed; c.mu is held.
+func (c *Call) ensureMediaLocked() error {
+	if c.rtp != nil {
+		return nil
+	}
+	conn, err := c.p.Ports().Listen()
+	if err != nil {
+		return err
+	}
+	c.rtp = media.NewSession(conn, media.SessionConfig{Logger: c.log})
+	c.local = sdp.Local{Addr: c.rtp.LocalAddr(), Formats: sdp.DefaultFormats()}
+	if ip := c.p.Ports().IP; ip.IsValid() && !ip.IsUnspecified() {
+		c.local.Addr = netip.AddrPortFrom(ip, c.rtp.LocalAddr().Port())
+	}
+	return nil
+}
+
+// applyLocked applies a negotiation to the RTP session; c.mu is held.
+func (c *Call) applyLocked(n sdp.Negotiated) {
+	c.neg, c.negotiate, c.negotiatedAt = n, true, time.Now()
+	codec, ok := media.CodecByName(n.Codec.Name)
+	if !ok {
+		return
+	}
+	var dtmf uint8
+	if n.HasDTMF {
+		dtmf = n.DTMF.PayloadType
+	}
+	c.rtp.SetCodec(codec, dtmf)
+	c.rtp.SetRemote(n.Remote)
+	c.rtp.SetSending(n.Direction.CanSend())
+	if f := c.onDTMF; f != nil {
+		c.rtp.OnDTMF(func(ev media.DTMFEvent) { c.events.post(func() { f(ev) }) })
+	}
+}
+
+// Terminate ends the call: BYE when established, CANCEL while an outgoing
+// call is establishing, 480 for an unanswered incoming call. It waits for
+// the BYE transaction (bounded by ctx) and is idempotent.
+func (c *Call) Terminate(ctx context.Context) error {
+	return c.terminate(ctx, ReasonLocalHangUp)
+}
+
+func (c *Call) terminate(ctx context.Context, reason Reason) error {
+	c.mu.Lock()
+	switch c.state {
+	case Terminated, Terminating:
+		c.mu.Unlock()
+		<-c.ctx.Done()
+		return nil
+	case Idle:
+		c.setStateLocked(Terminated, reason)
+		c.mu.Unlock()
+		return nil
+	case Incoming:
+		c.mu.Unlock()
+		return c.Decline(ctx, sip.StatusTemporarilyUnavailable, "Temporarily Unavailable")
+	case Establishing:
+		if c.incoming {
+			c.mu.Unlock()
+			return c.Decline(ctx, sip.StatusTemporarilyUnavailable, "Temporarily Unavailable")
+		}
+		cancel := c.cancelEstablish
+		c.mu.Unlock()
+		if cancel != nil {
+			cancel()
+		}
+		select {
+		case <-c.ctx.Done():
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return nil
+	}
+	c.setStateLocked(Terminating, reason)
+	bye := c.requestLocked(sip.BYE, nil)
+	c.mu.Unlock()
+	bctx, cancel := context.WithTimeout(ctx, 64*c.p.Config().T1)
+	defer cancel()
+	res, _, err := c.do(bctx, bye)
+	c.setState(Terminated, reason)
+	if err != nil {
+		return err
+	}
+	if !res.IsSuccess() && res.StatusCode != 481 {
+		return &ResponseError{Code: res.StatusCode, Reason: res.Reason, Res: res}
+	}
+	return nil
+}
+
+// abort ends the call without signalling (platform Close).
+func (c *Call) abort() { c.setState(Terminated, ReasonShutdown) }
+
+// dialogHandler adapts Call to platform.DialogHandler without exporting
+// its methods on Call.
+type dialogHandler struct{ c *Call }
+
+func (h dialogHandler) ServeDialog(r *platform.Request) { h.c.serveDialog(r) }
+func (h dialogHandler) Terminate(ctx context.Context) error {
+	return h.c.terminate(ctx, ReasonShutdown)
+}
+func (h dialogHandler) Abort() { h.c.abort() }
+
+// CallOf returns the Call behind a platform dialog handler, for packages
+// (conference, b2b) that look dialogs up by Replaces.
+func CallOf(h platform.DialogHandler) (*Call, bool) {
+	d, ok := h.(dialogHandler)
+	return d.c, ok
+}
+
+func sessionExpiresHeader(d time.Duration, refresher string) sip.Header {
+	v := strconv.Itoa(int(d / time.Second))
+	if refresher != "" {
+		v += ";refresher=" + refresher
+	}
+	return sip.NewHeader("Session-Expires", v)
+}

@@ -1,0 +1,232 @@
+package endpoint
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// ConversationState is the state of a conversation.
+type ConversationState int
+
+// Conversation states, as in UCMA.
+const (
+	ConversationIdle ConversationState = iota
+	ConversationIncoming
+	ConversationEstablishing
+	ConversationEstablished
+	ConversationConferencing
+	ConversationConferenced
+	ConversationTerminating
+	ConversationTerminated
+)
+
+var convStateNames = [...]string{"idle", "incoming", "establishing", "established", "conferencing", "conferenced", "terminating", "terminated"}
+
+func (s ConversationState) String() string {
+	if int(s) < len(convStateNames) {
+		return convStateNames[s]
+	}
+	return fmt.Sprintf("ConversationState(%d)", int(s))
+}
+
+type identity struct {
+	uri   sip.Uri
+	phone *sip.Uri
+	name  string
+}
+
+// Conversation groups the calls of one logical session and carries the
+// identity they present.
+type Conversation struct {
+	ep *Endpoint
+
+	mu           sync.Mutex
+	id           identity
+	impersonated bool
+	state        ConversationState
+	calls        []*Call
+}
+
+// Endpoint returns the conversation's endpoint.
+func (c *Conversation) Endpoint() *Endpoint { return c.ep }
+
+// State returns the conversation state.
+func (c *Conversation) State() ConversationState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state
+}
+
+// Identity returns the URI, phone URI and display name the conversation
+// presents.
+func (c *Conversation) Identity() (uri, phoneURI, displayName string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	uri = c.id.uri.String()
+	if c.id.phone != nil {
+		phoneURI = formatURI(*c.id.phone)
+	}
+	return uri, phoneURI, c.id.name
+}
+
+// Impersonated reports whether Impersonate was called.
+func (c *Conversation) Impersonated() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.impersonated
+}
+
+// Errors of Impersonate.
+var (
+	ErrImpersonateState = errors.New("endpoint: impersonation is only allowed before the conversation is established")
+	ErrPhoneURIConflict = errors.New("endpoint: uri is already a user=phone URI; do not pass another phone URI")
+)
+
+// Impersonate sets the identity that every outgoing request of the
+// conversation carries in From and P-Asserted-Identity. It is allowed only
+// on application endpoints and only while the conversation is idle. uri must
+// be a SIP or tel URI; phoneURI, when set, a tel URI or a SIP URI with
+// user=phone; no value may contain control characters.
+func (c *Conversation) Impersonate(uri, phoneURI, displayName string) error {
+	if c.ep.kind != Application {
+		return ErrNotApplication
+	}
+	u, err := ParseURI(uri)
+	if err != nil {
+		return err
+	}
+	var ph *sip.Uri
+	if phoneURI != "" {
+		if u.UriParams != nil {
+			if v, _ := u.UriParams.Get("user"); v == "phone" {
+				return ErrPhoneURIConflict
+			}
+		}
+		p, err := ParseURI(phoneURI)
+		if err != nil {
+			return err
+		}
+		isPhone := p.Scheme == "tel"
+		if p.UriParams != nil {
+			if v, _ := p.UriParams.Get("user"); v == "phone" {
+				isPhone = true
+			}
+		}
+		if !isPhone {
+			return fmt.Errorf("endpoint: phone URI %q must be tel: or have user=phone", phoneURI)
+		}
+		ph = &p
+	}
+	if err := checkValue("display name", displayName); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != ConversationIdle {
+		return ErrImpersonateState
+	}
+	c.id = identity{uri: u, phone: ph, name: displayName}
+	c.impersonated = true
+	return nil
+}
+
+// NewCall returns an idle audio call in this conversation.
+func (c *Conversation) NewCall() *Call {
+	call := newCall(c, false)
+	c.mu.Lock()
+	c.calls = append(c.calls, call)
+	c.mu.Unlock()
+	return call
+}
+
+// Calls returns the conversation's calls.
+func (c *Conversation) Calls() []*Call {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*Call(nil), c.calls...)
+}
+
+// callStateChanged derives the conversation state from its calls.
+func (c *Conversation) callStateChanged() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	best := ConversationTerminated
+	if len(c.calls) == 0 {
+		best = ConversationIdle
+	}
+	for _, call := range c.calls {
+		var s ConversationState
+		switch call.State() {
+		case Idle:
+			s = ConversationIdle
+		case Incoming:
+			s = ConversationIncoming
+		case Establishing:
+			s = ConversationEstablishing
+		case Terminating:
+			s = ConversationTerminating
+		case Terminated:
+			s = ConversationTerminated
+		default:
+			s = ConversationEstablished
+		}
+		if rank(s) > rank(best) {
+			best = s
+		}
+	}
+	if c.state == ConversationIdle && best == ConversationIdle {
+		return
+	}
+	c.state = best
+}
+
+func rank(s ConversationState) int {
+	switch s {
+	case ConversationEstablished:
+		return 6
+	case ConversationEstablishing:
+		return 5
+	case ConversationIncoming:
+		return 4
+	case ConversationIdle:
+		return 3
+	case ConversationTerminating:
+		return 2
+	}
+	return 1
+}
+
+func (id identity) from(tag string) *sip.FromHeader {
+	h := &sip.FromHeader{DisplayName: id.name, Address: id.uri, Params: sip.NewParams()}
+	h.Params.Add("tag", tag)
+	return h
+}
+
+// pai returns the P-Asserted-Identity values (RFC 3325): the URI and,
+// when set, the phone URI.
+func (id identity) pai() []sip.Header {
+	name := ""
+	if id.name != "" {
+		name = `"` + id.name + `" `
+	}
+	out := []sip.Header{sip.NewHeader("P-Asserted-Identity", name+"<"+formatURI(id.uri)+">")}
+	if id.phone != nil {
+		out = append(out, sip.NewHeader("P-Asserted-Identity", "<"+formatURI(*id.phone)+">"))
+	}
+	return out
+}
+
+func formatURI(u sip.Uri) string {
+	if u.Scheme == "tel" {
+		return "tel:" + u.User
+	}
+	s := u.String()
+	if !strings.Contains(s, ":") {
+		s = "sip:" + s
+	}
+	return s
+}

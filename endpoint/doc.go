@@ -1,0 +1,34 @@
+// Package endpoint implements application endpoints, conversations and
+// audio calls on a [platform.Platform], in the model of UCMA.
+//
+// An [Endpoint] is an identity on the platform (owner URI, phone URI,
+// display name). Application endpoints are trusted: their conversations may
+// impersonate other identities ([Conversation.Impersonate]) and may join
+// conferences as trusted participants; user endpoints may not.
+//
+// Incoming calls are served like net/http requests: the endpoint's
+// [Handler] runs on the call's own goroutine, and the call ends when the
+// handler returns unless the handler called [Call.HandOff]. The context
+// passed to the handler is cancelled when the call terminates (for example
+// when the remote side hangs up).
+//
+//	ep, _ := endpoint.NewApplication(p, endpoint.Settings{OwnerURI: "sip:echo@example.com"})
+//	ep.HandleCalls(endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
+//		if err := c.Accept(ctx); err != nil {
+//			return
+//		}
+//		c.Media().SetSink(media.AudioSinkFunc(func(pcm []int16) { _ = c.Media().WriteFrame(pcm) }))
+//		<-ctx.Done()
+//	}))
+//
+// Outgoing calls belong to a conversation:
+//
+//	conv := ep.NewConversation()
+//	_ = conv.Impersonate("sip:alice@example.com", "", "Alice")
+//	call := conv.NewCall()
+//	err := call.Establish(ctx, "sip:bob@192.0.2.10", endpoint.EstablishOptions{})
+//
+// Events ([Call.OnStateChanged], [Call.OnTransferRequested], [Call.OnDTMF])
+// run one at a time on a goroutine of their call, never under a lock; they
+// must not block.
+package endpoint

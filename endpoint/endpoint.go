@@ -1,0 +1,234 @@
+package endpoint
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-sip/switchboard/platform"
+)
+
+// Kind tells application endpoints (trusted) from user endpoints.
+type Kind int
+
+const (
+	// Application endpoints are trusted identities of the platform.
+	Application Kind = iota
+	// User endpoints act for one user and may not impersonate.
+	User
+)
+
+// Settings describe an endpoint's identity and behaviour.
+type Settings struct {
+	// OwnerURI is the endpoint's SIP URI; out-of-dialog requests whose
+	// Request-URI names it are routed to the endpoint. Required.
+	OwnerURI string `yaml:"owner_uri"`
+	// PhoneURI is an optional tel: or sip:...;user=phone URI.
+	PhoneURI string `yaml:"phone_uri"`
+	// DisplayName is shown in From.
+	DisplayName string `yaml:"display_name"`
+	// Default makes this the default routing endpoint: it receives
+	// requests that match no other endpoint.
+	Default bool `yaml:"default"`
+
+	// SessionExpires is the RFC 4028 session interval offered on outgoing
+	// calls and accepted on incoming ones. Default 1800s; negative
+	// disables session timers.
+	SessionExpires time.Duration `yaml:"session_expires"`
+	// RTPTimeout ends a call with BYE when no RTP arrives for this long
+	// while the remote side is expected to send. Default 30s; negative
+	// disables it.
+	RTPTimeout time.Duration `yaml:"rtp_timeout"`
+}
+
+// Handler serves incoming audio calls of an endpoint.
+type Handler interface {
+	// ServeCall runs on the call's own goroutine. The call is terminated
+	// when ServeCall returns unless it called c.HandOff. ctx is cancelled
+	// when the call terminates.
+	ServeCall(ctx context.Context, c *Call)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, c *Call)
+
+// ServeCall calls f(ctx, c).
+func (f HandlerFunc) ServeCall(ctx context.Context, c *Call) { f(ctx, c) }
+
+// Endpoint is an application or user endpoint hosted on a platform.
+type Endpoint struct {
+	p        *platform.Platform
+	kind     Kind
+	settings Settings
+	owner    sip.Uri
+	phone    *sip.Uri
+	log      *slog.Logger
+	unroute  func()
+
+	mu      sync.Mutex
+	handler Handler
+	other   platform.Handler
+	closed  bool
+}
+
+// NewApplication creates a trusted application endpoint and routes its
+// owner URI on p.
+func NewApplication(p *platform.Platform, s Settings) (*Endpoint, error) {
+	return newEndpoint(p, Application, s)
+}
+
+// NewUser creates a user endpoint (not trusted: it may not impersonate).
+func NewUser(p *platform.Platform, s Settings) (*Endpoint, error) {
+	return newEndpoint(p, User, s)
+}
+
+func newEndpoint(p *platform.Platform, k Kind, s Settings) (*Endpoint, error) {
+	owner, err := ParseURI(s.OwnerURI)
+	if err != nil {
+		return nil, fmt.Errorf("endpoint: owner URI: %w", err)
+	}
+	if owner.Scheme != "sip" && owner.Scheme != "sips" {
+		return nil, fmt.Errorf("endpoint: owner URI %q must be a SIP URI", s.OwnerURI)
+	}
+	if err := checkValue("display name", s.DisplayName); err != nil {
+		return nil, err
+	}
+	e := &Endpoint{p: p, kind: k, settings: s, owner: owner}
+	if s.PhoneURI != "" {
+		ph, err := ParseURI(s.PhoneURI)
+		if err != nil {
+			return nil, fmt.Errorf("endpoint: phone URI: %w", err)
+		}
+		e.phone = &ph
+	}
+	if e.settings.SessionExpires == 0 {
+		e.settings.SessionExpires = 1800 * time.Second
+	}
+	if e.settings.RTPTimeout == 0 {
+		e.settings.RTPTimeout = 30 * time.Second
+	}
+	e.log = p.Logger().With("endpoint", owner.String())
+	if e.unroute, err = p.Route(owner, platform.HandlerFunc(e.serveSIP)); err != nil {
+		return nil, err
+	}
+	if s.Default {
+		p.SetDefault(platform.HandlerFunc(e.serveSIP))
+	}
+	return e, nil
+}
+
+// Platform returns the endpoint's platform.
+func (e *Endpoint) Platform() *platform.Platform { return e.p }
+
+// Kind returns the endpoint's kind.
+func (e *Endpoint) Kind() Kind { return e.kind }
+
+// OwnerURI returns the endpoint's owner URI.
+func (e *Endpoint) OwnerURI() string { return e.owner.String() }
+
+// HandleCalls sets the handler of incoming audio calls. Without one,
+// incoming calls are declined with 480 Temporarily Unavailable.
+func (e *Endpoint) HandleCalls(h Handler) {
+	e.mu.Lock()
+	e.handler = h
+	e.mu.Unlock()
+}
+
+// HandleOther sets a handler for out-of-dialog requests other than INVITE
+// (SUBSCRIBE, MESSAGE, ...). Without one they get 405.
+func (e *Endpoint) HandleOther(h platform.Handler) {
+	e.mu.Lock()
+	e.other = h
+	e.mu.Unlock()
+}
+
+// NewConversation returns an idle conversation on this endpoint.
+func (e *Endpoint) NewConversation() *Conversation {
+	return &Conversation{ep: e, id: identity{uri: e.owner, phone: e.phone, name: e.settings.DisplayName}}
+}
+
+// Close removes the endpoint's routes. Calls in progress continue. It is
+// idempotent.
+func (e *Endpoint) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil
+	}
+	e.closed = true
+	e.unroute()
+	if e.settings.Default {
+		e.p.SetDefault(nil)
+	}
+	return nil
+}
+
+func (e *Endpoint) serveSIP(r *platform.Request) {
+	switch r.Method {
+	case sip.INVITE:
+		e.serveInvite(r)
+	default:
+		e.mu.Lock()
+		h := e.other
+		e.mu.Unlock()
+		if h != nil {
+			h.ServeSIP(r)
+			return
+		}
+		_ = r.Respond(sip.StatusMethodNotAllowed, "Method Not Allowed", nil, sip.NewHeader("Allow", platform.Allowed))
+	}
+}
+
+// ErrNotApplication is returned for actions reserved to application
+// endpoints.
+var ErrNotApplication = errors.New("endpoint: only application endpoints may do this")
+
+// ParseURI parses a SIP, SIPS or tel URI (a bare address in angle brackets
+// is accepted) and rejects control characters.
+func ParseURI(s string) (sip.Uri, error) {
+	if err := checkValue("URI", s); err != nil {
+		return sip.Uri{}, err
+	}
+	s = strings.TrimSpace(s)
+	s = strings.TrimSuffix(strings.TrimPrefix(s, "<"), ">")
+	lower := strings.ToLower(s)
+	var u sip.Uri
+	switch {
+	case strings.HasPrefix(lower, "tel:"):
+		num := s[4:]
+		if num == "" || strings.ContainsAny(num, " <>\"@") {
+			return u, fmt.Errorf("endpoint: invalid tel URI %q", s)
+		}
+		// sipgo has no tel URI type: keep the number as the user part.
+		return sip.Uri{Scheme: "tel", User: num}, nil
+	case strings.HasPrefix(lower, "sip:"), strings.HasPrefix(lower, "sips:"):
+		if err := sip.ParseUri(s, &u); err != nil {
+			return u, fmt.Errorf("endpoint: invalid SIP URI %q: %w", s, err)
+		}
+		if u.Host == "" || strings.ContainsAny(u.Host, " <>\"") || strings.ContainsAny(u.User, " <>\"") {
+			return u, fmt.Errorf("endpoint: invalid SIP URI %q", s)
+		}
+		return u, nil
+	}
+	return u, fmt.Errorf("endpoint: %q is not a sip:, sips: or tel: URI", s)
+}
+
+// checkValue rejects CR, LF and other control characters (header
+// injection).
+func checkValue(what, v string) error {
+	for _, r := range v {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("endpoint: %s contains a control character (%U)", what, r)
+		}
+	}
+	if what == "display name" && strings.ContainsRune(v, '"') {
+		return fmt.Errorf("endpoint: display name must not contain a double quote")
+	}
+	return nil
+}

@@ -1,0 +1,279 @@
+package endpoint
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-sip/switchboard/platform"
+)
+
+// TransferType selects how a transfer completes.
+type TransferType int
+
+const (
+	// Unattended transfer ends the call as soon as the REFER is accepted
+	// (202).
+	Unattended TransferType = iota
+	// Attended transfer waits for the NOTIFY that reports the new call's
+	// 200 and keeps the call if the transfer fails.
+	Attended
+)
+
+// TransferOptions are per-transfer settings.
+type TransferOptions struct {
+	Type TransferType
+	// Headers are added to the REFER (for example Referred-By overrides).
+	Headers []sip.Header
+}
+
+// TransferError reports a transfer that the target did not complete; the
+// call is kept.
+type TransferError struct {
+	Code int // final status reported by NOTIFY, or of the REFER itself
+}
+
+func (e *TransferError) Error() string {
+	return fmt.Sprintf("endpoint: transfer failed (%d)", e.Code)
+}
+
+// Transfer asks the remote party to call target (REFER, RFC 3515). An
+// unattended transfer ends this call on 202; an attended one waits for the
+// NOTIFY with the outcome and keeps the call on failure.
+func (c *Call) Transfer(ctx context.Context, target string, opts TransferOptions) error {
+	u, err := ParseURI(target)
+	if err != nil {
+		return err
+	}
+	return c.refer(ctx, "<"+formatURI(u)+">", opts)
+}
+
+// TransferReplacing is a supervised transfer: the remote party of this
+// call is asked to call the remote party of other with Replaces, so that
+// its new call replaces other (RFC 3891). It waits for the outcome like an
+// attended transfer.
+func (c *Call) TransferReplacing(ctx context.Context, other *Call, opts TransferOptions) error {
+	if other == nil || other.State() != Established {
+		return fmt.Errorf("endpoint: call to replace must be established: %w", ErrState)
+	}
+	opts.Type = Attended
+	return c.refer(ctx, other.referToReplacing(), opts)
+}
+
+func (c *Call) refer(ctx context.Context, referTo string, opts TransferOptions) error {
+	c.mu.Lock()
+	if c.state != Established {
+		c.mu.Unlock()
+		return ErrState
+	}
+	// Drain stale NOTIFY results of an earlier transfer.
+	for len(c.referCh) > 0 {
+		<-c.referCh
+	}
+	c.setStateLocked(Transferring, ReasonTransferring)
+	hdrs := append([]sip.Header{
+		sip.NewHeader("Refer-To", referTo),
+		sip.NewHeader("Referred-By", "<"+formatURI(c.dlg.local)+">"),
+	}, opts.Headers...)
+	req := c.requestLocked(sip.REFER, nil, hdrs...)
+	c.mu.Unlock()
+
+	restore := func() {
+		c.mu.Lock()
+		if c.state == Transferring {
+			c.setStateLocked(Established, ReasonTransferFailed)
+		}
+		c.mu.Unlock()
+	}
+	res, tx, err := c.do(ctx, req)
+	if tx != nil {
+		tx.Terminate()
+	}
+	if err != nil {
+		restore()
+		return err
+	}
+	if !res.IsSuccess() {
+		restore()
+		return &TransferError{Code: res.StatusCode}
+	}
+	if opts.Type == Unattended {
+		return c.terminate(ctx, ReasonTransferred)
+	}
+	for {
+		select {
+		case code := <-c.referCh:
+			switch {
+			case code >= 100 && code < 200:
+				continue
+			case code >= 200 && code < 300:
+				return c.terminate(ctx, ReasonTransferred)
+			default:
+				restore()
+				return &TransferError{Code: code}
+			}
+		case <-c.ctx.Done():
+			return ErrTerminated
+		case <-ctx.Done():
+			restore()
+			return ctx.Err()
+		}
+	}
+}
+
+// TransferRequest is an incoming REFER that the application accepts or
+// declines. If it does neither within 5 seconds, it is declined.
+type TransferRequest struct {
+	// Target is the Refer-To URI without embedded headers.
+	Target string
+	// Replaces is the Replaces value embedded in Refer-To, if any.
+	Replaces string
+	// ReferredBy is the Referred-By value, if any.
+	ReferredBy string
+
+	call     *Call
+	decision chan int
+	once     sync.Once
+}
+
+// OnTransferRequested sets the handler of incoming REFERs. It runs on the
+// call's event goroutine and must not block: call Accept from a goroutine
+// of your own. Without a handler, REFERs are declined with 603.
+func (c *Call) OnTransferRequested(f func(*TransferRequest)) {
+	c.mu.Lock()
+	c.onTransfer = f
+	c.mu.Unlock()
+}
+
+func (c *Call) serveRefer(r *platform.Request) {
+	rt := r.GetHeader("Refer-To")
+	if rt == nil {
+		_ = r.Respond(sip.StatusBadRequest, "Missing Refer-To", nil)
+		return
+	}
+	target, replaces, err := parseReferTo(rt.Value())
+	if err != nil {
+		_ = r.Respond(sip.StatusBadRequest, "Bad Refer-To", nil)
+		return
+	}
+	c.mu.Lock()
+	f := c.onTransfer
+	c.mu.Unlock()
+	if f == nil {
+		_ = r.Respond(603, "Decline", nil)
+		return
+	}
+	tr := &TransferRequest{Target: target, Replaces: replaces, call: c, decision: make(chan int, 1)}
+	if rb := r.GetHeader("Referred-By"); rb != nil {
+		tr.ReferredBy = rb.Value()
+	}
+	c.events.post(func() { f(tr) })
+	code := 603
+	select {
+	case code = <-tr.decision:
+	case <-time.After(5 * time.Second):
+		tr.once.Do(func() {})
+	case <-c.ctx.Done():
+	}
+	if code == 202 {
+		_ = r.Respond(sip.StatusAccepted, "Accepted", nil)
+		return
+	}
+	_ = r.Respond(code, "Decline", nil)
+}
+
+// parseReferTo splits a Refer-To value into the target URI and an
+// embedded Replaces header.
+func parseReferTo(v string) (target, replaces string, err error) {
+	v = strings.TrimSpace(v)
+	if i := strings.IndexByte(v, '<'); i >= 0 {
+		j := strings.IndexByte(v[i:], '>')
+		if j < 0 {
+			return "", "", errors.New("unterminated <")
+		}
+		v = v[i+1 : i+j]
+	}
+	uri, query, _ := strings.Cut(v, "?")
+	if query != "" {
+		q, err := url.ParseQuery(query)
+		if err == nil {
+			for k, vs := range q {
+				if strings.EqualFold(k, "Replaces") && len(vs) > 0 {
+					replaces = vs[0]
+				}
+			}
+		}
+	}
+	if _, err := ParseURI(uri); err != nil {
+		return "", "", err
+	}
+	return uri, replaces, nil
+}
+
+// Decline refuses the transfer (603 when code is 0).
+func (t *TransferRequest) Decline(code int) {
+	if code == 0 {
+		code = 603
+	}
+	t.once.Do(func() { t.decision <- code })
+}
+
+// Accept answers 202 and places a new call to the target in the same
+// conversation (with Replaces when the REFER carried one), reporting its
+// progress to the referrer with NOTIFY (RFC 3515 section 2.4.4). When the
+// new call is answered, this call is ended (reason transferred) and the new
+// call is returned; the application owns it. Accept blocks until the new
+// call is established or fails: call it from your own goroutine.
+func (t *TransferRequest) Accept(ctx context.Context, opts EstablishOptions) (*Call, error) {
+	accepted := false
+	t.once.Do(func() { t.decision <- 202; accepted = true })
+	if !accepted {
+		return nil, errors.New("endpoint: transfer request already answered")
+	}
+	c := t.call
+	c.setState(Transferring, ReasonTransferAccepted)
+	c.notifyRefer(ctx, "SIP/2.0 100 Trying", "active;expires=60")
+	nc := c.conv.NewCall()
+	opts.Replaces = t.Replaces
+	err := nc.Establish(ctx, t.Target, opts)
+	if err != nil {
+		frag := "SIP/2.0 503 Service Unavailable"
+		var re *ResponseError
+		if errors.As(err, &re) {
+			frag = fmt.Sprintf("SIP/2.0 %d %s", re.Code, re.Reason)
+		}
+		c.notifyRefer(ctx, frag, "terminated;reason=noresource")
+		c.mu.Lock()
+		if c.state == Transferring {
+			c.setStateLocked(Established, ReasonTransferFailed)
+		}
+		c.mu.Unlock()
+		return nil, err
+	}
+	c.notifyRefer(ctx, "SIP/2.0 200 OK", "terminated;reason=noresource")
+	_ = c.terminate(ctx, ReasonTransferred)
+	return nc, nil
+}
+
+func (c *Call) notifyRefer(ctx context.Context, frag, state string) {
+	req := c.request(sip.NOTIFY, nil,
+		sip.NewHeader("Event", "refer"),
+		sip.NewHeader("Subscription-State", state),
+		sip.NewHeader("Content-Type", "message/sipfrag;version=2.0"))
+	req.SetBody([]byte(frag + "\r\n"))
+	nctx, cancel := context.WithTimeout(ctx, 32*c.p.Config().T1)
+	defer cancel()
+	_, tx, err := c.do(nctx, req)
+	if tx != nil {
+		tx.Terminate()
+	}
+	if err != nil {
+		c.log.Debug("NOTIFY failed", "error", err)
+	}
+}

@@ -1,0 +1,350 @@
+package endpoint
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-sip/switchboard/media/sdp"
+	"github.com/switchboard-sip/switchboard/platform"
+)
+
+// serveInvite handles an out-of-dialog INVITE routed to the endpoint. It
+// runs on the request's goroutine for the whole life of the handler.
+func (e *Endpoint) serveInvite(r *platform.Request) {
+	e.mu.Lock()
+	h := e.handler
+	e.mu.Unlock()
+
+	// Replaces (RFC 3891): the dialog it names must exist here.
+	var replaced *Call
+	if rh := r.GetHeader("Replaces"); rh != nil {
+		old, err := e.findReplaced(rh.Value())
+		if err != nil {
+			_ = r.Respond(sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil)
+			return
+		}
+		replaced = old
+	}
+	if ct := r.ContentType(); len(r.Body()) > 0 && (ct == nil || !strings.EqualFold(strings.TrimSpace(strings.Split(ct.Value(), ";")[0]), "application/sdp")) {
+		_ = r.Respond(sip.StatusUnsupportedMediaType, "Unsupported Media Type", nil, sip.NewHeader("Accept", "application/sdp"))
+		return
+	}
+	if h == nil {
+		_ = r.Respond(sip.StatusTemporarilyUnavailable, "Temporarily Unavailable", nil)
+		return
+	}
+
+	conv := &Conversation{ep: e, id: identity{uri: e.owner, phone: e.phone, name: e.settings.DisplayName}, state: ConversationIncoming}
+	c := newCall(conv, true)
+	conv.calls = []*Call{c}
+	c.replaces = replaced
+	if code, reason, err := c.initIncoming(r); err != nil {
+		c.log.Info("incoming call refused", "call_id", r.CallID().Value(), "code", code, "error", err)
+		_ = r.Respond(code, reason, nil, sip.NewHeader("Warning", `399 switchboard "`+sanitizeWarning(err.Error())+`"`))
+		c.setState(Terminated, ReasonFailed)
+		return
+	}
+	_ = r.Respond(sip.StatusTrying, "Trying", nil)
+	c.events.post(conv.callStateChanged)
+	c.log.Info("incoming call", "call_id", c.dlg.callID, "from", formatURI(c.dlg.remote), "to", r.Recipient.String())
+
+	func() {
+		defer func() {
+			if v := recover(); v != nil {
+				c.log.Error("call handler panicked", "call_id", c.dlg.callID, "panic", fmt.Sprint(v))
+			}
+		}()
+		h.ServeCall(c.ctx, c)
+	}()
+	c.mu.Lock()
+	handedOff := c.handedOff
+	c.mu.Unlock()
+	if !handedOff {
+		ctx, cancel := context.WithTimeout(context.Background(), 64*e.p.Config().T1)
+		_ = c.Terminate(ctx)
+		cancel()
+	}
+}
+
+func sanitizeWarning(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '"' || r == '\\' || r < 0x20 {
+			return '\''
+		}
+		return r
+	}, s)
+}
+
+// findReplaced parses a Replaces value and finds our dialog it names.
+func (e *Endpoint) findReplaced(v string) (*Call, error) {
+	parts := strings.Split(v, ";")
+	callID := strings.TrimSpace(parts[0])
+	var toTag, fromTag string
+	for _, p := range parts[1:] {
+		k, val, _ := strings.Cut(strings.TrimSpace(p), "=")
+		switch strings.ToLower(k) {
+		case "to-tag":
+			toTag = val
+		case "from-tag":
+			fromTag = val
+		}
+	}
+	h, ok := e.p.Dialog(callID, toTag)
+	if !ok {
+		return nil, errors.New("no such dialog")
+	}
+	old, ok := CallOf(h)
+	if !ok {
+		return nil, errors.New("dialog is not a call")
+	}
+	old.mu.Lock()
+	defer old.mu.Unlock()
+	if old.dlg.remoteTag != fromTag || old.state == Terminated {
+		return nil, errors.New("tags do not match")
+	}
+	return old, nil
+}
+
+// initIncoming builds the dialog and negotiates media for an incoming
+// INVITE. It returns the response code to send on failure.
+func (c *Call) initIncoming(r *platform.Request) (int, string, error) {
+	req := r.Request.Clone()
+	to := req.To()
+	to.Params.Add("tag", sip.GenerateTagN(16))
+	from := req.From()
+	ftag, _ := from.Params.Get("tag")
+	ttag, _ := to.Params.Get("tag")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.inv, c.invReq = &platform.Request{Request: req, Tx: r.Tx, Trusted: r.Trusted}, req
+	c.dlg = dialog{
+		callID: req.CallID().Value(), localTag: ttag, remoteTag: ftag,
+		local: to.Address, localName: to.DisplayName,
+		remote: from.Address, remoteName: from.DisplayName,
+		remoteSeq: req.CSeq().SeqNo, localSeq: uint32(time.Now().UnixNano()&0x7fff) + 1,
+		transport: req.Transport(),
+	}
+	if ct := req.Contact(); ct != nil {
+		c.dlg.remoteTarget = ct.Address
+	} else {
+		return sip.StatusBadRequest, "Missing Contact", errors.New("INVITE has no Contact")
+	}
+	for _, h := range req.GetHeaders("Record-Route") {
+		var u sip.Uri
+		if err := sip.ParseUri(strings.Trim(strings.TrimSpace(strings.SplitN(h.Value(), ",", 2)[0]), "<>"), &u); err == nil {
+			c.dlg.routeSet = append(c.dlg.routeSet, u)
+		}
+	}
+	if isReliable(c.dlg.transport) && len(c.dlg.routeSet) == 0 {
+		c.dlg.destination = req.Source()
+	}
+	c.log = c.log.With("call_id", c.dlg.callID)
+
+	if err := c.ensureMediaLocked(); err != nil {
+		return sip.StatusServiceUnavailable, "Service Unavailable", fmt.Errorf("no RTP port: %w", err)
+	}
+	if body := req.Body(); len(body) > 0 {
+		ans, n, err := sdp.Answer(body, &c.local)
+		if err != nil {
+			return sip.StatusNotAcceptableHere, "Not Acceptable Here", err
+		}
+		c.offer, c.answer = body, ans
+		c.applyLocked(n)
+	}
+	c.negotiateSessionTimerUAS(req)
+
+	if err := c.p.RegisterDialog(c.dlg.callID, c.dlg.localTag, dialogHandler{c}); err != nil {
+		return sip.StatusServiceUnavailable, "Service Unavailable", err
+	}
+	if !r.Tx.OnCancel(func(*sip.Request) { go c.remoteCancelled() }) {
+		return sip.StatusRequestTerminated, "Request Terminated", errors.New("transaction ended")
+	}
+	return 0, "", nil
+}
+
+// remoteCancelled handles a CANCEL of the initial INVITE; sipgo has sent
+// 200 to the CANCEL and 487 to the INVITE.
+func (c *Call) remoteCancelled() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == Incoming || (c.state == Establishing && c.incoming) {
+		c.setStateLocked(Terminated, ReasonRemoteCancelled)
+	}
+}
+
+func (c *Call) responseLocked(code int, reason string, body []byte) *sip.Response {
+	res := sip.NewResponseFromRequest(c.invReq, code, reason, body)
+	if code > 100 && code < 300 {
+		ct := c.contactLocked()
+		res.AppendHeader(&ct)
+		res.AppendHeader(sip.NewHeader("Allow", platform.Allowed))
+		res.AppendHeader(sip.NewHeader("Supported", platform.Supported))
+	}
+	res.AppendHeader(sip.NewHeader("Server", c.p.Config().UserAgent))
+	if body != nil {
+		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	}
+	return res
+}
+
+// Ring sends 180 Ringing on an incoming call.
+func (c *Call) Ring(ctx context.Context) error {
+	c.mu.Lock()
+	if c.state != Incoming {
+		c.mu.Unlock()
+		return ErrState
+	}
+	res := c.responseLocked(sip.StatusRinging, "Ringing", nil)
+	tx := c.inv.Tx
+	c.mu.Unlock()
+	return tx.Respond(res)
+}
+
+// EarlyMedia answers an incoming call with 183 Session Progress and the
+// SDP answer, so that media flows before the call is accepted. Prompts
+// played now may be lost: early media is not an established call.
+func (c *Call) EarlyMedia(ctx context.Context) error {
+	c.mu.Lock()
+	if c.state != Incoming {
+		c.mu.Unlock()
+		return ErrState
+	}
+	if c.answer == nil {
+		c.mu.Unlock()
+		return errors.New("endpoint: early media needs an offer in the INVITE")
+	}
+	res := c.responseLocked(183, "Session Progress", c.answer)
+	tx := c.inv.Tx
+	c.mu.Unlock()
+	return tx.Respond(res)
+}
+
+// Accept answers an incoming call with 200 OK and waits for the ACK. If
+// the call replaces another (RFC 3891), the other call is ended with BYE.
+func (c *Call) Accept(ctx context.Context) error {
+	c.mu.Lock()
+	if c.state != Incoming {
+		c.mu.Unlock()
+		if c.State() == Terminated {
+			return ErrTerminated
+		}
+		return ErrState
+	}
+	body := c.answer
+	delayed := c.offer == nil
+	if delayed {
+		// Delayed offer: offer in the 200, answer in the ACK.
+		var err error
+		if body, err = sdp.Offer(&c.local); err != nil {
+			c.mu.Unlock()
+			return err
+		}
+	}
+	res := c.responseLocked(sip.StatusOK, "OK", body)
+	for _, h := range c.rspHdrs {
+		res.AppendHeader(h)
+	}
+	tx, seq, reliable := c.inv.Tx, c.dlg.remoteSeq, isReliable(c.dlg.transport)
+	c.setStateLocked(Establishing, ReasonAccepted)
+	c.mu.Unlock()
+
+	if !c.respond2xx(ctx, tx, res, seq, reliable) {
+		if c.State() == Terminated {
+			return ErrTerminated
+		}
+		c.log.Warn("no ACK for 200 OK; ending call")
+		_ = c.terminate(context.Background(), ReasonNoACK)
+		return errors.New("endpoint: no ACK received")
+	}
+	c.mu.Lock()
+	if c.state != Establishing {
+		c.mu.Unlock()
+		return ErrTerminated
+	}
+	if delayed && !c.negotiate {
+		c.mu.Unlock()
+		_ = c.terminate(context.Background(), ReasonFailed)
+		return errors.New("endpoint: ACK carried no usable SDP answer")
+	}
+	c.setStateLocked(Established, ReasonEstablished)
+	c.startTimersLocked()
+	old := c.replaces
+	c.mu.Unlock()
+	if old != nil {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 64*c.p.Config().T1)
+			defer cancel()
+			_ = old.terminate(ctx, ReasonReplaced)
+		}()
+	}
+	return nil
+}
+
+// Decline refuses an incoming call with code (603 Decline when 0) and
+// reason.
+func (c *Call) Decline(ctx context.Context, code int, reason string) error {
+	if code == 0 {
+		code, reason = 603, "Decline"
+	}
+	if code < 300 || code > 699 {
+		return fmt.Errorf("endpoint: decline code %d is not a failure code", code)
+	}
+	if reason == "" {
+		reason = "Declined"
+	}
+	c.mu.Lock()
+	if c.state != Incoming {
+		c.mu.Unlock()
+		return ErrState
+	}
+	res := c.responseLocked(code, reason, nil)
+	tx := c.inv.Tx
+	c.setStateLocked(Terminated, ReasonDeclined)
+	c.mu.Unlock()
+	return tx.Respond(res)
+}
+
+// Redirect answers an incoming call with 302 Moved Temporarily to target.
+func (c *Call) Redirect(ctx context.Context, target string) error {
+	u, err := ParseURI(target)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	if c.state != Incoming {
+		c.mu.Unlock()
+		return ErrState
+	}
+	res := c.responseLocked(sip.StatusMovedTemporarily, "Moved Temporarily", nil)
+	res.AppendHeader(&sip.ContactHeader{Address: u})
+	tx := c.inv.Tx
+	c.setStateLocked(Terminated, ReasonDeclined)
+	c.mu.Unlock()
+	return tx.Respond(res)
+}
+
+// replacesValue formats a Replaces header value naming this call's dialog
+// as seen by its remote party (RFC 3891 section 6.1).
+func (c *Call) replacesValue() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dlg.callID + ";to-tag=" + c.dlg.remoteTag + ";from-tag=" + c.dlg.localTag
+}
+
+// referTo formats a Refer-To URI for this call's remote party with an
+// embedded Replaces header (RFC 3891 section 6.1).
+func (c *Call) referToReplacing() string {
+	c.mu.Lock()
+	target := formatURI(c.dlg.remote)
+	c.mu.Unlock()
+	return "<" + target + "?Replaces=" + url.QueryEscape(c.replacesValue()) + ">"
+}
+
+var _ = strconv.Itoa

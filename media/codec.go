@@ -1,0 +1,97 @@
+package media
+
+import "strings"
+
+// Codec encodes and decodes one RTP audio payload format. Implementations
+// are stateless and safe for concurrent use.
+//
+// The interface separates ClockRate, the rate at which RTP timestamps
+// advance, from SampleRate, the rate of the PCM the codec consumes and
+// produces. For G.711 both are 8000; for G.722 (not yet implemented) the
+// clock rate is 8000 for historical reasons while the audio is sampled at
+// 16000. Callers that size frames, advance timestamps and resample by these
+// two methods, and that look codecs up with [CodecByName], keep working when
+// another codec is added.
+//
+// Encode and Decode treat each call as an independent payload. A codec whose
+// bitstream carries state from one packet to the next (G.722's ADPCM
+// predictor) also implements [StreamCodec]; callers that process a
+// continuous stream should therefore obtain per-stream coders with
+// [NewEncoder] and [NewDecoder] rather than calling Encode and Decode on the
+// Codec directly, so that such codecs need no caller changes.
+type Codec interface {
+	// Name returns the SDP encoding name, for example "PCMU".
+	Name() string
+	// PayloadType returns the static RTP payload type: 0 for PCMU, 8 for
+	// PCMA.
+	PayloadType() uint8
+	// ClockRate returns the RTP clock rate in Hz.
+	ClockRate() int
+	// SampleRate returns the rate in Hz of the mono PCM that Encode consumes
+	// and Decode produces.
+	SampleRate() int
+	// Encode appends the encoded payload for the mono PCM samples to dst and
+	// returns the extended slice.
+	Encode(dst []byte, pcm []int16) []byte
+	// Decode appends the mono PCM samples decoded from payload to dst and
+	// returns the extended slice.
+	Decode(dst []int16, payload []byte) []int16
+}
+
+// Encoder encodes the PCM of one continuous stream. An Encoder returned by
+// [NewEncoder] for a stateful codec is not safe for concurrent use.
+type Encoder interface {
+	// Encode appends the encoded payload for the mono PCM samples to dst and
+	// returns the extended slice.
+	Encode(dst []byte, pcm []int16) []byte
+}
+
+// Decoder decodes the payloads of one continuous stream. A Decoder returned
+// by [NewDecoder] for a stateful codec is not safe for concurrent use.
+type Decoder interface {
+	// Decode appends the mono PCM samples decoded from payload to dst and
+	// returns the extended slice.
+	Decode(dst []int16, payload []byte) []int16
+}
+
+// StreamCodec is implemented by codecs whose encoder or decoder keeps state
+// between packets. NewEncoder and NewDecoder return fresh per-stream state.
+type StreamCodec interface {
+	Codec
+	// NewEncoder returns an encoder for one new stream.
+	NewEncoder() Encoder
+	// NewDecoder returns a decoder for one new stream.
+	NewDecoder() Decoder
+}
+
+// NewEncoder returns an Encoder for one stream of c. For a stateless codec
+// such as G.711 it returns c itself; for a [StreamCodec] it returns a fresh
+// per-stream encoder.
+func NewEncoder(c Codec) Encoder {
+	if sc, ok := c.(StreamCodec); ok {
+		return sc.NewEncoder()
+	}
+	return c
+}
+
+// NewDecoder returns a Decoder for one stream of c. For a stateless codec
+// such as G.711 it returns c itself; for a [StreamCodec] it returns a fresh
+// per-stream decoder.
+func NewDecoder(c Codec) Decoder {
+	if sc, ok := c.(StreamCodec); ok {
+		return sc.NewDecoder()
+	}
+	return c
+}
+
+// CodecByName returns the codec whose SDP encoding name is name, compared
+// case-insensitively. It knows "PCMU" and "PCMA".
+func CodecByName(name string) (Codec, bool) {
+	switch {
+	case strings.EqualFold(name, "PCMU"):
+		return PCMU(), true
+	case strings.EqualFold(name, "PCMA"):
+		return PCMA(), true
+	}
+	return nil, false
+}

@@ -1,0 +1,111 @@
+package sdp
+
+import (
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+const offerPCMA = "v=0\r\no=- 1 1 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\n" +
+	"m=audio 4000 RTP/AVP 8 0 96\r\na=rtpmap:96 telephone-event/8000\r\na=fmtp:96 0-15\r\na=sendonly\r\n" +
+	"m=video 4002 RTP/AVP 97\r\na=rtpmap:97 H264/90000\r\n"
+
+func local() *Local {
+	return &Local{Addr: netip.MustParseAddrPort("127.0.0.1:20000"), Formats: DefaultFormats()}
+}
+
+func TestAnswerPicksOffererOrderAndRejectsVideo(t *testing.T) {
+	l := local()
+	ans, n, err := Answer([]byte(offerPCMA), l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Codec.Name != "PCMA" || n.Codec.PayloadType != 8 {
+		t.Errorf("codec = %+v, want PCMA/8", n.Codec)
+	}
+	if !n.HasDTMF || n.DTMF.PayloadType != 96 {
+		t.Errorf("dtmf = %+v, want PT 96", n.DTMF)
+	}
+	if n.Remote != netip.MustParseAddrPort("10.0.0.2:4000") {
+		t.Errorf("remote = %v", n.Remote)
+	}
+	if n.Direction != RecvOnly || n.RemoteDirection != SendOnly {
+		t.Errorf("direction = %v/%v, want recvonly/sendonly", n.Direction, n.RemoteDirection)
+	}
+	s := string(ans)
+	for _, want := range []string{"m=audio 20000 RTP/AVP 8 96", "a=recvonly", "m=video 0 RTP/AVP 97", "c=IN IP4 127.0.0.1"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("answer lacks %q:\n%s", want, s)
+		}
+	}
+	// The answer must be parseable as an answer to our own offer.
+	back, err := ParseAnswer(ans, &Local{Addr: l.Addr, Formats: []Format{{PayloadType: 8, Name: "PCMA", ClockRate: 8000}, {PayloadType: 96, Name: "telephone-event", ClockRate: 8000}}, Direction: SendOnly})
+	if err != nil || back.Codec.Name != "PCMA" || back.Direction != SendOnly {
+		t.Errorf("ParseAnswer = %+v, %v", back, err)
+	}
+}
+
+func TestAnswerFailures(t *testing.T) {
+	cases := []struct {
+		name  string
+		offer string
+		want  error
+	}{
+		{"garbage", "hello", ErrMalformed},
+		{"empty", "", ErrMalformed},
+		{"video only", "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\nm=video 4000 RTP/AVP 97\r\n", ErrNoAudio},
+		{"no common", "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\nm=audio 4000 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n", ErrNoCommonCodec},
+		{"srtp only", "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\nm=audio 4000 RTP/SAVP 0\r\n", ErrNoAudio},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, _, err := Answer([]byte(c.offer), local())
+			var ne *NegotiationError
+			if !errors.As(err, &ne) || !errors.Is(err, c.want) {
+				t.Fatalf("err = %v, want NegotiationError wrapping %v", err, c.want)
+			}
+		})
+	}
+}
+
+func TestOfferVersionIncrements(t *testing.T) {
+	l := local()
+	l.Direction = SendOnly
+	a, err := Offer(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := Offer(l)
+	if !strings.Contains(string(a), "a=sendonly") || !strings.Contains(string(a), "m=audio 20000 RTP/AVP 0 8 101") {
+		t.Fatalf("offer:\n%s", a)
+	}
+	if l.Version != 2 || strings.Contains(string(b), " 1 1 IN") {
+		t.Fatalf("version not incremented: %d\n%s", l.Version, b)
+	}
+}
+
+func TestHoldAddressIsNotARemote(t *testing.T) {
+	offer := strings.Replace(offerPCMA, "c=IN IP4 10.0.0.2", "c=IN IP4 0.0.0.0", 1)
+	_, n, err := Answer([]byte(offer), local())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Remote.IsValid() {
+		t.Fatalf("remote = %v, want invalid for 0.0.0.0", n.Remote)
+	}
+}
+
+func FuzzAnswer(f *testing.F) {
+	f.Add([]byte(offerPCMA))
+	f.Add([]byte("v=0\r\nm=audio 1 RTP/AVP 0\r\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		l := local()
+		ans, _, err := Answer(b, l)
+		if err == nil {
+			if _, err := ParseAnswer(ans, l); err != nil {
+				t.Fatalf("our answer does not parse: %v\n%s", err, ans)
+			}
+		}
+	})
+}

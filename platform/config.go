@@ -1,0 +1,99 @@
+package platform
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// Config configures a Platform. The zero value listens on UDP
+// 127.0.0.1:5060 only. yaml tags make it part of the server's config file.
+type Config struct {
+	// UDP, TCP and WS are listen addresses ("host:port"; port 0 picks one).
+	// When all of UDP, TCP, TLS and WS are empty, UDP 127.0.0.1:5060 is used.
+	UDP []string `yaml:"udp"`
+	TCP []string `yaml:"tcp"`
+	WS  []string `yaml:"ws"`
+	// TLS listeners with their certificate and key files.
+	TLS []TLSListener `yaml:"tls"`
+
+	// Host is the host advertised in Via and Contact. Default: the IP of
+	// the first listener (127.0.0.1 when it is unspecified).
+	Host string `yaml:"host"`
+
+	// Domains are the domains the platform is authoritative for, in
+	// addition to Host and the listener addresses. Request-URIs in other
+	// domains are still routed by user part when unambiguous.
+	Domains []string `yaml:"domains"`
+
+	// MediaIP is the address RTP binds to and advertises in SDP. Default:
+	// Host when it is an IP address, else 127.0.0.1.
+	MediaIP string `yaml:"media_ip"`
+	// RTPPortMin and RTPPortMax bound the RTP ports (even ports are used).
+	// Default 0 and 0: the kernel picks ephemeral ports.
+	RTPPortMin int `yaml:"rtp_port_min"`
+	RTPPortMax int `yaml:"rtp_port_max"`
+
+	// TrustedPeers are CIDRs (or single addresses) whose requests are
+	// trusted: they may join conferences as trusted participants and use
+	// other actions reserved to trusted peers. Default: none.
+	TrustedPeers []string `yaml:"trusted_peers"`
+	// TrustedCertNames are TLS client certificate names (CN or DNS SAN)
+	// whose connections are trusted. Default: none.
+	TrustedCertNames []string `yaml:"trusted_cert_names"`
+
+	// T1 is the SIP round-trip estimate of RFC 3261 section 17.1.1.1.
+	// Default 500ms. sipgo keeps its timers process-wide, so the last
+	// platform created in a process sets them for all.
+	T1 time.Duration `yaml:"t1"`
+
+	// UserAgent is sent in User-Agent and Server headers. Default
+	// "Switchboard".
+	UserAgent string `yaml:"user_agent"`
+
+	// RetryAfter is the Retry-After sent with 503 while draining. Default 30s.
+	RetryAfter time.Duration `yaml:"retry_after"`
+}
+
+// TLSListener is one TLS listen address.
+type TLSListener struct {
+	Addr     string `yaml:"addr"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ClientCAFile, when set, requests and verifies client certificates
+	// against this CA bundle (mutual TLS for trusted peers).
+	ClientCAFile string `yaml:"client_ca_file"`
+}
+
+func (c *Config) withDefaults() Config {
+	out := *c
+	if len(out.UDP)+len(out.TCP)+len(out.TLS)+len(out.WS) == 0 {
+		out.UDP = []string{"127.0.0.1:5060"}
+	}
+	if out.T1 == 0 {
+		out.T1 = 500 * time.Millisecond
+	}
+	if out.UserAgent == "" {
+		out.UserAgent = "Switchboard"
+	}
+	if out.RetryAfter == 0 {
+		out.RetryAfter = 30 * time.Second
+	}
+	return out
+}
+
+func parsePrefixes(s []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(s))
+	for _, v := range s {
+		if p, err := netip.ParsePrefix(v); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return nil, fmt.Errorf("platform: trusted peer %q is neither a CIDR nor an address", v)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
+}

@@ -1,0 +1,720 @@
+package platform
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-sip/switchboard/media"
+)
+
+// ErrClosed is returned by operations on a platform that has been shut
+// down or closed.
+var ErrClosed = errors.New("platform: closed")
+
+// Allowed is the Allow header value: the methods Switchboard handles.
+const Allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, REFER, NOTIFY, INFO, UPDATE, SUBSCRIBE, MESSAGE"
+
+// Supported is the Supported header value.
+const Supported = "replaces, timer, norefersub"
+
+// Request is an incoming request and its server transaction, as handed to
+// handlers.
+type Request struct {
+	*sip.Request
+	Tx sip.ServerTransaction
+	// Trusted reports whether the request came from a trusted peer
+	// (Config.TrustedPeers or Config.TrustedCertNames).
+	Trusted bool
+}
+
+// Respond sends a response built from the request.
+func (r *Request) Respond(code int, reason string, body []byte, headers ...sip.Header) error {
+	res := sip.NewResponseFromRequest(r.Request, code, reason, body)
+	for _, h := range headers {
+		res.AppendHeader(h)
+	}
+	return r.Tx.Respond(res)
+}
+
+// Handler serves out-of-dialog requests routed to it by Request-URI.
+// ServeSIP runs on the request's own goroutine and may block for as long
+// as it needs the transaction (an INVITE handler may block for the whole
+// call).
+type Handler interface {
+	ServeSIP(r *Request)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(r *Request)
+
+// ServeSIP calls f(r).
+func (f HandlerFunc) ServeSIP(r *Request) { f(r) }
+
+// DialogHandler serves the in-dialog requests of one dialog.
+type DialogHandler interface {
+	// ServeDialog handles an in-dialog request (including ACK) on the
+	// request's goroutine.
+	ServeDialog(r *Request)
+	// Terminate ends the dialog (BYE or CANCEL as its state requires); the
+	// platform calls it when a Shutdown deadline passes.
+	Terminate(ctx context.Context) error
+	// Abort releases the dialog's resources without signalling; the
+	// platform calls it from Close.
+	Abort()
+}
+
+type route struct {
+	user, host string
+	h          Handler
+}
+
+// Option configures a Platform.
+type Option func(*Platform)
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(p *Platform) { p.log = l } }
+
+// WithUDPConn makes the platform serve SIP on an already bound UDP socket
+// (tests bind 127.0.0.1:0 and pass it in).
+func WithUDPConn(c net.PacketConn) Option {
+	return func(p *Platform) { p.udp = append(p.udp, c) }
+}
+
+// WithTCPListener makes the platform serve SIP on an already bound TCP
+// listener.
+func WithTCPListener(l net.Listener) Option {
+	return func(p *Platform) { p.tcp = append(p.tcp, l) }
+}
+
+// Platform hosts application endpoints on a set of SIP transports. Its
+// methods are safe for concurrent use.
+type Platform struct {
+	cfg     Config
+	log     *slog.Logger
+	ua      *sipgo.UserAgent
+	srv     *sipgo.Server
+	cli     *sipgo.Client
+	ports   *media.PortRange
+	trusted []netip.Prefix
+	certs   *certRegistry
+	host    string
+	domains map[string]bool
+
+	udp []net.PacketConn
+	tcp []net.Listener
+	tls []net.Listener
+	ws  []net.Listener
+
+	mu       sync.Mutex
+	routes   []route
+	fallback Handler
+	dialogs  map[string]DialogHandler
+	dialogCh chan struct{} // closed and replaced whenever a dialog is removed
+
+	started   atomic.Bool
+	draining  atomic.Bool
+	closed    atomic.Bool
+	closeOnce sync.Once
+	wg        sync.WaitGroup
+}
+
+// New validates cfg, binds every listener and prepares the platform. It
+// does not serve until Start.
+func New(cfg Config, opts ...Option) (*Platform, error) {
+	p := &Platform{dialogs: map[string]DialogHandler{}, dialogCh: make(chan struct{}), domains: map[string]bool{}}
+	for _, o := range opts {
+		o(p)
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	if len(p.udp)+len(p.tcp) > 0 && len(cfg.UDP)+len(cfg.TCP)+len(cfg.TLS)+len(cfg.WS) == 0 {
+		// Sockets passed in replace the default listener.
+		cfg.UDP = nil
+	} else {
+		cfg = cfg.withDefaults()
+	}
+	if cfg.T1 == 0 {
+		cfg.T1 = 500 * time.Millisecond
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "Switchboard"
+	}
+	if cfg.RetryAfter == 0 {
+		cfg.RetryAfter = 30 * time.Second
+	}
+	p.cfg = cfg
+	var err error
+	if p.trusted, err = parsePrefixes(cfg.TrustedPeers); err != nil {
+		return nil, err
+	}
+	if cfg.RTPPortMin < 0 || cfg.RTPPortMax > 65535 || cfg.RTPPortMin > cfg.RTPPortMax {
+		return nil, fmt.Errorf("platform: invalid RTP port range %d-%d", cfg.RTPPortMin, cfg.RTPPortMax)
+	}
+	if err := p.bind(); err != nil {
+		p.closeListeners()
+		return nil, err
+	}
+	p.host = cfg.Host
+	if p.host == "" {
+		p.host = p.firstListenerIP()
+	}
+	p.domains[strings.ToLower(p.host)] = true
+	for _, d := range cfg.Domains {
+		p.domains[strings.ToLower(d)] = true
+	}
+	mediaIP := cfg.MediaIP
+	if mediaIP == "" {
+		mediaIP = p.host
+	}
+	mip, err := netip.ParseAddr(mediaIP)
+	if err != nil {
+		mip = netip.MustParseAddr("127.0.0.1")
+	}
+	p.ports = &media.PortRange{IP: mip, Min: cfg.RTPPortMin, Max: cfg.RTPPortMax}
+
+	if cfg.T1 != sip.T1 {
+		sip.SetTimers(cfg.T1, 8*cfg.T1, 10*cfg.T1)
+	}
+	siplog := p.log.With("subsystem", "sipgo")
+	var tlsConf *tls.Config
+	p.ua, err = sipgo.NewUA(
+		sipgo.WithUserAgent(cfg.UserAgent),
+		sipgo.WithUserAgentHostname(p.host),
+		sipgo.WithUserAgenTLSConfig(tlsConf),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(siplog)),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(siplog)),
+	)
+	if err != nil {
+		p.closeListeners()
+		return nil, fmt.Errorf("platform: %w", err)
+	}
+	p.srv, _ = sipgo.NewServer(p.ua, sipgo.WithServerLogger(siplog))
+	p.cli, _ = sipgo.NewClient(p.ua, sipgo.WithClientLogger(siplog), sipgo.WithClientHostname(p.host))
+	for _, m := range []sip.RequestMethod{sip.INVITE, sip.ACK, sip.CANCEL, sip.BYE, sip.OPTIONS, sip.REFER,
+		sip.NOTIFY, sip.INFO, sip.UPDATE, sip.SUBSCRIBE, sip.MESSAGE, sip.PRACK, sip.REGISTER, sip.PUBLISH} {
+		p.srv.OnRequest(m, p.dispatch)
+	}
+	p.srv.OnNoRoute(func(req *sip.Request, tx sip.ServerTransaction) {
+		res := sip.NewResponseFromRequest(req, sip.StatusMethodNotAllowed, "Method Not Allowed", nil)
+		res.AppendHeader(sip.NewHeader("Allow", Allowed))
+		_ = tx.Respond(res)
+	})
+	return p, nil
+}
+
+func (p *Platform) bind() error {
+	for _, a := range p.cfg.UDP {
+		c, err := net.ListenPacket("udp", a)
+		if err != nil {
+			return fmt.Errorf("platform: listen udp %s: %w", a, err)
+		}
+		p.udp = append(p.udp, c)
+	}
+	for _, a := range p.cfg.TCP {
+		l, err := net.Listen("tcp", a)
+		if err != nil {
+			return fmt.Errorf("platform: listen tcp %s: %w", a, err)
+		}
+		p.tcp = append(p.tcp, l)
+	}
+	for _, a := range p.cfg.WS {
+		l, err := net.Listen("tcp", a)
+		if err != nil {
+			return fmt.Errorf("platform: listen ws %s: %w", a, err)
+		}
+		p.ws = append(p.ws, l)
+	}
+	if len(p.cfg.TLS) > 0 {
+		p.certs = newCertRegistry()
+	}
+	for _, t := range p.cfg.TLS {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return fmt.Errorf("platform: tls %s: %w", t.Addr, err)
+		}
+		conf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		if t.ClientCAFile != "" {
+			pem, err := os.ReadFile(t.ClientCAFile)
+			if err != nil {
+				return fmt.Errorf("platform: tls %s: %w", t.Addr, err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return fmt.Errorf("platform: tls %s: no certificates in %s", t.Addr, t.ClientCAFile)
+			}
+			conf.ClientCAs = pool
+			conf.ClientAuth = tls.VerifyClientCertIfGiven
+		}
+		l, err := net.Listen("tcp", t.Addr)
+		if err != nil {
+			return fmt.Errorf("platform: listen tls %s: %w", t.Addr, err)
+		}
+		p.tls = append(p.tls, &tlsListener{Listener: l, conf: conf, reg: p.certs})
+	}
+	return nil
+}
+
+func (p *Platform) firstListenerIP() string {
+	var a net.Addr
+	switch {
+	case len(p.udp) > 0:
+		a = p.udp[0].LocalAddr()
+	case len(p.tcp) > 0:
+		a = p.tcp[0].Addr()
+	case len(p.tls) > 0:
+		a = p.tls[0].Addr()
+	case len(p.ws) > 0:
+		a = p.ws[0].Addr()
+	}
+	if a != nil {
+		if ap, err := netip.ParseAddrPort(a.String()); err == nil && !ap.Addr().IsUnspecified() {
+			return ap.Addr().Unmap().String()
+		}
+	}
+	return "127.0.0.1"
+}
+
+// Start serves every listener. It returns at once; serving goroutines run
+// until Close.
+func (p *Platform) Start() error {
+	if p.closed.Load() {
+		return ErrClosed
+	}
+	if !p.started.CompareAndSwap(false, true) {
+		return errors.New("platform: already started")
+	}
+	serve := func(name string, f func() error) {
+		p.wg.Go(func() {
+			if err := f(); err != nil && !p.closed.Load() {
+				p.log.Error("platform: listener stopped", "transport", name, "error", err)
+			}
+		})
+	}
+	for _, c := range p.udp {
+		serve("udp", func() error { return p.srv.ServeUDP(c) })
+	}
+	for _, l := range p.tcp {
+		serve("tcp", func() error { return p.srv.ServeTCP(l) })
+	}
+	for _, l := range p.tls {
+		serve("tls", func() error { return p.srv.ServeTLS(l) })
+	}
+	for _, l := range p.ws {
+		serve("ws", func() error { return p.srv.ServeWS(l) })
+	}
+	p.log.Info("platform started", "host", p.host, "listeners", p.listenerList())
+	return nil
+}
+
+func (p *Platform) listenerList() []string {
+	var out []string
+	for _, c := range p.udp {
+		out = append(out, "udp:"+c.LocalAddr().String())
+	}
+	for _, l := range p.tcp {
+		out = append(out, "tcp:"+l.Addr().String())
+	}
+	for _, l := range p.tls {
+		out = append(out, "tls:"+l.Addr().String())
+	}
+	for _, l := range p.ws {
+		out = append(out, "ws:"+l.Addr().String())
+	}
+	return out
+}
+
+// Addr returns the address of the first listener of a transport ("udp",
+// "tcp", "tls", "ws"), or nil.
+func (p *Platform) Addr(transport string) net.Addr {
+	switch strings.ToLower(transport) {
+	case "udp":
+		if len(p.udp) > 0 {
+			return p.udp[0].LocalAddr()
+		}
+	case "tcp":
+		if len(p.tcp) > 0 {
+			return p.tcp[0].Addr()
+		}
+	case "tls":
+		if len(p.tls) > 0 {
+			return p.tls[0].Addr()
+		}
+	case "ws":
+		if len(p.ws) > 0 {
+			return p.ws[0].Addr()
+		}
+	}
+	return nil
+}
+
+// Host returns the host advertised in Via and Contact.
+func (p *Platform) Host() string { return p.host }
+
+// Logger returns the platform's logger.
+func (p *Platform) Logger() *slog.Logger { return p.log }
+
+// Client returns the sipgo client used to send requests. Requests leave
+// from the listening sockets.
+func (p *Platform) Client() *sipgo.Client { return p.cli }
+
+// Ports returns the RTP port range.
+func (p *Platform) Ports() *media.PortRange { return p.ports }
+
+// Config returns the effective configuration.
+func (p *Platform) Config() Config { return p.cfg }
+
+// Draining reports whether Shutdown has begun.
+func (p *Platform) Draining() bool { return p.draining.Load() || p.closed.Load() }
+
+// Contact returns a Contact header for user on the given transport ("udp"
+// when empty).
+func (p *Platform) Contact(user, transport string) sip.ContactHeader {
+	transport = strings.ToLower(transport)
+	if transport == "" {
+		transport = "udp"
+	}
+	port := 0
+	if a := p.Addr(transport); a != nil {
+		if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+			port = int(ap.Port())
+		}
+	}
+	if port == 0 {
+		// Fall back to any listener.
+		for _, t := range []string{"udp", "tcp", "tls", "ws"} {
+			if a := p.Addr(t); a != nil {
+				ap, _ := netip.ParseAddrPort(a.String())
+				port, transport = int(ap.Port()), t
+				break
+			}
+		}
+	}
+	u := sip.Uri{Scheme: "sip", User: user, Host: p.host, Port: port}
+	if transport != "udp" {
+		u.UriParams = sip.NewParams()
+		u.UriParams.Add("transport", transport)
+	}
+	return sip.ContactHeader{Address: u}
+}
+
+// IsLocalHost reports whether host (a Request-URI host) names this
+// platform: its advertised host, a configured domain or a listener address.
+func (p *Platform) IsLocalHost(host string) bool {
+	host = strings.ToLower(strings.Trim(host, "[]"))
+	if p.domains[host] {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	for _, l := range p.listenerList() {
+		_, addr, _ := strings.Cut(l, ":")
+		ap, err := netip.ParseAddrPort(addr)
+		if err == nil && (ap.Addr() == a || ap.Addr().IsUnspecified()) {
+			return true
+		}
+	}
+	return false
+}
+
+// IsTrusted reports whether req came from a trusted peer: its source
+// address is in Config.TrustedPeers, or it arrived over a TLS connection
+// whose client certificate names one of Config.TrustedCertNames. Headers are
+// never consulted.
+func (p *Platform) IsTrusted(req *sip.Request) bool {
+	if ap, err := netip.ParseAddrPort(req.Source()); err == nil {
+		for _, pre := range p.trusted {
+			if pre.Contains(ap.Addr().Unmap()) {
+				return true
+			}
+		}
+	}
+	if p.certs != nil && strings.EqualFold(req.Transport(), "TLS") {
+		for _, n := range p.certs.names(req.Source()) {
+			for _, want := range p.cfg.TrustedCertNames {
+				if strings.EqualFold(n, want) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// Route registers h for out-of-dialog requests whose Request-URI names
+// owner (a SIP URI). It returns a function that removes the route.
+func (p *Platform) Route(owner sip.Uri, h Handler) (remove func(), err error) {
+	r := route{user: owner.User, host: strings.ToLower(owner.Host), h: h}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, o := range p.routes {
+		if o.user == r.user && o.host == r.host {
+			return nil, fmt.Errorf("platform: %s is already routed", owner.String())
+		}
+	}
+	p.routes = append(p.routes, r)
+	return func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for i, o := range p.routes {
+			if o.user == r.user && o.host == r.host {
+				p.routes = append(p.routes[:i], p.routes[i+1:]...)
+				return
+			}
+		}
+	}, nil
+}
+
+// SetDefault sets the default routing handler, which receives requests
+// that match no route (nil removes it).
+func (p *Platform) SetDefault(h Handler) {
+	p.mu.Lock()
+	p.fallback = h
+	p.mu.Unlock()
+}
+
+// lookup finds the handler for a Request-URI: an exact user and host
+// match; else the only route with that user when the host is local; else
+// the default handler.
+func (p *Platform) lookup(u sip.Uri) Handler {
+	host := strings.ToLower(u.Host)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var byUser []route
+	for _, r := range p.routes {
+		if r.user == u.User {
+			if r.host == host {
+				return r.h
+			}
+			byUser = append(byUser, r)
+		}
+	}
+	if len(byUser) > 0 && (p.IsLocalHost(host) || len(byUser) == 1) {
+		return byUser[0].h
+	}
+	return p.fallback
+}
+
+func dialogKey(callID, localTag string) string { return callID + "\x00" + localTag }
+
+// RegisterDialog makes the platform route in-dialog requests with this
+// Call-ID and local tag (the To tag of requests we receive) to h. It fails
+// once the platform is closed.
+func (p *Platform) RegisterDialog(callID, localTag string, h DialogHandler) error {
+	if p.closed.Load() {
+		return ErrClosed
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.dialogs[dialogKey(callID, localTag)] = h
+	return nil
+}
+
+// UnregisterDialog removes a dialog registered with RegisterDialog.
+func (p *Platform) UnregisterDialog(callID, localTag string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	k := dialogKey(callID, localTag)
+	if _, ok := p.dialogs[k]; ok {
+		delete(p.dialogs, k)
+		close(p.dialogCh)
+		p.dialogCh = make(chan struct{})
+	}
+}
+
+// Dialog returns the handler of a registered dialog, for INVITE with
+// Replaces (RFC 3891).
+func (p *Platform) Dialog(callID, localTag string) (DialogHandler, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	h, ok := p.dialogs[dialogKey(callID, localTag)]
+	return h, ok
+}
+
+// ActiveDialogs returns the number of registered dialogs.
+func (p *Platform) ActiveDialogs() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.dialogs)
+}
+
+func (p *Platform) snapshotDialogs() []DialogHandler {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]DialogHandler, 0, len(p.dialogs))
+	for _, h := range p.dialogs {
+		out = append(out, h)
+	}
+	return out
+}
+
+// dispatch is the single entry point of every request sipgo receives.
+func (p *Platform) dispatch(req *sip.Request, tx sip.ServerTransaction) {
+	r := &Request{Request: req, Tx: tx}
+	if err := validate(req); err != nil {
+		if !req.IsAck() {
+			_ = r.Respond(sip.StatusBadRequest, err.Error(), nil)
+		}
+		return
+	}
+	if mf := req.MaxForwards(); mf != nil && mf.Val() == 0 && !req.IsAck() {
+		_ = r.Respond(483, "Too Many Hops", nil)
+		return
+	}
+	r.Trusted = p.IsTrusted(req)
+	if tag, ok := req.To().Params.Get("tag"); ok && tag != "" {
+		p.mu.Lock()
+		h := p.dialogs[dialogKey(req.CallID().Value(), tag)]
+		p.mu.Unlock()
+		if h != nil {
+			h.ServeDialog(r)
+			return
+		}
+		if !req.IsAck() {
+			_ = r.Respond(sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil)
+		}
+		return
+	}
+	switch req.Method {
+	case sip.ACK:
+		return // ACK for a response we no longer track.
+	case sip.CANCEL, sip.BYE:
+		// CANCELs that match an INVITE transaction are handled by sipgo.
+		_ = r.Respond(sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil)
+		return
+	case sip.OPTIONS:
+		_ = r.Respond(sip.StatusOK, "OK", nil,
+			sip.NewHeader("Allow", Allowed),
+			sip.NewHeader("Accept", "application/sdp"),
+			sip.NewHeader("Supported", Supported),
+			sip.NewHeader("Server", p.cfg.UserAgent))
+		return
+	case sip.INVITE:
+		if p.Draining() {
+			_ = r.Respond(sip.StatusServiceUnavailable, "Service Unavailable", nil,
+				sip.NewHeader("Retry-After", strconv.Itoa(int(p.cfg.RetryAfter/time.Second))))
+			return
+		}
+	}
+	h := p.lookup(req.Recipient)
+	if h == nil {
+		_ = r.Respond(sip.StatusNotFound, "Not Found", nil)
+		return
+	}
+	h.ServeSIP(r)
+}
+
+// validate checks what every handler relies on; sipgo has already parsed
+// the message.
+func validate(req *sip.Request) error {
+	switch {
+	case req.From() == nil:
+		return errors.New("Missing From")
+	case req.To() == nil:
+		return errors.New("Missing To")
+	case req.CallID() == nil || req.CallID().Value() == "":
+		return errors.New("Missing Call-ID")
+	case req.CSeq() == nil:
+		return errors.New("Missing CSeq")
+	case req.CSeq().MethodName != req.Method:
+		return errors.New("CSeq Method Mismatch")
+	case req.Recipient.Host == "":
+		return errors.New("Bad Request-URI")
+	}
+	if _, ok := req.From().Params.Get("tag"); !ok {
+		return errors.New("Missing From Tag")
+	}
+	return nil
+}
+
+// Shutdown drains the platform: new INVITEs get 503 with Retry-After while
+// established dialogs run on. When every dialog has ended, or ctx is done,
+// remaining dialogs are terminated (BYE or CANCEL) and the platform closes.
+// It returns ctx.Err() when the deadline cut calls short.
+func (p *Platform) Shutdown(ctx context.Context) error {
+	if p.closed.Load() {
+		return ErrClosed
+	}
+	p.draining.Store(true)
+	p.log.Info("platform draining", "dialogs", p.ActiveDialogs())
+	var err error
+	for {
+		p.mu.Lock()
+		n, ch := len(p.dialogs), p.dialogCh
+		p.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		select {
+		case <-ch:
+			continue
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		break
+	}
+	if err != nil {
+		// Give terminations a short grace period of their own: ctx is done.
+		tctx, cancel := context.WithTimeout(context.Background(), 32*p.cfg.T1)
+		var wg sync.WaitGroup
+		for _, h := range p.snapshotDialogs() {
+			wg.Go(func() { _ = h.Terminate(tctx) })
+		}
+		wg.Wait()
+		cancel()
+	}
+	p.Close()
+	return err
+}
+
+// Close stops the platform at once: listeners close, dialogs are aborted
+// without signalling. It is idempotent and waits for the serving goroutines.
+func (p *Platform) Close() error {
+	p.closeOnce.Do(func() {
+		p.closed.Store(true)
+		for _, h := range p.snapshotDialogs() {
+			h.Abort()
+		}
+		p.closeListeners()
+		if p.ua != nil {
+			_ = p.cli.Close()
+			_ = p.srv.Close()
+			_ = p.ua.Close()
+		}
+		p.wg.Wait()
+		p.log.Info("platform closed")
+	})
+	return nil
+}
+
+func (p *Platform) closeListeners() {
+	for _, c := range p.udp {
+		_ = c.Close()
+	}
+	for _, l := range p.tcp {
+		_ = l.Close()
+	}
+	for _, l := range p.tls {
+		_ = l.Close()
+	}
+	for _, l := range p.ws {
+		_ = l.Close()
+	}
+}
