@@ -53,7 +53,7 @@ func (e *Endpoint) serveInvite(r *platform.Request) {
 	}
 	_ = r.Respond(sip.StatusTrying, "Trying", nil)
 	c.events.post(conv.callStateChanged)
-	c.log.Info("incoming call", "call_id", c.dlg.callID, "from", formatURI(c.dlg.remote), "to", r.Recipient.String())
+	c.log.Info("incoming call", "from", formatURI(c.dlg.remote), "to", r.Recipient.String())
 
 	func() {
 		defer func() {

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"bytes"
+	_ "embed"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/switchboard-sip/switchboard/apps/announce"
+	"github.com/switchboard-sip/switchboard/platform"
+)
+
+//go:embed default.yaml
+var defaultConfig []byte
+
+// Config is the server's configuration file.
+type Config struct {
+	Platform     platform.Config `yaml:"platform"`
+	Calls        CallsConfig     `yaml:"calls"`
+	DrainTimeout time.Duration   `yaml:"drain_timeout"`
+	Log          LogConfig       `yaml:"log"`
+	Apps         AppsConfig      `yaml:"apps"`
+}
+
+// CallsConfig holds the call timers every app endpoint uses.
+type CallsConfig struct {
+	SessionExpires time.Duration `yaml:"session_expires"`
+	RTPTimeout     time.Duration `yaml:"rtp_timeout"`
+}
+
+// LogConfig selects the log level and format.
+type LogConfig struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// AppsConfig is the dial plan. An app with an empty user is disabled.
+type AppsConfig struct {
+	Echo  AppConfig `yaml:"echo"`
+	Hello struct {
+		User            string `yaml:"user"`
+		announce.Config `yaml:",inline"`
+	} `yaml:"hello"`
+}
+
+// AppConfig names the user part an app answers.
+type AppConfig struct {
+	User string `yaml:"user"`
+}
+
+// loadConfig reads the embedded default and then, if path is set, the file
+// on top of it. Unknown keys are errors.
+func loadConfig(path string) (Config, error) {
+	var c Config
+	if err := decodeStrict(defaultConfig, &c); err != nil {
+		return c, fmt.Errorf("embedded config: %w", err)
+	}
+	if path == "" {
+		return c, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return c, err
+	}
+	// Lists in the file replace the default lists rather than merge.
+	var probe struct {
+		Platform map[string]any `yaml:"platform"`
+	}
+	_ = yaml.Unmarshal(b, &probe)
+	for _, k := range []string{"udp", "tcp", "tls", "ws"} {
+		if _, ok := probe.Platform[k]; ok {
+			switch k {
+			case "udp":
+				c.Platform.UDP = nil
+			case "tcp":
+				c.Platform.TCP = nil
+			case "tls":
+				c.Platform.TLS = nil
+			case "ws":
+				c.Platform.WS = nil
+			}
+		}
+	}
+	if err := decodeStrict(b, &c); err != nil {
+		return c, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+func decodeStrict(b []byte, v any) error {
+	d := yaml.NewDecoder(bytes.NewReader(b))
+	d.KnownFields(true)
+	if err := d.Decode(v); err != nil && err.Error() != "EOF" {
+		return err
+	}
+	return nil
+}
+
+func (l LogConfig) logger() (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(strings.ToUpper(orDefault(l.Level, "info")))); err != nil {
+		return nil, fmt.Errorf("log.level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch strings.ToLower(orDefault(l.Format, "text")) {
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("log.format %q: want text or json", l.Format)
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}

@@ -1,0 +1,214 @@
+package switchboardtest
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchboard-sip/switchboard/endpoint"
+	"github.com/switchboard-sip/switchboard/media"
+	"github.com/switchboard-sip/switchboard/media/dsp"
+	"github.com/switchboard-sip/switchboard/platform"
+)
+
+// Phone is a test phone: a user agent on its own platform that dials and
+// answers calls.
+type Phone struct {
+	Server   *Server
+	Endpoint *endpoint.Endpoint
+	name     string
+	incoming chan *PhoneCall
+}
+
+// PhoneOptions tune a test phone.
+type PhoneOptions struct {
+	// Settings override the endpoint settings (timers).
+	Settings endpoint.Settings
+	// Config overrides the phone platform's config.
+	Config platform.Config
+	// Answer, when set, decides on incoming calls; default: accept.
+	Answer func(ctx context.Context, c *endpoint.Call) error
+}
+
+// NewPhone starts a test phone named name (its URI is
+// sip:name@127.0.0.1:port). Incoming calls are accepted and queued for
+// NextCall.
+func NewPhone(t testing.TB, name string, opts ...PhoneOptions) *Phone {
+	t.Helper()
+	var o PhoneOptions
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	srv := NewServer(t, o.Config)
+	s := o.Settings
+	s.OwnerURI = "sip:" + name + "@127.0.0.1"
+	ep, err := endpoint.NewApplication(srv.Platform, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ph := &Phone{Server: srv, Endpoint: ep, name: name, incoming: make(chan *PhoneCall, 16)}
+	answer := o.Answer
+	if answer == nil {
+		answer = func(ctx context.Context, c *endpoint.Call) error { return c.Accept(ctx) }
+	}
+	ep.HandleCalls(endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
+		pc := newPhoneCall(c)
+		if err := answer(ctx, c); err != nil {
+			return
+		}
+		c.HandOff()
+		select {
+		case ph.incoming <- pc:
+		default:
+		}
+	}))
+	return ph
+}
+
+// URI returns the phone's address.
+func (p *Phone) URI() string { return p.Server.URI(p.name) }
+
+// Dial calls uri and fails the test unless it is answered.
+func (p *Phone) Dial(t testing.TB, uri string) *PhoneCall {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	pc, err := p.DialContext(ctx, uri, endpoint.EstablishOptions{})
+	if err != nil {
+		t.Fatalf("dial %s: %v", uri, err)
+	}
+	return pc
+}
+
+// DialContext calls uri and returns the call once answered.
+func (p *Phone) DialContext(ctx context.Context, uri string, opts endpoint.EstablishOptions) (*PhoneCall, error) {
+	c := p.Endpoint.NewConversation().NewCall()
+	pc := newPhoneCall(c)
+	if err := c.Establish(ctx, uri, opts); err != nil {
+		return pc, err
+	}
+	pc.attach()
+	return pc, nil
+}
+
+// NextCall waits for the next incoming call the phone answered.
+func (p *Phone) NextCall(t testing.TB) *PhoneCall {
+	t.Helper()
+	select {
+	case pc := <-p.incoming:
+		pc.attach()
+		return pc
+	case <-time.After(10 * time.Second):
+		t.Fatal("no incoming call")
+		return nil
+	}
+}
+
+// PhoneCall is a call of a test phone. It records what it hears (decoded
+// 8 kHz mono) from the moment the call is answered.
+type PhoneCall struct {
+	*endpoint.Call
+
+	mu       sync.Mutex
+	rec      []int16
+	attached bool
+	stop     context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+func newPhoneCall(c *endpoint.Call) *PhoneCall { return &PhoneCall{Call: c} }
+
+func (pc *PhoneCall) attach() {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if pc.attached || pc.Media() == nil {
+		return
+	}
+	pc.attached = true
+	pc.Media().AddTap(media.AudioSinkFunc(func(pcm []int16) {
+		pc.mu.Lock()
+		pc.rec = append(pc.rec, pcm...)
+		pc.mu.Unlock()
+	}))
+}
+
+// Recording returns a copy of the audio heard so far.
+func (pc *PhoneCall) Recording() []int16 {
+	pc.attach()
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	return append([]int16(nil), pc.rec...)
+}
+
+// ResetRecording discards what was recorded so far.
+func (pc *PhoneCall) ResetRecording() {
+	pc.mu.Lock()
+	pc.rec = pc.rec[:0]
+	pc.mu.Unlock()
+}
+
+// StartTone sends a continuous sine tone of freq Hz until StopTone or the
+// call ends.
+func (pc *PhoneCall) StartTone(freq float64) {
+	pc.StopTone()
+	ctx, cancel := context.WithCancel(pc.Context())
+	pc.mu.Lock()
+	pc.stop = cancel
+	pc.mu.Unlock()
+	osc := dsp.NewOscillator(8000, freq, 0.3)
+	pc.wg.Go(func() {
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		frame := make([]int16, media.FrameSamples)
+		for {
+			osc.Read(frame)
+			if s := pc.Media(); s != nil {
+				_ = s.WriteFrame(frame)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	})
+}
+
+// StopTone stops a tone started with StartTone and waits for its sender.
+func (pc *PhoneCall) StopTone() {
+	pc.mu.Lock()
+	stop := pc.stop
+	pc.stop = nil
+	pc.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	pc.wg.Wait()
+}
+
+// Play sends pcm (8 kHz mono) in real time and returns when it is sent.
+func (pc *PhoneCall) Play(ctx context.Context, pcm []int16) error {
+	return media.Play(ctx, pc.Media(), pcm)
+}
+
+// Hangup terminates the call (fails the test on error).
+func (pc *PhoneCall) Hangup(t testing.TB) {
+	t.Helper()
+	pc.StopTone()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := pc.Terminate(ctx); err != nil {
+		t.Errorf("hangup: %v", err)
+	}
+}
+
+// WaitTerminated waits until the call ends.
+func (pc *PhoneCall) WaitTerminated(t testing.TB, d time.Duration) {
+	t.Helper()
+	select {
+	case <-pc.Done():
+	case <-time.After(d):
+		t.Fatalf("call still %v after %v", pc.State(), d)
+	}
+}
