@@ -54,21 +54,21 @@ type Call struct {
 	p        *platform.Platform
 	incoming bool
 
-	mu        sync.Mutex
-	log       *slog.Logger
-	state     State
-	reason    Reason
-	dlg       dialog
-	local     sdp.Local
-	neg       sdp.Negotiated
-	negotiate bool // an offer/answer has completed
+	mu           sync.Mutex
+	log          *slog.Logger
+	state        State
+	reason       Reason
+	dlg          dialog
+	local        sdp.Local
+	neg          sdp.Negotiated
+	negotiate    bool // an offer/answer has completed
 	negotiatedAt time.Time
-	rtp       *media.Session
-	hold      HoldType
-	handedOff bool
-	replaces  *Call
-	ackWait   map[uint32]chan struct{}
-	referCh   chan int // NOTIFY sipfrag status codes of our REFER
+	rtp          *media.Session
+	hold         HoldType
+	handedOff    bool
+	replaces     *Call
+	ackWait      map[uint32]chan struct{}
+	referCh      chan int // NOTIFY sipfrag status codes of our REFER
 
 	// incoming
 	inv     *platform.Request // initial INVITE with our To tag set
@@ -78,7 +78,7 @@ type Call struct {
 	rspHdrs []sip.Header
 
 	// outgoing
-	invite         *sip.Request
+	invite          *sip.Request
 	cancelEstablish context.CancelFunc
 
 	// timers

@@ -15,7 +15,7 @@ const (
 	MinToneDB = -45.0
 	// ToneDominanceDB is how far, in dB, a tone's level must exceed the
 	// median level of its probe frequencies for HasTone to report it.
-	ToneDominanceDB = 10.0
+	ToneDominanceDB = 12.0
 	// SilenceDB is the RMS level, in dB relative to a full-scale sine's
 	// peak, below which ToneFraction treats a window as silent.
 	SilenceDB = -55.0
@@ -131,11 +131,13 @@ func windowLen(sampleRate int) int {
 //  1. The samples are cut into consecutive 100 ms blocks (a final partial
 //     block is ignored); input shorter than 100 ms is one block. The level
 //     of a frequency is the mean [Goertzel] power over the blocks, in dB.
-//     With 100 ms blocks tones about 20 Hz apart are told apart, a tone up
-//     to about 10 Hz off nominal loses at most 6 dB, and averaging keeps
-//     noise from producing spurious peaks. Shorter input resolves less
-//     finely: a 20 ms block only separates tones about 100 Hz apart.
-//  2. Probe frequencies are freq ± k·step for k = 1…4, where step is the
+//     With 100 ms blocks a tone within roughly 15–30 Hz of freq (the
+//     louder, the wider) counts as freq, so slightly off-nominal tones are
+//     found while tones further apart are told apart, and averaging over
+//     blocks keeps noise from producing spurious peaks. Shorter input
+//     resolves less finely: for a single 20 ms block the tolerance is
+//     roughly 80–140 Hz.
+//  2. Probe frequencies are freq ± k·step for k = 1…6, where step is the
 //     larger of freq/5 and four times the block's frequency resolution
 //     (sampleRate/blockLength), keeping those at least twice that
 //     resolution away from 0 Hz and from the Nyquist frequency. At least
@@ -143,7 +145,9 @@ func windowLen(sampleRate int) int {
 //  3. The tone is present if its level is at least [MinToneDB] and at least
 //     [ToneDominanceDB] above the median probe level. The median, rather
 //     than the mean, lets a second tone that happens to sit near one or two
-//     probes go unnoticed, so mixtures of tones detect each of them.
+//     probes go unnoticed, so mixtures of tones detect each of them. With
+//     12 dB and up to twelve probes, a single 20 ms block of white noise
+//     passes for a tone about once in a thousand tries.
 //
 // HasTone returns false for fewer than two samples, a non-positive
 // sampleRate, or freq outside (0, sampleRate/2).
@@ -159,9 +163,9 @@ func HasTone(samples []int16, sampleRate int, freq float64) bool {
 	resolution := float64(sampleRate) / float64(block)
 	nyquist := float64(sampleRate) / 2
 	step := max(freq/5, 4*resolution)
-	var probes [8]float64
+	var probes [12]float64
 	np := 0
-	for k := 1; k <= 4; k++ {
+	for k := 1; k <= 6; k++ {
 		for _, p := range [2]float64{freq - float64(k)*step, freq + float64(k)*step} {
 			if p >= 2*resolution && p <= nyquist-2*resolution {
 				probes[np] = meanLevelDB(samples, sampleRate, p, block)
@@ -198,8 +202,8 @@ func median(v []float64) float64 {
 
 // ToneFraction splits samples into 20 ms windows and returns the fraction of
 // windows (with energy) in which HasTone holds — robust for recordings that
-// start with silence. Each window is judged on its own, so frequencies are
-// resolved only about 100 Hz apart (see HasTone). A window has energy if its RMS level is at least
+// start with silence. Each window is judged on its own, so a tone within
+// roughly 80–140 Hz of freq counts as freq (see HasTone). A window has energy if its RMS level is at least
 // [SilenceDB]; silent windows count neither for nor against the tone. A
 // final partial window is ignored unless it is the only one. ToneFraction
 // returns 0 if no window has energy.
