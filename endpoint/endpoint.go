@@ -41,6 +41,10 @@ type Settings struct {
 	// calls and accepted on incoming ones. Default 1800s; negative
 	// disables session timers.
 	SessionExpires time.Duration `yaml:"session_expires"`
+	// MinSessionExpires is the smallest session interval accepted from a
+	// peer; smaller requests get 422 with Min-SE (RFC 4028 section 8).
+	// Default 90s.
+	MinSessionExpires time.Duration `yaml:"min_session_expires"`
 	// RTPTimeout ends a call with BYE when no RTP arrives for this long
 	// while the remote side is expected to send. Default 30s; negative
 	// disables it.
@@ -109,6 +113,9 @@ func newEndpoint(p *platform.Platform, k Kind, s Settings) (*Endpoint, error) {
 	}
 	if e.settings.SessionExpires == 0 {
 		e.settings.SessionExpires = 1800 * time.Second
+	}
+	if e.settings.MinSessionExpires == 0 {
+		e.settings.MinSessionExpires = 90 * time.Second
 	}
 	if e.settings.RTPTimeout == 0 {
 		e.settings.RTPTimeout = 30 * time.Second

@@ -1,6 +1,7 @@
 package endpoint
 
 import (
+	"errors"
 	"context"
 	"strconv"
 	"strings"
@@ -8,9 +9,6 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 )
-
-// minSE is the RFC 4028 minimum session interval we accept from peers.
-const minSE = 90 * time.Second
 
 func parseSessionExpires(h sip.Header) (time.Duration, string, bool) {
 	if h == nil {
@@ -45,19 +43,22 @@ func supports(m interface{ GetHeaders(string) []sip.Header }, opt string) bool {
 // negotiateSessionTimerUAS applies RFC 4028 section 9 to an incoming
 // INVITE: use the interval the UAC asked for (never above our own), and let
 // the UAC refresh when it supports timers. c.mu is held.
-func (c *Call) negotiateSessionTimerUAS(req *sip.Request) {
+func (c *Call) negotiateSessionTimerUAS(req *sip.Request) error {
 	local := c.ep.settings.SessionExpires
 	if local <= 0 {
-		return
+		return nil
 	}
 	d, refresher, ok := parseSessionExpires(req.GetHeader("Session-Expires"))
+	if ok && d < c.ep.settings.MinSessionExpires {
+		return errSessionIntervalTooSmall
+	}
 	uacSupports := supports(req, "timer")
 	if !ok {
 		if !uacSupports {
 			// The UAC knows nothing of session timers: we refresh.
 			c.seInterval, c.seRefresher = local, true
 			c.rspHdrs = append(c.rspHdrs, sessionExpiresHeader(local, "uas"))
-			return
+			return nil
 		}
 		d = local
 	}
@@ -75,7 +76,10 @@ func (c *Call) negotiateSessionTimerUAS(req *sip.Request) {
 	if uacSupports {
 		c.rspHdrs = append(c.rspHdrs, sip.NewHeader("Require", "timer"))
 	}
+	return nil
 }
+
+var errSessionIntervalTooSmall = errors.New("session interval too small")
 
 // negotiateSessionTimerUAC reads the 2xx of our INVITE (RFC 4028 section
 // 7.2). No Session-Expires means no session timer. c.mu is held.

@@ -47,7 +47,7 @@ func (e *Endpoint) serveInvite(r *platform.Request) {
 	c.replaces = replaced
 	if code, reason, err := c.initIncoming(r); err != nil {
 		c.log.Info("incoming call refused", "call_id", r.CallID().Value(), "code", code, "error", err)
-		_ = r.Respond(code, reason, nil, sip.NewHeader("Warning", `399 switchboard "`+sanitizeWarning(err.Error())+`"`))
+		_ = r.Respond(code, reason, nil, append(c.rspHdrs, sip.NewHeader("Warning", `399 switchboard "`+sanitizeWarning(err.Error())+`"`))...)
 		c.setState(Terminated, ReasonFailed)
 		return
 	}
@@ -158,7 +158,10 @@ func (c *Call) initIncoming(r *platform.Request) (int, string, error) {
 		c.offer, c.answer = body, ans
 		c.applyLocked(n)
 	}
-	c.negotiateSessionTimerUAS(req)
+	if err := c.negotiateSessionTimerUAS(req); err != nil {
+		c.rspHdrs = []sip.Header{sip.NewHeader("Min-SE", strconv.Itoa(int(c.ep.settings.MinSessionExpires/time.Second)))}
+		return 422, "Session Interval Too Small", err
+	}
 
 	if err := c.p.RegisterDialog(c.dlg.callID, c.dlg.localTag, dialogHandler{c}); err != nil {
 		return sip.StatusServiceUnavailable, "Service Unavailable", err
@@ -346,5 +349,3 @@ func (c *Call) referToReplacing() string {
 	c.mu.Unlock()
 	return "<" + target + "?Replaces=" + url.QueryEscape(c.replacesValue()) + ">"
 }
-
-var _ = strconv.Itoa

@@ -101,9 +101,9 @@ func buildDecodeTable(dec func(byte) int16) (t [256]int16) {
 	return t
 }
 
-// g711Magnitude returns |x| reduced to the given number of bits below the sign,
-// using the one's complement for negative values as G.711 does, so that the
-// quantiser is symmetric around -0.5 rather than around 0.
+// g711Magnitude returns the magnitude of x with its lowest drop bits
+// discarded. Negative values use the one's complement, as G.711 does, so
+// that the quantiser is symmetric around -0.5 rather than around 0.
 func g711Magnitude(x int16, drop uint) int {
 	if x < 0 {
 		x = ^x

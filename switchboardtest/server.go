@@ -87,7 +87,13 @@ func (s *Server) TCPURI(user string) string {
 // incoming calls with h.
 func (s *Server) Handle(t testing.TB, user string, h endpoint.Handler) *endpoint.Endpoint {
 	t.Helper()
-	ep, err := endpoint.NewApplication(s.Platform, endpoint.Settings{OwnerURI: "sip:" + user + "@127.0.0.1"})
+	return s.HandleWith(t, endpoint.Settings{OwnerURI: "sip:" + user + "@127.0.0.1"}, h)
+}
+
+// HandleWith creates an application endpoint with settings st.
+func (s *Server) HandleWith(t testing.TB, st endpoint.Settings, h endpoint.Handler) *endpoint.Endpoint {
+	t.Helper()
+	ep, err := endpoint.NewApplication(s.Platform, st)
 	if err != nil {
 		t.Fatal(err)
 	}

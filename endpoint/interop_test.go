@@ -1,0 +1,206 @@
+package endpoint_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboard-sip/switchboard/apps/echo"
+	"github.com/switchboard-sip/switchboard/endpoint"
+	"github.com/switchboard-sip/switchboard/internal/peers"
+	sbt "github.com/switchboard-sip/switchboard/switchboardtest"
+)
+
+// uasCheckIdentity is a SIPp UAS that fails (exit code 1) unless the
+// INVITE carries the impersonated identity in From and P-Asserted-Identity.
+const uasCheckIdentity = `<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="check impersonated identity">
+  <recv request="INVITE">
+    <action>
+      <ereg regexp="Alice Impersonated.*sip:alice@example\.com.*;tag=" search_in="hdr" header="From:" check_it="true" assign_to="1"/>
+      <ereg regexp="sip:alice@example\.com" search_in="hdr" header="P-Asserted-Identity:" check_it="true" assign_to="2"/>
+      <ereg regexp="P-Asserted-Identity: *&lt;tel:\+15551234&gt;" search_in="msg" check_it="true" assign_to="3"/>
+    </action>
+  </recv>
+  <send>
+    <![CDATA[
+SIP/2.0 486 Busy Here
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+    ]]>
+  </send>
+  <recv request="ACK"/>
+  <Reference variables="1,2,3"/>
+</scenario>`
+
+func TestImpersonationOnTheWire(t *testing.T) {
+	port := peers.FreeSIPPort(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	uas := peers.StartSIPp(t, ctx, "-sf", peers.WriteScenario(t, uasCheckIdentity), "-p", fmt.Sprint(port), "-m", "1")
+	if err := peers.WaitUDPListening(ctx, port); err != nil {
+		t.Fatal(err)
+	}
+	srv := sbt.NewServer(t)
+	ep := srv.Handle(t, "bot", nil)
+	conv := ep.NewConversation()
+	if err := conv.Impersonate("sip:alice@example.com", "tel:+15551234", "Alice Impersonated"); err != nil {
+		t.Fatal(err)
+	}
+	err := conv.NewCall().Establish(ctx, fmt.Sprintf("sip:service@127.0.0.1:%d", port), endpoint.EstablishOptions{})
+	var re *endpoint.ResponseError
+	if !errors.As(err, &re) || re.Code != 486 {
+		t.Fatalf("Establish = %v, want the scenario's 486", err)
+	}
+	res := uas.Wait()
+	if res.ExitCode != 0 || res.Successful != 1 {
+		t.Fatalf("SIPp saw the wrong identity: exit %d, %d successful\n%s", res.ExitCode, res.Successful, res.ErrorLog)
+	}
+}
+
+// uacSessionTimer offers a 3 s session interval with itself as refresher,
+// never refreshes, and expects our BYE.
+const uacSessionTimer = `<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="session timer expiry">
+  <send retrans="500">
+    <![CDATA[
+INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: sip:sipp@[local_ip]:[local_port]
+Max-Forwards: 70
+Supported: timer
+Session-Expires: 3;refresher=uac
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="200">
+    <action>
+      <ereg regexp="Session-Expires: *3;refresher=uac" search_in="msg" check_it="true" assign_to="1"/>
+    </action>
+  </recv>
+  <send>
+    <![CDATA[
+ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Contact: sip:sipp@[local_ip]:[local_port]
+Max-Forwards: 70
+Content-Length: 0
+
+    ]]>
+  </send>
+  <recv request="BYE" timeout="8000"/>
+  <send>
+    <![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+    ]]>
+  </send>
+  <Reference variables="1"/>
+</scenario>`
+
+// uacSilent calls, sends no RTP, and expects our BYE.
+var uacSilent = strings.NewReplacer(
+	"Session-Expires: 3;refresher=uac\n", "",
+	`<ereg regexp="Session-Expires: *3;refresher=uac" search_in="msg" check_it="true" assign_to="1"/>`, "",
+	`<Reference variables="1"/>`, "").Replace(uacSessionTimer)
+
+func runServerBye(t *testing.T, scenario string, st endpoint.Settings) (*endpoint.Call, peers.SIPpResult) {
+	srv := sbt.NewServer(t)
+	calls := make(chan *endpoint.Call, 1)
+	st.OwnerURI = "sip:echo@127.0.0.1"
+	srv.HandleWith(t, st, endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
+		calls <- c
+		echo.Serve(ctx, c)
+	}))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	res := peers.RunSIPp(t, ctx, "-sf", peers.WriteScenario(t, scenario), "-s", "echo", "-m", "1",
+		"-p", fmt.Sprint(peers.FreeSIPPort(t)), fmt.Sprintf("127.0.0.1:%d", srv.Port()))
+	select {
+	case c := <-calls:
+		<-c.Done()
+		return c, res
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no call reached the server; sipp exit %d\n%s", res.ExitCode, res.Stdout)
+		return nil, res
+	}
+}
+
+func TestSessionTimerExpiryEndsCallWithBye(t *testing.T) {
+	c, res := runServerBye(t, uacSessionTimer, endpoint.Settings{MinSessionExpires: time.Second, RTPTimeout: -1})
+	if res.ExitCode != 0 {
+		t.Fatalf("SIPp exit %d (no BYE or wrong Session-Expires)\n%s", res.ExitCode, res.ErrorLog)
+	}
+	if c.Reason() != endpoint.ReasonSessionExpired {
+		t.Fatalf("reason = %q, want session expired", c.Reason())
+	}
+}
+
+func TestRTPTimeoutEndsCallWithBye(t *testing.T) {
+	c, res := runServerBye(t, uacSilent, endpoint.Settings{RTPTimeout: time.Second, SessionExpires: -1})
+	if res.ExitCode != 0 {
+		t.Fatalf("SIPp exit %d (no BYE)\n%s", res.ExitCode, res.ErrorLog)
+	}
+	if c.Reason() != endpoint.ReasonRTPTimeout {
+		t.Fatalf("reason = %q, want rtp timeout", c.Reason())
+	}
+}
+
+func TestSessionIntervalTooSmallGets422(t *testing.T) {
+	srv := sbt.NewServer(t)
+	srv.Handle(t, "echo", echo.Handler())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	sc := strings.Replace(uacSessionTimer, `<recv response="200">`, `<recv response="422"><action><ereg regexp="Min-SE: *90" search_in="msg" check_it="true" assign_to="1"/></action></recv><recv response="200" optional="true">`, 1)
+	// Cut the scenario after the 422: ACK it and stop.
+	i := strings.Index(sc, `<recv response="200" optional="true">`)
+	sc = sc[:i] + `<send><![CDATA[
+ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch-1]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send><Reference variables="1"/></scenario>`
+	res := peers.RunSIPp(t, ctx, "-sf", peers.WriteScenario(t, sc), "-s", "echo", "-m", "1",
+		"-p", fmt.Sprint(peers.FreeSIPPort(t)), fmt.Sprintf("127.0.0.1:%d", srv.Port()))
+	if res.ExitCode != 0 {
+		t.Fatalf("SIPp exit %d, want a 422 with Min-SE: 90\n%s", res.ExitCode, res.ErrorLog)
+	}
+}
