@@ -37,6 +37,10 @@ type Settings struct {
 	// requests that match no other endpoint.
 	Default bool `yaml:"default"`
 
+	// TrustedOnly makes the endpoint refuse out-of-dialog requests from
+	// untrusted peers with 403 (see platform.Config.TrustedPeers).
+	TrustedOnly bool `yaml:"trusted_only"`
+
 	// SessionExpires is the RFC 4028 session interval offered on outgoing
 	// calls and accepted on incoming ones. Default 1800s; negative
 	// disables session timers.
@@ -121,11 +125,15 @@ func newEndpoint(p *platform.Platform, k Kind, s Settings) (*Endpoint, error) {
 		e.settings.RTPTimeout = 30 * time.Second
 	}
 	e.log = p.Logger().With("endpoint", owner.String())
-	if e.unroute, err = p.Route(owner, platform.HandlerFunc(e.serveSIP)); err != nil {
+	var h platform.Handler = platform.HandlerFunc(e.serveSIP)
+	if s.TrustedOnly {
+		h = platform.RequireTrusted(h)
+	}
+	if e.unroute, err = p.Route(owner, h); err != nil {
 		return nil, err
 	}
 	if s.Default {
-		p.SetDefault(platform.HandlerFunc(e.serveSIP))
+		p.SetDefault(h)
 	}
 	return e, nil
 }

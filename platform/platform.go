@@ -32,6 +32,19 @@ const Allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, REFER, NOTIFY, INFO, UPDATE,
 // Supported is the Supported header value.
 const Supported = "replaces, timer, norefersub"
 
+// RequireTrusted wraps h so that requests from untrusted peers get 403
+// Forbidden: middleware for handlers that offer actions reserved to trusted
+// peers.
+func RequireTrusted(h Handler) Handler {
+	return HandlerFunc(func(r *Request) {
+		if !r.Trusted {
+			_ = r.Respond(sip.StatusForbidden, "Forbidden", nil, sip.NewHeader("Warning", `399 switchboard "trusted peers only"`))
+			return
+		}
+		h.ServeSIP(r)
+	})
+}
+
 // Request is an incoming request and its server transaction, as handed to
 // handlers.
 type Request struct {
@@ -579,6 +592,11 @@ func (p *Platform) dispatch(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	r.Trusted = p.IsTrusted(req)
+	if !r.Trusted {
+		// RFC 3325 section 5: an asserted identity from outside the trust
+		// domain means nothing; drop it so no handler relies on it.
+		req.RemoveHeader("P-Asserted-Identity")
+	}
 	if tag, ok := req.To().Params.Get("tag"); ok && tag != "" {
 		p.mu.Lock()
 		h := p.dialogs[dialogKey(req.CallID().Value(), tag)]
