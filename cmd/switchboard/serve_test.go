@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/switchboard-sip/switchboard/internal/peers"
+	"github.com/switchboard-sip/switchboard/media/dsp"
+	"github.com/switchboard-sip/switchboard/platform"
+	sbt "github.com/switchboard-sip/switchboard/switchboardtest"
+)
+
+// startServer runs the server on the embedded default config, with its
+// listeners moved to ephemeral loopback ports.
+func startServer(t testing.TB, edit func(*Config)) (*Server, int) {
+	t.Helper()
+	cfg, err := loadConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Platform.UDP, cfg.Platform.TCP = nil, nil
+	cfg.Platform.RTPPortMin, cfg.Platform.RTPPortMax = 0, 0
+	if edit != nil {
+		edit(&cfg)
+	}
+	uc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := newServer(cfg, sbt.Logger(t), platform.WithUDPConn(uc), platform.WithTCPListener(tl))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Platform.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Platform.Close() })
+	return s, uc.LocalAddr().(*net.UDPAddr).Port
+}
+
+func sine(freq float64, seconds float64) []int16 {
+	return dsp.Sine(int(8000*seconds), 8000, freq, 0.3)
+}
+
+func TestBaresipEcho(t *testing.T) {
+	_, port := startServer(t, nil)
+	b := peers.StartBaresip(t, peers.BaresipOptions{User: "caller", AudioFile: peers.WriteWAV(t, sine(440, 30), 8000)})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := b.Dial(fmt.Sprintf("sip:echo@127.0.0.1:%d", port)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.WaitEvent(ctx, "CALL_ESTABLISHED"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	if err := b.Hangup(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.WaitEvent(ctx, "CALL_CLOSED"); err != nil {
+		t.Fatal(err)
+	}
+	rec, rate := b.RecordingSamples(t)
+	if f := dsp.ToneFraction(rec, rate, 440); f < 0.5 {
+		t.Fatalf("baresip heard 440 Hz back in %.0f%% of %d samples, want >= 50%%", f*100, len(rec))
+	}
+}
+
+func TestBaresipHello(t *testing.T) {
+	_, port := startServer(t, nil)
+	b := peers.StartBaresip(t, peers.BaresipOptions{User: "caller"})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := b.Dial(fmt.Sprintf("sip:hello@127.0.0.1:%d", port)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.WaitEvent(ctx, "CALL_ESTABLISHED"); err != nil {
+		t.Fatal(err)
+	}
+	// The server hangs up when the announcement ends.
+	ev, err := b.WaitEvent(ctx, "CALL_CLOSED")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, rate := b.RecordingSamples(t)
+	// The announcement is a 250 ms 1 kHz chime, then about 3 s of speech.
+	if f := dsp.ToneFraction(rec, rate, 1000); f*float64(len(rec))/float64(rate) < 0.15 {
+		t.Fatalf("chime heard for %.2fs, want >= 0.15s (closed: %s)", f*float64(len(rec))/float64(rate), ev.Param)
+	}
+	voiced := 0
+	win := rate / 50
+	for i := 0; i+win <= len(rec); i += win {
+		if dsp.RMS(rec[i:i+win]) > 0.01 { // about -40 dBFS
+			voiced++
+		}
+	}
+	if secs := float64(voiced) / 50; secs < 1.5 {
+		t.Fatalf("only %.2fs of audible audio in the recording, want the ~3s announcement", secs)
+	}
+}
+
+func TestSIPpEchoCalls(t *testing.T) {
+	_, port := startServer(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	res := peers.RunSIPp(t, ctx, "-sn", "uac", "-s", "echo", "-m", "200", "-r", "50",
+		"-p", fmt.Sprint(peers.FreeSIPPort(t)), fmt.Sprintf("127.0.0.1:%d", port))
+	if res.ExitCode != 0 || res.Successful != 200 {
+		t.Fatalf("sipp: exit %d, %d successful, %d failed\n%s", res.ExitCode, res.Successful, res.Failed, res.ErrorLog)
+	}
+}
