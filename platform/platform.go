@@ -580,6 +580,14 @@ func (p *Platform) snapshotDialogs() []DialogHandler {
 
 // dispatch is the single entry point of every request sipgo receives.
 func (p *Platform) dispatch(req *sip.Request, tx sip.ServerTransaction) {
+	p.ServeRequest(req, tx)
+}
+
+// ServeRequest routes one parsed request with its server transaction, as
+// the platform does for every request its transports receive. It is
+// exported for custom transports and for tests that drive the request path
+// without sockets (fuzzing).
+func (p *Platform) ServeRequest(req *sip.Request, tx sip.ServerTransaction) {
 	r := &Request{Request: req, Tx: tx}
 	if err := validate(req); err != nil {
 		if !req.IsAck() {
