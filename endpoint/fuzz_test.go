@@ -2,6 +2,7 @@ package endpoint_test
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -95,7 +96,7 @@ func TestUnacceptableOffersGet488(t *testing.T) {
 	}
 	for name, c := range cases {
 		msg := strings.Replace(fuzzInvite, c.from, c.to, 1)
-		msg = strings.Replace(msg, "Content-Length: 95", "Content-Length: "+itoa(len(msg[strings.Index(msg, "\r\n\r\n")+4:])), 1)
+		msg = strings.Replace(msg, "Content-Length: 95", "Content-Length: "+strconv.Itoa(len(msg[strings.Index(msg, "\r\n\r\n")+4:])), 1)
 		req, err := sip.NewParser().ParseSIP([]byte(msg))
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -112,18 +113,5 @@ func TestUnacceptableOffersGet488(t *testing.T) {
 	}
 	if reached {
 		t.Error("the handler saw a call that should have been refused")
-	}
-}
-
-func itoa(n int) string {
-	var b [20]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			return string(b[i:])
-		}
 	}
 }

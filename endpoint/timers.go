@@ -1,8 +1,8 @@
 package endpoint
 
 import (
-	"errors"
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"time"

@@ -87,7 +87,7 @@ func (c *Call) Establish(ctx context.Context, destination string, opts Establish
 		}
 	}
 	c.dlg = dialog{
-		callID:   sip.GenerateTagN(24) + "@" + c.p.Host(),
+		callID:   sip.GenerateTagN(32), // no "@host": some UAs (baresip) mangle an "@" inside Refer-To?Replaces
 		localTag: sip.GenerateTagN(16),
 		local:    id.uri, localName: id.name,
 		remote: sip.Uri{Scheme: target.Scheme, User: target.User, Host: target.Host, Port: target.Port}, remoteTarget: target,

@@ -24,9 +24,10 @@ func (e *Endpoint) serveInvite(r *platform.Request) {
 
 	// Replaces (RFC 3891): the dialog it names must exist here.
 	var replaced *Call
-	if rh := r.GetHeader("Replaces"); rh != nil {
-		old, err := e.findReplaced(rh.Value())
+	if rv := replacesOf(r.Request); rv != "" {
+		old, err := e.findReplaced(rv)
 		if err != nil {
+			e.log.Info("INVITE with Replaces matches no call", "replaces", rv, "error", err)
 			_ = r.Respond(sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil)
 			return
 		}
@@ -82,20 +83,56 @@ func sanitizeWarning(s string) string {
 	}, s)
 }
 
-// findReplaced parses a Replaces value and finds our dialog it names.
-func (e *Endpoint) findReplaced(v string) (*Call, error) {
-	parts := strings.Split(v, ";")
-	callID := strings.TrimSpace(parts[0])
-	var toTag, fromTag string
-	for _, p := range parts[1:] {
-		k, val, _ := strings.Cut(strings.TrimSpace(p), "=")
-		switch strings.ToLower(k) {
-		case "to-tag":
-			toTag = val
-		case "from-tag":
-			fromTag = val
+// replacesOf returns the Replaces value of an INVITE: the header (RFC
+// 3891), or — for user agents such as baresip 1.0 that copy the Refer-To
+// URI verbatim — a Replaces header embedded in the Request-URI.
+func replacesOf(req *sip.Request) string {
+	if h := req.GetHeader("Replaces"); h != nil {
+		return h.Value()
+	}
+	if req.Recipient.Headers != nil {
+		for _, kv := range req.Recipient.Headers {
+			if strings.EqualFold(kv.K, "Replaces") {
+				if v, err := url.QueryUnescape(kv.V); err == nil {
+					return v
+				}
+			}
 		}
 	}
+	return ""
+}
+
+// parseReplaces splits a Replaces value (RFC 3891 section 6.1) into the
+// Call-ID and tags. baresip 1.0 copies a Refer-To's embedded Replaces into
+// its Request-URI with every ";" and "=" turned into "?"
+// ("id?to-tag?x?from-tag?y"); that form is accepted too.
+func parseReplaces(v string) (callID, toTag, fromTag string) {
+	var kv []string
+	if !strings.Contains(v, ";") && strings.Contains(v, "?") {
+		f := strings.Split(v, "?")
+		callID, kv = f[0], f[1:]
+	} else {
+		f := strings.Split(v, ";")
+		callID = f[0]
+		for _, p := range f[1:] {
+			k, val, _ := strings.Cut(p, "=")
+			kv = append(kv, k, val)
+		}
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		switch strings.ToLower(strings.TrimSpace(kv[i])) {
+		case "to-tag":
+			toTag = strings.TrimSpace(kv[i+1])
+		case "from-tag":
+			fromTag = strings.TrimSpace(kv[i+1])
+		}
+	}
+	return strings.TrimSpace(callID), toTag, fromTag
+}
+
+// findReplaced finds our dialog that a Replaces value names.
+func (e *Endpoint) findReplaced(v string) (*Call, error) {
+	callID, toTag, fromTag := parseReplaces(v)
 	h, ok := e.p.Dialog(callID, toTag)
 	if !ok {
 		return nil, errors.New("no such dialog")

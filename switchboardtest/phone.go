@@ -119,6 +119,14 @@ type PhoneCall struct {
 
 func newPhoneCall(c *endpoint.Call) *PhoneCall { return &PhoneCall{Call: c} }
 
+// WrapCall turns any answered call into a PhoneCall, so that a test can
+// record it and play tones into it; recording starts now.
+func WrapCall(c *endpoint.Call) *PhoneCall {
+	pc := newPhoneCall(c)
+	pc.attach()
+	return pc
+}
+
 func (pc *PhoneCall) attach() {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
