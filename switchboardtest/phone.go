@@ -127,6 +127,10 @@ func WrapCall(c *endpoint.Call) *PhoneCall {
 	return pc
 }
 
+// Record starts recording now if it has not started (it starts when the
+// call is answered; call Record to hear early media).
+func (pc *PhoneCall) Record() { pc.attach() }
+
 func (pc *PhoneCall) attach() {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
