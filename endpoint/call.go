@@ -69,6 +69,9 @@ type Call struct {
 	replaces     *Call
 	ackWait      map[uint32]chan struct{}
 	referCh      chan int // NOTIFY sipfrag status codes of our REFER
+	// transferred is set once a transfer we carried out succeeded, so a
+	// BYE racing our own reports the right reason.
+	transferred bool
 
 	// incoming
 	inv     *platform.Request // initial INVITE with our To tag set

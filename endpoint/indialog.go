@@ -37,7 +37,13 @@ func (c *Call) serveDialog(r *platform.Request) {
 	case sip.BYE:
 		_ = r.Respond(sip.StatusOK, "OK", nil)
 		c.log.Info("remote hung up")
-		c.setState(Terminated, ReasonRemoteHangUp)
+		c.mu.Lock()
+		reason := ReasonRemoteHangUp
+		if c.transferred {
+			reason = ReasonTransferred
+		}
+		c.setStateLocked(Terminated, reason)
+		c.mu.Unlock()
 	case sip.INVITE:
 		c.serveReinvite(r)
 	case sip.UPDATE:

@@ -256,6 +256,9 @@ func (t *TransferRequest) Accept(ctx context.Context, opts EstablishOptions) (*C
 		c.mu.Unlock()
 		return nil, err
 	}
+	c.mu.Lock()
+	c.transferred = true
+	c.mu.Unlock()
 	c.notifyRefer(ctx, "SIP/2.0 200 OK", "terminated;reason=noresource")
 	_ = c.terminate(ctx, ReasonTransferred)
 	return nc, nil
