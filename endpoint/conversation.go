@@ -200,12 +200,6 @@ func rank(s ConversationState) int {
 	return 1
 }
 
-func (id identity) from(tag string) *sip.FromHeader {
-	h := &sip.FromHeader{DisplayName: id.name, Address: id.uri, Params: sip.NewParams()}
-	h.Params.Add("tag", tag)
-	return h
-}
-
 // pai returns the P-Asserted-Identity values (RFC 3325): the URI and,
 // when set, the phone URI.
 func (id identity) pai() []sip.Header {

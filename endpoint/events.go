@@ -8,7 +8,6 @@ type eventQueue struct {
 	mu      sync.Mutex
 	q       []func()
 	running bool
-	wg      sync.WaitGroup
 }
 
 func (e *eventQueue) post(f func()) {
@@ -17,7 +16,7 @@ func (e *eventQueue) post(f func()) {
 	e.q = append(e.q, f)
 	if !e.running {
 		e.running = true
-		e.wg.Go(e.run)
+		go e.run()
 	}
 }
 
@@ -36,6 +35,3 @@ func (e *eventQueue) run() {
 		f()
 	}
 }
-
-// wait blocks until every posted function has run.
-func (e *eventQueue) wait() { e.wg.Wait() }

@@ -589,9 +589,9 @@ func (p *Platform) dispatch(req *sip.Request, tx sip.ServerTransaction) {
 // without sockets (fuzzing).
 func (p *Platform) ServeRequest(req *sip.Request, tx sip.ServerTransaction) {
 	r := &Request{Request: req, Tx: tx}
-	if err := validate(req); err != nil {
+	if reason := validate(req); reason != "" {
 		if !req.IsAck() {
-			_ = r.Respond(sip.StatusBadRequest, err.Error(), nil)
+			_ = r.Respond(sip.StatusBadRequest, reason, nil)
 		}
 		return
 	}
@@ -647,27 +647,27 @@ func (p *Platform) ServeRequest(req *sip.Request, tx sip.ServerTransaction) {
 	h.ServeSIP(r)
 }
 
-// validate checks what every handler relies on; sipgo has already parsed
-// the message.
-func validate(req *sip.Request) error {
+// validate checks what every handler relies on (sipgo has parsed the
+// message) and returns the reason phrase of a 400, or "".
+func validate(req *sip.Request) string {
 	switch {
 	case req.From() == nil:
-		return errors.New("Missing From")
+		return "Missing From"
 	case req.To() == nil:
-		return errors.New("Missing To")
+		return "Missing To"
 	case req.CallID() == nil || req.CallID().Value() == "":
-		return errors.New("Missing Call-ID")
+		return "Missing Call-ID"
 	case req.CSeq() == nil:
-		return errors.New("Missing CSeq")
+		return "Missing CSeq"
 	case req.CSeq().MethodName != req.Method:
-		return errors.New("CSeq Method Mismatch")
+		return "CSeq Method Mismatch"
 	case req.Recipient.Host == "":
-		return errors.New("Bad Request-URI")
+		return "Bad Request-URI"
 	}
 	if _, ok := req.From().Params.Get("tag"); !ok {
-		return errors.New("Missing From Tag")
+		return "Missing From Tag"
 	}
-	return nil
+	return ""
 }
 
 // Shutdown drains the platform: new INVITEs get 503 with Retry-After while
