@@ -342,6 +342,22 @@ func baresipAccount(b *Baresip, opts BaresipOptions) string {
 func (b *Baresip) connect() error {
 	deadline := time.Now().Add(baresipStartTimeout)
 	addr := net.JoinHostPort(loopback, strconv.Itoa(b.ctrlPort))
+	// baresip exits when its SIP port is taken, but runs on without
+	// ctrl_tcp when the control port is; it reports both before "ready".
+	for !strings.Contains(b.Log(), "baresip is ready") {
+		select {
+		case <-b.exited:
+			return errors.New("baresip exited during start-up")
+		default:
+		}
+		if time.Now().After(deadline) {
+			return errors.New("baresip did not become ready")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if strings.Contains(b.Log(), "ctrl_tcp: failed to listen") {
+		return fmt.Errorf("ctrl_tcp could not listen on %s", addr)
+	}
 	for {
 		select {
 		case <-b.exited:

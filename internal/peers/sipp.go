@@ -17,8 +17,9 @@ import (
 )
 
 // sippStopTimeout is how long SIPp gets to quit after SIGUSR1 before it is
-// killed.
-const sippStopTimeout = 5 * time.Second
+// killed. SIPp lets running calls finish first, and the built-in UAS keeps
+// each call for four seconds after its BYE.
+const sippStopTimeout = 10 * time.Second
 
 // SIPpResult describes one finished SIPp run.
 type SIPpResult struct {
@@ -79,7 +80,7 @@ func WriteScenario(t testing.TB, xml string) string {
 
 // RunSIPp runs SIPp with args until it exits and returns the result; see
 // StartSIPp for the arguments it adds. When ctx ends, SIPp is asked to stop
-// (SIGUSR1) and killed five seconds later if it has not.
+// (SIGUSR1) and killed ten seconds later if it has not.
 func RunSIPp(t testing.TB, ctx context.Context, args ...string) SIPpResult {
 	t.Helper()
 	return StartSIPp(t, ctx, args...).Wait()
@@ -155,10 +156,12 @@ func (p *SIPpProcess) Wait() SIPpResult {
 	return p.result
 }
 
-// Stop asks SIPp to quit gracefully with SIGUSR1, which makes it write its
-// final statistics, kills it if it has not exited within five seconds, and
-// returns the result. Stopping a process that has exited just returns its
-// result.
+// Stop asks SIPp to quit gracefully with SIGUSR1: it places no new calls,
+// lets running calls end (the built-in UAS holds each call four seconds after
+// its BYE), writes its final statistics and exits. Stop kills it if it has not
+// exited within ten seconds, and returns the result. Stopping a process that
+// has exited just returns its result. A second SIGUSR1 is never sent: it
+// makes SIPp 3.6.1 abort its calls and then hang.
 func (p *SIPpProcess) Stop() SIPpResult {
 	select {
 	case <-p.exited:
