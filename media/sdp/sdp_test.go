@@ -109,3 +109,14 @@ func FuzzAnswer(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkAnswer(b *testing.B) {
+	l := local()
+	offer := []byte(offerPCMA)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := Answer(offer, l); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
