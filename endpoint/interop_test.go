@@ -11,6 +11,7 @@ import (
 	"github.com/switchboard-sip/switchboard/apps/echo"
 	"github.com/switchboard-sip/switchboard/endpoint"
 	"github.com/switchboard-sip/switchboard/internal/peers"
+	"github.com/switchboard-sip/switchboard/media/sdp"
 	sbt "github.com/switchboard-sip/switchboard/switchboardtest"
 )
 
@@ -203,4 +204,151 @@ Content-Length: 0
 	if res.ExitCode != 0 {
 		t.Fatalf("SIPp exit %d, want a 422 with Min-SE: 90\n%s", res.ExitCode, res.ErrorLog)
 	}
+}
+
+// uasGlare answers the call, then answers our first re-INVITE with 491
+// and the retry with 200, then waits for BYE.
+const uasGlare = `<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="491 then 200">
+  <recv request="INVITE"/>
+  <send>
+    <![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+
+    ]]>
+  </send>
+  <recv request="ACK"/>
+  <recv request="INVITE"/>
+  <send>
+    <![CDATA[
+SIP/2.0 491 Request Pending
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+    ]]>
+  </send>
+  <recv request="ACK"/>
+  <recv request="INVITE">
+    <action>
+      <ereg regexp="a=sendonly" search_in="body" check_it="true" assign_to="1"/>
+    </action>
+  </recv>
+  <send>
+    <![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 2353687638 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+a=recvonly
+
+    ]]>
+  </send>
+  <recv request="ACK"/>
+  <recv request="BYE"/>
+  <send>
+    <![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+    ]]>
+  </send>
+  <Reference variables="1"/>
+</scenario>`
+
+// TestGlareRetry: a re-INVITE answered 491 is retried after a random
+// 2–4 s (RFC 3261 section 14.1) and then succeeds.
+func TestGlareRetry(t *testing.T) {
+	port := peers.FreeSIPPort(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	uas := peers.StartSIPp(t, ctx, "-sf", peers.WriteScenario(t, uasGlare), "-p", fmt.Sprint(port), "-m", "1")
+	if err := peers.WaitUDPListening(ctx, port); err != nil {
+		t.Fatal(err)
+	}
+	srv := sbt.NewServer(t)
+	call := srv.Handle(t, "bot", nil).NewConversation().NewCall()
+	if err := call.Establish(ctx, fmt.Sprintf("sip:svc@127.0.0.1:%d", port), endpoint.EstablishOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := call.Hold(ctx, endpoint.HoldRemote); err != nil {
+		t.Fatalf("Hold after 491: %v", err)
+	}
+	if d := time.Since(start); d < 2*time.Second || d > 4500*time.Millisecond {
+		t.Fatalf("retry after %v, want 2–4 s", d)
+	}
+	if call.Negotiated().RemoteDirection != sdp.RecvOnly {
+		t.Fatalf("remote direction %v", call.Negotiated().RemoteDirection)
+	}
+	if err := call.Terminate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if res := uas.Wait(); res.ExitCode != 0 {
+		t.Fatalf("sipp exit %d\n%s", res.ExitCode, res.ErrorLog)
+	}
+}
+
+// TestSessionRefreshKeepsCallUp: with a 2 s session interval the phone
+// (UAC, refresher) refreshes every second; the server, which would end the
+// call after 2 - 2/3 s without a refresh, keeps it up.
+func TestSessionRefreshKeepsCallUp(t *testing.T) {
+	srv := sbt.NewServer(t)
+	served := make(chan *endpoint.Call, 1)
+	srv.HandleWith(t, endpoint.Settings{OwnerURI: "sip:echo@127.0.0.1", SessionExpires: 2 * time.Second, MinSessionExpires: time.Second, RTPTimeout: -1},
+		endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
+			served <- c
+			echo.Serve(ctx, c)
+		}))
+	phone := sbt.NewPhone(t, "alice", sbt.PhoneOptions{Settings: endpoint.Settings{SessionExpires: 2 * time.Second, RTPTimeout: -1}})
+	call := phone.Dial(t, srv.URI("echo"))
+	uas := <-served
+	if d, refresher := call.SessionInterval(); d != 2*time.Second || !refresher {
+		t.Fatalf("phone: interval %v refresher %v, want 2s and true", d, refresher)
+	}
+	if d, refresher := uas.SessionInterval(); d != 2*time.Second || refresher {
+		t.Fatalf("server: interval %v refresher %v, want 2s and false", d, refresher)
+	}
+	time.Sleep(4 * time.Second)
+	if call.State() != endpoint.Established || uas.State() != endpoint.Established {
+		t.Fatalf("after 4 s: phone %v (%q), server %v (%q)", call.State(), call.Reason(), uas.State(), uas.Reason())
+	}
+	call.Hangup(t)
 }
