@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/switchboard-sip/switchboard/media"
@@ -289,7 +288,7 @@ func (c *Call) nextSeqLocked() uint32 {
 // do sends an in-dialog request and waits for its final response.
 // Provisional responses are ignored. For INVITE the caller handles the ACK.
 func (c *Call) do(ctx context.Context, req *sip.Request) (*sip.Response, sip.ClientTransaction, error) {
-	tx, err := c.p.Client().TransactionRequest(ctx, req, addVia)
+	tx, err := c.p.Client().TransactionRequest(ctx, req, c.p.PrepareRequest)
 	if err != nil {
 		return nil, nil, fmt.Errorf("endpoint: send %s: %w", req.Method, err)
 	}
@@ -311,18 +310,6 @@ func (c *Call) do(ctx context.Context, req *sip.Request) (*sip.Response, sip.Cli
 		}
 	}
 }
-
-// addVia is a sipgo client option that adds only the Via: our requests
-// are otherwise complete.
-func addVia(cl *sipgo.Client, req *sip.Request) error {
-	if req.Via() == nil {
-		return sipgo.ClientRequestAddVia(cl, req)
-	}
-	return nil
-}
-
-// keepVia sends a request as is (ACK retransmissions keep their Via).
-func keepVia(*sipgo.Client, *sip.Request) error { return nil }
 
 // request builds an in-dialog request with a fresh CSeq.
 func (c *Call) request(method sip.RequestMethod, body []byte, hdrs ...sip.Header) *sip.Request {
@@ -359,7 +346,7 @@ func (c *Call) sendAck(tx sip.ClientTransaction, seq uint32, body []byte) error 
 		ack.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	}
 	ack.SetBody(body)
-	if err := c.p.Client().WriteRequest(ack, addVia); err != nil {
+	if err := c.p.Client().WriteRequest(ack, c.p.PrepareRequest); err != nil {
 		return err
 	}
 	if tx != nil {
@@ -367,7 +354,7 @@ func (c *Call) sendAck(tx sip.ClientTransaction, seq uint32, body []byte) error 
 		tx.OnRetransmission(func(r *sip.Response) {
 			if r.IsSuccess() {
 				a := tmpl.Clone()
-				_ = c.p.Client().WriteRequest(a, keepVia)
+				_ = c.p.Client().WriteRequest(a, c.p.PrepareRequest)
 			}
 		})
 	}

@@ -148,7 +148,7 @@ func (c *Call) Establish(ctx context.Context, destination string, opts Establish
 func (c *Call) runInvite(ctx context.Context, opts EstablishOptions) error {
 	cl := c.p.Client()
 	req := c.invite
-	tx, err := cl.TransactionRequest(context.WithoutCancel(ctx), req, addVia)
+	tx, err := cl.TransactionRequest(context.WithoutCancel(ctx), req, c.p.PrepareRequest)
 	if err != nil {
 		return fmt.Errorf("endpoint: send INVITE: %w", err)
 	}
@@ -171,7 +171,7 @@ func (c *Call) runInvite(ctx context.Context, opts EstablishOptions) error {
 		go func() {
 			cctx, done := context.WithTimeout(context.Background(), 64*c.p.Config().T1)
 			defer done()
-			if tx, err := cl.TransactionRequest(cctx, cr, keepVia); err == nil {
+			if tx, err := cl.TransactionRequest(cctx, cr, c.p.PrepareRequest); err == nil {
 				select {
 				case <-tx.Responses():
 				case <-tx.Done():
@@ -235,7 +235,7 @@ func (c *Call) runInvite(ctx context.Context, opts EstablishOptions) error {
 				c.mu.Lock()
 				c.invite = req
 				c.mu.Unlock()
-				if tx, err = cl.TransactionRequest(context.WithoutCancel(ctx), req, addVia); err != nil {
+				if tx, err = cl.TransactionRequest(context.WithoutCancel(ctx), req, c.p.PrepareRequest); err != nil {
 					return fmt.Errorf("endpoint: send INVITE: %w", err)
 				}
 				provisional = false

@@ -331,6 +331,18 @@ func (p *Platform) Start() error {
 	for _, l := range p.ws {
 		serve("ws", func() error { return p.srv.ServeWS(l) })
 	}
+	// sipgo registers a UDP listener in its connection pool on the serving
+	// goroutine; requests bound to it (PrepareRequest) need it registered,
+	// so Start returns only once it is.
+	tl := p.ua.TransportLayer()
+	for _, c := range p.udp {
+		for i := 0; i < 1000; i++ {
+			if conn, _ := tl.GetConnection("udp", c.LocalAddr().String()); conn != nil {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
 	p.log.Info("platform started", "host", p.host, "listeners", p.listenerList())
 	return nil
 }
@@ -372,6 +384,22 @@ func (p *Platform) Addr(transport string) net.Addr {
 		if len(p.ws) > 0 {
 			return p.ws[0].Addr()
 		}
+	}
+	return nil
+}
+
+// PrepareRequest is a sipgo client request option for requests built by
+// endpoints: it adds a Via when there is none and binds UDP requests to
+// the platform's listening socket, so that requests leave from the address
+// peers know (and that their responses come back to).
+func (p *Platform) PrepareRequest(cl *sipgo.Client, req *sip.Request) error {
+	if strings.EqualFold(req.Transport(), "UDP") && len(p.udp) > 0 && req.Laddr.Port == 0 {
+		if a, ok := p.udp[0].LocalAddr().(*net.UDPAddr); ok {
+			req.Laddr = sip.Addr{IP: a.IP, Port: a.Port}
+		}
+	}
+	if req.Via() == nil {
+		return sipgo.ClientRequestAddVia(cl, req)
 	}
 	return nil
 }

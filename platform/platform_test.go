@@ -2,6 +2,9 @@ package platform_test
 
 import (
 	"context"
+	"fmt"
+	"github.com/emiago/sipgo/sip"
+	"github.com/switchboard-sip/switchboard/endpoint"
 	"net"
 	"strings"
 	"testing"
@@ -142,5 +145,49 @@ func TestCloseIsIdempotentAndShutdownAfterCloseFails(t *testing.T) {
 	<-done
 	if err := p.Shutdown(context.Background()); err == nil {
 		t.Fatal("Shutdown after Close succeeded")
+	}
+}
+
+// TestRequestsLeaveFromTheListeningSocket: an outgoing INVITE comes from
+// the platform's UDP listening port and says so in its Via.
+func TestRequestsLeaveFromTheListeningSocket(t *testing.T) {
+	srv := sbt.NewServer(t)
+	uas, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uas.Close()
+	call := srv.Handle(t, "bot", nil).NewConversation().NewCall()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		if err := call.Establish(ctx, "sip:x@"+uas.LocalAddr().String(), endpoint.EstablishOptions{}); err != nil {
+			t.Log("Establish:", err)
+		}
+	}()
+	uas.SetReadDeadline(time.Now().Add(3 * time.Second))
+	buf := make([]byte, 65535)
+	n, from, err := uas.ReadFrom(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := srv.Addr("udp").(*net.UDPAddr).Port
+	if got := from.(*net.UDPAddr).Port; got != listen {
+		t.Fatalf("INVITE came from port %d, want the listening port %d", got, listen)
+	}
+	if via := fmt.Sprintf("Via: SIP/2.0/UDP 127.0.0.1:%d", listen); !strings.Contains(string(buf[:n]), via) {
+		t.Fatalf("INVITE lacks %q:\n%s", via, buf[:n])
+	}
+	// Refuse the call so that it ends at once.
+	msg, err := sip.ParseMessage(buf[:n])
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := sip.NewResponseFromRequest(msg.(*sip.Request), 486, "Busy Here", nil)
+	uas.WriteTo([]byte(res.String()), from)
+	select {
+	case <-call.Done():
+	case <-time.After(3 * time.Second):
+		t.Fatal("call did not end on 486")
 	}
 }
