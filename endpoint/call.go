@@ -232,6 +232,40 @@ func (c *Call) OnDTMF(f func(media.DTMFEvent)) {
 	c.mu.Unlock()
 }
 
+// dtmfReceived delivers a key press (RFC 4733, INFO or in-band) to the
+// OnDTMF handler on the event goroutine.
+func (c *Call) dtmfReceived(ev media.DTMFEvent) {
+	c.mu.Lock()
+	f := c.onDTMF
+	c.mu.Unlock()
+	if f != nil {
+		c.events.post(func() { f(ev) })
+	}
+}
+
+// SendDTMF sends digits as RFC 4733 telephone-events (100 ms each, 70 ms
+// apart). It fails with media.ErrNoTelephoneEvent when the peer negotiated
+// none. It blocks until the digits are sent.
+func (c *Call) SendDTMF(ctx context.Context, digits string) error {
+	s := c.Media()
+	if s == nil || c.State() != Established {
+		return ErrState
+	}
+	for i, d := range digits {
+		if i > 0 {
+			select {
+			case <-time.After(70 * time.Millisecond):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if err := s.SendDTMF(ctx, d, 100*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // setStateLocked changes state and queues the event; c.mu is held.
 func (c *Call) setStateLocked(s State, r Reason) {
 	if c.state == s || c.state == Terminated {
@@ -422,11 +456,11 @@ func (c *Call) ensureMediaLocked() error {
 	if c.rtp != nil {
 		return nil
 	}
-	conn, err := c.p.Ports().Listen()
+	conn, rtcpConn, err := c.p.Ports().ListenPair()
 	if err != nil {
 		return err
 	}
-	c.rtp = media.NewSession(conn, media.SessionConfig{Logger: c.log})
+	c.rtp = media.NewSession(conn, media.SessionConfig{Logger: c.log, RTCP: rtcpConn})
 	c.local = sdp.Local{Addr: c.rtp.LocalAddr(), Formats: sdp.DefaultFormats()}
 	if ip := c.p.Ports().IP; ip.IsValid() && !ip.IsUnspecified() {
 		c.local.Addr = netip.AddrPortFrom(ip, c.rtp.LocalAddr().Port())
@@ -448,9 +482,7 @@ func (c *Call) applyLocked(n sdp.Negotiated) {
 	c.rtp.SetCodec(codec, dtmf)
 	c.rtp.SetRemote(n.Remote)
 	c.rtp.SetSending(n.Direction.CanSend())
-	if f := c.onDTMF; f != nil {
-		c.rtp.OnDTMF(func(ev media.DTMFEvent) { c.events.post(func() { f(ev) }) })
-	}
+	c.rtp.OnDTMF(c.dtmfReceived)
 }
 
 // Terminate ends the call: BYE when established, CANCEL while an outgoing

@@ -8,6 +8,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/switchboard-sip/switchboard/media"
 	"github.com/switchboard-sip/switchboard/media/sdp"
 	"github.com/switchboard-sip/switchboard/platform"
 )
@@ -52,9 +53,9 @@ func (c *Call) serveDialog(r *platform.Request) {
 		c.serveRefer(r)
 	case sip.NOTIFY:
 		c.serveNotify(r)
-	case sip.INFO, sip.OPTIONS, sip.MESSAGE:
-		// INFO with application/dtmf-relay is decoded by the media work;
-		// answering 200 keeps peers that probe with INFO or OPTIONS happy.
+	case sip.INFO:
+		c.serveInfo(r)
+	case sip.OPTIONS, sip.MESSAGE:
 		_ = r.Respond(sip.StatusOK, "OK", nil)
 	default:
 		_ = r.Respond(sip.StatusMethodNotAllowed, "Method Not Allowed", nil, sip.NewHeader("Allow", platform.Allowed))
@@ -111,6 +112,59 @@ func (c *Call) serveReinvite(r *platform.Request) {
 	reliable := isReliable(c.dlg.transport)
 	c.mu.Unlock()
 	c.respond2xx(c.ctx, r.Tx, res, r.CSeq().SeqNo, reliable)
+}
+
+// serveInfo takes DTMF sent as SIP INFO: application/dtmf-relay
+// ("Signal=5\r\nDuration=160", the de-facto format of Cisco and most PBXs)
+// or application/dtmf ("5"). Other INFO bodies are acknowledged and
+// ignored.
+func (c *Call) serveInfo(r *platform.Request) {
+	_ = r.Respond(sip.StatusOK, "OK", nil)
+	ct := ""
+	if h := r.ContentType(); h != nil {
+		ct = strings.ToLower(strings.TrimSpace(strings.Split(h.Value(), ";")[0]))
+	}
+	var digit rune
+	dur := 250 * time.Millisecond
+	switch ct {
+	case "application/dtmf-relay":
+		for _, line := range strings.Split(string(r.Body()), "\n") {
+			k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
+			if !ok {
+				continue
+			}
+			v = strings.TrimSpace(v)
+			switch strings.ToLower(strings.TrimSpace(k)) {
+			case "signal":
+				digit = infoDigit(v)
+			case "duration":
+				if ms, err := strconv.Atoi(v); err == nil && ms > 0 && ms < 10000 {
+					dur = time.Duration(ms) * time.Millisecond
+				}
+			}
+		}
+	case "application/dtmf":
+		digit = infoDigit(strings.TrimSpace(string(r.Body())))
+	default:
+		return
+	}
+	if digit != 0 {
+		c.dtmfReceived(media.DTMFEvent{Digit: digit, Duration: dur})
+	}
+}
+
+// infoDigit maps an INFO signal value (a key, or an RFC 4733 event number
+// 10/11 for * and #) to a key.
+func infoDigit(v string) rune {
+	switch {
+	case len(v) == 1 && strings.ContainsRune("0123456789*#ABCDabcd", rune(v[0])):
+		return []rune(strings.ToUpper(v))[0]
+	case v == "10":
+		return '*'
+	case v == "11":
+		return '#'
+	}
+	return 0
 }
 
 // serveUpdate answers UPDATE (RFC 3311), used by peers as a session

@@ -22,6 +22,30 @@ type PortRange struct {
 	next int
 }
 
+// ListenPair binds an RTP socket on an even port and its RTCP socket on
+// the next (odd) port (RFC 3550 section 11). With a zero range the kernel
+// picks the RTP port and RTCP gets the next one if free.
+func (r *PortRange) ListenPair() (rtpConn, rtcpConn *net.UDPConn, err error) {
+	ip := r.IP
+	if !ip.IsValid() {
+		ip = netip.IPv4Unspecified()
+	}
+	for attempt := 0; attempt < 64; attempt++ {
+		c, err := r.Listen()
+		if err != nil {
+			return nil, nil, err
+		}
+		port := c.LocalAddr().(*net.UDPAddr).Port
+		if port%2 == 0 && port < 65535 {
+			if rc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port+1)))); err == nil {
+				return c, rc, nil
+			}
+		}
+		_ = c.Close()
+	}
+	return nil, nil, ErrNoPorts
+}
+
 // Listen binds a UDP socket on the next free even port of the range.
 func (r *PortRange) Listen() (*net.UDPConn, error) {
 	ip := r.IP

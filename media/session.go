@@ -1,6 +1,7 @@
 package media
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"math/rand/v2"
@@ -17,8 +18,9 @@ import (
 const FrameSamples = 160
 
 // AudioSink receives decoded mono PCM frames. WriteAudio is called on the
-// session's reader goroutine; it must not block and must not keep pcm after
-// it returns (the buffer is reused).
+// session's reader goroutine (or the sender's goroutine for send taps); it
+// must not block and must not keep pcm after it returns (the buffer is
+// reused).
 type AudioSink interface {
 	WriteAudio(pcm []int16)
 }
@@ -29,19 +31,37 @@ type AudioSinkFunc func(pcm []int16)
 // WriteAudio calls f(pcm).
 func (f AudioSinkFunc) WriteAudio(pcm []int16) { f(pcm) }
 
-// DTMFEvent is one received RFC 4733 telephone-event key press.
+// DTMFEvent is one received key press.
 type DTMFEvent struct {
 	Digit    rune
 	Duration time.Duration
 }
 
-// Stats are counters of one RTP session.
+// Stats are the counters of one RTP session. Loss and jitter follow RFC
+// 3550 appendix A; they restart when the remote SSRC changes.
 type Stats struct {
 	PacketsSent     uint64
+	BytesSent       uint64
 	PacketsReceived uint64
 	BytesReceived   uint64
-	Dropped         uint64 // packets that failed to parse or had an unknown payload type
-	LastReceived    time.Time
+	// PacketsLost is the cumulative loss of the current remote source.
+	PacketsLost uint64
+	// Late counts packets that arrived after a newer one (reordered or
+	// duplicated).
+	Late uint64
+	// Jitter is the RFC 3550 interarrival jitter estimate.
+	Jitter time.Duration
+	// Dropped counts packets that failed to parse, had a bad version or
+	// padding, or an unknown payload type.
+	Dropped uint64
+	// SSRCChanges counts changes of the remote SSRC and sequence restarts.
+	SSRCChanges uint64
+	// RemoteFractionLost and RemoteJitter are what the remote side last
+	// reported about our stream in an RTCP receiver report block.
+	RemoteFractionLost float64
+	RemoteJitter       time.Duration
+	RTCPSent, RTCPRecv uint64
+	LastReceived       time.Time
 }
 
 // SessionConfig configures a Session.
@@ -50,52 +70,90 @@ type SessionConfig struct {
 	// DTMFPayloadType is the negotiated telephone-event payload type; 0 when
 	// the peer offered none.
 	DTMFPayloadType uint8
-	Logger          *slog.Logger
+	// RTCP, when set, is the RTCP socket (RTP port + 1): the session sends
+	// sender/receiver reports every ReportInterval and reads the peer's.
+	RTCP *net.UDPConn
+	// ReportInterval is the RTCP report interval. Default 5s.
+	ReportInterval time.Duration
+	// NoLatch disables symmetric RTP. By default the session sends to the
+	// source address of the first valid packet received after each
+	// SetRemote, which gets media through NATs that rewrote the SDP-less
+	// part of the path.
+	NoLatch bool
+	Logger  *slog.Logger
 }
 
-// Session is the RTP session of one call: one UDP socket, one outgoing
-// stream and the decoded incoming audio. It starts a reader goroutine in
-// NewSession; Close stops it and waits for it. Methods are safe for
-// concurrent use.
+// ErrNoTelephoneEvent is returned by SendDTMF when the peer negotiated no
+// RFC 4733 payload type.
+var ErrNoTelephoneEvent = errors.New("media: peer did not negotiate telephone-event")
+
+// Session is the RTP session of one call: one UDP socket (and optionally
+// its RTCP socket), one outgoing stream and the decoded incoming audio. It
+// starts its reader goroutines in NewSession; Close stops and waits for
+// them. Methods are safe for concurrent use.
 type Session struct {
 	conn *net.UDPConn
+	rtcp *net.UDPConn
 	log  *slog.Logger
+	cfg  SessionConfig
 
-	mu       sync.Mutex
-	codec    Codec
-	dtmfPT   uint8
-	remote   netip.AddrPort
-	canSend  bool
-	sink     AudioSink
-	taps     []AudioSink
-	onDTMF   func(DTMFEvent)
-	lastDTMF uint32 // timestamp of the last reported telephone-event
+	mu        sync.Mutex
+	codec     Codec
+	dtmfPT    uint8
+	remote    netip.AddrPort
+	latched   bool
+	canSend   bool
+	sink      AudioSink
+	taps      []AudioSink
+	sendTaps  []AudioSink
+	onDTMF    func(DTMFEvent)
+	lastDTMF  uint32 // timestamp of the last reported telephone-event
+	haveDTMF  bool
+	rx        rxStats
+	remoteRR  remoteReport
+	cname     string
+	rtcpTimer *time.Timer
 
 	// Outgoing stream state (RFC 3550 section 5.1), guarded by wmu.
-	wmu    sync.Mutex
-	ssrc   uint32
-	seq    uint16
-	ts     uint32
-	wbuf   []byte
-	enc    []byte
-	marker bool
+	wmu      sync.Mutex
+	ssrc     uint32
+	seq      uint16
+	ts       uint32
+	wbuf     []byte
+	enc      []byte
+	marker   bool
+	inEvent  bool // an RFC 4733 event is being sent: audio is suppressed
+	lastSend time.Time
 
-	sent, recv, bytes, dropped atomic.Uint64
-	lastRecv                   atomic.Int64
+	sent, sentBytes, recv, bytes, dropped atomic.Uint64
+	rtcpSent, rtcpRecv                    atomic.Uint64
+	lastRecv                              atomic.Int64
 
 	closeOnce sync.Once
-	done      chan struct{}
+	closed    chan struct{}
+	wg        sync.WaitGroup
 }
 
-// NewSession wraps conn (usually from PortRange.Listen) and starts reading.
+type remoteReport struct {
+	fractionLost uint8
+	jitter       uint32
+}
+
+// NewSession wraps conn (usually from PortRange.ListenPair) and starts
+// reading.
 func NewSession(conn *net.UDPConn, cfg SessionConfig) *Session {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.ReportInterval == 0 {
+		cfg.ReportInterval = 5 * time.Second
+	}
 	s := &Session{
 		conn:    conn,
+		rtcp:    cfg.RTCP,
 		log:     log,
+		cfg:     cfg,
 		codec:   cfg.Codec,
 		dtmfPT:  cfg.DTMFPayloadType,
 		canSend: true,
@@ -103,10 +161,17 @@ func NewSession(conn *net.UDPConn, cfg SessionConfig) *Session {
 		seq:     uint16(rand.Uint32()),
 		ts:      rand.Uint32(),
 		marker:  true,
-		done:    make(chan struct{}),
+		closed:  make(chan struct{}),
 	}
+	s.cname = conn.LocalAddr().String()
 	s.lastRecv.Store(time.Now().UnixNano())
-	go s.readLoop()
+	s.wg.Go(s.readLoop)
+	if s.rtcp != nil {
+		s.wg.Go(s.readRTCP)
+		s.mu.Lock()
+		s.rtcpTimer = time.AfterFunc(s.reportDelay(), s.sendReport)
+		s.mu.Unlock()
+	}
 	return s
 }
 
@@ -115,9 +180,21 @@ func (s *Session) LocalAddr() netip.AddrPort {
 	return s.conn.LocalAddr().(*net.UDPAddr).AddrPort()
 }
 
-// SetRemote sets where RTP is sent; an invalid address stops sending.
+// SSRC returns the SSRC of the outgoing stream.
+func (s *Session) SSRC() uint32 {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.ssrc
+}
+
+// SetRemote sets where RTP is sent (from SDP); an invalid address stops
+// sending. Unless latching is disabled, the first valid packet received
+// afterwards moves the remote to its source address.
 func (s *Session) SetRemote(a netip.AddrPort) {
 	s.mu.Lock()
+	if a != s.remote {
+		s.latched = false
+	}
 	s.remote = a
 	s.mu.Unlock()
 }
@@ -144,6 +221,14 @@ func (s *Session) Codec() Codec {
 	return s.codec
 }
 
+// DTMFPayloadType returns the negotiated telephone-event payload type, or
+// 0.
+func (s *Session) DTMFPayloadType() uint8 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dtmfPT
+}
+
 // SetSending enables or disables sending, as the negotiated direction
 // allows (hold). Frames written while sending is disabled are discarded but
 // still advance the RTP timestamp.
@@ -153,6 +238,13 @@ func (s *Session) SetSending(on bool) {
 	s.mu.Unlock()
 }
 
+// Sending reports whether the session may send.
+func (s *Session) Sending() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.canSend
+}
+
 // SetSink sets the consumer of decoded incoming audio (nil to discard).
 func (s *Session) SetSink(sink AudioSink) {
 	s.mu.Lock()
@@ -160,12 +252,41 @@ func (s *Session) SetSink(sink AudioSink) {
 	s.mu.Unlock()
 }
 
-// AddTap adds an observer of incoming audio, for recorders and mixers; it
-// runs on the reader goroutine after the sink.
+// AddTap adds an observer of incoming audio (what the call hears), for
+// recorders and mixers; it runs on the reader goroutine after the sink.
 func (s *Session) AddTap(t AudioSink) {
 	s.mu.Lock()
 	s.taps = append(s.taps, t)
 	s.mu.Unlock()
+}
+
+// AddSendTap adds an observer of outgoing PCM (what the call sends through
+// WriteFrame); it runs on the writer's goroutine. Payloads sent already
+// encoded (WriteRTPPayload, shared players) are not seen here: tap the
+// player instead.
+func (s *Session) AddSendTap(t AudioSink) {
+	s.mu.Lock()
+	s.sendTaps = append(s.sendTaps, t)
+	s.mu.Unlock()
+}
+
+// RemoveTap removes a tap added with AddTap or AddSendTap (compared by
+// identity; taps must be comparable).
+func (s *Session) RemoveTap(t AudioSink) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.taps = removeSink(s.taps, t)
+	s.sendTaps = removeSink(s.sendTaps, t)
+}
+
+func removeSink(list []AudioSink, t AudioSink) []AudioSink {
+	out := list[:0:0]
+	for _, x := range list {
+		if x != t {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // OnDTMF sets the handler of received RFC 4733 key presses. It runs on the
@@ -184,27 +305,52 @@ func (s *Session) LastReceived() time.Time {
 
 // Stats returns the session's counters.
 func (s *Session) Stats() Stats {
+	s.mu.Lock()
+	lost, late, changes := s.rx.lost(), s.rx.late, s.rx.changes
+	clock := 8000
+	if s.codec != nil {
+		clock = s.codec.ClockRate()
+	}
+	jitter := time.Duration(s.rx.jitter * float64(time.Second) / float64(clock))
+	rr := s.remoteRR
+	s.mu.Unlock()
 	return Stats{
-		PacketsSent:     s.sent.Load(),
-		PacketsReceived: s.recv.Load(),
-		BytesReceived:   s.bytes.Load(),
-		Dropped:         s.dropped.Load(),
-		LastReceived:    s.LastReceived(),
+		PacketsSent:        s.sent.Load(),
+		BytesSent:          s.sentBytes.Load(),
+		PacketsReceived:    s.recv.Load(),
+		BytesReceived:      s.bytes.Load(),
+		PacketsLost:        lost,
+		Late:               late,
+		Jitter:             jitter,
+		Dropped:            s.dropped.Load(),
+		SSRCChanges:        changes,
+		RemoteFractionLost: float64(rr.fractionLost) / 256,
+		RemoteJitter:       time.Duration(float64(rr.jitter) * float64(time.Second) / float64(clock)),
+		RTCPSent:           s.rtcpSent.Load(),
+		RTCPRecv:           s.rtcpRecv.Load(),
+		LastReceived:       s.LastReceived(),
 	}
 }
 
 // WriteFrame encodes one frame of mono PCM at the codec's sample rate and
 // sends it as one RTP packet. It does not pace: callers send one frame per
-// packet time (see Play).
+// packet time (see Play). While an RFC 4733 event is being sent, audio is
+// suppressed (RFC 4733 section 2.5.1.1).
 func (s *Session) WriteFrame(pcm []int16) error {
 	s.mu.Lock()
-	codec, remote, canSend := s.codec, s.remote, s.canSend
+	codec, remote, canSend, taps := s.codec, s.remote, s.canSend, s.sendTaps
 	s.mu.Unlock()
 	if codec == nil {
 		return errors.New("media: no codec negotiated")
 	}
+	for _, t := range taps {
+		t.WriteAudio(pcm)
+	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	if s.inEvent {
+		return nil
+	}
 	ts := s.ts
 	s.ts += uint32(len(pcm) * codec.ClockRate() / codec.SampleRate())
 	if !canSend || !remote.IsValid() {
@@ -240,33 +386,117 @@ func (s *Session) writeLocked(pt uint8, ts uint32, payload []byte, remote netip.
 		return err
 	}
 	s.sent.Add(1)
+	s.sentBytes.Add(uint64(n))
+	s.lastSend = time.Now()
 	return nil
 }
 
-// WriteRTPPayload sends a payload of the given type and timestamp increment
-// as is, for relays and DTMF senders.
+// WriteRTPPayload sends a payload of the given type as is and advances the
+// timestamp by samples, for relays and shared players that encode once for
+// many sessions.
 func (s *Session) WriteRTPPayload(pt uint8, samples int, payload []byte, marker bool) error {
 	s.mu.Lock()
 	remote, canSend := s.remote, s.canSend
 	s.mu.Unlock()
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	if s.inEvent {
+		return nil
+	}
 	ts := s.ts
 	s.ts += uint32(samples)
 	if !canSend || !remote.IsValid() {
+		s.marker = true
 		return nil
 	}
 	s.marker = s.marker || marker
 	return s.writeLocked(pt, ts, payload, remote)
 }
 
+// dtmfDigits maps RFC 4733 event codes 0–15 to keys.
+const dtmfDigits = "0123456789*#ABCD"
+
+// SendDTMF sends one key press as an RFC 4733 telephone-event of the given
+// duration (minimum 40 ms): an update every 20 ms with the same timestamp,
+// then the end packet three times (section 2.5.1.4). Audio written
+// meanwhile is suppressed; the stream's timestamp then continues after the
+// event. It blocks for the duration of the event.
+func (s *Session) SendDTMF(ctx context.Context, digit rune, duration time.Duration) error {
+	code := -1
+	for i, d := range dtmfDigits {
+		if d == digit || (d >= 'A' && d <= 'D' && d+('a'-'A') == digit) {
+			code = i
+		}
+	}
+	if code < 0 {
+		return errors.New("media: not a DTMF key: " + string(digit))
+	}
+	duration = max(duration, 40*time.Millisecond)
+	s.mu.Lock()
+	pt, remote, canSend, codec := s.dtmfPT, s.remote, s.canSend, s.codec
+	s.mu.Unlock()
+	if pt == 0 {
+		return ErrNoTelephoneEvent
+	}
+	clock := 8000
+	if codec != nil {
+		clock = codec.ClockRate()
+	}
+	s.wmu.Lock()
+	s.inEvent = true
+	start := s.ts
+	s.marker = true
+	s.wmu.Unlock()
+	defer func() {
+		s.wmu.Lock()
+		s.inEvent = false
+		s.ts = start + uint32(duration.Seconds()*float64(clock))
+		s.marker = true
+		s.wmu.Unlock()
+	}()
+	payload := make([]byte, 4)
+	send := func(elapsed time.Duration, end bool) error {
+		d := uint16(min(elapsed, duration).Seconds() * float64(clock))
+		payload[0] = byte(code)
+		payload[1] = 10 // volume: -10 dBm0
+		if end {
+			payload[1] |= 0x80
+		}
+		payload[2], payload[3] = byte(d>>8), byte(d)
+		if !canSend || !remote.IsValid() {
+			return nil
+		}
+		s.wmu.Lock()
+		defer s.wmu.Unlock()
+		return s.writeLocked(pt, start, payload, remote)
+	}
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for elapsed := 20 * time.Millisecond; elapsed < duration; elapsed += 20 * time.Millisecond {
+		if err := send(elapsed, false); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			_ = send(elapsed, true)
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	for i := 0; i < 3; i++ {
+		if err := send(duration, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (s *Session) readLoop() {
-	defer close(s.done)
 	buf := make([]byte, 1500)
 	pcm := make([]int16, 0, 2*FrameSamples)
 	var p rtp.Packet
 	for {
-		n, _, err := s.conn.ReadFromUDPAddrPort(buf)
+		n, from, err := s.conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -278,15 +508,31 @@ func (s *Session) readLoop() {
 			s.dropped.Add(1)
 			continue
 		}
+		now := time.Now()
 		s.recv.Add(1)
 		s.bytes.Add(uint64(n))
-		s.lastRecv.Store(time.Now().UnixNano())
+		s.lastRecv.Store(now.UnixNano())
 
 		s.mu.Lock()
+		if !s.latched && !s.cfg.NoLatch {
+			// Symmetric RTP: answer to where the media comes from.
+			if from.Addr().Unmap() != s.remote.Addr().Unmap() || from.Port() != s.remote.Port() {
+				s.log.Debug("rtp latched", "sdp", s.remote.String(), "source", from.String())
+			}
+			s.remote, s.latched = netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), true
+		}
 		codec, dtmfPT, sink, taps, onDTMF := s.codec, s.dtmfPT, s.sink, s.taps, s.onDTMF
+		clock := 8000
+		if codec != nil {
+			clock = codec.ClockRate()
+		}
+		inOrder := s.rx.update(p.SSRC, p.SequenceNumber, p.Timestamp, p.Marker, now, clock)
 		s.mu.Unlock()
 		switch {
 		case codec != nil && p.PayloadType == codec.PayloadType():
+			if !inOrder {
+				continue // late audio would be played out of order
+			}
 			pcm = codec.Decode(pcm[:0], p.Payload)
 			if sink != nil {
 				sink.WriteAudio(pcm)
@@ -296,6 +542,8 @@ func (s *Session) readLoop() {
 			}
 		case dtmfPT != 0 && p.PayloadType == dtmfPT:
 			s.readDTMF(&p, onDTMF)
+		case p.PayloadType == 13:
+			// Comfort noise (RFC 3389): nothing to play.
 		default:
 			s.dropped.Add(1)
 		}
@@ -316,24 +564,32 @@ func (s *Session) readDTMF(p *rtp.Packet, f func(DTMFEvent)) {
 		return
 	}
 	s.mu.Lock()
-	dup := s.lastDTMF == p.Timestamp && p.Timestamp != 0
-	s.lastDTMF = p.Timestamp
+	dup := s.haveDTMF && s.lastDTMF == p.Timestamp
+	s.lastDTMF, s.haveDTMF = p.Timestamp, true
 	s.mu.Unlock()
-	if dup {
+	if dup || int(ev) >= len(dtmfDigits) {
 		return
 	}
-	const digits = "0123456789*#ABCD"
-	if int(ev) >= len(digits) {
-		return
-	}
-	f(DTMFEvent{Digit: rune(digits[ev]), Duration: time.Duration(dur) * time.Second / 8000})
+	f(DTMFEvent{Digit: rune(dtmfDigits[ev]), Duration: time.Duration(dur) * time.Second / 8000})
 }
 
-// Close closes the socket and waits for the reader goroutine. It is
-// idempotent.
+// Close sends an RTCP BYE when RTCP is on, closes the sockets and waits
+// for the reader goroutines. It is idempotent.
 func (s *Session) Close() error {
 	var err error
-	s.closeOnce.Do(func() { err = s.conn.Close() })
-	<-s.done
+	s.closeOnce.Do(func() {
+		close(s.closed)
+		s.mu.Lock()
+		if s.rtcpTimer != nil {
+			s.rtcpTimer.Stop()
+		}
+		s.mu.Unlock()
+		if s.rtcp != nil {
+			s.sendBye()
+			_ = s.rtcp.Close()
+		}
+		err = s.conn.Close()
+	})
+	s.wg.Wait()
 	return err
 }

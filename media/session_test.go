@@ -77,6 +77,7 @@ func TestSessionDropsBadPacketsAndDecodesGoodOnes(t *testing.T) {
 	good := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: 1, SSRC: 9}, Payload: make([]byte, 160)}
 	gb, _ := good.Marshal()
 	withExt := good
+	withExt.Header.SequenceNumber = 2
 	withExt.Header.CSRC = []uint32{1, 2}
 	withExt.Header.Extension = true
 	withExt.Header.ExtensionProfile = 0xBEDE

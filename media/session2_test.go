@@ -1,0 +1,130 @@
+package media
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+func TestSymmetricRTPLatchesToSource(t *testing.T) {
+	s, _ := pair(t) // remote set to a socket that never sends
+	other, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: 1, SSRC: 3}, Payload: make([]byte, 160)}
+	b, _ := p.Marshal()
+	send(t, other, s.LocalAddr(), b)
+	want := other.LocalAddr().(*net.UDPAddr).AddrPort()
+	for deadline := time.Now().Add(2 * time.Second); s.Remote() != want; {
+		if time.Now().After(deadline) {
+			t.Fatalf("remote %v, want latched %v", s.Remote(), want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Our audio now goes where the media came from.
+	if err := s.WriteFrame(make([]int16, FrameSamples)); err != nil {
+		t.Fatal(err)
+	}
+	other.SetReadDeadline(time.Now().Add(time.Second))
+	if _, _, err := other.ReadFrom(make([]byte, 1500)); err != nil {
+		t.Fatalf("no RTP at the latched address: %v", err)
+	}
+}
+
+func TestSendDTMFFollowsRFC4733(t *testing.T) {
+	s, peer := pair(t)
+	if err := s.SendDTMF(context.Background(), '#', 100*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1500)
+	var pkts []rtp.Packet
+	for {
+		peer.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		n, _, err := peer.ReadFrom(buf)
+		if err != nil {
+			break
+		}
+		var p rtp.Packet
+		if err := p.Unmarshal(append([]byte(nil), buf[:n]...)); err != nil {
+			t.Fatal(err)
+		}
+		pkts = append(pkts, p)
+	}
+	if len(pkts) < 6 {
+		t.Fatalf("%d packets, want updates + 3 end packets", len(pkts))
+	}
+	ends := 0
+	for i, p := range pkts {
+		if p.PayloadType != 101 || p.Payload[0] != 11 {
+			t.Fatalf("packet %d: pt %d event %d", i, p.PayloadType, p.Payload[0])
+		}
+		if p.Timestamp != pkts[0].Timestamp {
+			t.Fatalf("packet %d changes the event timestamp", i)
+		}
+		if p.Marker != (i == 0) {
+			t.Fatalf("packet %d marker %v", i, p.Marker)
+		}
+		if p.Payload[1]&0x80 != 0 {
+			ends++
+			if d := int(p.Payload[2])<<8 | int(p.Payload[3]); d != 800 {
+				t.Fatalf("end duration %d, want 800 (100 ms)", d)
+			}
+		}
+	}
+	if ends != 3 {
+		t.Fatalf("%d end packets, want 3", ends)
+	}
+	// Audio after the event continues after it, with a marker.
+	_ = s.WriteFrame(make([]int16, FrameSamples))
+	peer.SetReadDeadline(time.Now().Add(time.Second))
+	n, _, err := peer.ReadFrom(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a rtp.Packet
+	_ = a.Unmarshal(buf[:n])
+	if a.PayloadType != 0 || !a.Marker || a.Timestamp != pkts[0].Timestamp+800 {
+		t.Fatalf("audio after event: pt %d marker %v ts %d (event ts %d)", a.PayloadType, a.Marker, a.Timestamp, pkts[0].Timestamp)
+	}
+	if err := s.SendDTMF(context.Background(), 'x', 0); err == nil {
+		t.Fatal("non-DTMF key accepted")
+	}
+}
+
+func TestRTCPReportsBetweenSessions(t *testing.T) {
+	pr := &PortRange{IP: netip.MustParseAddr("127.0.0.1")}
+	mk := func() *Session {
+		r, c, err := pr.ListenPair()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.LocalAddr().(*net.UDPAddr).Port != r.LocalAddr().(*net.UDPAddr).Port+1 {
+			t.Fatal("RTCP not on RTP+1")
+		}
+		s := NewSession(r, SessionConfig{Codec: PCMU(), RTCP: c, ReportInterval: 100 * time.Millisecond})
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	a, b := mk(), mk()
+	a.SetRemote(b.LocalAddr())
+	b.SetRemote(a.LocalAddr())
+	frame := make([]int16, FrameSamples)
+	for i := 0; i < 50; i++ {
+		_ = a.WriteFrame(frame)
+		_ = b.WriteFrame(frame)
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if a.Stats().RTCPRecv == 0 || b.Stats().RTCPRecv == 0 || a.Stats().RTCPSent == 0 {
+		t.Fatalf("no RTCP exchanged: a %+v b %+v", a.Stats(), b.Stats())
+	}
+	if st := b.Stats(); st.PacketsReceived != 50 || st.PacketsLost != 0 {
+		t.Fatalf("b received %d lost %d", st.PacketsReceived, st.PacketsLost)
+	}
+}
