@@ -109,6 +109,10 @@ type Session struct {
 	onDTMF    func(DTMFEvent)
 	lastDTMF  uint32 // timestamp of the last reported telephone-event
 	haveDTMF  bool
+	// dtmfWindow and dtmfCount bound how many key presses a flood can
+	// report: at most maxDTMFPerSecond per second.
+	dtmfWindow time.Time
+	dtmfCount  int
 	rx        rxStats
 	remoteRR  remoteReport
 	cname     string
@@ -413,6 +417,10 @@ func (s *Session) WriteRTPPayload(pt uint8, samples int, payload []byte, marker 
 	return s.writeLocked(pt, ts, payload, remote)
 }
 
+// maxDTMFPerSecond bounds reported key presses: a human presses at most
+// about 10 keys a second; more is a flood, dropped and counted.
+const maxDTMFPerSecond = 20
+
 // dtmfDigits maps RFC 4733 event codes 0–15 to keys.
 const dtmfDigits = "0123456789*#ABCD"
 
@@ -566,7 +574,20 @@ func (s *Session) readDTMF(p *rtp.Packet, f func(DTMFEvent)) {
 	s.mu.Lock()
 	dup := s.haveDTMF && s.lastDTMF == p.Timestamp
 	s.lastDTMF, s.haveDTMF = p.Timestamp, true
+	flood := false
+	if !dup {
+		now := time.Now()
+		if now.Sub(s.dtmfWindow) >= time.Second {
+			s.dtmfWindow, s.dtmfCount = now, 0
+		}
+		s.dtmfCount++
+		flood = s.dtmfCount > maxDTMFPerSecond
+	}
 	s.mu.Unlock()
+	if flood {
+		s.dropped.Add(1)
+		return
+	}
 	if dup || int(ev) >= len(dtmfDigits) {
 		return
 	}

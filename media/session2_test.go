@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -126,5 +127,25 @@ func TestRTCPReportsBetweenSessions(t *testing.T) {
 	}
 	if st := b.Stats(); st.PacketsReceived != 50 || st.PacketsLost != 0 {
 		t.Fatalf("b received %d lost %d", st.PacketsReceived, st.PacketsLost)
+	}
+}
+
+func TestDTMFFloodIsBounded(t *testing.T) {
+	s, peer := pair(t)
+	var n atomic.Int64
+	s.OnDTMF(func(DTMFEvent) { n.Add(1) })
+	to := s.LocalAddr()
+	for i := 0; i < 2000; i++ {
+		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 101, SequenceNumber: uint16(i), Timestamp: uint32(i * 160), SSRC: 5},
+			Payload: []byte{byte(i % 10), 0x80 | 10, 0, 160}}
+		b, _ := p.Marshal()
+		send(t, peer, to, b)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if got := n.Load(); got > maxDTMFPerSecond*2 || got == 0 {
+		t.Fatalf("%d key presses reported from a flood, want 1..%d", got, maxDTMFPerSecond*2)
+	}
+	if s.Stats().Dropped < 1000 {
+		t.Fatalf("flood not counted as dropped: %+v", s.Stats())
 	}
 }
