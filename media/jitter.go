@@ -228,20 +228,22 @@ func (w *marginWindow) bounds() (lo, hi, n int) {
 //
 // Delay control: each arriving packet's margin (how many pops before its
 // turn it arrived) is recorded over the last 50 to 100 packets. When even
-// the fastest packet of that window arrived more than the target depth
-// ahead, one frame is dropped (at most every 200 ms, and only between two
-// buffered frames), which brings a delay inflated by a burst or by a sender
-// clock running fast back to the target. When a frame is missing and the
-// fastest packets have less margin than the target, the playout point is
-// held instead of concealing past the frame.
+// the fastest packet of that window arrived more than one frame beyond the
+// target depth ahead, one frame is dropped (at most every 200 ms, and only
+// between two buffered frames), which brings a delay inflated by a burst,
+// by underruns or by a sender clock running fast back to the target. When a
+// frame is missing and the fastest packets have less margin than the
+// target, the playout point is held instead of concealing past the frame,
+// which raises the delay to the target.
 //
 // Adaptive rule: every packet that arrives late grows the target depth by
 // its lateness, at most two frames per packet; so does an underrun that
 // ends when the awaited packet arrives, unless its timestamp shows that the
 // sender paused. After five seconds without a late packet, the target
-// shrinks by one frame if every packet in the margin window arrived at
-// least one frame before it was needed. The target stays within MinDepth
-// and MaxDepth.
+// shrinks by one frame if the spread of the margins in the window (the
+// jitter) is at least two frames less than the target, so that the slowest
+// packets would still arrive a frame early; then five seconds more before
+// the next step. The target stays within MinDepth and MaxDepth.
 type JitterBuffer struct {
 	frameSamples int
 	frameDur     time.Duration
@@ -526,7 +528,9 @@ func (jb *JitterBuffer) pop(dst []byte) (payload []byte, st FrameStatus, splice 
 	jb.sinceSkip++
 	jb.sinceLate++
 	lo, hi, n := jb.margins.bounds()
-	if jb.adaptive && jb.sinceLate >= shrinkInterval && n >= minMargins && lo >= 2 && jb.target > jb.minT {
+	// Shrink only if the spread of margins (the jitter) would still fit in
+	// the smaller depth with a frame to spare.
+	if jb.adaptive && jb.sinceLate >= shrinkInterval && n >= minMargins && jb.target-1 >= hi-lo+1 && jb.target > jb.minT {
 		jb.target--
 		jb.sinceLate = 0
 	}
@@ -535,8 +539,9 @@ func (jb *JitterBuffer) pop(dst []byte) (payload []byte, st FrameStatus, splice 
 		jb.holding = 0
 		splice = jb.splice
 		next := jb.slot(jb.play + 1)
-		if jb.sinceSkip >= skipInterval && n >= minMargins && hi > jb.target && next.full {
-			// The fastest packets wait longer than the target: drop one frame.
+		if jb.sinceSkip >= skipInterval && n >= minMargins && hi > jb.target+1 && next.full {
+			// The fastest packets wait more than a frame longer than the
+			// target: drop one frame.
 			head.full = false
 			jb.stored--
 			jb.stats.Dropped++
@@ -661,26 +666,29 @@ func (jb *JitterBuffer) Stats() JitterStats {
 
 // Concealer hides missing frames in a stream of decoded PCM frames, in the
 // manner of ITU-T G.711 Appendix I: a missing frame is replaced by the last
-// pitch periods of the audio before it, repeated, at full level for the
-// first missing frame and then fading linearly to silence over the next
-// two, so a longer gap becomes silence rather than a buzz. The first
+// period of the audio before it, repeated, at full level for the first
+// missing frame and then fading linearly to silence over the next two, so
+// a longer gap becomes silence rather than a buzz. The period is the lag,
+// between 2.5 ms and one frame, at which the audio best matches itself, so
+// the repetition continues a voice or a tone without a jump. The first
 // received frame after concealment, silence or a skip is cross-faded in
 // over 5 ms, so neither the start nor the end of a gap clicks.
 //
-// Concealment works at any sample rate; the pitch is searched between
-// 2.5 ms and 15 ms. A Concealer keeps state between calls and is not safe
+// Concealment works at any sample rate and frame length up to 20 ms
+// (longer frames repeat a 20 ms period). A Concealer keeps state between calls and is not safe
 // for concurrent use. The zero value is not usable; use [NewConcealer].
 type Concealer struct {
-	xfade              int
-	minPitch, maxPitch int
-	hist               []int16 // the most recent output, oldest first
-	histN              int     // valid samples at the end of hist
-	seg                []int16 // the segment repeated while concealing
-	segN, pos          int
-	lost               int // samples concealed so far in this gap
-	fadeN              int // frame length when the gap began
-	frameN             int // length of the last good frame
-	mode               concealMode
+	xfade     int     // cross-fade length: 5 ms
+	minLag    int     // shortest repetition period: 2.5 ms
+	window    int     // correlation window of the period search: 10 ms
+	hist      []int16 // the most recent output (30 ms), oldest first
+	histN     int     // valid samples at the end of hist
+	seg       []int16 // the period repeated while concealing
+	segN, pos int
+	lost      int // samples concealed so far in this gap
+	fadeN     int // frame length when the gap began
+	frameN    int // length of the last good frame
+	mode      concealMode
 }
 
 type concealMode uint8
@@ -697,13 +705,13 @@ func NewConcealer(sampleRate int) *Concealer {
 	if sampleRate <= 0 {
 		sampleRate = 8000
 	}
-	maxPitch := max(sampleRate*15/1000, 4)
+	hist := max(sampleRate*30/1000, 12)
 	return &Concealer{
-		xfade:    max(sampleRate*5/1000, 1),
-		minPitch: max(sampleRate*25/10000, 2),
-		maxPitch: maxPitch,
-		hist:     make([]int16, 2*maxPitch),
-		seg:      make([]int16, 2*maxPitch),
+		xfade:  max(sampleRate*5/1000, 1),
+		minLag: max(sampleRate*25/10000, 2),
+		window: max(sampleRate*10/1000, 4),
+		hist:   make([]int16, hist),
+		seg:    make([]int16, hist),
 	}
 }
 
@@ -737,8 +745,14 @@ func (c *Concealer) Conceal(dst []int16, n int) []int16 {
 	if c.fadeN == 0 {
 		c.fadeN = max(n, 1)
 	}
+	start := len(dst)
 	for range max(n, 0) {
 		dst = append(dst, c.next())
+	}
+	// The history is what was output, replacements included, so that the
+	// next gap or splice continues the audio actually heard.
+	if c.histN > 0 {
+		c.remember(dst[start:])
 	}
 	return dst
 }
@@ -750,8 +764,8 @@ func (c *Concealer) Reset() {
 	c.mode = modeSilent
 }
 
-// begin starts a gap: it finds the pitch period of the recent output and
-// keeps the last whole periods of it, up to one frame, for repetition.
+// begin starts a gap: it finds the period at which the recent output
+// repeats best and keeps the last period of it for repetition.
 func (c *Concealer) begin() {
 	c.lost, c.pos, c.fadeN = 0, 0, c.frameN
 	if c.histN == 0 {
@@ -760,24 +774,26 @@ func (c *Concealer) begin() {
 	}
 	c.mode = modeConcealing
 	h := c.hist[len(c.hist)-c.histN:]
-	p := c.pitch(h)
-	c.segN = p * max(min(len(h), c.frameN)/p, 1)
+	c.segN = c.period(h)
 	copy(c.seg, h[len(h)-c.segN:])
 }
 
-// pitch returns the lag, in samples, at which the end of h best matches
-// the audio before it (normalised cross-correlation), or len(h) if h is
-// too short to search.
-func (c *Concealer) pitch(h []int16) int {
+// period returns the lag, in samples, at which the last 10 ms of h best
+// match the audio before them (normalised cross-correlation), searched from
+// 2.5 ms to one frame, or len(h) if h is too short to search. Repeating
+// one such lag, rather than a multiple of a shorter pitch period, keeps the
+// error of a period that is not a whole number of samples from adding up
+// across the repetitions.
+func (c *Concealer) period(h []int16) int {
 	l := len(h)
-	w := min(c.maxPitch, l/2)
-	hiLag := min(c.maxPitch, l-w)
-	if hiLag < c.minPitch || w == 0 {
+	w := min(c.window, l/2)
+	hiLag := min(max(c.frameN, c.minLag), l-w)
+	if hiLag < c.minLag || w == 0 {
 		return l
 	}
 	x := h[l-w:]
 	best, bestScore := hiLag, math.Inf(-1)
-	for p := c.minPitch; p <= hiLag; p++ {
+	for p := c.minLag; p <= hiLag; p++ {
 		y := h[l-w-p : l-p]
 		var xy, yy float64
 		for i, v := range x {
@@ -828,6 +844,13 @@ func (c *Concealer) crossfade(frame []int16) {
 
 // record appends frame to the history and marks the output live.
 func (c *Concealer) record(frame []int16) {
+	c.remember(frame)
+	c.frameN = len(frame)
+	c.mode = modeLive
+}
+
+// remember appends samples to the history.
+func (c *Concealer) remember(frame []int16) {
 	h := c.hist
 	if len(frame) >= len(h) {
 		copy(h, frame[len(frame)-len(h):])
@@ -837,6 +860,4 @@ func (c *Concealer) record(frame []int16) {
 		copy(h[len(h)-len(frame):], frame)
 		c.histN = min(c.histN+len(frame), len(h))
 	}
-	c.frameN = len(frame)
-	c.mode = modeLive
 }

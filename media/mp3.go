@@ -27,10 +27,15 @@ package media
 // audio, as one frame of silence. With a valid LAME tag the played range is
 // exact: skip the Info frame, then delay+529 samples, and play
 // frames×samplesPerFrame − delay − padding samples, the length of the
-// original input. Without one, the Info frame (if any) is skipped and
-// leading and trailing samples at or below -60 dBFS are trimmed, at most
-// mp3MaxSilenceTrim of each, so that a file that really starts or ends
-// with silence keeps nearly all of it.
+// original input (for the LAME 3.100 fixtures in testdata: 2257 samples
+// lead, padding−529 trail, and what remains lines up with the encoded WAV
+// to the sample). Without a tag the exact delay is unknowable, so the Info frame
+// (if any) is skipped and near-silence is trimmed from both ends, found by
+// the full decode at open: samples below -60 dBFS or 36 dB under the
+// loudest sample near that end (which also removes the encoder's pre-echo
+// ahead of the first sound), at most mp3MaxSilenceTrim at each end, so a
+// file that really starts or ends with silence keeps nearly all of it. On
+// the untagged fixture this lands within one sample of exact.
 
 import (
 	"bytes"
@@ -165,7 +170,6 @@ func newMP3Source(data []byte) (*MP3Source, error) {
 	skip := int64(0)                          // the Info frame's silence
 	if sc.xing != nil {
 		skip = int64(sc.spf)
-		total += skip
 		m.info.Frames--
 	}
 	verify := true
@@ -458,10 +462,10 @@ type mp3Scan struct {
 	audio    []byte // from the first frame to the end of the last
 	frames   int    // all frames, Info frame included
 	firstLen int    // length of the first frame
-	rate   int
-	spf    int
-	mono   bool      // every frame is mono
-	xing   *xingInfo // the first frame's Xing/Info header, or nil
+	rate     int
+	spf      int
+	mono     bool      // every frame is mono
+	xing     *xingInfo // the first frame's Xing/Info header, or nil
 }
 
 // xingInfo is what a Xing/Info frame and its LAME tag say.
@@ -500,6 +504,9 @@ func scanMP3(data []byte) (*mp3Scan, error) {
 	sc := &mp3Scan{audio: data[off:end], mono: true}
 	for pos := off; pos < end; {
 		if end-pos < 4 {
+			if sc.frames == 0 {
+				return nil, errors.New("not an MPEG audio file: too short")
+			}
 			return nil, fmt.Errorf("truncated frame header at byte %d", pos)
 		}
 		h, err := parseMP3Header(data[pos : pos+4])

@@ -105,6 +105,23 @@ type PlayerStats struct {
 // A Player owns one clock goroutine, started by Start and stopped, and
 // waited for, by Stop and Close. Its methods are safe for concurrent use.
 // The Player owns its Source and closes it on Close.
+//
+// Music on hold for every parked call, decoded once:
+//
+//	src, err := media.OpenMP3("moh.mp3")
+//	if err != nil {
+//		return err // corrupt or truncated files fail here
+//	}
+//	moh, err := media.NewPlayer(src, media.PlayerConfig{Loop: true})
+//	if err != nil {
+//		return err
+//	}
+//	defer moh.Close()
+//	moh.Start() // automatic mode: plays only while someone listens
+//	...
+//	moh.Attach(sess) // a call's *Session goes on hold: it hears the music from where it is
+//	...
+//	moh.Detach(sess) // off hold
 type Player struct {
 	cfg  PlayerConfig
 	log  *slog.Logger
@@ -209,10 +226,11 @@ func NewPlayer(src Source, cfg PlayerConfig) (*Player, error) {
 	}, nil
 }
 
-// Start starts playing, from the top or from where Stop left the source
-// (the top). In automatic mode the clock then waits for a listener. Start
-// while playing does nothing; it may be called from the OnCompleted
-// handler to play again. It returns ErrPlayerClosed after Close.
+// Start starts playing: from the top after NewPlayer, Stop or the end of
+// a play, and from where it was held after Pause. In automatic mode the
+// clock then waits for a listener. Start while playing does nothing; it
+// may be called from the OnCompleted handler to play again. It returns
+// ErrPlayerClosed after Close.
 func (p *Player) Start() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -227,8 +245,8 @@ func (p *Player) Start() error {
 		if !r.stopping {
 			// Running, or finishing its OnCompleted handler, which checks
 			// started once the handler returns.
-			if !p.started {
-				p.started, p.err = true, nil
+			if !p.started || p.paused {
+				p.started, p.paused, p.err = true, false, nil
 				p.markAllLocked()
 				p.nudge()
 			}
@@ -241,7 +259,7 @@ func (p *Player) Start() error {
 		<-r.exited
 		p.mu.Lock()
 	}
-	p.started, p.err = true, nil
+	p.started, p.paused, p.err = true, false, nil
 	p.markAllLocked()
 	r := &playerRun{stop: make(chan struct{}), exited: make(chan struct{})}
 	p.run = r
@@ -251,9 +269,10 @@ func (p *Player) Start() error {
 
 // Stop stops playing and rewinds the source, so that the next Start plays
 // from the top. It waits for the clock goroutine to exit; no frame is sent
-// after Stop returns. Called from the OnCompleted handler (which runs on
-// that goroutine) it cannot wait, and the goroutine exits when the handler
-// returns. Stop on a stopped or closed Player does nothing.
+// after Stop returns. While the OnCompleted handler runs (on that
+// goroutine, so Stop may be called from it) Stop does not wait: the
+// goroutine exits, sending nothing more, when the handler returns. Stop on
+// a stopped or closed Player does nothing.
 func (p *Player) Stop() {
 	p.mu.Lock()
 	if p.closed {
@@ -390,10 +409,11 @@ func (p *Player) Stats() PlayerStats {
 	}
 }
 
-// Close stops playing, waits for the clock goroutine (unless called from
-// the OnCompleted handler; see OnCompleted), detaches every session and
-// sink and closes the source. It is idempotent and returns the source's
-// Close error.
+// Close stops playing, waits for the clock goroutine, detaches every
+// session and sink and closes the source. While the OnCompleted handler
+// runs (Close may be called from it) Close does not wait: the goroutine
+// exits, sending nothing more, when the handler returns. Close is
+// idempotent and returns the source's Close error every time.
 func (p *Player) Close() error {
 	p.closeOnce.Do(func() {
 		p.mu.Lock()

@@ -114,8 +114,7 @@ func (s *audioSource) Close() error {
 // Player needs no resampling for them.
 const toneRate = 8000
 
-// genSource generates mono 8 kHz audio: a tone or, with a nil oscillator,
-// silence.
+// genSource generates mono 8 kHz audio: a tone, or silence.
 type genSource struct {
 	tone   bool
 	osc    dsp.Oscillator // the running oscillator of a tone
