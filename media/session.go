@@ -97,26 +97,26 @@ type Session struct {
 	log  *slog.Logger
 	cfg  SessionConfig
 
-	mu        sync.Mutex
-	codec     Codec
-	dtmfPT    uint8
-	remote    netip.AddrPort
-	latched   bool
-	canSend   bool
-	sink      AudioSink
-	taps      []AudioSink
-	sendTaps  []AudioSink
-	onDTMF    func(DTMFEvent)
-	lastDTMF  uint32 // timestamp of the last reported telephone-event
-	haveDTMF  bool
+	mu       sync.Mutex
+	codec    Codec
+	dtmfPT   uint8
+	remote   netip.AddrPort
+	latched  bool
+	canSend  bool
+	sink     AudioSink
+	taps     []AudioSink
+	sendTaps []AudioSink
+	onDTMF   func(DTMFEvent)
+	lastDTMF uint32 // timestamp of the last reported telephone-event
+	haveDTMF bool
 	// dtmfWindow and dtmfCount bound how many key presses a flood can
 	// report: at most maxDTMFPerSecond per second.
 	dtmfWindow time.Time
 	dtmfCount  int
-	rx        rxStats
-	remoteRR  remoteReport
-	cname     string
-	rtcpTimer *time.Timer
+	rx         rxStats
+	remoteRR   remoteReport
+	cname      string
+	rtcpTimer  *time.Timer
 
 	// Outgoing stream state (RFC 3550 section 5.1), guarded by wmu.
 	wmu      sync.Mutex
