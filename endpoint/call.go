@@ -64,6 +64,7 @@ type Call struct {
 	negotiatedAt time.Time
 	rtp          *media.Session
 	hold         HoldType
+	music        *media.Player // attached while held with music
 	handedOff    bool
 	replaces     *Call
 	ackWait      map[uint32]chan struct{}
@@ -302,8 +303,14 @@ func (c *Call) cleanupLocked() {
 		c.rtpTimer.Stop()
 	}
 	if c.rtp != nil {
-		rtp := c.rtp
-		go rtp.Close() // Close waits for the reader; never under c.mu.
+		rtp, music := c.rtp, c.music
+		c.music = nil
+		go func() {
+			if music != nil {
+				music.Detach(rtp)
+			}
+			rtp.Close() // Close waits for the reader; never under c.mu.
+		}()
 	}
 	c.cancel()
 }

@@ -2,6 +2,9 @@ package endpoint
 
 import (
 	"context"
+	"errors"
+
+	"github.com/switchboard-sip/switchboard/media"
 
 	"github.com/switchboard-sip/switchboard/media/sdp"
 )
@@ -50,9 +53,38 @@ func (c *Call) Hold(ctx context.Context, t HoldType) error {
 	return c.reinvite(ctx)
 }
 
-// Retrieve takes the call off hold; media resumes when the answer arrives.
+// HoldWithMusic holds the call with HoldRemoteWithMusic and attaches the
+// player to its media, so the held party hears it; Retrieve detaches it.
+// The player is shared: one decode feeds every call attached to it.
+func (c *Call) HoldWithMusic(ctx context.Context, music *media.Player) error {
+	if music == nil {
+		return errors.New("endpoint: HoldWithMusic needs a player")
+	}
+	err := c.Hold(ctx, HoldRemoteWithMusic)
+	c.mu.Lock()
+	if c.hold == HoldRemoteWithMusic && c.rtp != nil {
+		c.music = music
+		music.Attach(c.rtp)
+	}
+	c.mu.Unlock()
+	return err
+}
+
+// Retrieve takes the call off hold (detaching music on hold); media
+// resumes when the answer arrives.
 func (c *Call) Retrieve(ctx context.Context) error {
+	c.detachMusic()
 	return c.Hold(ctx, HoldNone)
+}
+
+func (c *Call) detachMusic() {
+	c.mu.Lock()
+	m, s := c.music, c.rtp
+	c.music = nil
+	c.mu.Unlock()
+	if m != nil && s != nil {
+		m.Detach(s)
+	}
 }
 
 // HoldType returns the current hold type.
