@@ -110,21 +110,21 @@ func (r *rxStats) expected() uint64 {
 	return uint64(r.extendedMax()-r.baseSeq) + 1
 }
 
-// lost is the cumulative number of packets lost (A.3); duplicates can make
-// it negative, which is reported as 0.
+// lost is the cumulative number of packets lost (A.3): expected minus
+// received, where late (reordered) packets count as received. Duplicates
+// can make it negative, which is reported as 0.
 func (r *rxStats) lost() uint64 {
 	e := r.expected()
-	in := r.received - r.late
-	if in >= e {
+	if r.received >= e {
 		return 0
 	}
-	return e - in
+	return e - r.received
 }
 
 // fractionLost computes the 8-bit fraction lost since the last call (A.3).
 func (r *rxStats) fractionLost() uint8 {
 	expected := r.expected()
-	received := r.received - r.late
+	received := r.received
 	ei := expected - r.expectedPrior
 	ri := received - r.receivedPrior
 	r.expectedPrior, r.receivedPrior = expected, received

@@ -114,6 +114,9 @@ type Session struct {
 	dtmfWindow time.Time
 	dtmfCount  int
 	rx         rxStats
+	jb         *JitterBuffer
+	jbDec      Decoder
+	playing    bool
 	remoteRR   remoteReport
 	cname      string
 	rtcpTimer  *time.Timer
@@ -214,6 +217,9 @@ func (s *Session) Remote() netip.AddrPort {
 // re-INVITE.
 func (s *Session) SetCodec(c Codec, dtmfPT uint8) {
 	s.mu.Lock()
+	if s.codec != c {
+		s.jbDec = nil
+	}
 	s.codec, s.dtmfPT = c, dtmfPT
 	s.mu.Unlock()
 }
@@ -535,8 +541,13 @@ func (s *Session) readLoop() {
 			clock = codec.ClockRate()
 		}
 		inOrder := s.rx.update(p.SSRC, p.SequenceNumber, p.Timestamp, p.Marker, now, clock)
+		jb := s.jb
 		s.mu.Unlock()
 		switch {
+		case jb != nil && codec != nil && p.PayloadType == codec.PayloadType():
+			// The jitter buffer reorders, and conceals what is missing
+			// when the consumer's clock pulls (ReadFrame).
+			jb.Push(p.SequenceNumber, p.Timestamp, p.Payload)
 		case codec != nil && p.PayloadType == codec.PayloadType():
 			if !inOrder {
 				continue // late audio would be played out of order
@@ -556,6 +567,84 @@ func (s *Session) readLoop() {
 			s.dropped.Add(1)
 		}
 	}
+}
+
+// EnableJitterBuffer routes received audio through a jitter buffer: from
+// now on it is not pushed to the sink and taps on arrival, but pulled one
+// frame at a time by ReadFrame (a conference mixer's or recorder's clock),
+// or by the session's own 20 ms clock after StartPlayout. Missing packets
+// are concealed (repeat, then fade). Calling it again replaces the buffer.
+func (s *Session) EnableJitterBuffer(cfg JitterConfig) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.jb = NewJitterBuffer(cfg)
+	s.jbDec = nil
+}
+
+// JitterStats returns the jitter buffer's statistics (zero without one).
+func (s *Session) JitterStats() JitterStats {
+	s.mu.Lock()
+	jb := s.jb
+	s.mu.Unlock()
+	if jb == nil {
+		return JitterStats{}
+	}
+	return jb.Stats()
+}
+
+// ReadFrame pulls the next 20 ms of received audio from the jitter buffer,
+// decoded and concealed. Call it once per frame time from one goroutine.
+// Without EnableJitterBuffer it returns FrameEmpty.
+func (s *Session) ReadFrame(dst []int16) ([]int16, FrameStatus) {
+	s.mu.Lock()
+	jb, codec := s.jb, s.codec
+	if jb != nil && codec != nil && s.jbDec == nil {
+		s.jbDec = NewDecoder(codec)
+	}
+	dec := s.jbDec
+	s.mu.Unlock()
+	if jb == nil || dec == nil {
+		return dst[:0], FrameEmpty
+	}
+	return jb.PopPCM(dst, dec)
+}
+
+// StartPlayout starts a 20 ms clock goroutine that pulls frames with
+// ReadFrame and hands them to the sink and taps, as a phone's speaker
+// would. It needs EnableJitterBuffer; it stops at Close.
+func (s *Session) StartPlayout() {
+	s.mu.Lock()
+	if s.playing || s.jb == nil {
+		s.mu.Unlock()
+		return
+	}
+	s.playing = true
+	s.mu.Unlock()
+	s.wg.Go(func() {
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		buf := make([]int16, 0, 2*FrameSamples)
+		for {
+			select {
+			case <-s.closed:
+				return
+			case <-t.C:
+			}
+			pcm, st := s.ReadFrame(buf[:0])
+			if st == FrameEmpty {
+				continue
+			}
+			s.mu.Lock()
+			sink, taps := s.sink, s.taps
+			s.mu.Unlock()
+			if sink != nil {
+				sink.WriteAudio(pcm)
+			}
+			for _, tp := range taps {
+				tp.WriteAudio(pcm)
+			}
+		}
+	})
 }
 
 // readDTMF reports a telephone-event once, on its first end packet (RFC 4733
