@@ -13,6 +13,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/switchboard-sip/switchboard/media"
+	"github.com/switchboard-sip/switchboard/media/dsp"
 	"github.com/switchboard-sip/switchboard/media/sdp"
 	"github.com/switchboard-sip/switchboard/platform"
 )
@@ -64,7 +65,8 @@ type Call struct {
 	negotiatedAt time.Time
 	rtp          *media.Session
 	hold         HoldType
-	music        *media.Player // attached while held with music
+	music        *media.Player   // attached while held with music
+	inband       media.AudioSink // in-band DTMF detector tap, when no telephone-event
 	handedOff    bool
 	replaces     *Call
 	ackWait      map[uint32]chan struct{}
@@ -245,12 +247,17 @@ func (c *Call) dtmfReceived(ev media.DTMFEvent) {
 }
 
 // SendDTMF sends digits as RFC 4733 telephone-events (100 ms each, 70 ms
-// apart). It fails with media.ErrNoTelephoneEvent when the peer negotiated
-// none. It blocks until the digits are sent.
+// apart), or as in-band tones when the peer negotiated no telephone-event.
+// It blocks until the digits are sent.
 func (c *Call) SendDTMF(ctx context.Context, digits string) error {
 	s := c.Media()
 	if s == nil || c.State() != Established {
 		return ErrState
+	}
+	if s.DTMFPayloadType() == 0 {
+		// No telephone-event negotiated: send the tones in-band.
+		tones := dsp.GenerateDTMF(digits, s.Codec().SampleRate(), 100*time.Millisecond, 70*time.Millisecond, 0.25)
+		return media.Play(ctx, s, tones)
 	}
 	for i, d := range digits {
 		if i > 0 {
@@ -468,7 +475,7 @@ func (c *Call) ensureMediaLocked() error {
 		return err
 	}
 	c.rtp = media.NewSession(conn, media.SessionConfig{Logger: c.log, RTCP: rtcpConn})
-	c.local = sdp.Local{Addr: c.rtp.LocalAddr(), Formats: sdp.DefaultFormats()}
+	c.local = sdp.Local{Addr: c.rtp.LocalAddr(), Formats: c.ep.formats}
 	if ip := c.p.Ports().IP; ip.IsValid() && !ip.IsUnspecified() {
 		c.local.Addr = netip.AddrPortFrom(ip, c.rtp.LocalAddr().Port())
 	}
@@ -490,6 +497,16 @@ func (c *Call) applyLocked(n sdp.Negotiated) {
 	c.rtp.SetRemote(n.Remote)
 	c.rtp.SetSending(n.Direction.CanSend())
 	c.rtp.OnDTMF(c.dtmfReceived)
+	if !n.HasDTMF && c.inband == nil {
+		// No telephone-event: listen for DTMF tones in the audio itself.
+		det := dsp.NewDTMFDetector(codec.SampleRate())
+		c.inband = media.AudioSinkFunc(func(pcm []int16) {
+			for _, d := range det.Write(pcm) {
+				c.dtmfReceived(media.DTMFEvent{Digit: d, Duration: 40 * time.Millisecond})
+			}
+		})
+		c.rtp.AddTap(c.inband)
+	}
 }
 
 // Terminate ends the call: BYE when established, CANCEL while an outgoing

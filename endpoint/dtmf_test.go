@@ -226,3 +226,21 @@ func TestDTMFOverSIPInfo(t *testing.T) {
 	}
 	runSIPpDTMF(t, "101", actions, "7*3")
 }
+
+// TestInBandDTMFWithoutTelephoneEvent: when the caller offers no
+// telephone-event, DTMF goes in-band both ways and is detected.
+func TestInBandDTMFWithoutTelephoneEvent(t *testing.T) {
+	d := newDigitServer(t)
+	phone := sbt.NewPhone(t, "oldphone", sbt.PhoneOptions{Settings: endpoint.Settings{Codecs: []string{"PCMU"}}})
+	call := phone.Dial(t, d.srv.URI("keys"))
+	if call.Negotiated().HasDTMF {
+		t.Fatal("telephone-event negotiated although not offered")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := call.SendDTMF(ctx, "159#0"); err != nil {
+		t.Fatal(err)
+	}
+	d.waitDigits(t, "159#0", 3*time.Second)
+	call.Hangup(t)
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/switchboard-sip/switchboard/media/sdp"
 	"github.com/switchboard-sip/switchboard/platform"
 )
 
@@ -49,6 +50,11 @@ type Settings struct {
 	// peer; smaller requests get 422 with Min-SE (RFC 4028 section 8).
 	// Default 90s.
 	MinSessionExpires time.Duration `yaml:"min_session_expires"`
+	// Codecs restricts and orders the audio formats offered and accepted:
+	// any of "PCMU", "PCMA" and "telephone-event" (RFC 4733). Default: all
+	// three in that order. Without telephone-event, DTMF is sent and
+	// detected in-band.
+	Codecs []string `yaml:"codecs"`
 	// RTPTimeout ends a call with BYE when no RTP arrives for this long
 	// while the remote side is expected to send. Default 30s; negative
 	// disables it.
@@ -78,6 +84,7 @@ type Endpoint struct {
 	phone    *sip.Uri
 	log      *slog.Logger
 	unroute  func()
+	formats  []sdp.Format
 
 	mu      sync.Mutex
 	handler Handler
@@ -117,6 +124,9 @@ func newEndpoint(p *platform.Platform, k Kind, s Settings) (*Endpoint, error) {
 	}
 	if e.settings.SessionExpires == 0 {
 		e.settings.SessionExpires = 1800 * time.Second
+	}
+	if e.formats, err = formatsFor(s.Codecs); err != nil {
+		return nil, err
 	}
 	if e.settings.MinSessionExpires == 0 {
 		e.settings.MinSessionExpires = 90 * time.Second
@@ -198,6 +208,32 @@ func (e *Endpoint) serveSIP(r *platform.Request) {
 		}
 		_ = r.Respond(sip.StatusMethodNotAllowed, "Method Not Allowed", nil, sip.NewHeader("Allow", platform.Allowed))
 	}
+}
+
+// formatsFor maps codec names to SDP formats.
+func formatsFor(names []string) ([]sdp.Format, error) {
+	all := sdp.DefaultFormats()
+	if len(names) == 0 {
+		return all, nil
+	}
+	var out []sdp.Format
+	for _, n := range names {
+		found := false
+		for _, f := range all {
+			if strings.EqualFold(f.Name, n) {
+				out, found = append(out, f), true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("endpoint: unsupported codec %q (have PCMU, PCMA, telephone-event)", n)
+		}
+	}
+	for _, f := range out {
+		if !f.IsDTMF() {
+			return out, nil
+		}
+	}
+	return nil, errors.New("endpoint: codecs must include an audio codec")
 }
 
 // ErrNotApplication is returned for actions reserved to application
