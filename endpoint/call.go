@@ -180,6 +180,14 @@ func (c *Call) Request() *sip.Request {
 	return c.invReq
 }
 
+// FromTrustedPeer reports whether an incoming call arrived from a trusted
+// peer (platform.Config.TrustedPeers or a trusted TLS certificate).
+func (c *Call) FromTrustedPeer() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.inv != nil && c.inv.Trusted
+}
+
 // Replaces returns the call that an incoming INVITE with Replaces (RFC
 // 3891) replaces, or nil. The replaced call is ended with BYE when this
 // call is accepted.

@@ -38,6 +38,10 @@ type Settings struct {
 	// requests that match no other endpoint.
 	Default bool `yaml:"default"`
 
+	// Prefix makes the endpoint own every Request-URI whose user part
+	// starts with the owner URI's user part (sip:conf-@host owns
+	// sip:conf-42@host), after exact matches of other endpoints.
+	Prefix bool `yaml:"prefix"`
 	// TrustedOnly makes the endpoint refuse out-of-dialog requests from
 	// untrusted peers with 403 (see platform.Config.TrustedPeers).
 	TrustedOnly bool `yaml:"trusted_only"`
@@ -139,7 +143,12 @@ func newEndpoint(p *platform.Platform, k Kind, s Settings) (*Endpoint, error) {
 	if s.TrustedOnly {
 		h = platform.RequireTrusted(h)
 	}
-	if e.unroute, err = p.Route(owner, h); err != nil {
+	if s.Prefix {
+		e.unroute, err = p.RoutePrefix(owner.User, h)
+	} else {
+		e.unroute, err = p.Route(owner, h)
+	}
+	if err != nil {
 		return nil, err
 	}
 	if s.Default {
@@ -234,6 +243,27 @@ func formatsFor(names []string) ([]sdp.Format, error) {
 		}
 	}
 	return nil, errors.New("endpoint: codecs must include an audio codec")
+}
+
+// LocalCaller reports whether req (an INVITE received by p) was sent by a
+// call of an endpoint on the same platform, and returns that call. The
+// check uses the dialog the caller registered (Call-ID and From tag), which
+// a remote party cannot forge without knowing them; conferences use it to
+// admit trusted joins from local application endpoints.
+func LocalCaller(p *platform.Platform, req *sip.Request) (*Call, bool) {
+	tag, ok := req.From().Params.Get("tag")
+	if !ok {
+		return nil, false
+	}
+	h, ok := p.Dialog(req.CallID().Value(), tag)
+	if !ok {
+		return nil, false
+	}
+	c, ok := CallOf(h)
+	if !ok || c.incoming {
+		return nil, false
+	}
+	return c, true
 }
 
 // ErrNotApplication is returned for actions reserved to application

@@ -8,11 +8,15 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/google/uuid"
 	"github.com/icholy/digest"
 
 	"github.com/switchboard-sip/switchboard/media/sdp"
 	"github.com/switchboard-sip/switchboard/platform"
 )
+
+// GeneratedUserPrefix starts the user part of generated identities.
+const GeneratedUserPrefix = "gen-"
 
 // Credentials answer digest challenges (RFC 3261 section 22) of outgoing
 // calls.
@@ -37,6 +41,12 @@ type EstablishOptions struct {
 	// Replaces names a dialog of the target that this call replaces (RFC
 	// 3891): the Replaces header value.
 	Replaces string
+	// GeneratedIdentity makes this call present a fresh, hidden identity
+	// (sip:gen-<uuid>@host) instead of the conversation's, so that one
+	// application can hold several calls in one conference (UCMA's
+	// UseGeneratedIdentityForTrustedConference). Application endpoints
+	// only.
+	GeneratedIdentity bool
 }
 
 var reservedHeaders = map[string]bool{"call-id": true, "from": true, "to": true, "cseq": true, "via": true, "contact": true, "content-length": true, "max-forwards": true}
@@ -69,9 +79,17 @@ func (c *Call) Establish(ctx context.Context, destination string, opts Establish
 		c.mu.Unlock()
 		return ErrState
 	}
+	if opts.GeneratedIdentity && c.ep.kind != Application {
+		c.mu.Unlock()
+		return ErrNotApplication
+	}
 	c.conv.mu.Lock()
 	id := c.conv.id
 	impersonated := c.conv.impersonated
+	if opts.GeneratedIdentity {
+		id = identity{uri: sip.Uri{Scheme: "sip", User: GeneratedUserPrefix + uuid.NewString(), Host: c.p.Host()}}
+		impersonated = true
+	}
 	if c.conv.state == ConversationIdle {
 		c.conv.state = ConversationEstablishing
 	}

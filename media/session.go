@@ -581,6 +581,14 @@ func (s *Session) EnableJitterBuffer(cfg JitterConfig) {
 	s.jbDec = nil
 }
 
+// DisableJitterBuffer returns to pushing received audio to the sink and
+// taps on arrival.
+func (s *Session) DisableJitterBuffer() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.jb, s.jbDec = nil, nil
+}
+
 // JitterStats returns the jitter buffer's statistics (zero without one).
 func (s *Session) JitterStats() JitterStats {
 	s.mu.Lock()

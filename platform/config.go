@@ -47,6 +47,13 @@ type Config struct {
 	// platform created in a process sets them for all.
 	T1 time.Duration `yaml:"t1"`
 
+	// UDPMaxMessage is the largest SIP message sent over UDP, in bytes.
+	// RFC 3261 section 18.1.1 asks for TCP above 1300 bytes, but many
+	// peers listen on UDP only and conference rosters (RFC 4575) easily
+	// exceed it, so the default is 8192 and relies on IP fragmentation.
+	// Like T1 it is process-wide (a sipgo variable).
+	UDPMaxMessage int `yaml:"udp_max_message"`
+
 	// UserAgent is sent in User-Agent and Server headers. Default
 	// "Switchboard".
 	UserAgent string `yaml:"user_agent"`

@@ -135,6 +135,7 @@ type Platform struct {
 
 	mu       sync.Mutex
 	routes   []route
+	prefixes []route // user-part prefixes (conference URIs conf-<id>)
 	fallback Handler
 	dialogs  map[string]DialogHandler
 	dialogCh chan struct{} // closed and replaced whenever a dialog is removed
@@ -203,6 +204,14 @@ func New(cfg Config, opts ...Option) (*Platform, error) {
 
 	if cfg.T1 != sip.T1 {
 		sip.SetTimers(cfg.T1, 8*cfg.T1, 10*cfg.T1)
+	}
+	if cfg.UDPMaxMessage == 0 {
+		cfg.UDPMaxMessage = 8192
+		p.cfg.UDPMaxMessage = 8192
+	}
+	// sipgo refuses UDP messages above UDPMTUSize-200.
+	if sip.UDPMTUSize != cfg.UDPMaxMessage+200 {
+		sip.UDPMTUSize = cfg.UDPMaxMessage + 200
 	}
 	siplog := p.log.With("subsystem", "sipgo")
 	var tlsConf *tls.Config
@@ -393,6 +402,11 @@ func (p *Platform) Addr(transport string) net.Addr {
 // the platform's listening socket, so that requests leave from the address
 // peers know (and that their responses come back to).
 func (p *Platform) PrepareRequest(cl *sipgo.Client, req *sip.Request) error {
+	if p.closed.Load() {
+		// After Close sipgo would open a fresh socket for the request
+		// (and leak its reader): refuse instead.
+		return ErrClosed
+	}
 	if strings.EqualFold(req.Transport(), "UDP") && len(p.udp) > 0 && req.Laddr.Port == 0 {
 		if a, ok := p.udp[0].LocalAddr().(*net.UDPAddr); ok {
 			req.Laddr = sip.Addr{IP: a.IP, Port: a.Port}
@@ -523,6 +537,33 @@ func (p *Platform) Route(owner sip.Uri, h Handler) (remove func(), err error) {
 	}, nil
 }
 
+// RoutePrefix registers h for out-of-dialog requests whose Request-URI
+// user part starts with prefix (and matches no exact route), such as
+// "conf-" for ad hoc conferences. It returns a function that removes it.
+func (p *Platform) RoutePrefix(prefix string, h Handler) (remove func(), err error) {
+	if prefix == "" {
+		return nil, errors.New("platform: empty route prefix")
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, o := range p.prefixes {
+		if o.user == prefix {
+			return nil, fmt.Errorf("platform: prefix %q is already routed", prefix)
+		}
+	}
+	p.prefixes = append(p.prefixes, route{user: prefix, h: h})
+	return func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for i, o := range p.prefixes {
+			if o.user == prefix {
+				p.prefixes = append(p.prefixes[:i], p.prefixes[i+1:]...)
+				return
+			}
+		}
+	}, nil
+}
+
 // SetDefault sets the default routing handler, which receives requests
 // that match no route (nil removes it).
 func (p *Platform) SetDefault(h Handler) {
@@ -549,6 +590,11 @@ func (p *Platform) lookup(u sip.Uri) Handler {
 	}
 	if len(byUser) > 0 && (p.IsLocalHost(host) || len(byUser) == 1) {
 		return byUser[0].h
+	}
+	for _, r := range p.prefixes {
+		if strings.HasPrefix(u.User, r.user) {
+			return r.h
+		}
 	}
 	return p.fallback
 }

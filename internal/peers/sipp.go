@@ -244,3 +244,31 @@ func screenCount(screen, label string) int {
 	n, _ := strconv.Atoi(m[len(m)-1][1])
 	return n
 }
+
+// ReadLogs returns the content of the -trace_logs files (the scenario's
+// <log> actions) that SIPp wrote in dir.
+func ReadLogs(t testing.TB, dir string) string {
+	t.Helper()
+	return readGlob(t, filepath.Join(dir, "*_logs.log"))
+}
+
+// ReadMessages returns the -trace_msg log (every message sent and
+// received) that SIPp wrote in dir.
+func ReadMessages(t testing.TB, dir string) string {
+	t.Helper()
+	return readGlob(t, filepath.Join(dir, "*_messages.log"))
+}
+
+func readGlob(t testing.TB, pattern string) string {
+	t.Helper()
+	files, _ := filepath.Glob(pattern)
+	var sb strings.Builder
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatalf("peers: %v", err)
+		}
+		sb.Write(b)
+	}
+	return sb.String()
+}

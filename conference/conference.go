@@ -1,0 +1,557 @@
+package conference
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-sip/switchboard/endpoint"
+)
+
+// Errors of conference control.
+var (
+	ErrNoParticipant = errors.New("conference: no such participant")
+	ErrNotLeader     = errors.New("conference: only leaders may do this")
+	ErrEnded         = errors.New("conference: ended")
+)
+
+// Conference is one conference: roster, control and mixer. Methods are
+// safe for concurrent use; OnRosterChanged handlers run one at a time on a
+// goroutine of the conference, never under its lock.
+type Conference struct {
+	s     *Service
+	id    string
+	uri   string
+	opts  Options
+	mixer *Mixer
+
+	mu       sync.Mutex
+	parts    map[string]*participant
+	byURI    map[string]*participant
+	nextID   int
+	locked   bool
+	ended    bool
+	hadUser  bool // an ordinary participant has joined at some time
+	grace    *time.Timer
+	subs     map[*endpoint.Subscription]*subState
+	onRoster func(RosterChange)
+	events   chan func()
+	done     chan struct{}
+}
+
+type participant struct {
+	info ParticipantInfo
+	call *endpoint.Call
+}
+
+type subState struct {
+	version int
+}
+
+func newConference(s *Service, id string, opts Options) *Conference {
+	if opts.MaxParticipants == 0 {
+		opts.MaxParticipants = s.cfg.MaxParticipants
+	}
+	c := &Conference{
+		s: s, id: id, opts: opts, locked: opts.Locked,
+		uri:    conferenceURI(s, id),
+		parts:  map[string]*participant{},
+		byURI:  map[string]*participant{},
+		subs:   map[*endpoint.Subscription]*subState{},
+		events: make(chan func(), 64),
+		done:   make(chan struct{}),
+	}
+	c.mixer = NewMixer(MixerConfig{Logger: s.log.With("conference", id)})
+	_ = c.mixer.Start()
+	go c.runEvents()
+	return c
+}
+
+// ID returns the conference id.
+func (c *Conference) ID() string { return c.id }
+
+// URI returns the conference URI, which phones dial to join. It carries
+// the platform's UDP port when that is not 5060.
+func (c *Conference) URI() string { return c.uri }
+
+func conferenceURI(s *Service, id string) string {
+	u := "sip:" + s.cfg.Prefix + id + "@" + s.p.Host()
+	if a := s.p.Addr("udp"); a != nil {
+		if _, port, err := net.SplitHostPort(a.String()); err == nil && port != "5060" {
+			u += ":" + port
+		}
+	}
+	return u
+}
+
+// Mixer returns the conference's mixer (for taps such as recorders).
+func (c *Conference) Mixer() *Mixer { return c.mixer }
+
+// Done is closed when the conference has ended.
+func (c *Conference) Done() <-chan struct{} { return c.done }
+
+// OnRosterChanged sets the handler of roster changes (joins and leaves of
+// every participant, trusted ones included and flagged).
+func (c *Conference) OnRosterChanged(f func(RosterChange)) {
+	c.mu.Lock()
+	c.onRoster = f
+	c.mu.Unlock()
+}
+
+// runEvents delivers roster events one at a time, in order.
+func (c *Conference) runEvents() {
+	for {
+		select {
+		case f := <-c.events:
+			f()
+		case <-c.done:
+			for {
+				select {
+				case f := <-c.events:
+					f()
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// Roster returns every participant, trusted ones flagged (the application
+// view).
+func (c *Conference) Roster() []ParticipantInfo {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rosterLocked(false)
+}
+
+// PublicRoster returns the participants ordinary participants and SIP
+// subscribers see: hidden (trusted) participants are left out.
+func (c *Conference) PublicRoster() []ParticipantInfo {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rosterLocked(true)
+}
+
+func (c *Conference) rosterLocked(public bool) []ParticipantInfo {
+	out := make([]ParticipantInfo, 0, len(c.parts))
+	for i := 1; i <= c.nextID; i++ { // join order
+		if p, ok := c.parts["p"+strconv.Itoa(i)]; ok && !(public && p.info.Hidden) {
+			out = append(out, p.info)
+		}
+	}
+	return out
+}
+
+// Participant returns a participant by id.
+func (c *Conference) Participant(id string) (ParticipantInfo, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.parts[id]
+	if !ok {
+		return ParticipantInfo{}, false
+	}
+	return p.info, true
+}
+
+// ParticipantByCallID finds the participant whose call has this Call-ID:
+// an application finds its own trusted participant by its call's CallID.
+func (c *Conference) ParticipantByCallID(callID string) (ParticipantInfo, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range c.parts {
+		if p.call.CallID() == callID {
+			return p.info, true
+		}
+	}
+	return ParticipantInfo{}, false
+}
+
+// refusal is a join refusal: a SIP response code and reason.
+type refusal struct {
+	code   int
+	reason string
+}
+
+func (r *refusal) Error() string { return fmt.Sprintf("%d %s", r.code, r.reason) }
+
+// admit runs on the joining call's handler goroutine for the whole time
+// the participant is in the conference.
+func (c *Conference) admit(ctx context.Context, call *endpoint.Call) {
+	req := call.Request()
+	wantTrusted := false
+	if h := req.GetHeader(JoinHeader); h != nil && strings.Contains(strings.ToLower(h.Value()), "trusted") {
+		wantTrusted = true
+	}
+	uri := call.RemoteURI()
+	user := req.From().Address.User
+	generated := strings.HasPrefix(user, endpoint.GeneratedUserPrefix)
+	trusted := false
+	if wantTrusted || generated {
+		if lc, ok := endpoint.LocalCaller(c.s.p, req); ok && lc.Conversation().Endpoint().Kind() == endpoint.Application {
+			trusted = true
+		} else if call.FromTrustedPeer() {
+			trusted = true
+		}
+		if !trusted {
+			c.s.log.Info("trusted join refused", "conference", c.id, "from", uri, "source", req.Source())
+			_ = call.Decline(ctx, sip.StatusForbidden, "Trusted Join Not Allowed")
+			return
+		}
+	}
+	p, ref := c.reserve(uri, call, trusted)
+	if ref != nil {
+		_ = call.Decline(ctx, ref.code, ref.reason)
+		return
+	}
+	if err := call.Accept(ctx); err != nil {
+		c.release(p, false)
+		return
+	}
+	s := call.Media()
+	s.EnableJitterBuffer(c.s.cfg.Jitter)
+	if err := c.mixer.Add(p.info.ID, s, s, LegOptions{}); err != nil {
+		c.release(p, false)
+		return
+	}
+	c.joined(p)
+	select {
+	case <-ctx.Done(): // the call ended: BYE, eject, timeout
+	case <-c.done:
+	}
+	c.mixer.Remove(p.info.ID)
+	c.release(p, true)
+}
+
+// reserve claims the roster slot for uri (the URI-once rule) or says why
+// not.
+func (c *Conference) reserve(uri string, call *endpoint.Call, trusted bool) (*participant, *refusal) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.ended:
+		return nil, &refusal{sip.StatusNotFound, "Conference Ended"}
+	case !trusted && c.locked:
+		return nil, &refusal{sip.StatusForbidden, "Conference Locked"}
+	case !trusted && c.ordinaryLocked() >= c.opts.MaxParticipants:
+		return nil, &refusal{sip.StatusBusyHere, "Conference Full"}
+	}
+	if _, dup := c.byURI[uri]; dup {
+		return nil, &refusal{sip.StatusBusyHere, "Already In Conference"}
+	}
+	c.nextID++
+	p := &participant{call: call, info: ParticipantInfo{
+		ID: "p" + strconv.Itoa(c.nextID), URI: uri, DisplayName: call.RemoteDisplayName(),
+		Trusted: trusted, Hidden: trusted, JoinedAt: time.Now(),
+	}}
+	if trusted {
+		p.info.Role = Leader
+	}
+	c.byURI[uri] = p
+	return p, nil
+}
+
+func (c *Conference) ordinaryLocked() int {
+	n := 0
+	for _, p := range c.byURI {
+		if !p.info.Trusted {
+			n++
+		}
+	}
+	return n
+}
+
+// joined adds a reserved participant to the roster and reports it.
+func (c *Conference) joined(p *participant) {
+	c.mu.Lock()
+	c.parts[p.info.ID] = p
+	if !p.info.Trusted {
+		c.hadUser = true
+		if c.grace != nil {
+			c.grace.Stop()
+			c.grace = nil
+		}
+	}
+	c.mu.Unlock()
+	c.s.log.Info("participant joined", "conference", c.id, "participant", p.info.ID, "uri", p.info.URI, "trusted", p.info.Trusted)
+	c.changed([]ParticipantInfo{p.info}, nil)
+}
+
+// release frees a roster slot; wasIn says the participant had joined.
+func (c *Conference) release(p *participant, wasIn bool) {
+	c.mu.Lock()
+	if c.byURI[p.info.URI] == p {
+		delete(c.byURI, p.info.URI)
+	}
+	delete(c.parts, p.info.ID)
+	endNow, startGrace := false, false
+	if wasIn && !p.info.Trusted && !c.ended && c.ordinaryLocked() == 0 {
+		if len(c.parts) == 0 {
+			endNow = true
+		} else if c.grace == nil {
+			startGrace = true
+		}
+	}
+	if startGrace {
+		c.grace = time.AfterFunc(c.s.cfg.TrustedOnlyGrace, func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			c.End(ctx)
+		})
+	}
+	c.mu.Unlock()
+	if wasIn {
+		c.s.log.Info("participant left", "conference", c.id, "participant", p.info.ID)
+		c.changed(nil, []ParticipantInfo{p.info})
+	}
+	if endNow {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c.End(ctx)
+	}
+}
+
+// changed reports a roster change to the application and to SIP
+// subscribers (hidden participants excluded from the latter).
+func (c *Conference) changed(joined, left []ParticipantInfo) {
+	c.mu.Lock()
+	f := c.onRoster
+	ended := c.ended
+	var pubJ, pubL []ParticipantInfo
+	for _, p := range joined {
+		if !p.Hidden {
+			pubJ = append(pubJ, p)
+		}
+	}
+	for _, p := range left {
+		if !p.Hidden {
+			pubL = append(pubL, p)
+		}
+	}
+	c.mu.Unlock()
+	if ended {
+		return
+	}
+	if f != nil {
+		ch := RosterChange{Joined: joined, Left: left}
+		c.post(func() { f(ch) })
+	}
+	if len(pubJ)+len(pubL) > 0 {
+		c.post(func() { c.notifyAll(pubJ, pubL) })
+	}
+}
+
+func (c *Conference) post(f func()) {
+	select {
+	case c.events <- f:
+	case <-c.done:
+	}
+}
+
+// subscribe adds a SIP subscriber and sends it the full roster.
+func (c *Conference) subscribe(sub *endpoint.Subscription, fetchOnly bool) {
+	c.mu.Lock()
+	st := &subState{}
+	if !fetchOnly && !c.ended {
+		c.subs[sub] = st
+	}
+	c.mu.Unlock()
+	sub.OnEnd(func() {
+		c.mu.Lock()
+		delete(c.subs, sub)
+		c.mu.Unlock()
+	})
+	c.post(func() { c.notifyOne(sub, st, true, nil, nil) })
+}
+
+func (c *Conference) notifyAll(joined, left []ParticipantInfo) {
+	c.mu.Lock()
+	subs := make(map[*endpoint.Subscription]*subState, len(c.subs))
+	for k, v := range c.subs {
+		subs[k] = v
+	}
+	c.mu.Unlock()
+	for sub, st := range subs {
+		c.notifyOne(sub, st, false, joined, left)
+	}
+}
+
+// notifyOne sends a full (initial) or partial conference-info NOTIFY; the
+// version increases with every NOTIFY to a subscriber (RFC 4575 section
+// 5.1).
+func (c *Conference) notifyOne(sub *endpoint.Subscription, st *subState, full bool, joined, left []ParticipantInfo) {
+	c.mu.Lock()
+	st.version++
+	users := joined
+	if full {
+		users = c.rosterLocked(true)
+	}
+	body, err := conferenceInfo(c.uri, st.version, full, c.locked, users, left, len(c.rosterLocked(true)))
+	c.mu.Unlock()
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := sub.Notify(ctx, "application/conference-info+xml", body); err != nil {
+		c.s.log.Debug("conference NOTIFY failed", "conference", c.id, "error", err)
+	}
+}
+
+// Lock refuses new ordinary participants (trusted ones may still join).
+func (c *Conference) Lock() { c.setLocked(true) }
+
+// Unlock admits ordinary participants again.
+func (c *Conference) Unlock() { c.setLocked(false) }
+
+func (c *Conference) setLocked(v bool) {
+	c.mu.Lock()
+	c.locked = v
+	c.mu.Unlock()
+}
+
+// Locked reports whether the conference is locked.
+func (c *Conference) Locked() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.locked
+}
+
+func (c *Conference) part(id string) (*participant, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.parts[id]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrNoParticipant, id)
+	}
+	return p, nil
+}
+
+// Mute stops (or restores) a participant's audio reaching the others.
+func (c *Conference) Mute(id string, muted bool) error {
+	p, err := c.part(id)
+	if err != nil {
+		return err
+	}
+	c.mixer.SetMuted(id, muted)
+	c.mu.Lock()
+	p.info.Muted = muted
+	info := p.info
+	c.mu.Unlock()
+	if !info.Hidden {
+		c.post(func() { c.notifyAll([]ParticipantInfo{info}, nil) })
+	}
+	return nil
+}
+
+// MuteAll mutes every participant but the requester, who must be a
+// leader. Trusted (hidden) participants are not muted.
+func (c *Conference) MuteAll(requesterID string) error {
+	p, err := c.part(requesterID)
+	if err != nil {
+		return err
+	}
+	if p.info.Role != Leader {
+		return ErrNotLeader
+	}
+	for _, info := range c.Roster() {
+		if info.ID != requesterID && !info.Trusted {
+			_ = c.Mute(info.ID, true)
+		}
+	}
+	return nil
+}
+
+// SetRole changes a participant's role.
+func (c *Conference) SetRole(id string, r Role) error {
+	p, err := c.part(id)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	p.info.Role = r
+	info := p.info
+	c.mu.Unlock()
+	if !info.Hidden {
+		c.post(func() { c.notifyAll([]ParticipantInfo{info}, nil) })
+	}
+	return nil
+}
+
+// Exclude removes a participant from the default mix for d: it hears
+// nothing and is not heard, then returns.
+func (c *Conference) Exclude(id string, d time.Duration) error {
+	if _, err := c.part(id); err != nil {
+		return err
+	}
+	c.mixer.Exclude(id, d)
+	return nil
+}
+
+// Whisper routes participant from's audio to participant to only (a
+// private route: coaching, announcements to one caller). from still hears
+// the conference.
+func (c *Conference) Whisper(from, to string) error {
+	if _, err := c.part(from); err != nil {
+		return err
+	}
+	if _, err := c.part(to); err != nil {
+		return err
+	}
+	return c.mixer.Whisper(from, to)
+}
+
+// StopWhisper returns from to the default mix.
+func (c *Conference) StopWhisper(from string) { c.mixer.StopWhisper(from) }
+
+// Eject ends a participant's call with BYE; the roster is updated when it
+// has left.
+func (c *Conference) Eject(ctx context.Context, id string) error {
+	p, err := c.part(id)
+	if err != nil {
+		return err
+	}
+	return p.call.Terminate(ctx)
+}
+
+// End ends the conference: every participant gets BYE, subscribers a
+// final NOTIFY, and the mixer stops. It is idempotent.
+func (c *Conference) End(ctx context.Context) {
+	c.mu.Lock()
+	if c.ended {
+		c.mu.Unlock()
+		return
+	}
+	c.ended = true
+	if c.grace != nil {
+		c.grace.Stop()
+	}
+	var calls []*endpoint.Call
+	for _, p := range c.parts {
+		calls = append(calls, p.call)
+	}
+	subs := make([]*endpoint.Subscription, 0, len(c.subs))
+	for s := range c.subs {
+		subs = append(subs, s)
+	}
+	c.mu.Unlock()
+	c.s.forget(c)
+	var wg sync.WaitGroup
+	for _, call := range calls {
+		wg.Go(func() { _ = call.Terminate(ctx) })
+	}
+	for _, s := range subs {
+		wg.Go(func() { _ = s.Terminate(ctx, "noresource") })
+	}
+	wg.Wait()
+	close(c.done)
+	_ = c.mixer.Close()
+	c.s.log.Info("conference ended", "conference", c.id)
+}

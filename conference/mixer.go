@@ -1,0 +1,910 @@
+package conference
+
+// This file is the MCU's audio mixer. It knows nothing of SIP: it pulls
+// PCM frames from inputs and sends encoded payloads to outputs, once per
+// frame time, on its own clock.
+
+import (
+	"errors"
+	"log/slog"
+	"math"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/switchboard-sip/switchboard/media"
+)
+
+// Errors returned by the Mixer.
+var (
+	// ErrMixerClosed is returned by Add, AddSource, AddTap and Start after
+	// Close.
+	ErrMixerClosed = errors.New("conference: mixer closed")
+	// ErrLegExists is returned when a leg, source or tap is added under an
+	// id the mixer already has.
+	ErrLegExists = errors.New("conference: mixer leg already exists")
+	// ErrNoSuchLeg is returned by Whisper for an id the mixer does not
+	// have, or one that cannot take part in the route.
+	ErrNoSuchLeg = errors.New("conference: no such mixer leg")
+)
+
+// mixRate is the rate in Hz of the PCM the mixer sums: the G.711 rate.
+const mixRate = 8000
+
+// Input is where a mixer leg's audio comes from. The mixer calls
+// ReadFrame exactly once per frame time, from its clock goroutine (or the
+// caller of [Mixer.Tick]), never concurrently for one Input. ReadFrame
+// returns one frame of 8 kHz mono PCM, in dst's storage or its own; the
+// mixer uses the result only until the next call. A frame shorter than the
+// mixer's frame is padded with silence and a longer one is cut.
+//
+// A *media.Session whose jitter buffer is enabled
+// ([media.Session.EnableJitterBuffer]) is an Input: the buffer absorbs the
+// network's jitter and conceals lost packets, and the mixer's clock pulls.
+type Input interface {
+	ReadFrame(dst []int16) ([]int16, media.FrameStatus)
+}
+
+// InputFunc adapts a function to Input.
+type InputFunc func(dst []int16) ([]int16, media.FrameStatus)
+
+// ReadFrame calls f(dst).
+func (f InputFunc) ReadFrame(dst []int16) ([]int16, media.FrameStatus) { return f(dst) }
+
+// Output is where a mixer leg's mix goes. A *media.Session is an Output.
+// The mixer calls both methods from its clock goroutine (or the caller of
+// [Mixer.Tick]), once per frame time. WriteRTPPayload must not block and
+// must not keep payload after it returns: the mixer reuses the buffer, and
+// sends the same buffer to every leg that hears the same mix. Codec is
+// asked every frame, so a codec changed by a re-INVITE takes effect at the
+// next frame; a nil codec, or one whose PCM is not 8 kHz, skips the leg.
+type Output interface {
+	WriteRTPPayload(pt uint8, samples int, payload []byte, marker bool) error
+	Codec() media.Codec
+}
+
+// MixerConfig configures a [Mixer]. The zero value is valid: 20 ms frames,
+// 5 ms ramps, a talk threshold of -55 dB and a 200 ms talk hangover.
+type MixerConfig struct {
+	// Interval is the frame time: the mixer mixes one frame per Interval.
+	// Default 20 ms; it is kept within 10–80 ms. Inputs must deliver frames
+	// of this length: a media.Session's jitter buffer delivers 20 ms.
+	Interval time.Duration `yaml:"interval"`
+	// Ramp is how long a leg's voice takes to fade in when it joins, is
+	// unmuted, returns from exclusion or starts talking, and to fade out in
+	// the opposite cases; listeners' mixes fade the same way when they
+	// become or stop being deaf. Default 5 ms; at most Interval.
+	Ramp time.Duration `yaml:"ramp"`
+	// TalkThreshold is the level, in dB relative to a full-scale sine
+	// (RMS over one frame, as dsp.SilenceDB), below which a frame counts
+	// as not talking. Default -55 dB. It must be negative; a frame of
+	// digital silence never counts as talking.
+	TalkThreshold float64 `yaml:"talk_threshold"`
+	// TalkHangover is how long a leg still counts as talking after its
+	// level fell below TalkThreshold, so that the quiet ends of words are
+	// not cut. Default 200 ms; a negative value means none.
+	TalkHangover time.Duration `yaml:"talk_hangover"`
+	// Logger receives send failures at debug level, once per leg. Default:
+	// discard.
+	Logger *slog.Logger `yaml:"-"`
+}
+
+// LegOptions are the initial settings of a leg added with [Mixer.Add].
+type LegOptions struct {
+	// Muted: the leg is not heard by the others; it still hears them.
+	Muted bool
+	// Deaf: the leg hears silence; it is still heard.
+	Deaf bool
+}
+
+// MixerStats are the counters of a [Mixer].
+type MixerStats struct {
+	// Frames counts the frames mixed.
+	Frames uint64
+	// Encodes counts codec encodings, shared and individual.
+	Encodes uint64
+	// SharedEncodes counts the encodings of the full mix, or of silence,
+	// that one payload served to every listener of one codec: at most two
+	// per codec per frame, however many listeners.
+	SharedEncodes uint64
+	// Packets counts the payloads handed to outputs.
+	Packets uint64
+	// SendErrors counts failed output writes.
+	SendErrors uint64
+	// Skipped counts frames not sent to a leg because its codec was nil or
+	// not an 8 kHz codec.
+	Skipped uint64
+	// TalkerFrames counts, over all frames, the inputs that were heard in
+	// that frame (in the default mix or whispered); TalkerFrames/Frames is
+	// the mean number of talkers.
+	TalkerFrames uint64
+	// LastTalkers and LastEncodes are the talkers and encodings of the
+	// last frame mixed.
+	LastTalkers, LastEncodes int
+	// Legs, Sources and Taps are the current numbers of legs with an
+	// output, send-only sources and taps.
+	Legs, Sources, Taps int
+}
+
+// Mixer is a conference's audio mixer (the MCU's media part): every leg
+// hears every other leg but not itself (mix-minus), plus send-only sources
+// such as prompt players, and taps such as a recorder hear everybody.
+//
+// Once per frame time (Interval, 20 ms by default) the mixer pulls one frame from every input,
+// sums in 32 bits the frames of the inputs that are talking, clamps the
+// total once into the full mix, and then:
+//
+//   - every leg that did not talk in this frame (and is not whispered to)
+//     hears the full mix; it is encoded once per codec and the same payload is sent to all of them;
+//   - every talker hears the total minus its own contribution, clamped
+//     once and encoded for it alone: the cost is O(N) in legs plus one
+//     encoding per talker, not O(N²);
+//   - taps receive the full mix as PCM.
+//
+// Not talking: a frame does not count (it is not mixed and its leg hears
+// the shared full mix) when the input reports [media.FrameEmpty], when the
+// leg is muted or excluded, or when the frame's RMS level is below
+// [MixerConfig.TalkThreshold] and the leg has not been talking within
+// [MixerConfig.TalkHangover]. Gating quiet frames keeps line noise out of
+// the mix and lets the many silent legs of a large conference share one
+// encoding.
+//
+// Changes are click-free: a voice that starts or stops being heard (a leg
+// joining or leaving, mute, exclusion, a whisper starting or stopping,
+// the talk gate opening or closing) is faded in or out linearly over
+// [MixerConfig.Ramp], and so is what a leg hears when it becomes or stops
+// being deaf or excluded. A new listener's stream fades in the same way,
+// and its first packet carries the RTP marker bit (RFC 3551 section 4.1).
+//
+// Private routes: [Mixer.Whisper] sends a leg's voice to one other leg
+// only; [Mixer.Exclude] takes a leg out of the mix for a while.
+//
+// The mixer runs one clock goroutine, started by Start and stopped, and
+// waited for, by Close; tests and callers with their own clock call Tick
+// instead. The per-frame work allocates nothing once every leg has been
+// through a frame. Methods are safe for concurrent use, but none may be
+// called from an Input's, Output's or tap's methods, which run on the
+// clock goroutine.
+//
+//	m := conference.NewMixer(conference.MixerConfig{})
+//	defer m.Close()
+//	sess.EnableJitterBuffer(media.JitterConfig{})
+//	if err := m.Add(callID, sess, sess, conference.LegOptions{}); err != nil {
+//		return err
+//	}
+//	m.Start()
+type Mixer struct {
+	log       *slog.Logger
+	interval  time.Duration
+	frameN    int   // samples per frame
+	rampN     int   // samples per fade
+	talkSum   int64 // sum of squares per frame at the talk threshold
+	hangFrame int   // frames of talk hangover
+	done      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+
+	mu      sync.Mutex
+	legs    []*mixLeg // every leg, source and tap, in the order added
+	byID    map[string]*mixLeg
+	closed  bool
+	running bool
+	stats   MixerStats
+
+	// Frame state: tickMu serialises frames; Close and Remove take it to
+	// wait for a frame in progress.
+	tickMu  sync.Mutex
+	frameNo uint64
+	cur     []*mixLeg // this frame's inputs and listeners
+	taps    []media.AudioSink
+	total   []int32 // sum of the talkers' contributions
+	full    []int16 // total, clamped
+	zero    []int16 // a frame of silence
+	groups  []*mixGroup
+}
+
+// mixLeg is one leg, source or tap.
+type mixLeg struct {
+	id  string
+	in  Input
+	out Output
+	tap media.AudioSink
+
+	// Control state, guarded by Mixer.mu.
+	muted, deaf bool
+	excludeLeft int     // frames still excluded
+	whisperTo   *mixLeg // private route: heard by this leg only
+	leaving     bool
+
+	// Frame state, guarded by Mixer.tickMu. want* are the targets of this
+	// frame, *On the state at the end of the previous one; a voice fades
+	// when they differ.
+	wantMain, wantWhisper, wantHear bool
+	mainOn, whisperOn, hearOn       bool
+	route                           *mixLeg // where whisperC goes
+	gone                            bool    // removed: this is its fade-out frame
+	hang                            int     // frames the talk gate stays open
+	started                         bool    // a packet was sent: no marker
+	logged                          bool    // a send failure was logged
+	frame                           []int16 // input buffer
+	mainBuf, whisperBuf             []int16 // faded contributions
+	mainC, whisperC                 []int16 // this frame's contributions, or nil
+	wsum                            []int32 // voices whispered to this leg
+	wsumFrame                       uint64  // the frame wsum holds
+	mix                             []int16 // this leg's own mix
+	codec                           media.Codec
+	enc                             media.Encoder
+	payload                         []byte
+}
+
+// mixGroup holds the shared payloads of one codec.
+type mixGroup struct {
+	codec                   media.Codec
+	enc                     media.Encoder
+	full, silence           []byte
+	fullFrame, silenceFrame uint64 // the frames the payloads hold
+}
+
+// NewMixer returns a stopped Mixer configured by cfg.
+func NewMixer(cfg MixerConfig) *Mixer {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	iv := cfg.Interval
+	if iv <= 0 {
+		iv = 20 * time.Millisecond
+	}
+	iv = min(max(iv, 10*time.Millisecond), 80*time.Millisecond)
+	frameN := int(iv * mixRate / time.Second)
+	iv = time.Duration(frameN) * time.Second / mixRate
+	ramp := cfg.Ramp
+	if ramp <= 0 {
+		ramp = 5 * time.Millisecond
+	}
+	rampN := min(max(int(ramp*mixRate/time.Second), 1), frameN)
+	level := cfg.TalkThreshold
+	if level == 0 {
+		level = -55
+	}
+	ref := 32767 * math.Pow(10, level/20)
+	talkSum := int64(math.Min(math.Ceil(ref*ref*float64(frameN)), math.MaxInt64/2))
+	hang := cfg.TalkHangover
+	if hang == 0 {
+		hang = 200 * time.Millisecond
+	}
+	hangFrames := 0
+	if hang > 0 {
+		hangFrames = int((hang + iv - 1) / iv)
+	}
+	return &Mixer{
+		log:       log,
+		interval:  iv,
+		frameN:    frameN,
+		rampN:     rampN,
+		talkSum:   talkSum,
+		hangFrame: hangFrames,
+		done:      make(chan struct{}),
+		byID:      make(map[string]*mixLeg),
+		total:     make([]int32, frameN),
+		full:      make([]int16, frameN),
+		zero:      make([]int16, frameN),
+	}
+}
+
+// Interval returns the frame time.
+func (m *Mixer) Interval() time.Duration { return m.interval }
+
+// Start starts the clock goroutine, which mixes one frame per Interval
+// until Close. Start on a running Mixer does nothing; after Close it
+// returns ErrMixerClosed. A Mixer driven by Tick is not started.
+func (m *Mixer) Start() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrMixerClosed
+	}
+	if m.running {
+		return nil
+	}
+	m.running = true
+	m.wg.Go(m.run)
+	return nil
+}
+
+func (m *Mixer) run() {
+	// A Ticker keeps the frames on a fixed grid; if one frame runs late the
+	// next tick is already pending, so one late frame is caught up.
+	t := time.NewTicker(m.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.done:
+			return
+		case <-t.C:
+		}
+		m.Tick()
+	}
+}
+
+// Close stops the clock goroutine and waits for it and for a frame in
+// progress; no input is read and nothing is sent after Close returns. It
+// forgets every leg but closes none of the inputs, outputs or taps, which
+// the mixer does not own. Close is idempotent, safe for concurrent use,
+// and returns nil.
+func (m *Mixer) Close() error {
+	m.closeOnce.Do(func() {
+		m.mu.Lock()
+		m.closed = true
+		m.legs, m.byID = nil, map[string]*mixLeg{}
+		m.mu.Unlock()
+		close(m.done)
+	})
+	m.wg.Wait()
+	m.waitFrame()
+	return nil
+}
+
+// waitFrame waits until a frame in progress, if any, is done. Callers
+// change the state first, so that the next frame sees the change.
+func (m *Mixer) waitFrame() {
+	m.tickMu.Lock()
+	defer m.tickMu.Unlock()
+}
+
+// Add adds a leg: from the next frame on, in's audio is heard by the
+// other legs and taps, and out receives the mix of everybody else. Either
+// may be nil, but not both: a nil out makes a send-only source (see
+// AddSource), a nil in a listen-only leg. The leg's voice fades in, and
+// its first packet carries the RTP marker bit. Add returns ErrLegExists if
+// id is in use and ErrMixerClosed after Close.
+func (m *Mixer) Add(id string, in Input, out Output, opts LegOptions) error {
+	if in == nil && out == nil {
+		return errors.New("conference: mixer: leg " + id + " has neither input nor output")
+	}
+	l := &mixLeg{id: id, in: in, out: out, muted: opts.Muted, deaf: opts.Deaf}
+	if in != nil {
+		l.frame = make([]int16, 0, 2*m.frameN)
+		l.mainBuf = make([]int16, m.frameN)
+		l.whisperBuf = make([]int16, m.frameN)
+	}
+	if out != nil {
+		l.mix = make([]int16, m.frameN)
+		l.wsum = make([]int32, m.frameN)
+	}
+	return m.add(l)
+}
+
+// AddSource adds a send-only source, such as a prompt or music player,
+// heard by every leg and tap (it is Add with a nil output). To play a
+// [media.Player], feed an [AudioQueue] with [media.Player.AddSink] and add
+// the queue.
+func (m *Mixer) AddSource(id string, in Input) error {
+	if in == nil {
+		return errors.New("conference: mixer: source " + id + " has no input")
+	}
+	return m.Add(id, in, nil, LegOptions{})
+}
+
+// AddTap adds a receive-only listener of the full mix, such as a
+// recorder: from the next frame on, sink receives every frame of the
+// default mix (everybody heard, whispers excepted) as 8 kHz PCM. WriteAudio
+// runs on the clock goroutine, must not block and must not keep the slice.
+// Remove removes a tap like a leg.
+func (m *Mixer) AddTap(id string, sink media.AudioSink) error {
+	if sink == nil {
+		return errors.New("conference: mixer: tap " + id + " has no sink")
+	}
+	return m.add(&mixLeg{id: id, tap: sink})
+}
+
+func (m *Mixer) add(l *mixLeg) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrMixerClosed
+	}
+	if _, ok := m.byID[l.id]; ok {
+		return ErrLegExists
+	}
+	m.byID[l.id] = l
+	m.legs = append(m.legs, l)
+	return nil
+}
+
+// Remove removes the leg, source or tap id; an unknown id does nothing.
+// Nothing is sent to its output or tap after Remove returns. If its voice
+// was being heard, its input is read once more, at the next frame, to fade
+// the voice out; after that the mixer forgets it. Whisper routes to it
+// stay in place with nobody hearing them (see Whisper). The id may be
+// reused at once.
+func (m *Mixer) Remove(id string) {
+	m.mu.Lock()
+	l := m.byID[id]
+	if l != nil {
+		delete(m.byID, id)
+		l.leaving = true
+	}
+	m.mu.Unlock()
+	if l != nil {
+		m.waitFrame()
+	}
+}
+
+// SetMuted mutes or unmutes a leg or source from the next frame on: a
+// muted leg is not heard by anybody (not even through a whisper) but still
+// hears the others. An unknown id does nothing.
+func (m *Mixer) SetMuted(id string, muted bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if l := m.byID[id]; l != nil {
+		l.muted = muted
+	}
+}
+
+// SetDeaf makes a leg hear silence, or the mix again, from the next frame
+// on; a deaf leg is still heard. An unknown id does nothing.
+func (m *Mixer) SetDeaf(id string, deaf bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if l := m.byID[id]; l != nil {
+		l.deaf = deaf
+	}
+}
+
+// Exclude takes a leg out of the mix for d, counted in frames from the
+// next one (d rounded up to whole frames): it hears silence and nobody
+// hears it, then it returns on its own, fading in. Exclude replaces a
+// previous exclusion of the leg; d ≤ 0 ends one now. Mute and deafness
+// are kept separately. An unknown id does nothing.
+func (m *Mixer) Exclude(id string, d time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l := m.byID[id]
+	if l == nil {
+		return
+	}
+	l.excludeLeft = 0
+	if d > 0 {
+		l.excludeLeft = int((d + m.interval - 1) / m.interval)
+	}
+}
+
+// Whisper sets a private route from the next frame on: from's voice is
+// heard by to only, and no longer by anybody else or the taps; from still
+// hears the mix, and to still hears everybody. A leg whispers to one leg
+// at a time (a new Whisper replaces the route) and a leg may receive many
+// whispers. If to is removed, from stays private, heard by nobody, until
+// StopWhisper: a coach's voice never leaks to the conference by
+// accident. from must have an input and to an output; it returns
+// ErrNoSuchLeg otherwise.
+func (m *Mixer) Whisper(from, to string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f, t := m.byID[from], m.byID[to]
+	if f == nil || t == nil || f == t || f.in == nil || t.out == nil {
+		return ErrNoSuchLeg
+	}
+	f.whisperTo = t
+	return nil
+}
+
+// StopWhisper ends from's private route from the next frame on: it is
+// heard by everybody again. An unknown id, or one not whispering, does
+// nothing.
+func (m *Mixer) StopWhisper(from string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if l := m.byID[from]; l != nil {
+		l.whisperTo = nil
+	}
+}
+
+// Stats returns the mixer's counters.
+func (m *Mixer) Stats() MixerStats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.stats
+	for _, l := range m.legs {
+		switch {
+		case l.leaving:
+		case l.tap != nil:
+			s.Taps++
+		case l.out != nil:
+			s.Legs++
+		default:
+			s.Sources++
+		}
+	}
+	return s
+}
+
+// Tick mixes and sends one frame now. The clock goroutine calls it every
+// Interval; a caller with its own clock, or a test, calls it instead of
+// Start. Calls are serialised; after Close, Tick does nothing.
+func (m *Mixer) Tick() {
+	m.tickMu.Lock()
+	defer m.tickMu.Unlock()
+	if !m.snapshot() {
+		return
+	}
+	talkers := m.mixInputs()
+	var fs frameStats
+	fs.talkers = talkers
+	m.sendAll(&fs)
+	for _, t := range m.taps {
+		t.WriteAudio(m.full)
+	}
+	clear(m.cur)
+	clear(m.taps)
+	m.cur, m.taps = m.cur[:0], m.taps[:0]
+
+	m.mu.Lock()
+	s := &m.stats
+	s.Frames++
+	s.Encodes += uint64(fs.encodes)
+	s.SharedEncodes += uint64(fs.shared)
+	s.Packets += uint64(fs.packets)
+	s.SendErrors += uint64(fs.errors)
+	s.Skipped += uint64(fs.skipped)
+	s.TalkerFrames += uint64(talkers)
+	s.LastTalkers, s.LastEncodes = talkers, fs.encodes
+	m.mu.Unlock()
+}
+
+type frameStats struct {
+	talkers, encodes, shared, packets, errors, skipped int
+}
+
+// snapshot copies the control state into the frame state of every leg and
+// lists this frame's legs. It reports false after Close.
+func (m *Mixer) snapshot() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return false
+	}
+	m.frameNo++
+	keep := m.legs[:0]
+	for _, l := range m.legs {
+		if l.leaving {
+			// Read once more to fade the voice out, and send nothing.
+			if l.mainOn || l.whisperOn {
+				l.gone = true
+				l.wantMain, l.wantWhisper, l.wantHear = false, false, false
+				m.cur = append(m.cur, l)
+			}
+			continue
+		}
+		keep = append(keep, l)
+		if l.tap != nil {
+			m.taps = append(m.taps, l.tap)
+			continue
+		}
+		excluded := l.excludeLeft > 0
+		if excluded {
+			l.excludeLeft--
+		}
+		heard := !l.muted && !excluded
+		l.wantMain = heard && l.whisperTo == nil
+		l.wantWhisper = heard && l.whisperTo != nil && !l.whisperTo.leaving
+		if l.wantWhisper && l.whisperOn && l.route != l.whisperTo {
+			// A new route: fade out of the old one in this frame, into
+			// the new one in the next.
+			l.wantWhisper = false
+		} else if l.wantWhisper {
+			l.route = l.whisperTo
+		}
+		l.wantHear = !l.deaf && !excluded
+		m.cur = append(m.cur, l)
+	}
+	clear(m.legs[len(keep):])
+	m.legs = keep
+	return true
+}
+
+// mixInputs reads one frame from every input, applies the talk gate and
+// the fades, and sums the contributions into m.total (heard by everybody)
+// and the whisper sums of their targets. It returns the number of inputs
+// heard in this frame.
+func (m *Mixer) mixInputs() int {
+	n := m.frameN
+	total := m.total[:n]
+	clear(total)
+	talkers := 0
+	for _, l := range m.cur {
+		l.mainC, l.whisperC = nil, nil
+		if l.in == nil {
+			continue
+		}
+		pcm, st := l.in.ReadFrame(l.frame[:0])
+		f := l.fit(pcm, n)
+		talking := m.talking(l, f, st)
+		main, whisper := l.wantMain && talking, l.wantWhisper && talking
+		l.mainC = m.fade(l.mainBuf, f, l.mainOn, main)
+		l.whisperC = m.fade(l.whisperBuf, f, l.whisperOn, whisper)
+		l.mainOn, l.whisperOn = main, whisper
+		if c := l.mainC; c != nil {
+			c = c[:n]
+			for i, v := range c {
+				total[i] += int32(v)
+			}
+		}
+		if c := l.whisperC; c != nil {
+			r := l.route
+			if r.wsumFrame != m.frameNo {
+				clear(r.wsum)
+				r.wsumFrame = m.frameNo
+			}
+			w := r.wsum[:n]
+			c = c[:n]
+			for i, v := range c {
+				w[i] += int32(v)
+			}
+		}
+		if l.mainC != nil || l.whisperC != nil {
+			talkers++
+		}
+	}
+	full := m.full[:n]
+	for i, v := range total {
+		full[i] = clamp16(v)
+	}
+	return talkers
+}
+
+// fit returns pcm as exactly n samples, padded with silence or cut.
+func (l *mixLeg) fit(pcm []int16, n int) []int16 {
+	if len(pcm) == n {
+		return pcm
+	}
+	f := l.frame[:n]
+	k := copy(f, pcm) // copy is a memmove: pcm may alias f
+	clear(f[k:])
+	return f
+}
+
+// talking applies the talk gate to a frame (see Mixer).
+func (m *Mixer) talking(l *mixLeg, f []int16, st media.FrameStatus) bool {
+	if st == media.FrameEmpty {
+		l.hang = 0
+		return false
+	}
+	// The energy is summed in blocks of 16 samples with a check after
+	// each: a talker usually crosses the threshold in the first block, so
+	// only the quiet legs pay for the whole frame.
+	var sum int64
+	loud := false
+	for i := 0; i < len(f) && !loud; i += 16 {
+		for _, v := range f[i:min(i+16, len(f))] {
+			sum += int64(int32(v) * int32(v))
+		}
+		loud = sum > 0 && sum >= m.talkSum
+	}
+	if loud {
+		l.hang = m.hangFrame
+		return true
+	}
+	if l.hang > 0 {
+		l.hang--
+		return true
+	}
+	return false
+}
+
+// fade returns f as heard in this frame by a route that was on (was) at
+// the end of the last frame and is on (now) in this one: nil if off
+// throughout, f itself if on throughout, or f faded linearly in or out
+// over the ramp, written into buf.
+func (m *Mixer) fade(buf, f []int16, was, now bool) []int16 {
+	switch {
+	case !was && !now:
+		return nil
+	case was && now:
+		return f
+	}
+	buf = buf[:len(f)]
+	copy(buf, f)
+	m.fadeInPlace(buf, now)
+	return buf
+}
+
+// fadeInPlace applies a linear fade-in (or fade-out) over the ramp to the
+// start of f; a fade-out silences the rest of f.
+func (m *Mixer) fadeInPlace(f []int16, in bool) {
+	r := min(m.rampN, len(f))
+	d := int32(r)
+	if in {
+		for i := range r {
+			f[i] = int16(int32(f[i]) * int32(i+1) / d)
+		}
+		return
+	}
+	for i := range r {
+		f[i] = int16(int32(f[i]) * (d - 1 - int32(i)) / d)
+	}
+	clear(f[r:])
+}
+
+// sendAll sends every listener its mix.
+func (m *Mixer) sendAll(fs *frameStats) {
+	n := m.frameN
+	for _, l := range m.cur {
+		if l.out == nil || l.gone {
+			continue
+		}
+		c := l.out.Codec()
+		if c == nil || c.SampleRate() != mixRate {
+			fs.skipped++
+			continue
+		}
+		whispered := l.wsumFrame == m.frameNo
+		var payload []byte
+		switch {
+		case !l.wantHear && !l.hearOn:
+			g := m.group(c)
+			if g.silenceFrame != m.frameNo {
+				g.silence = g.enc.Encode(g.silence[:0], m.zero)
+				g.silenceFrame = m.frameNo
+				fs.encodes++
+				fs.shared++
+			}
+			payload = g.silence
+		case l.wantHear && l.hearOn && l.mainC == nil && !whispered:
+			g := m.group(c)
+			if g.fullFrame != m.frameNo {
+				g.full = g.enc.Encode(g.full[:0], m.full)
+				g.fullFrame = m.frameNo
+				fs.encodes++
+				fs.shared++
+			}
+			payload = g.full
+		default:
+			mix := m.mixFor(l, whispered)
+			if l.wantHear != l.hearOn {
+				m.fadeInPlace(mix, l.wantHear)
+			}
+			if l.enc == nil || !sameCodec(l.codec, c) {
+				l.codec, l.enc = c, media.NewEncoder(c)
+			}
+			l.payload = l.enc.Encode(l.payload[:0], mix)
+			fs.encodes++
+			payload = l.payload
+		}
+		l.hearOn = l.wantHear
+		samples := n * c.ClockRate() / c.SampleRate()
+		if err := l.out.WriteRTPPayload(c.PayloadType(), samples, payload, !l.started); err != nil {
+			fs.errors++
+			if !l.logged && !errors.Is(err, net.ErrClosed) {
+				l.logged = true
+				m.log.Debug("conference: mixer: send failed", "leg", l.id, "err", err)
+			}
+			continue
+		}
+		l.started = true
+		fs.packets++
+	}
+}
+
+// mixFor computes l's own mix: the total minus its own voice, plus what is
+// whispered to it, clamped once.
+func (m *Mixer) mixFor(l *mixLeg, whispered bool) []int16 {
+	n := m.frameN
+	total, mix := m.total[:n], l.mix[:n]
+	own := l.mainC
+	switch {
+	case own != nil && whispered:
+		own, w := own[:n], l.wsum[:n]
+		for i, v := range total {
+			mix[i] = clamp16(v - int32(own[i]) + w[i])
+		}
+	case own != nil:
+		own = own[:n]
+		for i, v := range total {
+			mix[i] = clamp16(v - int32(own[i]))
+		}
+	case whispered:
+		w := l.wsum[:n]
+		for i, v := range total {
+			mix[i] = clamp16(v + w[i])
+		}
+	default:
+		copy(mix, m.full)
+	}
+	return mix
+}
+
+// group returns the shared payloads of codec c.
+func (m *Mixer) group(c media.Codec) *mixGroup {
+	for _, g := range m.groups {
+		if sameCodec(g.codec, c) {
+			return g
+		}
+	}
+	g := &mixGroup{codec: c, enc: media.NewEncoder(c)}
+	m.groups = append(m.groups, g)
+	return g
+}
+
+// sameCodec reports whether a and b produce the same payloads. Codecs are
+// compared by what they are, not by identity, since a Codec need not be
+// comparable.
+func sameCodec(a, b media.Codec) bool {
+	return a != nil && b != nil && a.Name() == b.Name() && a.PayloadType() == b.PayloadType() &&
+		a.ClockRate() == b.ClockRate() && a.SampleRate() == b.SampleRate()
+}
+
+func clamp16(v int32) int16 {
+	return int16(min(max(v, math.MinInt16), math.MaxInt16))
+}
+
+// AudioQueue connects a source that pushes PCM frames on its own clock,
+// such as a [media.Player] (through [media.Player.AddSink]), to a mixer,
+// which pulls frames on its clock: WriteAudio queues a copy of each frame
+// and ReadFrame returns them in order. Playout starts once two frames are
+// queued, so that the two clocks' phase and jitter never starve it; when
+// the queue runs dry ReadFrame reports [media.FrameEmpty] and waits for two
+// frames again; when the writer runs ahead by more than the capacity, the
+// oldest frame is dropped. Frames are passed on as written (a Player's are
+// 20 ms at 8 kHz). An AudioQueue is safe for concurrent use by one writer
+// and one reader.
+type AudioQueue struct {
+	mu      sync.Mutex
+	frames  [][]int16 // ring of queued frames
+	head, n int
+	playing bool
+	dropped uint64
+}
+
+// audioQueueFrames is the capacity of an AudioQueue, in frames.
+const audioQueueFrames = 5
+
+// NewAudioQueue returns an empty AudioQueue.
+func NewAudioQueue() *AudioQueue {
+	q := &AudioQueue{frames: make([][]int16, audioQueueFrames)}
+	for i := range q.frames {
+		q.frames[i] = make([]int16, 0, media.FrameSamples)
+	}
+	return q
+}
+
+// WriteAudio queues a copy of pcm.
+func (q *AudioQueue) WriteAudio(pcm []int16) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.n == len(q.frames) {
+		q.head = (q.head + 1) % len(q.frames)
+		q.n--
+		q.dropped++
+	}
+	i := (q.head + q.n) % len(q.frames)
+	q.frames[i] = append(q.frames[i][:0], pcm...)
+	q.n++
+}
+
+// ReadFrame returns the oldest queued frame in dst's storage, with
+// [media.FrameNormal], or no samples and [media.FrameEmpty] (see
+// AudioQueue).
+func (q *AudioQueue) ReadFrame(dst []int16) ([]int16, media.FrameStatus) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.playing && q.n >= 2 {
+		q.playing = true
+	}
+	if !q.playing || q.n == 0 {
+		q.playing = false
+		return dst[:0], media.FrameEmpty
+	}
+	dst = append(dst[:0], q.frames[q.head]...)
+	q.head = (q.head + 1) % len(q.frames)
+	q.n--
+	return dst, media.FrameNormal
+}
+
+// Dropped returns how many frames were dropped because the writer ran
+// ahead of the reader.
+func (q *AudioQueue) Dropped() uint64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.dropped
+}

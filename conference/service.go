@@ -1,0 +1,251 @@
+package conference
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-sip/switchboard/endpoint"
+	"github.com/switchboard-sip/switchboard/media"
+	"github.com/switchboard-sip/switchboard/platform"
+)
+
+// JoinHeader carries an application's join options on its INVITE to a
+// conference ("trusted"). It only asks: whether a join is trusted is
+// decided by where the INVITE comes from, never by this header alone.
+const JoinHeader = "X-Switchboard-Join"
+
+// Config configures a Service. The zero value is valid.
+type Config struct {
+	// Prefix is the user-part prefix of conference URIs. Default "conf-".
+	Prefix string `yaml:"prefix"`
+	// AdHoc lets a call to sip:<prefix><id>@host create the conference
+	// when it does not exist. Default false: unknown conferences get 404.
+	AdHoc bool `yaml:"ad_hoc"`
+	// MaxParticipants bounds ordinary participants per conference
+	// (trusted ones are not counted). Default 100.
+	MaxParticipants int `yaml:"max_participants"`
+	// TrustedOnlyGrace is how long trusted participants may stay once the
+	// last ordinary participant has left. Default 30s.
+	TrustedOnlyGrace time.Duration `yaml:"trusted_only_grace"`
+	// Jitter configures each participant's jitter buffer.
+	Jitter media.JitterConfig `yaml:"jitter"`
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithLogger sets the logger (default: the platform's).
+func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
+
+// Service hosts the conferences of a platform. Its methods are safe for
+// concurrent use.
+type Service struct {
+	p   *platform.Platform
+	cfg Config
+	log *slog.Logger
+	ep  *endpoint.Endpoint
+
+	mu     sync.Mutex
+	confs  map[string]*Conference
+	closed bool
+}
+
+// Errors of the service.
+var (
+	ErrExists   = errors.New("conference: already exists")
+	ErrNotFound = errors.New("conference: not found")
+	ErrClosed   = errors.New("conference: service closed")
+)
+
+// NewService creates the conference service and routes sip:<prefix>*@host
+// to it.
+func NewService(p *platform.Platform, cfg Config, opts ...Option) (*Service, error) {
+	if cfg.Prefix == "" {
+		cfg.Prefix = "conf-"
+	}
+	if cfg.MaxParticipants == 0 {
+		cfg.MaxParticipants = 100
+	}
+	if cfg.TrustedOnlyGrace == 0 {
+		cfg.TrustedOnlyGrace = 30 * time.Second
+	}
+	s := &Service{p: p, cfg: cfg, confs: map[string]*Conference{}}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.log == nil {
+		s.log = p.Logger().With("subsystem", "conference")
+	}
+	ep, err := endpoint.NewApplication(p, endpoint.Settings{
+		OwnerURI: "sip:" + cfg.Prefix + "@" + p.Host(), Prefix: true, DisplayName: "Conference",
+		RTPTimeout: -1, // participants may be silent (muted) for long
+	})
+	if err != nil {
+		return nil, fmt.Errorf("conference: %w", err)
+	}
+	s.ep = ep
+	ep.HandleCalls(endpoint.HandlerFunc(s.serveCall))
+	ep.HandleOther(platform.HandlerFunc(s.serveOther))
+	return s, nil
+}
+
+// Options are per-conference settings.
+type Options struct {
+	Subject string
+	// Locked conferences refuse new ordinary participants.
+	Locked bool
+	// MaxParticipants overrides Config.MaxParticipants.
+	MaxParticipants int
+}
+
+// Create creates conference id (letters, digits, '-', '_', '.').
+func (s *Service) Create(id string, opts Options) (*Conference, error) {
+	if id == "" || strings.IndexFunc(id, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.')
+	}) >= 0 {
+		return nil, fmt.Errorf("conference: invalid id %q", id)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	if _, ok := s.confs[id]; ok {
+		return nil, fmt.Errorf("%w: %s", ErrExists, id)
+	}
+	c := newConference(s, id, opts)
+	s.confs[id] = c
+	s.log.Info("conference created", "conference", id)
+	return c, nil
+}
+
+// Conference returns conference id.
+func (s *Service) Conference(id string) (*Conference, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.confs[id]
+	return c, ok
+}
+
+// Conferences lists the live conferences.
+func (s *Service) Conferences() []*Conference {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*Conference, 0, len(s.confs))
+	for _, c := range s.confs {
+		out = append(out, c)
+	}
+	return out
+}
+
+func (s *Service) forget(c *Conference) {
+	s.mu.Lock()
+	if s.confs[c.id] == c {
+		delete(s.confs, c.id)
+	}
+	s.mu.Unlock()
+}
+
+// Close ends every conference (participants get BYE) and removes the
+// service's route. It is idempotent.
+func (s *Service) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	confs := make([]*Conference, 0, len(s.confs))
+	for _, c := range s.confs {
+		confs = append(confs, c)
+	}
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, c := range confs {
+		c.End(ctx)
+	}
+	return s.ep.Close()
+}
+
+// lookup finds (or, with AdHoc, creates) the conference a Request-URI
+// names.
+func (s *Service) lookup(u sip.Uri, create bool) (*Conference, bool) {
+	id := strings.TrimPrefix(u.User, s.cfg.Prefix)
+	if c, ok := s.Conference(id); ok {
+		return c, true
+	}
+	if !create || !s.cfg.AdHoc {
+		return nil, false
+	}
+	c, err := s.Create(id, Options{})
+	if errors.Is(err, ErrExists) {
+		return s.Conference(id)
+	}
+	return c, err == nil
+}
+
+func (s *Service) serveCall(ctx context.Context, call *endpoint.Call) {
+	c, ok := s.lookup(call.Request().Recipient, true)
+	if !ok {
+		_ = call.Decline(ctx, sip.StatusNotFound, "Conference Not Found")
+		return
+	}
+	c.admit(ctx, call)
+}
+
+// serveOther takes SUBSCRIBE for the conference event package (RFC 4575).
+func (s *Service) serveOther(r *platform.Request) {
+	if r.Method != sip.SUBSCRIBE {
+		_ = r.Respond(sip.StatusMethodNotAllowed, "Method Not Allowed", nil, sip.NewHeader("Allow", "INVITE, SUBSCRIBE"))
+		return
+	}
+	if ev := r.GetHeader("Event"); ev == nil || !strings.EqualFold(strings.TrimSpace(strings.Split(ev.Value(), ";")[0]), "conference") {
+		_ = r.Respond(489, "Bad Event", nil, sip.NewHeader("Allow-Events", "conference"))
+		return
+	}
+	c, ok := s.lookup(r.Recipient, false)
+	if !ok {
+		_ = r.Respond(sip.StatusNotFound, "Conference Not Found", nil)
+		return
+	}
+	sub, err := endpoint.AcceptSubscription(s.p, r, endpoint.SubscribeOptions{ContactUser: r.Recipient.User})
+	if err != nil && !errors.Is(err, endpoint.ErrUnsubscribed) {
+		return
+	}
+	c.subscribe(sub, errors.Is(err, endpoint.ErrUnsubscribed))
+}
+
+// JoinOptions are an application's options for joining a conference.
+type JoinOptions struct {
+	// Trusted joins as a trusted participant: a hidden leader. Allowed only
+	// from application endpoints (or trusted peers).
+	Trusted bool
+	// GeneratedIdentity gives the call a fresh hidden identity, so one
+	// endpoint can hold many calls in one conference.
+	GeneratedIdentity bool
+	// Establish carries further establish options.
+	Establish endpoint.EstablishOptions
+}
+
+// Join places a call from conv into the conference at confURI with the
+// join options and returns it once joined.
+func Join(ctx context.Context, conv *endpoint.Conversation, confURI string, opts JoinOptions) (*endpoint.Call, error) {
+	call := conv.NewCall()
+	eo := opts.Establish
+	eo.GeneratedIdentity = eo.GeneratedIdentity || opts.GeneratedIdentity
+	if opts.Trusted {
+		eo.Headers = append(append([]sip.Header(nil), eo.Headers...), sip.NewHeader(JoinHeader, "trusted"))
+	}
+	if err := call.Establish(ctx, confURI, eo); err != nil {
+		return call, err
+	}
+	return call, nil
+}
