@@ -405,6 +405,30 @@ func (c *Conference) notifyOne(sub *endpoint.Subscription, st *subState, full bo
 	}
 }
 
+// Join joins a call from conv (an endpoint of this platform) to this
+// conference and returns once it is in the roster, with its participant
+// info.
+func (c *Conference) Join(ctx context.Context, conv *endpoint.Conversation, opts JoinOptions) (*endpoint.Call, ParticipantInfo, error) {
+	call, err := Join(ctx, conv, c.uri, opts)
+	if err != nil {
+		return call, ParticipantInfo{}, err
+	}
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if p, ok := c.ParticipantByCallID(call.CallID()); ok {
+			return call, p, nil
+		}
+		select {
+		case <-ctx.Done():
+			return call, ParticipantInfo{}, ctx.Err()
+		case <-call.Done():
+			return call, ParticipantInfo{}, endpoint.ErrTerminated
+		case <-t.C:
+		}
+	}
+}
+
 // Lock refuses new ordinary participants (trusted ones may still join).
 func (c *Conference) Lock() { c.setLocked(true) }
 

@@ -236,7 +236,9 @@ type JoinOptions struct {
 }
 
 // Join places a call from conv into the conference at confURI with the
-// join options and returns it once joined.
+// join options and returns it once the conference has answered. For a
+// conference of this platform, Conference.Join also waits until the call is
+// in the roster.
 func Join(ctx context.Context, conv *endpoint.Conversation, confURI string, opts JoinOptions) (*endpoint.Call, error) {
 	call := conv.NewCall()
 	eo := opts.Establish

@@ -12,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/switchboard-sip/switchboard/apps/announce"
+	"github.com/switchboard-sip/switchboard/conference"
 	"github.com/switchboard-sip/switchboard/platform"
 )
 
@@ -41,7 +42,11 @@ type LogConfig struct {
 
 // AppsConfig is the dial plan. An app with an empty user is disabled.
 type AppsConfig struct {
-	Echo  AppConfig `yaml:"echo"`
+	Echo       AppConfig `yaml:"echo"`
+	Conference struct {
+		Enabled           bool `yaml:"enabled"`
+		conference.Config `yaml:",inline"`
+	} `yaml:"conference"`
 	Hello struct {
 		User            string `yaml:"user"`
 		announce.Config `yaml:",inline"`

@@ -22,6 +22,7 @@ import (
 
 	"github.com/switchboard-sip/switchboard/apps/announce"
 	"github.com/switchboard-sip/switchboard/apps/echo"
+	"github.com/switchboard-sip/switchboard/conference"
 	"github.com/switchboard-sip/switchboard/endpoint"
 	"github.com/switchboard-sip/switchboard/platform"
 )
@@ -80,9 +81,10 @@ func version() string {
 
 // Server is the wired platform and apps.
 type Server struct {
-	Platform  *platform.Platform
-	Endpoints []*endpoint.Endpoint
-	cfg       Config
+	Platform    *platform.Platform
+	Endpoints   []*endpoint.Endpoint
+	Conferences *conference.Service // nil when disabled
+	cfg         Config
 }
 
 // newServer builds the platform and puts the apps of the dial plan on it.
@@ -116,6 +118,12 @@ func newServer(cfg Config, log *slog.Logger, opts ...platform.Option) (*Server, 
 	if err := errors.Join(add(cfg.Apps.Echo.User, echo.Handler()), add(cfg.Apps.Hello.User, hello)); err != nil {
 		p.Close()
 		return nil, err
+	}
+	if cfg.Apps.Conference.Enabled {
+		if s.Conferences, err = conference.NewService(p, cfg.Apps.Conference.Config, conference.WithLogger(log)); err != nil {
+			p.Close()
+			return nil, err
+		}
 	}
 	return s, nil
 }

@@ -116,3 +116,24 @@ func TestSIPpEchoCalls(t *testing.T) {
 		t.Fatalf("sipp: exit %d, %d successful, %d failed\n%s", res.ExitCode, res.Successful, res.Failed, res.ErrorLog)
 	}
 }
+
+// TestAdHocConferenceInDialPlan: two phones dialling sip:conf-x@ meet in
+// an ad hoc conference and hear each other.
+func TestAdHocConferenceInDialPlan(t *testing.T) {
+	s, port := startServer(t, nil)
+	uri := fmt.Sprintf("sip:conf-x@127.0.0.1:%d", port)
+	a := sbt.NewPhone(t, "ann").Dial(t, uri)
+	b := sbt.NewPhone(t, "bob").Dial(t, uri)
+	a.StartTone(600)
+	time.Sleep(400 * time.Millisecond)
+	b.ResetRecording()
+	time.Sleep(time.Second)
+	if f := dsp.ToneFraction(b.Recording(), 8000, 600); f < 0.7 {
+		t.Fatalf("bob hears ann in %.0f%% of the conference", f*100)
+	}
+	if c, ok := s.Conferences.Conference("x"); !ok || len(c.Roster()) != 2 {
+		t.Fatalf("conference x: %v", ok)
+	}
+	a.Hangup(t)
+	b.Hangup(t)
+}
