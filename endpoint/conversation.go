@@ -150,15 +150,18 @@ func (c *Conversation) Calls() []*Call {
 	return append([]*Call(nil), c.calls...)
 }
 
-// callStateChanged derives the conversation state from its calls.
+// callStateChanged derives the conversation state from its calls. Lock
+// order: a call's mutex may be held while taking the conversation's, never
+// the reverse, so the call states are read before conv.mu is taken.
 func (c *Conversation) callStateChanged() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	calls := append([]*Call(nil), c.calls...)
+	c.mu.Unlock()
 	best := ConversationTerminated
-	if len(c.calls) == 0 {
+	if len(calls) == 0 {
 		best = ConversationIdle
 	}
-	for _, call := range c.calls {
+	for _, call := range calls {
 		var s ConversationState
 		switch call.State() {
 		case Idle:
@@ -178,6 +181,8 @@ func (c *Conversation) callStateChanged() {
 			best = s
 		}
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.state == ConversationIdle && best == ConversationIdle {
 		return
 	}
