@@ -211,6 +211,15 @@ func (c *Conference) admit(ctx context.Context, call *endpoint.Call) {
 		_ = call.Decline(ctx, ref.code, ref.reason)
 		return
 	}
+	// A call that starts terminating (BYE sent or received) has left the
+	// conference, even while its BYE transaction runs on.
+	leaving := make(chan struct{})
+	var once sync.Once
+	call.OnStateChanged(func(sc endpoint.StateChange) {
+		if sc.State >= endpoint.Terminating {
+			once.Do(func() { close(leaving) })
+		}
+	})
 	if err := call.Accept(ctx); err != nil {
 		c.release(p, false)
 		return
@@ -224,6 +233,7 @@ func (c *Conference) admit(ctx context.Context, call *endpoint.Call) {
 	c.joined(p)
 	select {
 	case <-ctx.Done(): // the call ended: BYE, eject, timeout
+	case <-leaving:
 	case <-c.done:
 	}
 	c.mixer.Remove(p.info.ID)

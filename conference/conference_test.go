@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -145,15 +146,37 @@ func TestTrustedApplicationJoinsTwice(t *testing.T) {
 		t.Fatalf("roster: %d trusted of %d, public %d; want 2 of 5, public 3", trusted, len(roster), len(conf.PublicRoster()))
 	}
 
-	// The player plays a prompt (a 1800 Hz WAV-like tone) into the conference.
+	// The player call plays a WAV prompt (2 s of 1800 Hz) into the
+	// conference.
+	wavPath := filepath.Join(t.TempDir(), "prompt.wav")
+	if err := writeWAV(wavPath, dsp.Sine(8000*2, 8000, 1800, 0.3)); err != nil {
+		t.Fatal(err)
+	}
+	src, err := media.OpenWAVSource(wavPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prompt, err := media.NewPlayer(src, media.PlayerConfig{Mode: media.PlayerManual})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prompt.Close()
+	done := make(chan struct{})
+	prompt.OnCompleted(func() { close(done) })
 	for _, pc := range phones {
 		pc.ResetRecording()
 	}
 	rec.ResetRecording()
-	prompt := dsp.Sine(8000*2, 8000, 1800, 0.3)
-	if err := media.Play(ctx, player.Media(), prompt); err != nil {
+	prompt.Attach(player.Media())
+	if err := prompt.Start(); err != nil {
 		t.Fatal(err)
 	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("prompt did not complete")
+	}
+	time.Sleep(200 * time.Millisecond) // the mixer's and jitter buffers' delay
 	for i, pc := range phones {
 		if f := dsp.ToneFraction(pc.Recording(), 8000, 1800); f < 0.5 {
 			t.Errorf("phone %d heard the prompt in %.0f%%", i, f*100)
@@ -191,6 +214,17 @@ func TestTrustedApplicationJoinsTwice(t *testing.T) {
 		t.Errorf("generated identity from outside: %v, want 403", err)
 	}
 	waitRoster(t, conf, 5)
+}
+
+func writeWAV(path string, pcm []int16) error {
+	w, err := media.CreateWAV(path, 8000, 1)
+	if err != nil {
+		return err
+	}
+	if err := w.Write(pcm); err != nil {
+		return err
+	}
+	return w.Close()
 }
 
 // subscribe runs a SIPp subscriber to the conference event package and

@@ -36,6 +36,9 @@ type Config struct {
 	TrustedOnlyGrace time.Duration `yaml:"trusted_only_grace"`
 	// Jitter configures each participant's jitter buffer.
 	Jitter media.JitterConfig `yaml:"jitter"`
+	// RTPTimeout removes a participant whose RTP stopped for this long
+	// (it vanished without BYE). Default 60s; negative disables it.
+	RTPTimeout time.Duration `yaml:"rtp_timeout"`
 }
 
 // Option configures a Service.
@@ -76,6 +79,9 @@ func NewService(p *platform.Platform, cfg Config, opts ...Option) (*Service, err
 	if cfg.TrustedOnlyGrace == 0 {
 		cfg.TrustedOnlyGrace = 30 * time.Second
 	}
+	if cfg.RTPTimeout == 0 {
+		cfg.RTPTimeout = 60 * time.Second
+	}
 	s := &Service{p: p, cfg: cfg, confs: map[string]*Conference{}}
 	for _, o := range opts {
 		o(s)
@@ -85,7 +91,7 @@ func NewService(p *platform.Platform, cfg Config, opts ...Option) (*Service, err
 	}
 	ep, err := endpoint.NewApplication(p, endpoint.Settings{
 		OwnerURI: "sip:" + cfg.Prefix + "@" + p.Host(), Prefix: true, DisplayName: "Conference",
-		RTPTimeout: -1, // participants may be silent (muted) for long
+		RTPTimeout: cfg.RTPTimeout, // muting is done here: muted phones still send RTP
 	})
 	if err != nil {
 		return nil, fmt.Errorf("conference: %w", err)

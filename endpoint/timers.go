@@ -10,6 +10,11 @@ import (
 	"github.com/emiago/sipgo/sip"
 )
 
+// deadPeerByeTimeout bounds, in units of T1, the wait for the answer to a
+// BYE sent because the peer looks dead (session expiry, RTP timeout): it
+// will most likely never answer, and the call should not linger 64*T1.
+const deadPeerByeTimeout = 4
+
 func parseSessionExpires(h sip.Header) (time.Duration, string, bool) {
 	if h == nil {
 		return 0, "", false
@@ -132,7 +137,7 @@ func (c *Call) refreshSession() {
 
 func (c *Call) sessionExpired() {
 	c.log.Info("session timer expired; ending call")
-	ctx, cancel := context.WithTimeout(context.Background(), 64*c.p.Config().T1)
+	ctx, cancel := context.WithTimeout(context.Background(), deadPeerByeTimeout*c.p.Config().T1)
 	defer cancel()
 	_ = c.terminate(ctx, ReasonSessionExpired)
 }
@@ -163,7 +168,7 @@ func (c *Call) checkRTP() {
 	}
 	c.mu.Unlock()
 	c.log.Info("no RTP; ending call", "idle", idle.String())
-	ctx, cancel := context.WithTimeout(context.Background(), 64*c.p.Config().T1)
+	ctx, cancel := context.WithTimeout(context.Background(), deadPeerByeTimeout*c.p.Config().T1)
 	defer cancel()
 	_ = c.terminate(ctx, ReasonRTPTimeout)
 }
