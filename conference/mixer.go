@@ -101,6 +101,12 @@ type LegOptions struct {
 type MixerStats struct {
 	// Frames counts the frames mixed.
 	Frames uint64
+	// Late counts clock ticks that missed their 20 ms deadline: a frame
+	// that took longer than the interval, or a tick that came more than
+	// half an interval late (so a frame was skipped or delayed).
+	Late uint64
+	// MaxFrame is the longest time one clocked frame took.
+	MaxFrame time.Duration
 	// Encodes counts codec encodings, shared and individual.
 	Encodes uint64
 	// SharedEncodes counts the encodings of the full mix, or of silence,
@@ -317,13 +323,24 @@ func (m *Mixer) run() {
 	// next tick is already pending, so one late frame is caught up.
 	t := time.NewTicker(m.interval)
 	defer t.Stop()
+	var prev time.Time
 	for {
 		select {
 		case <-m.done:
 			return
 		case <-t.C:
 		}
+		start := time.Now()
 		m.Tick()
+		took := time.Since(start)
+		late := took > m.interval || (!prev.IsZero() && start.Sub(prev) > m.interval*3/2)
+		prev = start
+		m.mu.Lock()
+		if late {
+			m.stats.Late++
+		}
+		m.stats.MaxFrame = max(m.stats.MaxFrame, took)
+		m.mu.Unlock()
 	}
 }
 

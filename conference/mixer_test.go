@@ -801,7 +801,7 @@ func TestMixerRealSessions(t *testing.T) {
 // of which two, or all, talk; the silent ones send line noise below the
 // talk threshold, and every leg has a PCMU output that discards payloads.
 func BenchmarkMixer(b *testing.B) {
-	for _, n := range []int{3, 10, 100} {
+	for _, n := range []int{3, 10, 100, 1000} {
 		for _, all := range []bool{false, true} {
 			talkers := 2
 			if all {
