@@ -253,7 +253,8 @@ func (c *Conference) reserve(uri string, call *endpoint.Call, trusted bool) (*pa
 	case !trusted && c.ordinaryLocked() >= c.opts.MaxParticipants:
 		return nil, &refusal{sip.StatusBusyHere, "Conference Full"}
 	}
-	if _, dup := c.byURI[uri]; dup {
+	key := rosterKey(uri)
+	if _, dup := c.byURI[key]; dup {
 		return nil, &refusal{sip.StatusBusyHere, "Already In Conference"}
 	}
 	c.nextID++
@@ -264,8 +265,19 @@ func (c *Conference) reserve(uri string, call *endpoint.Call, trusted bool) (*pa
 	if trusted {
 		p.info.Role = Leader
 	}
-	c.byURI[uri] = p
+	c.byURI[key] = p
 	return p, nil
+}
+
+// rosterKey is the identity the URI-once rule compares: scheme, user and
+// host, case-insensitive in the host, without port or parameters (a phone
+// that re-registers from another port is still the same participant).
+func rosterKey(uri string) string {
+	var u sip.Uri
+	if err := sip.ParseUri(uri, &u); err != nil {
+		return strings.ToLower(uri)
+	}
+	return u.Scheme + ":" + u.User + "@" + strings.ToLower(u.Host)
 }
 
 func (c *Conference) ordinaryLocked() int {
@@ -297,8 +309,8 @@ func (c *Conference) joined(p *participant) {
 // release frees a roster slot; wasIn says the participant had joined.
 func (c *Conference) release(p *participant, wasIn bool) {
 	c.mu.Lock()
-	if c.byURI[p.info.URI] == p {
-		delete(c.byURI, p.info.URI)
+	if k := rosterKey(p.info.URI); c.byURI[k] == p {
+		delete(c.byURI, k)
 	}
 	delete(c.parts, p.info.ID)
 	endNow, startGrace := false, false

@@ -8,9 +8,10 @@
 // listeners who are not talking share one encoded mix per codec.
 //
 // Roster rules (the UCMA model):
-//   - A SIP URI appears in a roster at most once. A second ordinary join
-//     with a URI already present is refused with 486 and the reason
-//     "Already In Conference" (plus a Warning header saying why).
+//   - A SIP URI appears in a roster at most once (compared as
+//     scheme:user@host, ignoring port and parameters). A second ordinary
+//     join with a URI already present is refused with 486 and the reason
+//     "Already In Conference".
 //   - Trusted participants are joined by application endpoints of the same
 //     platform (or by configured trusted peers); anyone else asking for a
 //     trusted join gets 403. Trusted participants are leaders, never wait,

@@ -144,8 +144,8 @@ func (c *Conference) detach(p *participant) {
 	c.mixer.Remove(p.info.ID)
 	c.mu.Lock()
 	delete(c.parts, p.info.ID)
-	if c.byURI[p.info.URI] == p {
-		delete(c.byURI, p.info.URI)
+	if k := rosterKey(p.info.URI); c.byURI[k] == p {
+		delete(c.byURI, k)
 	}
 	c.mu.Unlock()
 }

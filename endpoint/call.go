@@ -98,6 +98,7 @@ type Call struct {
 	onState    func(StateChange)
 	onTransfer func(*TransferRequest)
 	onDTMF     func(media.DTMFEvent)
+	onMedia    func(sdp.Negotiated)
 	events     eventQueue
 
 	ctx    context.Context
@@ -232,6 +233,15 @@ func (c *Call) HandOff() {
 func (c *Call) OnStateChanged(f func(StateChange)) {
 	c.mu.Lock()
 	c.onState = f
+	c.mu.Unlock()
+}
+
+// OnMediaChanged sets the handler called after every offer/answer
+// exchange (including re-INVITEs from the remote side, such as hold and
+// retrieve); it runs on the call's event goroutine.
+func (c *Call) OnMediaChanged(f func(sdp.Negotiated)) {
+	c.mu.Lock()
+	c.onMedia = f
 	c.mu.Unlock()
 }
 
@@ -493,6 +503,9 @@ func (c *Call) ensureMediaLocked() error {
 // applyLocked applies a negotiation to the RTP session; c.mu is held.
 func (c *Call) applyLocked(n sdp.Negotiated) {
 	c.neg, c.negotiate, c.negotiatedAt = n, true, time.Now()
+	if f := c.onMedia; f != nil {
+		c.events.post(func() { f(n) })
+	}
 	codec, ok := media.CodecByName(n.Codec.Name)
 	if !ok {
 		return

@@ -41,6 +41,10 @@ type EstablishOptions struct {
 	// Replaces names a dialog of the target that this call replaces (RFC
 	// 3891): the Replaces header value.
 	Replaces string
+	// MaxForwards sets the INVITE's Max-Forwards (default 70); a
+	// back-to-back call passes the incoming value minus one, which stops
+	// loops (RFC 3261 section 16.6).
+	MaxForwards int
 	// GeneratedIdentity makes this call present a fresh, hidden identity
 	// (sip:gen-<uuid>@host) instead of the conversation's, so that one
 	// application can hold several calls in one conference (UCMA's
@@ -134,6 +138,11 @@ func (c *Call) Establish(ctx context.Context, destination string, opts Establish
 		hdrs = append(hdrs, sip.NewHeader("Replaces", opts.Replaces))
 	}
 	c.invite = c.requestLocked(sip.INVITE, offer, hdrs...)
+	if opts.MaxForwards > 0 {
+		c.invite.RemoveHeader("Max-Forwards")
+		mf := sip.MaxForwardsHeader(uint32(min(opts.MaxForwards, 255)))
+		c.invite.AppendHeader(&mf)
+	}
 	ectx, cancel := context.WithCancel(ctx)
 	if opts.MaxEstablishTime > 0 {
 		ectx, cancel = context.WithTimeout(ctx, opts.MaxEstablishTime)

@@ -120,6 +120,9 @@ type Session struct {
 	remoteRR   remoteReport
 	cname      string
 	rtcpTimer  *time.Timer
+	// packetHandler, when set, takes the packets of the codec and of
+	// telephone-event instead of the decoder (SetPacketHandler).
+	packetHandler func(pt uint8, seq uint16, ts uint32, marker bool, payload []byte)
 
 	// Outgoing stream state (RFC 3550 section 5.1), guarded by wmu.
 	wmu      sync.Mutex
@@ -304,6 +307,19 @@ func removeSink(list []AudioSink, t AudioSink) []AudioSink {
 func (s *Session) OnDTMF(f func(DTMFEvent)) {
 	s.mu.Lock()
 	s.onDTMF = f
+	s.mu.Unlock()
+}
+
+// SetPacketHandler hands the received packets of the negotiated codec and
+// of telephone-event, as they arrive, to f instead of the jitter buffer,
+// the decoder (sink and taps) and DTMF parsing, for a relay that forwards
+// them to another session; nil restores decoding. Statistics and latching
+// still apply. f runs on the reader goroutine and must not block; payload
+// is only valid during the call. After SetPacketHandler returns, one call
+// to the previous handler may still be running.
+func (s *Session) SetPacketHandler(f func(pt uint8, seq uint16, ts uint32, marker bool, payload []byte)) {
+	s.mu.Lock()
+	s.packetHandler = f
 	s.mu.Unlock()
 }
 
@@ -541,8 +557,12 @@ func (s *Session) readLoop() {
 			clock = codec.ClockRate()
 		}
 		inOrder := s.rx.update(p.SSRC, p.SequenceNumber, p.Timestamp, p.Marker, now, clock)
-		jb := s.jb
+		jb, ph := s.jb, s.packetHandler
 		s.mu.Unlock()
+		if ph != nil && (codec != nil && p.PayloadType == codec.PayloadType() || dtmfPT != 0 && p.PayloadType == dtmfPT) {
+			ph(p.PayloadType, p.SequenceNumber, p.Timestamp, p.Marker, p.Payload)
+			continue
+		}
 		switch {
 		case jb != nil && codec != nil && p.PayloadType == codec.PayloadType():
 			// The jitter buffer reorders, and conceals what is missing

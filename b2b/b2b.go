@@ -1,0 +1,440 @@
+package b2b
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-sip/switchboard/endpoint"
+	"github.com/switchboard-sip/switchboard/media"
+	"github.com/switchboard-sip/switchboard/media/sdp"
+)
+
+// Leg is one side of a back-to-back call.
+type Leg struct {
+	// Call is the leg's call: for leg 1 usually an incoming call not yet
+	// answered; for leg 2 an idle call, or an established call (for example
+	// one joined to a conference) when Destination is empty.
+	Call *endpoint.Call
+	// Destination is where leg 2 is placed.
+	Destination string
+	// Establish carries per-leg establish options (leg 2).
+	Establish endpoint.EstablishOptions
+}
+
+// Options configure a back-to-back call.
+type Options struct {
+	// PassHeaders names headers copied from leg 1's INVITE to leg 2's. The
+	// dialog's own headers are never copied: Call-ID, From, To, CSeq, Via,
+	// Contact, P-Asserted-Identity, Refer-To, Replaces and the like.
+	PassHeaders []string
+	// RingTimeout bounds how long leg 2 may ring; leg 1 then gets 480.
+	// Default 60s.
+	RingTimeout time.Duration
+	// ImpersonateCaller makes leg 2 present leg 1's caller (From and
+	// P-Asserted-Identity), so the far end sees the original caller. Leg
+	// 2's endpoint must be an application endpoint.
+	ImpersonateCaller bool
+	// ConferencePrefix is the user-part prefix that marks conference URIs
+	// (default "conf-"): such a destination is refused with
+	// ErrConferenceDestination.
+	ConferencePrefix string
+}
+
+// State is the state of a back-to-back call, derived from its legs.
+type State int
+
+// States.
+const (
+	Idle State = iota
+	Establishing
+	Established
+	Terminating
+	Terminated
+)
+
+func (s State) String() string {
+	return [...]string{"idle", "establishing", "established", "terminating", "terminated"}[s]
+}
+
+// Errors.
+var (
+	ErrConferenceDestination = errors.New("b2b: a conference URI is not a two-party destination: join the conference first " +
+		"(conference.Join, impersonating the caller or with a generated identity) and pass that joined call as leg 2 with no destination")
+	ErrLegState = errors.New("b2b: leg 1 must be an unanswered incoming call and leg 2 idle (or established without a destination)")
+)
+
+// neverPass lists headers that belong to a dialog or an identity and are
+// never copied between legs.
+var neverPass = map[string]bool{
+	"call-id": true, "from": true, "to": true, "cseq": true, "via": true, "contact": true,
+	"p-asserted-identity": true, "p-preferred-identity": true, "refer-to": true, "replaces": true,
+	"referred-by": true, "route": true, "record-route": true, "max-forwards": true,
+	"content-length": true, "content-type": true, "authorization": true, "proxy-authorization": true,
+}
+
+// Call is a back-to-back call. Methods are safe for concurrent use;
+// OnStateChanged handlers run on the b2b call's own goroutine, one at a
+// time.
+type Call struct {
+	leg1, leg2 Leg
+	opts       Options
+
+	mu      sync.Mutex
+	state   State
+	relay   *media.Relay
+	last    *media.RelayStats
+	onState func(State)
+	events  chan func()
+	done    chan struct{}
+	once    sync.Once
+}
+
+// New pairs two legs. It checks the legs and the destination but sends
+// nothing; Establish does.
+func New(leg1, leg2 Leg, opts Options) (*Call, error) {
+	if leg1.Call == nil || leg2.Call == nil {
+		return nil, errors.New("b2b: both legs need a call")
+	}
+	if opts.RingTimeout == 0 {
+		opts.RingTimeout = 60 * time.Second
+	}
+	if opts.ConferencePrefix == "" {
+		opts.ConferencePrefix = "conf-"
+	}
+	if leg2.Destination != "" {
+		u, err := endpoint.ParseURI(leg2.Destination)
+		if err != nil {
+			return nil, fmt.Errorf("b2b: leg 2 destination: %w", err)
+		}
+		if strings.HasPrefix(u.User, opts.ConferencePrefix) {
+			return nil, ErrConferenceDestination
+		}
+		if leg2.Call.State() != endpoint.Idle {
+			return nil, ErrLegState
+		}
+	} else if leg2.Call.State() != endpoint.Established {
+		return nil, fmt.Errorf("%w: leg 2 has no destination and is not established", ErrLegState)
+	}
+	if s := leg1.Call.State(); s != endpoint.Incoming && s != endpoint.Established {
+		return nil, ErrLegState
+	}
+	return &Call{leg1: leg1, leg2: leg2, opts: opts, events: make(chan func(), 16), done: make(chan struct{})}, nil
+}
+
+// Leg1 and Leg2 return the legs' calls.
+func (b *Call) Leg1() *endpoint.Call { return b.leg1.Call }
+
+// Leg2 returns leg 2's call.
+func (b *Call) Leg2() *endpoint.Call { return b.leg2.Call }
+
+// State returns the state.
+func (b *Call) State() State {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.state
+}
+
+// Done is closed when both legs have ended.
+func (b *Call) Done() <-chan struct{} { return b.done }
+
+// OnStateChanged sets the state handler.
+func (b *Call) OnStateChanged(f func(State)) {
+	b.mu.Lock()
+	b.onState = f
+	b.mu.Unlock()
+}
+
+func (b *Call) setState(s State) {
+	b.mu.Lock()
+	if b.state == s || b.state == Terminated {
+		b.mu.Unlock()
+		return
+	}
+	b.state = s
+	f := b.onState
+	b.mu.Unlock()
+	if f != nil {
+		select {
+		case b.events <- func() { f(s) }:
+		default:
+		}
+		go b.drain()
+	}
+}
+
+func (b *Call) drain() {
+	for {
+		select {
+		case f := <-b.events:
+			f()
+		default:
+			return
+		}
+	}
+}
+
+// passHeaders copies the allow-listed headers of leg 1's INVITE.
+func (b *Call) passHeaders() []sip.Header {
+	req := b.leg1.Call.Request()
+	if req == nil {
+		return nil
+	}
+	var out []sip.Header
+	for _, name := range b.opts.PassHeaders {
+		if neverPass[strings.ToLower(name)] {
+			continue
+		}
+		for _, h := range req.GetHeaders(name) {
+			out = append(out, sip.NewHeader(h.Name(), h.Value()))
+		}
+	}
+	return out
+}
+
+// Establish places leg 2 (unless it is already established), passes its
+// progress to leg 1, answers leg 1 when leg 2 answers and starts the media
+// relay. A failure of leg 2 is mapped onto leg 1 and returned.
+func (b *Call) Establish(ctx context.Context) error {
+	b.setState(Establishing)
+	l1, l2 := b.leg1.Call, b.leg2.Call
+	if b.leg2.Destination != "" {
+		if b.opts.ImpersonateCaller {
+			if err := l2.Conversation().Impersonate(l1.RemoteURI(), "", l1.RemoteDisplayName()); err != nil {
+				b.fail(ctx, sip.StatusInternalServerError, "Server Internal Error")
+				return fmt.Errorf("b2b: impersonate caller: %w", err)
+			}
+		}
+		eo := b.leg2.Establish
+		eo.Headers = append(append([]sip.Header(nil), eo.Headers...), b.passHeaders()...)
+		if mf := l1.Request(); mf != nil && mf.MaxForwards() != nil {
+			// Loops are stopped by Max-Forwards (RFC 3261 section 16.6).
+			n := int(mf.MaxForwards().Val())
+			if n <= 1 {
+				b.fail(ctx, 483, "Too Many Hops")
+				return errors.New("b2b: too many hops")
+			}
+			eo.MaxForwards = n - 1
+		}
+		userProv := eo.OnProvisional
+		eo.OnProvisional = func(code int, reason string, early bool) {
+			switch {
+			case early:
+				if l1.EarlyMedia(ctx) == nil {
+					b.startRelay()
+				}
+			case code == 180:
+				_ = l1.Ring(ctx)
+			}
+			if userProv != nil {
+				userProv(code, reason, early)
+			}
+		}
+		rctx, cancel := context.WithTimeout(ctx, b.opts.RingTimeout)
+		defer cancel()
+		// CANCEL from the caller cancels leg 2.
+		stop := context.AfterFunc(l1.Context(), cancel)
+		defer stop()
+		err := l2.Establish(rctx, b.leg2.Destination, eo)
+		if err != nil {
+			var re *endpoint.ResponseError
+			var rd *endpoint.RedirectError
+			switch {
+			case l1.State() == endpoint.Terminated:
+				// The caller gave up (CANCEL); leg 2 was cancelled.
+			case errors.As(err, &re):
+				b.fail(ctx, re.Code, re.Reason)
+			case errors.As(err, &rd):
+				b.fail(ctx, sip.StatusTemporarilyUnavailable, "Temporarily Unavailable")
+			case errors.Is(err, context.DeadlineExceeded):
+				b.fail(ctx, sip.StatusTemporarilyUnavailable, "No Answer")
+			default:
+				b.fail(ctx, sip.StatusServiceUnavailable, "Service Unavailable")
+			}
+			b.finish()
+			return fmt.Errorf("b2b: leg 2: %w", err)
+		}
+	}
+	if l1.State() == endpoint.Incoming {
+		if err := l1.Accept(ctx); err != nil {
+			_ = l2.Terminate(context.WithoutCancel(ctx))
+			b.finish()
+			return fmt.Errorf("b2b: leg 1: %w", err)
+		}
+	}
+	if l1.State() != endpoint.Established || l2.State() != endpoint.Established {
+		b.hangupBoth(context.WithoutCancel(ctx))
+		b.finish()
+		return errors.New("b2b: a leg ended while establishing")
+	}
+	b.startRelay()
+	b.wire()
+	b.setState(Established)
+	go b.watch()
+	return nil
+}
+
+// fail refuses leg 1 with the code leg 2 got (486 stays 486).
+func (b *Call) fail(ctx context.Context, code int, reason string) {
+	if code < 300 || code > 699 {
+		code, reason = sip.StatusServiceUnavailable, "Service Unavailable"
+	}
+	_ = b.leg1.Call.Decline(context.WithoutCancel(ctx), code, reason)
+}
+
+func (b *Call) startRelay() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.relay != nil {
+		return
+	}
+	a, c := b.leg1.Call.Media(), b.leg2.Call.Media()
+	if a == nil || c == nil {
+		return
+	}
+	b.relay = media.NewRelay(a, c, media.RelayOptions{})
+	b.relay.Start()
+}
+
+// Relay returns the media relay (nil before media flows).
+func (b *Call) Relay() *media.Relay {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.relay
+}
+
+// LastRelayStats returns the media relay's counters as they were when the
+// call ended (nil before that).
+func (b *Call) LastRelayStats() *media.RelayStats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.last
+}
+
+// wire passes hold/retrieve and transfers between the legs.
+func (b *Call) wire() {
+	pass := func(from, to *endpoint.Call) {
+		from.OnMediaChanged(func(n sdp.Negotiated) {
+			want := endpoint.HoldNone
+			switch n.RemoteDirection {
+			case sdp.SendOnly:
+				want = endpoint.HoldRemote
+			case sdp.Inactive:
+				want = endpoint.HoldBoth
+			}
+			if to.HoldType() == want || to.State() != endpoint.Established {
+				return
+			}
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				_ = to.Hold(ctx, want)
+			}()
+		})
+	}
+	pass(b.leg1.Call, b.leg2.Call)
+	pass(b.leg2.Call, b.leg1.Call)
+	b.wireTransfer(b.leg1.Call, true)
+	b.wireTransfer(b.leg2.Call, false)
+}
+
+// wireTransfer carries out a REFER received on a leg inside the
+// back-to-back call: the referred party is called, and the other leg is
+// re-paired with the new call, so the far end need not support Replaces.
+func (b *Call) wireTransfer(c *endpoint.Call, isLeg1 bool) {
+	c.OnTransferRequested(func(tr *endpoint.TransferRequest) {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			b.mu.Lock()
+			old := b.relay
+			b.relay = nil
+			b.mu.Unlock()
+			nc, err := tr.Accept(ctx, endpoint.EstablishOptions{})
+			if err != nil {
+				b.mu.Lock()
+				b.relay = old
+				b.mu.Unlock()
+				return
+			}
+			if old != nil {
+				old.Close()
+			}
+			b.mu.Lock()
+			if isLeg1 {
+				b.leg1.Call = nc
+			} else {
+				b.leg2.Call = nc
+			}
+			b.mu.Unlock()
+			b.startRelay()
+			b.wire()
+			go b.watch()
+		}()
+	})
+}
+
+// watch ends the other leg when one ends (BYE, RTP timeout, ...).
+func (b *Call) watch() {
+	b.mu.Lock()
+	l1, l2 := b.leg1.Call, b.leg2.Call
+	b.mu.Unlock()
+	select {
+	case <-l1.Done():
+	case <-l2.Done():
+	}
+	time.Sleep(10 * time.Millisecond) // a REFER re-pairing may have replaced the leg
+	b.mu.Lock()
+	same := b.leg1.Call == l1 && b.leg2.Call == l2
+	b.mu.Unlock()
+	if !same {
+		return
+	}
+	b.setState(Terminating)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b.hangupBoth(ctx)
+	b.finish()
+}
+
+func (b *Call) hangupBoth(ctx context.Context) {
+	b.mu.Lock()
+	l1, l2 := b.leg1.Call, b.leg2.Call
+	b.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range []*endpoint.Call{l1, l2} {
+		wg.Go(func() { _ = c.Terminate(ctx) })
+	}
+	wg.Wait()
+}
+
+func (b *Call) finish() {
+	b.once.Do(func() {
+		b.mu.Lock()
+		r := b.relay
+		b.relay = nil
+		if r != nil {
+			st := r.Stats()
+			b.last = &st
+		}
+		b.mu.Unlock()
+		if r != nil {
+			r.Close()
+		}
+		b.setState(Terminated)
+		close(b.done)
+	})
+}
+
+// Terminate ends both legs.
+func (b *Call) Terminate(ctx context.Context) error {
+	b.setState(Terminating)
+	b.hangupBoth(ctx)
+	b.finish()
+	return nil
+}

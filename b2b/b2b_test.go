@@ -1,0 +1,355 @@
+package b2b_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/switchboard-sip/switchboard/b2b"
+	"github.com/switchboard-sip/switchboard/conference"
+	"github.com/switchboard-sip/switchboard/endpoint"
+	"github.com/switchboard-sip/switchboard/internal/peers"
+	"github.com/switchboard-sip/switchboard/media/dsp"
+	"github.com/switchboard-sip/switchboard/media/sdp"
+	sbt "github.com/switchboard-sip/switchboard/switchboardtest"
+)
+
+// bridge serves "bridge": every incoming call is connected back to back to
+// the destination dest() returns.
+type bridge struct {
+	srv   *sbt.Server
+	calls chan *b2b.Call
+	errs  chan error
+}
+
+func newBridge(t *testing.T, dest func(*endpoint.Call) string, opts b2b.Options) *bridge {
+	br := &bridge{srv: sbt.NewServer(t), calls: make(chan *b2b.Call, 4), errs: make(chan error, 4)}
+	var ep *endpoint.Endpoint
+	ep = br.srv.Handle(t, "bridge", endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
+		b, err := b2b.New(b2b.Leg{Call: c}, b2b.Leg{Call: ep.NewConversation().NewCall(), Destination: dest(c)}, opts)
+		if err != nil {
+			br.errs <- err
+			_ = c.Decline(ctx, 500, "Server Internal Error")
+			return
+		}
+		if err := b.Establish(ctx); err != nil {
+			br.errs <- err
+			return
+		}
+		c.HandOff()
+		br.calls <- b
+	}))
+	return br
+}
+
+func (br *bridge) next(t *testing.T) *b2b.Call {
+	t.Helper()
+	select {
+	case b := <-br.calls:
+		return b
+	case err := <-br.errs:
+		t.Fatalf("b2b failed: %v", err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("no back-to-back call")
+	}
+	return nil
+}
+
+func TestBaresipToBaresipTonesDTMFAndBye(t *testing.T) {
+	callee := peers.StartBaresip(t, peers.BaresipOptions{User: "callee", AutoAnswer: true,
+		AudioFile: peers.WriteWAV(t, dsp.Sine(8000*60, 8000, 900, 0.3), 8000)})
+	br := newBridge(t, func(*endpoint.Call) string { return callee.URI() }, b2b.Options{ImpersonateCaller: true})
+	caller := peers.StartBaresip(t, peers.BaresipOptions{User: "caller",
+		AudioFile: peers.WriteWAV(t, dsp.Sine(8000*60, 8000, 500, 0.3), 8000)})
+	if err := caller.Dial(br.srv.URI("bridge")); err != nil {
+		t.Fatal(err)
+	}
+	b := br.next(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ev, err := callee.WaitEvent(ctx, "CALL_ESTABLISHED")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.PeerURI == "" || !contains(ev.PeerURI, "caller@") {
+		t.Errorf("callee sees %q, want the impersonated caller", ev.PeerURI)
+	}
+	time.Sleep(2 * time.Second)
+	if err := caller.SendDTMF("12#"); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	for range 3 {
+		ev, err := callee.WaitEvent(ctx, "CALL_DTMF_START")
+		if err != nil {
+			t.Fatalf("after %q: %v", got, err)
+		}
+		got += ev.Param
+	}
+	if got != "12#" {
+		t.Errorf("callee got DTMF %q, want 12#", got)
+	}
+	if err := caller.Hangup(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := callee.WaitEvent(ctx, "CALL_CLOSED"); err != nil {
+		t.Fatalf("BYE did not reach leg 2: %v", err)
+	}
+	<-b.Done()
+	for _, c := range []struct {
+		who  *peers.Baresip
+		hear float64
+	}{{caller, 900}, {callee, 500}} {
+		rec, rate := c.who.RecordingSamples(t)
+		if f := dsp.ToneFraction(rec, rate, c.hear); f < 0.4 {
+			t.Errorf("%s hears %v Hz in %.0f%%", c.who.URI(), c.hear, f*100)
+		}
+	}
+}
+
+func contains(s, sub string) bool { return len(s) >= len(sub) && (s == sub || len(sub) == 0 || indexOf(s, sub) >= 0) }
+
+func indexOf(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return i
+		}
+	}
+	return -1
+}
+
+func TestTranscodingPCMUToPCMA(t *testing.T) {
+	callee := peers.StartBaresip(t, peers.BaresipOptions{User: "alaw", AutoAnswer: true, Codecs: []string{"PCMA"},
+		AudioFile: peers.WriteWAV(t, dsp.Sine(8000*60, 8000, 900, 0.3), 8000)})
+	br := newBridge(t, func(*endpoint.Call) string { return callee.URI() }, b2b.Options{})
+	caller := peers.StartBaresip(t, peers.BaresipOptions{User: "ulaw", Codecs: []string{"PCMU"},
+		AudioFile: peers.WriteWAV(t, dsp.Sine(8000*60, 8000, 500, 0.3), 8000)})
+	if err := caller.Dial(br.srv.URI("bridge")); err != nil {
+		t.Fatal(err)
+	}
+	b := br.next(t)
+	if a, c := b.Leg1().Negotiated().Codec.Name, b.Leg2().Negotiated().Codec.Name; a != "PCMU" || c != "PCMA" {
+		t.Fatalf("legs negotiated %s and %s, want PCMU and PCMA", a, c)
+	}
+	time.Sleep(2 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_ = callee.Hangup()
+	if _, err := caller.WaitEvent(ctx, "CALL_CLOSED"); err != nil {
+		t.Fatalf("BYE from leg 2 did not reach leg 1: %v", err)
+	}
+	for _, c := range []struct {
+		who  *peers.Baresip
+		hear float64
+	}{{caller, 900}, {callee, 500}} {
+		rec, rate := c.who.RecordingSamples(t)
+		if f := dsp.ToneFraction(rec, rate, c.hear); f < 0.4 {
+			t.Errorf("%s hears %v Hz in %.0f%% through the transcoder", c.who.URI(), c.hear, f*100)
+		}
+	}
+	if st := b.Relay(); st != nil {
+		t.Logf("relay %+v", st.Stats())
+	}
+}
+
+func TestFailuresAreMappedToLeg1(t *testing.T) {
+	busy := sbt.NewPhone(t, "busy", sbt.PhoneOptions{Answer: func(ctx context.Context, c *endpoint.Call) error {
+		_ = c.Decline(ctx, 486, "Busy Here")
+		return errors.New("busy")
+	}})
+	for name, tc := range map[string]struct {
+		dest string
+		code int
+	}{
+		"busy":    {busy.URI(), 486},
+		"unknown": {fmt.Sprintf("sip:nobody@127.0.0.1:%d", busy.Server.Port()), 404},
+	} {
+		br := newBridge(t, func(*endpoint.Call) string { return tc.dest }, b2b.Options{})
+		_, err := sbt.NewPhone(t, "caller").DialContext(context.Background(), br.srv.URI("bridge"), endpoint.EstablishOptions{})
+		var re *endpoint.ResponseError
+		if !errors.As(err, &re) || re.Code != tc.code {
+			t.Errorf("%s: caller got %v, want %d", name, err, tc.code)
+		}
+	}
+}
+
+func TestRingTimeoutGives480AndCancelEndsLeg2(t *testing.T) {
+	rung := make(chan *endpoint.Call, 2)
+	slow := sbt.NewPhone(t, "slow", sbt.PhoneOptions{Answer: func(ctx context.Context, c *endpoint.Call) error {
+		_ = c.Ring(ctx)
+		rung <- c
+		<-ctx.Done()
+		return ctx.Err()
+	}})
+	br := newBridge(t, func(*endpoint.Call) string { return slow.URI() }, b2b.Options{RingTimeout: 700 * time.Millisecond})
+	_, err := sbt.NewPhone(t, "impatient").DialContext(context.Background(), br.srv.URI("bridge"), endpoint.EstablishOptions{})
+	var re *endpoint.ResponseError
+	if !errors.As(err, &re) || re.Code != 480 {
+		t.Fatalf("no answer: caller got %v, want 480", err)
+	}
+	<-rung
+
+	// CANCEL from the caller before answer cancels leg 2.
+	br2 := newBridge(t, func(*endpoint.Call) string { return slow.URI() }, b2b.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { _, _ = sbt.NewPhone(t, "quitter").DialContext(ctx, br2.srv.URI("bridge"), endpoint.EstablishOptions{}) }()
+	leg2 := <-rung
+	cancel()
+	select {
+	case <-leg2.Done():
+		if leg2.Reason() != endpoint.ReasonRemoteCancelled {
+			t.Fatalf("leg 2 ended with %q", leg2.Reason())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("leg 2 still ringing after the caller cancelled")
+	}
+}
+
+func TestByeAndHoldCrossTheBridge(t *testing.T) {
+	callee := sbt.NewPhone(t, "callee")
+	br := newBridge(t, func(*endpoint.Call) string { return callee.URI() }, b2b.Options{})
+	caller := sbt.NewPhone(t, "caller").Dial(t, br.srv.URI("bridge"))
+	b := br.next(t)
+	far := callee.NextCall(t)
+	caller.StartTone(500)
+	far.StartTone(900)
+	time.Sleep(300 * time.Millisecond)
+	caller.ResetRecording()
+	far.ResetRecording()
+	time.Sleep(time.Second)
+	if f := dsp.ToneFraction(far.Recording(), 8000, 500); f < 0.7 {
+		t.Errorf("callee hears caller in %.0f%%", f*100)
+	}
+	if f := dsp.ToneFraction(caller.Recording(), 8000, 900); f < 0.7 {
+		t.Errorf("caller hears callee in %.0f%%", f*100)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := caller.Hold(ctx, endpoint.HoldRemote); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for far.Negotiated().RemoteDirection != sdp.SendOnly {
+		if time.Now().After(deadline) {
+			t.Fatalf("hold did not cross: callee sees %v", far.Negotiated().RemoteDirection)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	far.Hangup(t) // BYE from leg 2's side ends leg 1 too
+	caller.WaitTerminated(t, 5*time.Second)
+	<-b.Done()
+}
+
+func TestConferenceURIAsDestinationIsRefused(t *testing.T) {
+	srv := sbt.NewServer(t)
+	ep := srv.Handle(t, "x", nil)
+	_, err := b2b.New(b2b.Leg{Call: ep.NewConversation().NewCall()}, b2b.Leg{Call: ep.NewConversation().NewCall(), Destination: "sip:conf-42@127.0.0.1"}, b2b.Options{})
+	if !errors.Is(err, b2b.ErrConferenceDestination) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestIntoConference is the seed 002 scenario: two baresip callers are put
+// by back-to-back calls into one conference with their own URIs
+// impersonated; the roster shows each once; a second back-to-back for the
+// same caller URI is refused unless it uses a generated identity.
+func TestIntoConference(t *testing.T) {
+	srv := sbt.NewServer(t)
+	svc, err := conference.NewService(srv.Platform, conference.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	conf, _ := svc.Create("meet", conference.Options{})
+	type result struct {
+		b   *b2b.Call
+		err error
+	}
+	results := make(chan result, 4)
+	generated := false
+	var ep *endpoint.Endpoint
+	ep = srv.Handle(t, "lobby", endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
+		conv := ep.NewConversation()
+		opts := conference.JoinOptions{}
+		if generated {
+			opts = conference.JoinOptions{Trusted: true, GeneratedIdentity: true}
+		} else if err := conv.Impersonate(c.RemoteURI(), "", c.RemoteDisplayName()); err != nil {
+			results <- result{nil, err}
+			return
+		}
+		leg2, err := conference.Join(ctx, conv, conf.URI(), opts)
+		if err != nil {
+			_ = c.Decline(ctx, 486, "Busy Here")
+			results <- result{nil, err}
+			return
+		}
+		b, err := b2b.New(b2b.Leg{Call: c}, b2b.Leg{Call: leg2}, b2b.Options{})
+		if err == nil {
+			err = b.Establish(ctx)
+		}
+		if err == nil {
+			c.HandOff()
+		}
+		results <- result{b, err}
+	}))
+	tones := []float64{500, 1100}
+	var callers []*peers.Baresip
+	for i, f := range tones {
+		bs := peers.StartBaresip(t, peers.BaresipOptions{User: fmt.Sprintf("guest%d", i),
+			AudioFile: peers.WriteWAV(t, dsp.Sine(8000*60, 8000, f, 0.3), 8000)})
+		if err := bs.Dial(srv.URI("lobby")); err != nil {
+			t.Fatal(err)
+		}
+		if r := <-results; r.err != nil {
+			t.Fatalf("caller %d: %v", i, r.err)
+		}
+		callers = append(callers, bs)
+	}
+	roster := conf.Roster()
+	if len(roster) != 2 || roster[0].URI == roster[1].URI {
+		t.Fatalf("roster %+v", roster)
+	}
+	for i, p := range roster {
+		if !contains(p.URI, fmt.Sprintf("guest%d@", i)) || p.Trusted {
+			t.Errorf("participant %d is %+v, want the impersonated caller, not trusted", i, p)
+		}
+	}
+	time.Sleep(2 * time.Second)
+	// A second back-to-back for guest0's URI is refused...
+	again := peers.StartBaresip(t, peers.BaresipOptions{User: "guest0"})
+	if err := again.Dial(srv.URI("lobby")); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-results; r.err == nil {
+		t.Fatal("a second join with the same URI was accepted")
+	}
+	// ...unless it uses a generated identity.
+	generated = true
+	again2 := peers.StartBaresip(t, peers.BaresipOptions{User: "guest0"})
+	if err := again2.Dial(srv.URI("lobby")); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-results; r.err != nil {
+		t.Fatalf("generated identity join: %v", r.err)
+	}
+	if n := len(conf.Roster()); n != 3 {
+		t.Fatalf("roster has %d, want 3", n)
+	}
+	for _, c := range callers {
+		_ = c.Hangup()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i, c := range callers {
+		if _, err := c.WaitEvent(ctx, "CALL_CLOSED"); err != nil {
+			t.Fatal(err)
+		}
+		rec, rate := c.RecordingSamples(t)
+		other := tones[1-i]
+		if f := dsp.ToneFraction(rec, rate, other); f < 0.3 {
+			t.Errorf("caller %d hears the other caller (%v Hz) in %.0f%%", i, other, f*100)
+		}
+	}
+}

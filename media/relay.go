@@ -1,0 +1,516 @@
+package media
+
+import (
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/switchboard-sip/switchboard/media/dsp"
+)
+
+// This file implements the media relay of a back-to-back call: what one
+// leg's session receives is sent by the other leg's session.
+
+// RelayOptions configures a Relay. The zero value is valid.
+type RelayOptions struct {
+	// NoInbandDTMF stops the relay from playing key presses as in-band
+	// tones to a leg that negotiated no telephone-event; the presses are
+	// then only reported to the OnDTMF handler (for SIP INFO, say).
+	// Default false: such a leg hears the tones.
+	NoInbandDTMF bool
+}
+
+// RelayStats are the counters of a Relay, one set per direction.
+type RelayStats struct {
+	// AtoB counts what the first session received and the relay handled;
+	// BtoA what the second session received.
+	AtoB, BtoA RelayDirectionStats
+}
+
+// RelayDirectionStats count the packets of one direction of a Relay. Each
+// packet the receiving session hands to the relay is counted once; a
+// packet the other session does not send because it is on hold (see
+// Session.SetSending) counts as relayed.
+type RelayDirectionStats struct {
+	// Forwarded counts audio packets forwarded without decoding (both legs
+	// use the same codec).
+	Forwarded uint64
+	// Transcoded counts audio packets decoded and re-encoded with the
+	// other leg's codec.
+	Transcoded uint64
+	// DTMF counts RFC 4733 telephone-event packets: relayed with the other
+	// leg's payload type, played as in-band tones, or only reported.
+	DTMF uint64
+	// Dropped counts packets not relayed: late or duplicated, malformed,
+	// of a payload type the leg no longer uses, with no codec on the other
+	// leg or one at another sample rate, or that failed to send.
+	Dropped uint64
+}
+
+// Relay forwards the media of a back-to-back call between the sessions of
+// its two legs. Each session keeps its own SSRC, sequence numbers and
+// timestamps toward its peer: the relay rewrites them, carrying over the
+// source's timestamp steps (silence, DTMF), its losses (as gaps in the
+// sequence numbers) and its marker bits, and keeps each outgoing stream
+// continuous when the source changes SSRC or jumps (re-INVITE, another
+// media server): the next packet then follows by the time that really
+// passed and carries the marker bit.
+//
+// When both legs use the same codec the payload is forwarded without
+// decoding; otherwise it is transcoded (PCMU ↔ PCMA). The codecs and
+// telephone-event payload types are read from the sessions for every
+// packet, so a re-INVITE that changes them (Session.SetCodec) takes effect
+// at once. RFC 4733 key presses are relayed with the other leg's
+// telephone-event payload type; to a leg that negotiated none they are
+// played as in-band tones (see RelayOptions.NoInbandDTMF). Every key press
+// is also reported to the OnDTMF handler. Comfort noise is not relayed.
+//
+// While relayed, a session's received packets bypass its jitter buffer,
+// decoder, sink, taps and OnDTMF (see Session.SetPacketHandler); late and
+// duplicated packets are dropped rather than reordered. A session may be
+// in one relay at a time. The relay starts no goroutine: it runs on the
+// sessions' reader goroutines. Its methods are safe for concurrent use.
+type Relay struct {
+	a, b   *Session
+	ab, ba *relayFlow
+
+	mu      sync.Mutex
+	onDTMF  func(to *Session, ev DTMFEvent)
+	started bool
+	closed  bool
+	once    sync.Once
+}
+
+// NewRelay returns a relay between the sessions a and b of the two legs of
+// a call. It forwards nothing until Start.
+func NewRelay(a, b *Session, opts RelayOptions) *Relay {
+	r := &Relay{a: a, b: b}
+	r.ab = &relayFlow{r: r, from: a, to: b, opts: opts}
+	r.ba = &relayFlow{r: r, from: b, to: a, opts: opts}
+	return r
+}
+
+// OnDTMF sets the handler of key presses received by either leg, each
+// reported once (on its first RFC 4733 end packet), whatever the relay
+// does with it; to is the session of the other leg, where the key press
+// is going. A back-to-back layer sends SIP INFO when to negotiated no
+// telephone-event. The handler runs on the receiving session's reader
+// goroutine, not under a lock, and must not block.
+func (r *Relay) OnDTMF(f func(to *Session, ev DTMFEvent)) {
+	r.mu.Lock()
+	r.onDTMF = f
+	r.mu.Unlock()
+}
+
+// Start starts relaying: it installs the relay as the packet handler of
+// both sessions. Starting a started or closed relay does nothing.
+func (r *Relay) Start() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.started || r.closed {
+		return
+	}
+	r.started = true
+	r.a.SetPacketHandler(r.ab.handle)
+	r.b.SetPacketHandler(r.ba.handle)
+}
+
+// Close stops relaying and gives the sessions back their decoders (sink,
+// taps, jitter buffer, OnDTMF). It does not close the sessions. Once it
+// returns, the relay sends no more packets. It is idempotent and safe to
+// call concurrently.
+func (r *Relay) Close() error {
+	r.once.Do(func() {
+		r.mu.Lock()
+		started := r.started
+		r.closed = true
+		r.mu.Unlock()
+		if started {
+			r.a.SetPacketHandler(nil)
+			r.b.SetPacketHandler(nil)
+		}
+		// A packet handed over just before may still be in handle: wait
+		// for it, and make any later call a no-op.
+		for _, f := range [2]*relayFlow{r.ab, r.ba} {
+			f.mu.Lock()
+			f.closed = true
+			f.mu.Unlock()
+		}
+	})
+	return nil
+}
+
+// Stats returns the relay's counters.
+func (r *Relay) Stats() RelayStats {
+	return RelayStats{AtoB: r.ab.stats(), BtoA: r.ba.stats()}
+}
+
+// Limits of the timestamp and sequence rewriting.
+const (
+	// relayMaxSeqStep is the largest step of the source's sequence number
+	// (in either direction) that continues its stream: 2 s of 20 ms
+	// packets. A larger step is a new stream.
+	relayMaxSeqStep = 100
+	// relayMaxLateSeconds bounds how far back the timestamp of a late
+	// packet may be; further back, it is a new stream.
+	relayMaxLateSeconds = 10
+	// relayMaxToneFrames bounds the in-band DTMF tone generated for one
+	// telephone-event packet, in frames; a longer stretch (lost updates,
+	// a bogus duration) is skipped as a gap in the timestamps.
+	relayMaxToneFrames = 5
+	// relayToneAmplitude is the peak of each of the two in-band DTMF
+	// tones as a fraction of full scale: -12 dBFS, about -9 dBm0 in
+	// G.711, within ITU-T Q.24's range.
+	relayToneAmplitude = 0.25
+)
+
+// relayFlow is one direction of a Relay. handle runs on from's reader
+// goroutine (a benchmark or fuzz test may call it directly, from one
+// goroutine); mu guards closed and makes Close wait for a running handle.
+type relayFlow struct {
+	r        *Relay
+	from, to *Session
+	opts     RelayOptions
+
+	mu     sync.Mutex
+	closed bool
+
+	// The source stream as last relayed: its sequence number and
+	// timestamp, the arrival time, and the duration (RTP clock units) the
+	// destination's timestamp was advanced by after it.
+	started bool
+	seq     uint16
+	ts      uint32
+	at      time.Time
+	dur     uint32
+
+	// Per-stream coders, for codecs that keep state (G.722 later).
+	decCodec, encCodec Codec
+	dec                Decoder
+	enc                Encoder
+	pcm, tone          []int16
+	out                []byte
+
+	// ev is the telephone-event being played in-band.
+	ev relayTone
+	// Key presses reported: the timestamp of the last, and the flood
+	// bound (maxDTMFPerSecond, as Session.readDTMF).
+	lastKey    uint32
+	haveKey    bool
+	keyWindow  time.Time
+	keyCount   int
+	forwarded  atomic.Uint64
+	transcoded atomic.Uint64
+	dtmf       atomic.Uint64
+	dropped    atomic.Uint64
+}
+
+// relayTone is the state of an RFC 4733 event converted to in-band tones.
+type relayTone struct {
+	active, ended bool
+	ts            uint32 // the event's source timestamp
+	done          uint32 // RTP clock units generated so far
+	lo, hi        dsp.Oscillator
+}
+
+func (f *relayFlow) stats() RelayDirectionStats {
+	return RelayDirectionStats{
+		Forwarded:  f.forwarded.Load(),
+		Transcoded: f.transcoded.Load(),
+		DTMF:       f.dtmf.Load(),
+		Dropped:    f.dropped.Load(),
+	}
+}
+
+// handle is the packet handler installed on f.from (see
+// Session.SetPacketHandler).
+func (f *relayFlow) handle(pt uint8, seq uint16, ts uint32, marker bool, payload []byte) {
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return
+	}
+	key, report := f.relay(pt, seq, ts, marker, payload, time.Now())
+	f.mu.Unlock()
+	if !report {
+		return
+	}
+	f.r.mu.Lock()
+	h := f.r.onDTMF
+	f.r.mu.Unlock()
+	if h != nil {
+		h(f.to, key)
+	}
+}
+
+// relay sends one received packet on; it returns a key press to report.
+func (f *relayFlow) relay(pt uint8, seq uint16, ts uint32, marker bool, payload []byte, now time.Time) (DTMFEvent, bool) {
+	src, srcDTMF := f.from.Codec(), f.from.DTMFPayloadType()
+	dst := f.to.Codec()
+	if srcDTMF != 0 && pt == srcDTMF {
+		return f.relayDTMF(seq, ts, marker, payload, now, src, dst)
+	}
+	if src == nil || dst == nil || pt != src.PayloadType() {
+		f.dropped.Add(1)
+		return DTMFEvent{}, false
+	}
+	same := sameCodec(src, dst)
+	if !same && (src.SampleRate() != dst.SampleRate() || src.ClockRate() != dst.ClockRate()) {
+		// Resampling between codecs is not implemented; G.711 needs none.
+		f.dropped.Add(1)
+		return DTMFEvent{}, false
+	}
+	seqStep, gap, jump, ok := f.step(seq, ts, now, src.ClockRate())
+	if !ok {
+		f.dropped.Add(1)
+		return DTMFEvent{}, false
+	}
+	out, dur, n := payload, f.payloadDuration(src, payload), &f.forwarded
+	if !same {
+		f.pcm = f.decoder(src).Decode(f.pcm[:0], payload)
+		f.out = f.encoder(dst).Encode(f.out[:0], f.pcm)
+		out, dur, n = f.out, uint32(len(f.pcm)*dst.ClockRate()/dst.SampleRate()), &f.transcoded
+	}
+	f.commit(seq, ts, now, dur)
+	if err := f.to.writeRelayed(dst.PayloadType(), seqStep, gap, dur, marker || jump, out); err != nil {
+		f.dropped.Add(1)
+		return DTMFEvent{}, false
+	}
+	n.Add(1)
+	return DTMFEvent{}, false
+}
+
+// relayDTMF relays an RFC 4733 telephone-event packet (section 2.3): with
+// the destination's payload type, or as in-band tones when it negotiated
+// none.
+func (f *relayFlow) relayDTMF(seq uint16, ts uint32, marker bool, payload []byte, now time.Time, src, dst Codec) (DTMFEvent, bool) {
+	if len(payload) < 4 {
+		f.dropped.Add(1)
+		return DTMFEvent{}, false
+	}
+	clock := 8000
+	if src != nil {
+		clock = src.ClockRate()
+	}
+	seqStep, gap, jump, ok := f.step(seq, ts, now, clock)
+	if !ok {
+		f.dropped.Add(1)
+		return DTMFEvent{}, false
+	}
+	code, end := payload[0], payload[1]&0x80 != 0
+	duration := uint32(payload[2])<<8 | uint32(payload[3])
+	key, report := f.keyPress(code, end, ts, duration, clock, now)
+
+	if pt := f.to.DTMFPayloadType(); pt != 0 {
+		// All packets of an event carry its start timestamp (section
+		// 2.5.1.1); the destination's next timestamp is the event's end
+		// so far.
+		f.commit(seq, ts, now, duration)
+		if err := f.to.writeRelayed(pt, seqStep, gap, duration, marker || jump, payload); err != nil {
+			f.dropped.Add(1)
+			return key, report
+		}
+	} else if f.opts.NoInbandDTMF || dst == nil || int(code) >= len(dtmfDigits) || dst.ClockRate() != clock {
+		// Nothing is sent: the stream's timestamps go on from the last
+		// packet sent, but its sequence number is consumed so that the
+		// next packet does not look like a loss.
+		f.seq = seq
+	} else if err := f.playTone(seq, ts, code, end, duration, seqStep, gap, jump, now, dst); err != nil {
+		f.dropped.Add(1)
+		return key, report
+	}
+	f.dtmf.Add(1)
+	return key, report
+}
+
+// playTone sends the part of an in-band DTMF tone that a telephone-event
+// packet adds: the event's duration field says how long the key has been
+// pressed (RFC 4733 section 2.5.1.3), so every update extends the tone
+// from what was played, in frames of 20 ms at most.
+func (f *relayFlow) playTone(seq uint16, ts uint32, code byte, end bool, duration uint32, seqStep uint16, gap uint32, jump bool, now time.Time, dst Codec) error {
+	ev := &f.ev
+	mark := jump
+	if !ev.active || ev.ts != ts {
+		lo, hi := dtmfFrequencies(code)
+		*ev = relayTone{active: true, ts: ts}
+		ev.lo = *dsp.NewOscillator(dst.SampleRate(), lo, relayToneAmplitude)
+		ev.hi = *dsp.NewOscillator(dst.SampleRate(), hi, relayToneAmplitude)
+		mark = true // a tone starts a talkspurt
+	}
+	if ev.ended || duration <= ev.done {
+		f.seq = seq // retransmitted end packets and stale updates
+		return nil
+	}
+	ev.ended = end
+	n := duration - ev.done
+	if !jump {
+		// The first frame continues from what was played of the event.
+		gap += ev.done
+	}
+	if limit := uint32(relayMaxToneFrames * FrameSamples * dst.ClockRate() / 8000); n > limit {
+		gap += n - limit
+		ev.done += n - limit
+		n = limit
+	}
+	frame := uint32(FrameSamples * dst.ClockRate() / 8000)
+	enc := f.encoder(dst)
+	for n > 0 {
+		k := min(n, frame)
+		samples := int(k) * dst.SampleRate() / dst.ClockRate()
+		f.pcm = growInt16(f.pcm, samples)
+		f.tone = growInt16(f.tone, samples)
+		ev.lo.Read(f.pcm)
+		ev.hi.Read(f.tone)
+		for i, v := range f.tone {
+			f.pcm[i] += v // two tones of -12 dBFS peak cannot clip
+		}
+		f.out = enc.Encode(f.out[:0], f.pcm)
+		f.commit(seq, ev.ts+ev.done, now, k)
+		if err := f.to.writeRelayed(dst.PayloadType(), seqStep, gap, k, mark, f.out); err != nil {
+			return err
+		}
+		ev.done += k
+		n -= k
+		seqStep, gap, mark = 1, 0, false
+	}
+	return nil
+}
+
+// keyPress reports a key press once, on the first end packet of its event
+// (RFC 4733 section 2.5.1.4: the end packet is retransmitted with the same
+// timestamp), at most maxDTMFPerSecond a second.
+func (f *relayFlow) keyPress(code byte, end bool, ts, duration uint32, clock int, now time.Time) (DTMFEvent, bool) {
+	if !end || int(code) >= len(dtmfDigits) || (f.haveKey && f.lastKey == ts) {
+		return DTMFEvent{}, false
+	}
+	f.lastKey, f.haveKey = ts, true
+	if now.Sub(f.keyWindow) >= time.Second {
+		f.keyWindow, f.keyCount = now, 0
+	}
+	if f.keyCount++; f.keyCount > maxDTMFPerSecond {
+		return DTMFEvent{}, false
+	}
+	return DTMFEvent{
+		Digit:    rune(dtmfDigits[code]),
+		Duration: time.Duration(duration) * time.Second / time.Duration(clock),
+	}, true
+}
+
+// step places a packet of the source stream (sequence number seq,
+// timestamp ts, RTP clock rate clock) after the last one relayed. It
+// returns by how much the destination's sequence number advances (more
+// than 1 carries a loss over), the gap to add to the destination's next
+// timestamp (modulo 2^32: negative gaps wrap), whether the source jumped
+// (new stream: the marker bit is set), and false for a late or duplicated
+// packet.
+//
+// A packet continues the stream when its sequence number is at most
+// relayMaxSeqStep ahead and its timestamp step is between -1 s (an event
+// stamped with an earlier start) and the time that passed since the last
+// packet plus 1 s; the destination's timestamp then advances by that step.
+// Otherwise (a new SSRC, a timestamp or sequence reset) the destination's
+// timestamp advances by the time that passed, at least by the last
+// packet's duration.
+func (f *relayFlow) step(seq uint16, ts uint32, now time.Time, clock int) (seqStep uint16, gap uint32, jump, ok bool) {
+	if !f.started {
+		return 1, 0, true, true
+	}
+	c := int64(clock)
+	sd := int16(seq - f.seq)
+	d := int64(int32(ts - f.ts))
+	elapsed := int64(now.Sub(f.at).Seconds() * float64(clock))
+	switch {
+	case sd > 0 && sd <= relayMaxSeqStep && d >= -c && d <= elapsed+c:
+		return uint16(sd), uint32(d) - f.dur, false, true
+	case sd <= 0 && sd > -relayMaxSeqStep && d <= 0 && d >= -relayMaxLateSeconds*c:
+		return 0, 0, false, false
+	}
+	return 1, uint32(max(elapsed-int64(f.dur), 0)), true, true
+}
+
+// commit records the packet just relayed as the stream's last.
+func (f *relayFlow) commit(seq uint16, ts uint32, now time.Time, dur uint32) {
+	f.started = true
+	f.seq, f.ts, f.at, f.dur = seq, ts, now, dur
+}
+
+// payloadDuration returns the duration of an audio payload in RTP clock
+// units: one sample per byte for G.711; for other codecs, 20 ms.
+func (f *relayFlow) payloadDuration(c Codec, payload []byte) uint32 {
+	if (c.PayloadType() == 0 || c.PayloadType() == 8) && c.ClockRate() == c.SampleRate() {
+		return uint32(len(payload))
+	}
+	return uint32(c.ClockRate() / 50)
+}
+
+func (f *relayFlow) decoder(c Codec) Decoder {
+	if f.dec == nil || !sameCodec(f.decCodec, c) {
+		f.decCodec, f.dec = c, NewDecoder(c)
+	}
+	return f.dec
+}
+
+func (f *relayFlow) encoder(c Codec) Encoder {
+	if f.enc == nil || !sameCodec(f.encCodec, c) {
+		f.encCodec, f.enc = c, NewEncoder(c)
+	}
+	return f.enc
+}
+
+// sameCodec reports whether a payload of codec a can be sent as one of
+// codec b. Codecs are compared by name and rates, not with ==, which
+// panics on codec types that are not comparable and would tell apart two
+// values of the same format.
+func sameCodec(a, b Codec) bool {
+	return a != nil && b != nil && strings.EqualFold(a.Name(), b.Name()) &&
+		a.ClockRate() == b.ClockRate() && a.SampleRate() == b.SampleRate()
+}
+
+func growInt16(b []int16, n int) []int16 {
+	if cap(b) < n {
+		return make([]int16, n)
+	}
+	return b[:n]
+}
+
+// dtmfFrequencies returns the low and high frequency in Hz of the key of
+// RFC 4733 event code (0–15) per ITU-T Q.23.
+func dtmfFrequencies(code byte) (lo, hi float64) {
+	const keypad = "123A456B789C*0#D"
+	i := strings.IndexByte(keypad, dtmfDigits[code])
+	rows := [4]float64{697, 770, 852, 941}
+	cols := [4]float64{1209, 1336, 1477, 1633}
+	return rows[i/4], cols[i%4]
+}
+
+// writeRelayed sends a payload for a Relay with the session's own SSRC.
+// Unlike WriteRTPPayload, which sends at the next timestamp and then
+// advances it, it places the packet gap after the next timestamp (modulo
+// 2^32, so a negative gap wraps) and then makes the next timestamp the
+// packet's plus dur: the relay thus carries over the source's timestamp
+// steps, which it only knows when the later packet arrives. The sequence
+// number advances by seqStep (at least 1). Nothing is sent while sending
+// is disabled or the remote is unknown (the timestamp still advances), nor
+// during the session's own RFC 4733 event (section 2.5.1.1). It lives
+// here, next to its only caller, and uses Session's outgoing stream state
+// under wmu as WriteRTPPayload does.
+func (s *Session) writeRelayed(pt uint8, seqStep uint16, gap, dur uint32, marker bool, payload []byte) error {
+	s.mu.Lock()
+	remote, canSend := s.remote, s.canSend
+	s.mu.Unlock()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.inEvent {
+		return nil
+	}
+	ts := s.ts + gap
+	s.ts = ts + dur
+	if !canSend || !remote.IsValid() {
+		s.marker = true
+		return nil
+	}
+	s.seq += max(seqStep, 1) - 1 // writeLocked adds the last 1
+	s.marker = s.marker || marker
+	return s.writeLocked(pt, ts, payload, remote)
+}

@@ -1,0 +1,499 @@
+package media
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/switchboard-sip/switchboard/media/dsp"
+)
+
+// relayLeg returns a session on 127.0.0.1 with its RTCP socket, closed on
+// cleanup.
+func relayLeg(t testing.TB, c Codec, dtmfPT uint8) *Session {
+	t.Helper()
+	pr := PortRange{IP: netip.MustParseAddr("127.0.0.1")}
+	rtpConn, rtcpConn, err := pr.ListenPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewSession(rtpConn, SessionConfig{Codec: c, DTMFPayloadType: dtmfPT, RTCP: rtcpConn})
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// relayPeer returns a plain UDP socket on 127.0.0.1, closed on cleanup.
+func relayPeer(t testing.TB) *net.UDPConn {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func relayAddr(c *net.UDPConn) netip.AddrPort { return c.LocalAddr().(*net.UDPAddr).AddrPort() }
+
+// relayConnect points two sessions at each other, as their SDP would.
+func relayConnect(a, b *Session) {
+	a.SetRemote(b.LocalAddr())
+	b.SetRemote(a.LocalAddr())
+}
+
+// relayStart starts a relay between a and b, closed on cleanup.
+func relayStart(t testing.TB, a, b *Session, opts RelayOptions) *Relay {
+	t.Helper()
+	r := NewRelay(a, b, opts)
+	r.Start()
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// relayRecorder is an AudioSink that keeps what it hears.
+type relayRecorder struct {
+	mu  sync.Mutex
+	pcm []int16
+}
+
+func (r *relayRecorder) WriteAudio(pcm []int16) {
+	r.mu.Lock()
+	r.pcm = append(r.pcm, pcm...)
+	r.mu.Unlock()
+}
+
+func (r *relayRecorder) samples() []int16 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]int16(nil), r.pcm...)
+}
+
+// relayWait polls cond until it holds, failing the test after 3 s.
+func relayWait(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(3 * time.Second); !cond(); time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+func relayReadRTP(t testing.TB, c *net.UDPConn) rtp.Packet {
+	t.Helper()
+	buf := make([]byte, 1500)
+	c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	n, _, err := c.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p rtp.Packet
+	if err := p.Unmarshal(buf[:n]); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestRelaySameCodecRewritesHeaders sends a stream that wraps its sequence
+// number and timestamp, loses a packet, repeats a late one and changes
+// SSRC; the far side gets the payloads unchanged in the leg's own stream.
+func TestRelaySameCodecRewritesHeaders(t *testing.T) {
+	legA, legB := relayLeg(t, PCMU(), 101), relayLeg(t, PCMU(), 101)
+	phoneA, phoneB := relayPeer(t), relayPeer(t)
+	legA.SetRemote(relayAddr(phoneA))
+	legB.SetRemote(relayAddr(phoneB))
+	r := relayStart(t, legA, legB, RelayOptions{})
+
+	type src struct {
+		ssrc   uint32
+		seq    uint16
+		ts     uint32
+		marker bool
+	}
+	var sent [][]byte // payloads the far side must get, in order
+	packet := func(h src, fill byte) {
+		p := rtp.Packet{
+			Header:  rtp.Header{Version: 2, PayloadType: 0, SSRC: h.ssrc, SequenceNumber: h.seq, Timestamp: h.ts, Marker: h.marker},
+			Payload: bytes.Repeat([]byte{fill}, FrameSamples),
+		}
+		b, err := p.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := phoneA.WriteToUDPAddrPort(b, legA.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Stream 1 wraps both counters; seq 65534 is lost; 65533 comes again late.
+	seq, ts := uint16(65531), uint32(1<<32-320)
+	for i := range 6 {
+		if i == 3 {
+			seq, ts = seq+1, ts+FrameSamples // lost
+		}
+		packet(src{ssrc: 0x1111, seq: seq, ts: ts, marker: i == 0}, byte(i))
+		sent = append(sent, bytes.Repeat([]byte{byte(i)}, FrameSamples))
+		seq, ts = seq+1, ts+FrameSamples
+	}
+	packet(src{ssrc: 0x1111, seq: 65533, ts: 2*FrameSamples - 320}, 0xee) // late (wrapped)
+	// Stream 2: another SSRC with unrelated counters and no marker.
+	for i := range 4 {
+		packet(src{ssrc: 0x2222, seq: 7 + uint16(i), ts: 900_000 + uint32(i)*FrameSamples}, byte(0x80+i))
+		sent = append(sent, bytes.Repeat([]byte{byte(0x80 + i)}, FrameSamples))
+	}
+
+	var got []rtp.Packet
+	for range sent {
+		got = append(got, relayReadRTP(t, phoneB))
+	}
+	for i, p := range got {
+		if p.SSRC != legB.SSRC() || p.PayloadType != 0 || !bytes.Equal(p.Payload, sent[i]) {
+			t.Fatalf("packet %d: ssrc %#x pt %d payload %x…, want ssrc %#x pt 0 payload %x…",
+				i, p.SSRC, p.PayloadType, p.Payload[:2], legB.SSRC(), sent[i][:2])
+		}
+		if wantMarker := i == 0 || i == 6; p.Marker != wantMarker {
+			t.Errorf("packet %d: marker %v, want %v", i, p.Marker, wantMarker)
+		}
+		if i == 0 {
+			continue
+		}
+		dseq, dts := p.SequenceNumber-got[i-1].SequenceNumber, p.Timestamp-got[i-1].Timestamp
+		switch i {
+		case 3: // after the loss, which the far side must see
+			if dseq != 2 || dts != 2*FrameSamples {
+				t.Errorf("packet %d (after a loss): seq +%d ts +%d, want +2 +320", i, dseq, dts)
+			}
+		case 6: // new source: continuous, by the time that passed
+			if dseq != 1 || dts < FrameSamples || dts > 8000 {
+				t.Errorf("packet %d (new SSRC): seq +%d ts +%d, want +1 and 160…8000", i, dseq, dts)
+			}
+		default:
+			if dseq != 1 || dts != FrameSamples {
+				t.Errorf("packet %d: seq +%d ts +%d, want +1 +160", i, dseq, dts)
+			}
+		}
+	}
+	relayWait(t, "relay counters", func() bool { return r.Stats().AtoB.Forwarded == uint64(len(sent)) })
+	if st := r.Stats(); st.AtoB.Dropped != 1 || st.AtoB.Transcoded != 0 || st.BtoA != (RelayDirectionStats{}) {
+		t.Errorf("stats %+v, want 1 late packet dropped and nothing else", st)
+	}
+}
+
+// relayPhone is a far-end phone: a session connected to a leg that records
+// what it hears.
+func relayPhone(t testing.TB, leg *Session, c Codec, dtmfPT uint8) (*Session, *relayRecorder) {
+	t.Helper()
+	p := relayLeg(t, c, dtmfPT)
+	relayConnect(p, leg)
+	rec := &relayRecorder{}
+	p.SetSink(rec)
+	return p, rec
+}
+
+func relaySendTone(t testing.TB, s *Session, freq float64, frames int) {
+	t.Helper()
+	pcm := dsp.Sine(frames*FrameSamples, 8000, freq, 0.3)
+	for i := 0; i < len(pcm); i += FrameSamples {
+		if err := s.WriteFrame(pcm[i : i+FrameSamples]); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestRelayTranscodesPCMUAndPCMA plays a 440 Hz tone from a PCMU phone to a
+// PCMA phone and 1000 Hz back; each hears the other's tone.
+func TestRelayTranscodesPCMUAndPCMA(t *testing.T) {
+	legA, legB := relayLeg(t, PCMU(), 0), relayLeg(t, PCMA(), 0)
+	phoneA, heardA := relayPhone(t, legA, PCMU(), 0)
+	phoneB, heardB := relayPhone(t, legB, PCMA(), 0)
+	r := relayStart(t, legA, legB, RelayOptions{})
+
+	const frames = 25
+	relaySendTone(t, phoneA, 440, frames)
+	relaySendTone(t, phoneB, 1000, frames)
+	relayWait(t, "both tones", func() bool {
+		return len(heardA.samples()) >= frames*FrameSamples && len(heardB.samples()) >= frames*FrameSamples
+	})
+	a, b := heardA.samples(), heardB.samples()
+	if f := dsp.ToneFraction(b, 8000, 440); f < 0.95 {
+		t.Errorf("PCMA phone hears 440 Hz in %.0f%% of the windows", 100*f)
+	}
+	if f := dsp.ToneFraction(a, 8000, 1000); f < 0.95 {
+		t.Errorf("PCMU phone hears 1000 Hz in %.0f%% of the windows", 100*f)
+	}
+	if dsp.HasTone(b, 8000, 1000) || dsp.HasTone(a, 8000, 440) {
+		t.Error("a phone hears its own tone")
+	}
+	if d := phoneB.Stats().Dropped + phoneA.Stats().Dropped; d != 0 {
+		t.Errorf("phones dropped %d packets (wrong payload type?)", d)
+	}
+	st := r.Stats()
+	if st.AtoB.Transcoded != frames || st.BtoA.Transcoded != frames || st.AtoB.Forwarded+st.BtoA.Forwarded != 0 {
+		t.Errorf("stats %+v, want %d transcoded each way", st, frames)
+	}
+}
+
+// TestRelayFollowsCodecChange forwards PCMU as is, then transcodes once the
+// far leg switches to PCMA (a re-INVITE).
+func TestRelayFollowsCodecChange(t *testing.T) {
+	legA, legB := relayLeg(t, PCMU(), 101), relayLeg(t, PCMU(), 101)
+	phoneA, _ := relayPhone(t, legA, PCMU(), 101)
+	phoneB := relayPeer(t)
+	legB.SetRemote(relayAddr(phoneB))
+	r := relayStart(t, legA, legB, RelayOptions{})
+
+	frame := dsp.Sine(FrameSamples, 8000, 440, 0.3)
+	if err := phoneA.WriteFrame(frame); err != nil {
+		t.Fatal(err)
+	}
+	first := relayReadRTP(t, phoneB)
+	if first.PayloadType != 0 || !bytes.Equal(first.Payload, PCMU().Encode(nil, frame)) {
+		t.Fatalf("before: pt %d, payload not the PCMU frame", first.PayloadType)
+	}
+	legB.SetCodec(PCMA(), 101)
+	if err := phoneA.WriteFrame(frame); err != nil {
+		t.Fatal(err)
+	}
+	second := relayReadRTP(t, phoneB)
+	want := PCMA().Encode(nil, PCMU().Decode(nil, PCMU().Encode(nil, frame)))
+	if second.PayloadType != 8 || !bytes.Equal(second.Payload, want) {
+		t.Fatalf("after: pt %d, payload not the transcoded frame", second.PayloadType)
+	}
+	if second.SequenceNumber != first.SequenceNumber+1 || second.Timestamp != first.Timestamp+FrameSamples {
+		t.Errorf("stream broken by the codec change: %v then %v", first.Header, second.Header)
+	}
+	relayWait(t, "relay counters", func() bool { return r.Stats().AtoB.Transcoded == 1 })
+	if st := r.Stats().AtoB; st.Forwarded != 1 {
+		t.Errorf("stats %+v, want 1 forwarded then 1 transcoded", st)
+	}
+}
+
+// relayKeys collects key presses from several goroutines.
+type relayKeys struct {
+	mu   sync.Mutex
+	keys []rune
+	to   []*Session
+}
+
+func (k *relayKeys) add(to *Session, ev DTMFEvent) {
+	k.mu.Lock()
+	k.keys = append(k.keys, ev.Digit)
+	k.to = append(k.to, to)
+	k.mu.Unlock()
+}
+
+func (k *relayKeys) String() string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return string(k.keys)
+}
+
+// relayFence sends one frame of silence after what phone sent before and waits
+// until the far phone hears it: packets arrive and are relayed in order,
+// so everything sent before has been handled.
+func relayFence(t testing.TB, phone *Session, heard *relayRecorder, before int) {
+	t.Helper()
+	if err := phone.WriteFrame(make([]int16, FrameSamples)); err != nil {
+		t.Fatal(err)
+	}
+	relayWait(t, "the fence frame", func() bool { return len(heard.samples()) >= before+FrameSamples })
+}
+
+// TestRelayDTMFRewritesPayloadType relays key presses from a leg that
+// negotiated telephone-event as 96 to one that uses 101; the far phone
+// reports each once.
+func TestRelayDTMFRewritesPayloadType(t *testing.T) {
+	legA, legB := relayLeg(t, PCMU(), 96), relayLeg(t, PCMU(), 101)
+	phoneA, _ := relayPhone(t, legA, PCMU(), 96)
+	phoneB, heardB := relayPhone(t, legB, PCMU(), 101)
+	var atPhone, atRelay relayKeys
+	phoneB.OnDTMF(func(ev DTMFEvent) { atPhone.add(nil, ev) })
+	r := relayStart(t, legA, legB, RelayOptions{})
+	r.OnDTMF(atRelay.add)
+
+	for _, key := range "5#" {
+		if err := phoneA.SendDTMF(context.Background(), key, 40*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+	}
+	relayFence(t, phoneA, heardB, 0)
+	if got := atPhone.String(); got != "5#" {
+		t.Errorf("far phone got keys %q, want \"5#\"", got)
+	}
+	if got := atRelay.String(); got != "5#" || atRelay.to[0] != legB || atRelay.to[1] != legB {
+		t.Errorf("relay reported %q, want \"5#\" toward leg B", got)
+	}
+	if d := phoneB.Stats().Dropped; d != 0 {
+		t.Errorf("far phone dropped %d packets (payload type not rewritten?)", d)
+	}
+	if len(heardB.samples()) != FrameSamples {
+		t.Errorf("far phone heard %d samples, want only the fence frame", len(heardB.samples()))
+	}
+	if st := r.Stats().AtoB; st.DTMF < 2*4 || st.Dropped != 0 {
+		t.Errorf("stats %+v, want 2 events of at least 4 packets", st)
+	}
+}
+
+// TestRelayDTMFInband relays a key press to a leg without telephone-event:
+// the far phone hears the key as tones in a continuous stream, or, with
+// NoInbandDTMF, hears nothing while the relay still reports it.
+func TestRelayDTMFInband(t *testing.T) {
+	for _, noInband := range []bool{false, true} {
+		legA, legB := relayLeg(t, PCMU(), 101), relayLeg(t, PCMA(), 0)
+		phoneA, _ := relayPhone(t, legA, PCMU(), 101)
+		phoneB := relayPeer(t)
+		legB.SetRemote(relayAddr(phoneB))
+		r := relayStart(t, legA, legB, RelayOptions{NoInbandDTMF: noInband})
+		var atRelay relayKeys
+		r.OnDTMF(atRelay.add)
+
+		silence := make([]int16, FrameSamples)
+		if err := phoneA.WriteFrame(silence); err != nil {
+			t.Fatal(err)
+		}
+		if err := phoneA.SendDTMF(context.Background(), '7', 100*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		if err := phoneA.WriteFrame(silence); err != nil {
+			t.Fatal(err)
+		}
+		// A silent frame, 100 ms of tone in 20 ms packets (a talkspurt:
+		// marker bit), then a silent frame, which starts a talkspurt after
+		// the event. Without tones, the key press is a gap of 100 ms.
+		packets, gap := 2, uint32(FrameSamples+800)
+		if !noInband {
+			packets, gap = 7, FrameSamples
+		}
+		var pcm []int16
+		var prevRelayed rtp.Packet
+		for i := range packets {
+			p := relayReadRTP(t, phoneB)
+			pcm = PCMA().Decode(pcm, p.Payload)
+			if p.PayloadType != 8 || len(p.Payload) != FrameSamples || p.Marker != (i <= 1 || i == packets-1) {
+				t.Fatalf("noInband=%v: packet %d: pt %d, %d bytes, marker %v", noInband, i, p.PayloadType, len(p.Payload), p.Marker)
+			}
+			if i > 0 && (p.SequenceNumber != prevRelayed.SequenceNumber+1 || p.Timestamp != prevRelayed.Timestamp+FrameSamples && !(i == packets-1 && p.Timestamp == prevRelayed.Timestamp+gap)) {
+				t.Errorf("noInband=%v: packet %d does not follow: %v after %v", noInband, i, p.Header, prevRelayed.Header)
+			}
+			prevRelayed = p
+		}
+		if !allSilent(pcm[len(pcm)-FrameSamples:]) {
+			t.Errorf("noInband=%v: the last packet is not the silent frame", noInband)
+		}
+		var keys []rune
+		det := dsp.NewDTMFDetector(8000)
+		for i := 0; i < len(pcm); i += FrameSamples {
+			keys = append(keys, det.Write(pcm[i:i+FrameSamples])...)
+		}
+		if want := map[bool]string{false: "7", true: ""}[noInband]; string(keys) != want {
+			t.Errorf("noInband=%v: far phone heard keys %q, want %q", noInband, string(keys), want)
+		}
+		if got := atRelay.String(); got != "7" || atRelay.to[0] != legB {
+			t.Errorf("noInband=%v: relay reported %q, want \"7\" toward leg B", noInband, got)
+		}
+	}
+}
+
+func allSilent(pcm []int16) bool {
+	for _, v := range pcm {
+		if v > 16 || v < -16 {
+			return false
+		}
+	}
+	return true
+}
+
+// TestRelayCloseRestoresSessions closes a relay (twice, concurrently) and
+// checks that the leg decodes its audio again and that Start after Close
+// does nothing.
+func TestRelayCloseRestoresSessions(t *testing.T) {
+	legA, legB := relayLeg(t, PCMU(), 101), relayLeg(t, PCMU(), 101)
+	phoneA, _ := relayPhone(t, legA, PCMU(), 101)
+	_, heardB := relayPhone(t, legB, PCMU(), 101)
+	heardA := &relayRecorder{}
+	legA.SetSink(heardA)
+	r := NewRelay(legA, legB, RelayOptions{})
+	r.Start()
+	relayFence(t, phoneA, heardB, 0)
+	if n := len(heardA.samples()); n != 0 {
+		t.Fatalf("relayed leg decoded %d samples", n)
+	}
+
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() { r.Close() })
+	}
+	wg.Wait()
+	r.Start()
+	before := r.Stats()
+	relaySendTone(t, phoneA, 440, 5)
+	relayWait(t, "the leg's own audio", func() bool { return len(heardA.samples()) >= 5*FrameSamples })
+	if f := dsp.ToneFraction(heardA.samples(), 8000, 440); f < 0.95 {
+		t.Errorf("leg hears 440 Hz in %.0f%% of the windows after Close", 100*f)
+	}
+	if r.Stats() != before || len(heardB.samples()) != FrameSamples {
+		t.Error("the relay still forwards after Close")
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// FuzzRelayPacket feeds arbitrary packets to one direction of a relay that
+// transcodes and plays DTMF in-band (the far leg has no remote, so nothing
+// is sent): it must not panic and must count every packet once.
+func FuzzRelayPacket(f *testing.F) {
+	legA, legB := relayLeg(f, PCMU(), 96), relayLeg(f, PCMA(), 0)
+	f.Add([]byte{0, 0, 1, 0, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff})
+	f.Add([]byte{96, 0, 1, 0, 0, 0, 0, 1, 5, 0x8a, 0x03, 0x20, 96, 0, 2, 0, 0, 0, 0, 0, 5, 0x8a, 0x03, 0x20})
+	f.Add([]byte{96, 0, 1, 0, 0, 0, 0, 1, 11, 0x0a, 0xff, 0xff, 0, 0xff, 0xf0, 0x80, 0, 0, 0, 0, 1, 2, 3, 4})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := NewRelay(legA, legB, RelayOptions{})
+		n := 0
+		for ; len(data) >= 12; data = data[12:] {
+			pt := data[0] & 0x7f
+			seq := uint16(data[1])<<8 | uint16(data[2])
+			ts := uint32(data[3])<<24 | uint32(data[4])<<16 | uint32(data[5])<<8 | uint32(data[6])
+			r.ab.handle(pt, seq, ts, data[7]&1 != 0, data[8:12])
+			n++
+		}
+		st := r.Stats().AtoB
+		if total := st.Forwarded + st.Transcoded + st.DTMF + st.Dropped; total != uint64(n) {
+			t.Fatalf("%d packets, counted %d: %+v", n, total, st)
+		}
+	})
+}
+
+// relayBench measures one direction of a relay per packet, its far leg
+// sending to a socket that is never read (hold: not sending at all).
+func relayBench(b *testing.B, dst Codec, hold bool) {
+	legA, legB := relayLeg(b, PCMU(), 101), relayLeg(b, dst, 101)
+	legB.SetRemote(relayAddr(relayPeer(b)))
+	legB.SetSending(!hold)
+	r := NewRelay(legA, legB, RelayOptions{})
+	payload := PCMU().Encode(nil, dsp.Sine(FrameSamples, 8000, 440, 0.3))
+	seq, ts := uint16(1), uint32(0)
+	b.ReportAllocs()
+	for b.Loop() {
+		r.ab.handle(0, seq, ts, false, payload)
+		seq, ts = seq+1, ts+FrameSamples
+	}
+	b.StopTimer()
+	if st := r.Stats().AtoB; st.Dropped != 0 {
+		b.Fatalf("dropped %d packets", st.Dropped)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/packet")
+}
+
+func BenchmarkRelaySameCodec(b *testing.B) {
+	b.Run("send", func(b *testing.B) { relayBench(b, PCMU(), false) })
+	b.Run("hold", func(b *testing.B) { relayBench(b, PCMU(), true) })
+}
+
+func BenchmarkRelayTranscode(b *testing.B) {
+	b.Run("send", func(b *testing.B) { relayBench(b, PCMA(), false) })
+	b.Run("hold", func(b *testing.B) { relayBench(b, PCMA(), true) })
+}
