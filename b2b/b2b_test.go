@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,16 +110,7 @@ func TestBaresipToBaresipTonesDTMFAndBye(t *testing.T) {
 	}
 }
 
-func contains(s, sub string) bool { return len(s) >= len(sub) && (s == sub || len(sub) == 0 || indexOf(s, sub) >= 0) }
-
-func indexOf(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
-}
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
 func TestTranscodingPCMUToPCMA(t *testing.T) {
 	callee := peers.StartBaresip(t, peers.BaresipOptions{User: "alaw", AutoAnswer: true, Codecs: []string{"PCMA"},
@@ -194,7 +186,9 @@ func TestRingTimeoutGives480AndCancelEndsLeg2(t *testing.T) {
 	// CANCEL from the caller before answer cancels leg 2.
 	br2 := newBridge(t, func(*endpoint.Call) string { return slow.URI() }, b2b.Options{})
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() { _, _ = sbt.NewPhone(t, "quitter").DialContext(ctx, br2.srv.URI("bridge"), endpoint.EstablishOptions{}) }()
+	go func() {
+		_, _ = sbt.NewPhone(t, "quitter").DialContext(ctx, br2.srv.URI("bridge"), endpoint.EstablishOptions{})
+	}()
 	leg2 := <-rung
 	cancel()
 	select {
