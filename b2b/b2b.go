@@ -339,6 +339,35 @@ func (b *Call) wire() {
 	}
 	pass(b.leg1.Call, b.leg2.Call)
 	pass(b.leg2.Call, b.leg1.Call)
+	// RFC 4733 DTMF crosses in the media relay; DTMF that arrives as SIP
+	// INFO (or in-band, without relay) is re-sent on the other leg as
+	// RFC 4733 (in-band when that leg has no telephone-event).
+	dtmf := func(from, to *endpoint.Call) {
+		// One sender per direction keeps the keys in order.
+		keys := make(chan rune, 32)
+		go func() {
+			for {
+				select {
+				case d := <-keys:
+					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					_ = to.SendDTMF(ctx, string(d))
+					cancel()
+				case <-to.Done():
+					return
+				case <-from.Done():
+					return
+				}
+			}
+		}()
+		from.OnDTMF(func(ev media.DTMFEvent) {
+			select {
+			case keys <- ev.Digit:
+			default: // a flood: drop
+			}
+		})
+	}
+	dtmf(b.leg1.Call, b.leg2.Call)
+	dtmf(b.leg2.Call, b.leg1.Call)
 	b.wireTransfer(b.leg1.Call, true)
 	b.wireTransfer(b.leg2.Call, false)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/switchboard-sip/switchboard/conference"
 	"github.com/switchboard-sip/switchboard/endpoint"
 	"github.com/switchboard-sip/switchboard/internal/peers"
+	"github.com/switchboard-sip/switchboard/media"
 	"github.com/switchboard-sip/switchboard/media/dsp"
 	"github.com/switchboard-sip/switchboard/media/sdp"
 	sbt "github.com/switchboard-sip/switchboard/switchboardtest"
@@ -346,4 +347,70 @@ func TestIntoConference(t *testing.T) {
 			t.Errorf("caller %d hears the other caller (%v Hz) in %.0f%%", i, other, f*100)
 		}
 	}
+}
+
+// TestDTMFInfoBecomesRFC4733: DTMF sent by the caller as SIP INFO reaches
+// the callee as RFC 4733 events.
+func TestDTMFInfoBecomesRFC4733(t *testing.T) {
+	got := make(chan rune, 8)
+	callee := sbt.NewPhone(t, "callee", sbt.PhoneOptions{Answer: func(ctx context.Context, c *endpoint.Call) error {
+		c.OnDTMF(func(ev media.DTMFEvent) { got <- ev.Digit })
+		return c.Accept(ctx)
+	}})
+	br := newBridge(t, func(*endpoint.Call) string { return callee.URI() }, b2b.Options{})
+	caller := sbt.NewPhone(t, "caller").Dial(t, br.srv.URI("bridge"))
+	br.next(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := caller.SendDTMFInfo(ctx, "5#"); err != nil {
+		t.Fatal(err)
+	}
+	var s string
+	for len(s) < 2 {
+		select {
+		case d := <-got:
+			s += string(d)
+		case <-ctx.Done():
+			t.Fatalf("callee got %q", s)
+		}
+	}
+	if s != "5#" {
+		t.Fatalf("callee got %q, want 5#", s)
+	}
+	caller.Hangup(t)
+}
+
+// TestReferOnALegIsCarriedOut: the caller transfers (REFER) to a third
+// phone; the back-to-back call carries it out and re-pairs the legs, so the
+// callee now talks to the third phone without knowing about REFER.
+func TestReferOnALegIsCarriedOut(t *testing.T) {
+	callee := sbt.NewPhone(t, "callee")
+	third := sbt.NewPhone(t, "third")
+	br := newBridge(t, func(*endpoint.Call) string { return callee.URI() }, b2b.Options{})
+	caller := sbt.NewPhone(t, "caller").Dial(t, br.srv.URI("bridge"))
+	br.next(t)
+	far := callee.NextCall(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := caller.Transfer(ctx, third.URI(), endpoint.TransferOptions{}); err != nil {
+		t.Fatalf("REFER: %v", err)
+	}
+	th := third.NextCall(t)
+	far.StartTone(900)
+	th.StartTone(1300)
+	time.Sleep(400 * time.Millisecond)
+	far.ResetRecording()
+	th.ResetRecording()
+	time.Sleep(time.Second)
+	if f := dsp.ToneFraction(th.Recording(), 8000, 900); f < 0.7 {
+		t.Errorf("third party hears the callee in %.0f%%", f*100)
+	}
+	if f := dsp.ToneFraction(far.Recording(), 8000, 1300); f < 0.7 {
+		t.Errorf("callee hears the third party in %.0f%%", f*100)
+	}
+	if far.State() != endpoint.Established {
+		t.Fatalf("callee's call did not survive the transfer: %v", far.State())
+	}
+	th.Hangup(t)
+	far.WaitTerminated(t, 5*time.Second)
 }

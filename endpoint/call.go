@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -287,6 +288,33 @@ func (c *Call) SendDTMF(ctx context.Context, digits string) error {
 		}
 		if err := s.SendDTMF(ctx, d, 100*time.Millisecond); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// SendDTMFInfo sends digits as SIP INFO (application/dtmf-relay, the
+// de-facto format), one request per key, for peers that take DTMF only in
+// signalling.
+func (c *Call) SendDTMFInfo(ctx context.Context, digits string) error {
+	if c.State() != Established {
+		return ErrState
+	}
+	for _, d := range digits {
+		if !strings.ContainsRune("0123456789*#ABCD", d) {
+			return fmt.Errorf("endpoint: not a DTMF key: %q", d)
+		}
+		req := c.request(sip.INFO, nil, sip.NewHeader("Content-Type", "application/dtmf-relay"))
+		req.SetBody([]byte("Signal=" + string(d) + "\r\nDuration=100\r\n"))
+		res, tx, err := c.do(ctx, req)
+		if tx != nil {
+			tx.Terminate()
+		}
+		if err != nil {
+			return err
+		}
+		if !res.IsSuccess() {
+			return &ResponseError{Code: res.StatusCode, Reason: res.Reason, Res: res}
 		}
 	}
 	return nil

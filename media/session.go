@@ -124,6 +124,10 @@ type Session struct {
 	// telephone-event instead of the decoder (SetPacketHandler).
 	packetHandler func(pt uint8, seq uint16, ts uint32, marker bool, payload []byte)
 
+	// dtmfMu makes concurrent SendDTMF calls take turns: two events must
+	// not share a timestamp.
+	dtmfMu sync.Mutex
+
 	// Outgoing stream state (RFC 3550 section 5.1), guarded by wmu.
 	wmu      sync.Mutex
 	ssrc     uint32
@@ -462,6 +466,8 @@ func (s *Session) SendDTMF(ctx context.Context, digit rune, duration time.Durati
 		return errors.New("media: not a DTMF key: " + string(digit))
 	}
 	duration = max(duration, 40*time.Millisecond)
+	s.dtmfMu.Lock()
+	defer s.dtmfMu.Unlock()
 	s.mu.Lock()
 	pt, remote, canSend, codec := s.dtmfPT, s.remote, s.canSend, s.codec
 	s.mu.Unlock()
