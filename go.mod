@@ -3,21 +3,22 @@ module github.com/switchboard-sip/switchboard
 go 1.25
 
 require (
-	github.com/emiago/sipgo v1.7.2 // indirect
-	github.com/go-audio/audio v1.0.0 // indirect
-	github.com/go-audio/riff v1.0.0 // indirect
-	github.com/go-audio/wav v1.1.0 // indirect
+	github.com/emiago/sipgo v1.7.2
+	github.com/gobwas/ws v1.3.2
+	github.com/google/uuid v1.6.0
+	github.com/hajimehoshi/go-mp3 v0.3.4
+	github.com/icholy/digest v1.2.0
+	github.com/pion/rtcp v1.2.20
+	github.com/pion/rtp v1.10.6
+	github.com/pion/sdp/v3 v3.0.20
+	gopkg.in/yaml.v3 v3.0.1
+)
+
+require (
 	github.com/gobwas/httphead v0.1.0 // indirect
 	github.com/gobwas/pool v0.2.1 // indirect
-	github.com/gobwas/ws v1.3.2 // indirect
-	github.com/google/uuid v1.6.0 // indirect
-	github.com/hajimehoshi/go-mp3 v0.3.4 // indirect
-	github.com/icholy/digest v1.2.0 // indirect
+	github.com/kr/text v0.2.0 // indirect
 	github.com/pion/randutil v0.1.0 // indirect
-	github.com/pion/rtcp v1.2.20 // indirect
-	github.com/pion/rtp v1.10.6 // indirect
-	github.com/pion/sdp/v3 v3.0.20 // indirect
 	golang.org/x/sync v0.16.0 // indirect
 	golang.org/x/sys v0.24.0 // indirect
-	gopkg.in/yaml.v3 v3.0.1 // indirect
 )
