@@ -414,3 +414,33 @@ func TestReferOnALegIsCarriedOut(t *testing.T) {
 	th.Hangup(t)
 	far.WaitTerminated(t, 5*time.Second)
 }
+
+// TestMediaTimeoutOnOneLegEndsBoth: the callee vanishes without BYE; the
+// RTP timeout on leg 2 ends the back-to-back call and the caller gets BYE.
+func TestMediaTimeoutOnOneLegEndsBoth(t *testing.T) {
+	callee := sbt.NewPhone(t, "ghost")
+	srv := sbt.NewServer(t)
+	calls := make(chan *b2b.Call, 1)
+	var ep *endpoint.Endpoint
+	ep = srv.HandleWith(t, endpoint.Settings{OwnerURI: "sip:bridge@127.0.0.1", RTPTimeout: time.Second}, endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
+		b, err := b2b.New(b2b.Leg{Call: c}, b2b.Leg{Call: ep.NewConversation().NewCall(), Destination: callee.URI()}, b2b.Options{})
+		if err == nil && b.Establish(ctx) == nil {
+			c.HandOff()
+			calls <- b
+		}
+	}))
+	caller := sbt.NewPhone(t, "caller").Dial(t, srv.URI("bridge"))
+	b := <-calls
+	far := callee.NextCall(t)
+	caller.StartTone(500)
+	far.StartTone(900)
+	time.Sleep(500 * time.Millisecond)
+	callee.Server.Close() // no BYE: leg 2's peer just vanishes
+	caller.WaitTerminated(t, 8*time.Second)
+	if caller.Reason() != endpoint.ReasonRemoteHangUp {
+		t.Fatalf("caller's call ended with %q", caller.Reason())
+	}
+	if b.Leg2().Reason() != endpoint.ReasonRTPTimeout {
+		t.Fatalf("leg 2 ended with %q, want rtp timeout", b.Leg2().Reason())
+	}
+}
