@@ -15,6 +15,9 @@
 //   - [Player] plays a [Source] (WAV, MP3, tone, silence) to many sessions
 //     in sync: one decode and resample per frame, one encode per codec,
 //     however many calls listen; loops are gapless.
+//   - [Relay] joins two sessions for back-to-back calls: payloads forwarded
+//     as is with each leg's own SSRC, sequence and timestamp, or
+//     transcoded between PCMU and PCMA; DTMF relayed or played in-band.
 //   - [Resampler] converts any rate to the call's with a windowed-sinc
 //     anti-aliasing filter; WAV files are read and written by [ReadWAV],
 //     [OpenWAV] and [CreateWAV].
