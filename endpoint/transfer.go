@@ -241,6 +241,13 @@ func (t *TransferRequest) Accept(ctx context.Context, opts EstablishOptions) (*C
 	c.notifyRefer(ctx, "SIP/2.0 100 Trying", "active;expires=60")
 	nc := c.conv.NewCall()
 	opts.Replaces = t.Replaces
+	// RFC 3892: the new call names who referred it (a park service uses it
+	// to know the parker).
+	rb := t.ReferredBy
+	if rb == "" {
+		rb = "<" + c.RemoteURI() + ">"
+	}
+	opts.Headers = append(append([]sip.Header(nil), opts.Headers...), sip.NewHeader("Referred-By", rb))
 	err := nc.Establish(ctx, t.Target, opts)
 	if err != nil {
 		frag := "SIP/2.0 503 Service Unavailable"

@@ -269,6 +269,12 @@ func (c *Call) EarlyMedia(ctx context.Context) error {
 // Accept answers an incoming call with 200 OK and waits for the ACK. If
 // the call replaces another (RFC 3891), the other call is ended with BYE.
 func (c *Call) Accept(ctx context.Context) error {
+	return c.AcceptWithHeaders(ctx)
+}
+
+// AcceptWithHeaders is Accept with extra headers on the 200 OK (for
+// example the orbit of a park, for programs).
+func (c *Call) AcceptWithHeaders(ctx context.Context, hdrs ...sip.Header) error {
 	c.mu.Lock()
 	if c.state != Incoming {
 		c.mu.Unlock()
@@ -289,6 +295,9 @@ func (c *Call) Accept(ctx context.Context) error {
 	}
 	res := c.responseLocked(sip.StatusOK, "OK", body)
 	for _, h := range c.rspHdrs {
+		res.AppendHeader(h)
+	}
+	for _, h := range hdrs {
 		res.AppendHeader(h)
 	}
 	tx, seq, reliable := c.inv.Tx, c.dlg.remoteSeq, isReliable(c.dlg.transport)

@@ -54,6 +54,7 @@ func NewPhone(t testing.TB, name string, opts ...PhoneOptions) *Phone {
 	}
 	ep.HandleCalls(endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
 		pc := newPhoneCall(c)
+		ph.acceptTransfers(c)
 		if err := answer(ctx, c); err != nil {
 			return
 		}
@@ -64,6 +65,26 @@ func NewPhone(t testing.TB, name string, opts ...PhoneOptions) *Phone {
 		}
 	}))
 	return ph
+}
+
+// acceptTransfers makes the phone act on REFER like a desk phone: it calls
+// the target, and the new call is queued for NextCall.
+func (p *Phone) acceptTransfers(c *endpoint.Call) {
+	c.OnTransferRequested(func(tr *endpoint.TransferRequest) {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			nc, err := tr.Accept(ctx, endpoint.EstablishOptions{})
+			if err != nil {
+				return
+			}
+			p.acceptTransfers(nc)
+			select {
+			case p.incoming <- newPhoneCall(nc):
+			default:
+			}
+		}()
+	})
 }
 
 // URI returns the phone's address.
@@ -85,6 +106,7 @@ func (p *Phone) Dial(t testing.TB, uri string) *PhoneCall {
 func (p *Phone) DialContext(ctx context.Context, uri string, opts endpoint.EstablishOptions) (*PhoneCall, error) {
 	c := p.Endpoint.NewConversation().NewCall()
 	pc := newPhoneCall(c)
+	p.acceptTransfers(c)
 	if err := c.Establish(ctx, uri, opts); err != nil {
 		return pc, err
 	}
