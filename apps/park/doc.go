@@ -1,0 +1,34 @@
+// Package park is the call park service: a parked call waits on an orbit
+// (a friendly number such as 7005), hearing music, until someone retrieves
+// it by dialling the orbit, or the parker retrieves it with the safe
+// retrieve URI, or the pickup timeout rings the parker back.
+//
+// Parking:
+//   - from the API: Service.Park(ctx, call, ParkOptions{}) returns the
+//     orbit and the safe retrieve URI;
+//   - from any SIP phone, blind: transfer (REFER) the other party to
+//     sip:park@host, or to sip:park-<orbit>@host for directed park; the
+//     parked party arrives with Referred-By naming the parker;
+//   - from any SIP phone, attended: call sip:park@host, hear the orbit
+//     number, then complete an attended transfer (REFER with Replaces) so
+//     the parked party takes the place of your call.
+//
+// The orbit is returned in the X-Park-Orbit header of the 200 OK for
+// programs. A full pool refuses the park with 486 "No Free Orbit", so a
+// phone that transferred with REFER learns it from the NOTIFY and keeps its
+// call.
+//
+// Retrieving: an INVITE to sip:<orbit>@host from an internal domain
+// connects to the parked party (federated users get 403, an empty orbit
+// 404); sip:park-retrieve-<token>@host connects only while the orbit still
+// holds the call that was parked with that token (the Mary/Steven case: a
+// reused orbit is refused with 404 "Safe Retrieve Failed").
+//
+// Timeout chain: after the pickup timeout (default 90 s) the parker is rung
+// back, up to MaxAttempts times; then the fallback URI is called if
+// configured; otherwise the parked party is disconnected and the parker is
+// told why (a SIP MESSAGE). Phones may SUBSCRIBE to the dialog event
+// package (RFC 4235) of an orbit URI to show a busy lamp.
+//
+// Only audio is parked: video m-lines are answered with port 0.
+package park

@@ -1,0 +1,898 @@
+package park
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-sip/switchboard/b2b"
+	"github.com/switchboard-sip/switchboard/endpoint"
+	"github.com/switchboard-sip/switchboard/media"
+	"github.com/switchboard-sip/switchboard/platform"
+)
+
+//go:embed prompts/*.wav
+var prompts embed.FS
+
+// Config configures the park service. The zero value is valid.
+type Config struct {
+	// User is the park address's user part: sip:<user>@host parks,
+	// sip:<user>-<orbit>@host parks on that orbit, and
+	// sip:<user>-retrieve-<token>@host retrieves safely. Default "park".
+	User string `yaml:"user"`
+	// Orbits are the orbit ranges. Default 7000–7099.
+	Orbits []OrbitRange `yaml:"orbits"`
+	// Allocation picks orbits for non-directed parks: "first-free"
+	// (default) or "next".
+	Allocation Allocation `yaml:"allocation"`
+	// PickupTimeout is how long a call waits before the parker is rung
+	// back. Default 90s; allowed 10s–10m.
+	PickupTimeout time.Duration `yaml:"pickup_timeout"`
+	// MaxAttempts is how many times the parker is rung back. Default 1;
+	// allowed 1–10.
+	MaxAttempts int `yaml:"max_attempts"`
+	// RingTime is how long each ring-back (and the fallback call) rings.
+	// Default 30s.
+	RingTime time.Duration `yaml:"ring_time"`
+	// FallbackURI is called when the parker does not answer; empty means
+	// disconnect.
+	FallbackURI string `yaml:"fallback_uri"`
+	// InternalDomains are the From hosts allowed to retrieve by orbit.
+	// Default: the platform's host, 127.0.0.1 and localhost.
+	InternalDomains []string `yaml:"internal_domains"`
+	// Announce plays "parked on orbit <digits>" to a parker who calls the
+	// park address (attended park). Default true.
+	Announce *bool `yaml:"announce"`
+}
+
+// Clock is the time source of park timeouts (tests use a fake one).
+type Clock interface {
+	Now() time.Time
+	AfterFunc(d time.Duration, f func()) Timer
+}
+
+// Timer is a stoppable timer.
+type Timer interface{ Stop() bool }
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                            { return time.Now() }
+func (realClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
+
+// MusicSource gives the player the parked parties hear (nil: silence).
+type MusicSource interface {
+	Player(name string) (*media.Player, bool)
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithStore sets the park store (default: in memory).
+func WithStore(s Store) Option { return func(p *Service) { p.store = s } }
+
+// WithClock sets the clock of the pickup timeout.
+func WithClock(c Clock) Option { return func(p *Service) { p.clock = c } }
+
+// WithMusic sets where music on hold comes from, and the source name.
+func WithMusic(m MusicSource, name string) Option {
+	return func(p *Service) { p.music, p.musicName = m, name }
+}
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(p *Service) { p.log = l } }
+
+// EventType names park events.
+type EventType string
+
+// Park events.
+const (
+	Parked       EventType = "parked"
+	Retrieved    EventType = "retrieved"
+	Abandoned    EventType = "abandoned" // the parked party hung up
+	TimedOut     EventType = "timed out"
+	RingBack     EventType = "ring back"
+	Fallback     EventType = "fallback"
+	Disconnected EventType = "disconnected"
+)
+
+// Event reports what happened to a parked call.
+type Event struct {
+	Type  EventType
+	Entry Entry
+	By    string // who retrieved, when known
+}
+
+// Errors of the API.
+var (
+	ErrNotEstablished = errors.New("park: only an established call can be parked")
+)
+
+// Service is the park service. Its methods are safe for concurrent use;
+// OnEvent handlers run on a goroutine of the service, one at a time.
+type Service struct {
+	p         *platform.Platform
+	cfg       Config
+	store     Store
+	clock     Clock
+	music     MusicSource
+	musicName string
+	log       *slog.Logger
+	eps       []*endpoint.Endpoint
+	ringer    *endpoint.Endpoint
+
+	mu      sync.Mutex
+	parked  map[string]*parkedCall // by token
+	pending map[string]*pendingPark // attended parks, by the parker's Call-ID
+	subs    map[string][]*blfSub    // busy lamps, by orbit
+	onEvent func(Event)
+	events  chan Event
+	closed  bool
+	done    chan struct{}
+	wg      sync.WaitGroup
+}
+
+type parkedCall struct {
+	entry    Entry
+	call     *endpoint.Call
+	timer    Timer
+	attempts int
+	busy     bool // a ring-back or fallback is in progress
+}
+
+type pendingPark struct {
+	entry Entry
+}
+
+type blfSub struct {
+	sub     *endpoint.Subscription
+	version int
+}
+
+// New validates cfg and builds the service; Register puts it on the dial
+// plan.
+func New(p *platform.Platform, cfg Config, opts ...Option) (*Service, error) {
+	if cfg.User == "" {
+		cfg.User = "park"
+	}
+	if len(cfg.Orbits) == 0 {
+		cfg.Orbits = []OrbitRange{{Start: "7000", End: "7099"}}
+	}
+	if cfg.Allocation == "" {
+		cfg.Allocation = FirstFree
+	}
+	if cfg.Allocation != FirstFree && cfg.Allocation != NextFree {
+		return nil, fmt.Errorf("park: allocation %q: want first-free or next", cfg.Allocation)
+	}
+	if cfg.PickupTimeout == 0 {
+		cfg.PickupTimeout = 90 * time.Second
+	}
+	if cfg.PickupTimeout < 10*time.Second || cfg.PickupTimeout > 10*time.Minute {
+		return nil, fmt.Errorf("park: pickup timeout %v outside 10s–10m", cfg.PickupTimeout)
+	}
+	if cfg.MaxAttempts == 0 {
+		cfg.MaxAttempts = 1
+	}
+	if cfg.MaxAttempts < 1 || cfg.MaxAttempts > 10 {
+		return nil, fmt.Errorf("park: max attempts %d outside 1–10", cfg.MaxAttempts)
+	}
+	if cfg.RingTime == 0 {
+		cfg.RingTime = 30 * time.Second
+	}
+	if cfg.FallbackURI != "" {
+		if _, err := endpoint.ParseURI(cfg.FallbackURI); err != nil {
+			return nil, fmt.Errorf("park: fallback URI: %w", err)
+		}
+	}
+	if len(cfg.InternalDomains) == 0 {
+		cfg.InternalDomains = []string{p.Host(), "127.0.0.1", "localhost"}
+	}
+	s := &Service{p: p, cfg: cfg, clock: realClock{}, parked: map[string]*parkedCall{},
+		pending: map[string]*pendingPark{}, subs: map[string][]*blfSub{},
+		events: make(chan Event, 256), done: make(chan struct{})}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.log == nil {
+		s.log = p.Logger().With("subsystem", "park")
+	}
+	if s.store == nil {
+		st, err := NewMemoryStore(cfg.Orbits, cfg.Allocation)
+		if err != nil {
+			return nil, err
+		}
+		s.store = st
+	} else if err := ValidateRanges(cfg.Orbits); err != nil {
+		return nil, err
+	}
+	s.wg.Go(s.runEvents)
+	return s, nil
+}
+
+// Register routes the park address, the directed/safe addresses and the
+// orbits to the service.
+func (s *Service) Register() error {
+	host := s.p.Host()
+	add := func(st endpoint.Settings, h endpoint.Handler, other platform.Handler) error {
+		st.RTPTimeout = 60 * time.Second
+		ep, err := endpoint.NewApplication(s.p, st)
+		if err != nil {
+			return err
+		}
+		ep.HandleCalls(h)
+		if other != nil {
+			ep.HandleOther(other)
+		}
+		s.eps = append(s.eps, ep)
+		return nil
+	}
+	if err := add(endpoint.Settings{OwnerURI: "sip:" + s.cfg.User + "@" + host, DisplayName: "Call Park"},
+		endpoint.HandlerFunc(s.serveParkAddress), platform.HandlerFunc(s.serveParkOther)); err != nil {
+		return err
+	}
+	s.ringer = s.eps[0]
+	if err := add(endpoint.Settings{OwnerURI: "sip:" + s.cfg.User + "-@" + host, Prefix: true},
+		endpoint.HandlerFunc(s.serveParkPrefix), nil); err != nil {
+		return err
+	}
+	for _, prefix := range orbitPrefixes(s.cfg.Orbits) {
+		if err := add(endpoint.Settings{OwnerURI: "sip:" + prefix + "@" + host, Prefix: true},
+			endpoint.HandlerFunc(s.serveOrbit), platform.HandlerFunc(s.serveOrbitOther)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// orbitPrefixes returns, per range, the longest common prefix of its start
+// and end (at least one digit: orbits share their range's leading digits).
+func orbitPrefixes(r []OrbitRange) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, o := range r {
+		n := 0
+		for n < len(o.Start) && n < len(o.End) && o.Start[n] == o.End[n] {
+			n++
+		}
+		p := o.Start[:max(n, 1)]
+		if n == 0 {
+			p = o.Start[:1]
+		}
+		for _, d := range digitsBetween(o.Start[0], o.End[0], n == 0) {
+			q := p
+			if n == 0 {
+				q = string(d)
+			}
+			if !seen[q] {
+				seen[q] = true
+				out = append(out, q)
+			}
+		}
+	}
+	return out
+}
+
+func digitsBetween(a, b byte, spread bool) []byte {
+	if !spread {
+		return []byte{a}
+	}
+	var out []byte
+	for d := a; d <= b; d++ {
+		out = append(out, d)
+	}
+	return out
+}
+
+// OnEvent sets the park event handler.
+func (s *Service) OnEvent(f func(Event)) {
+	s.mu.Lock()
+	s.onEvent = f
+	s.mu.Unlock()
+}
+
+func (s *Service) emit(e Event) {
+	s.log.Info("park event", "event", string(e.Type), "orbit", e.Entry.Orbit, "parker", e.Entry.Parker, "parked", e.Entry.Parked)
+	select {
+	case s.events <- e:
+	default:
+	}
+}
+
+func (s *Service) runEvents() {
+	for {
+		select {
+		case e := <-s.events:
+			s.mu.Lock()
+			f := s.onEvent
+			s.mu.Unlock()
+			if f != nil {
+				f(e)
+			}
+		case <-s.done:
+			return
+		}
+	}
+}
+
+// List returns the parked calls (orbit, parker, parked party, since).
+func (s *Service) List() []Entry { return s.store.List() }
+
+// SafeRetrieveURI returns the URI that retrieves exactly this park.
+func (s *Service) SafeRetrieveURI(e Entry) string {
+	return "sip:" + s.cfg.User + "-retrieve-" + e.Token + "@" + s.hostPort()
+}
+
+// OrbitURI returns the friendly orbit's URI.
+func (s *Service) OrbitURI(orbit string) string { return "sip:" + orbit + "@" + s.hostPort() }
+
+// URI returns the park address (sip:park@host:port).
+func (s *Service) URI() string { return "sip:" + s.cfg.User + "@" + s.hostPort() }
+
+func (s *Service) hostPort() string {
+	if a := s.p.Addr("udp"); a != nil {
+		if _, port, err := net.SplitHostPort(a.String()); err == nil && port != "5060" {
+			return s.p.Host() + ":" + port
+		}
+	}
+	return s.p.Host()
+}
+
+// ParkOptions are the options of an API park.
+type ParkOptions struct {
+	// Orbit asks for a directed park on this orbit.
+	Orbit string
+	// Parker is who parks (rung back on timeout). Default: the call's
+	// local URI.
+	Parker string
+}
+
+// Park parks an established call that terminates on this platform: the
+// service takes it over, plays music to it and returns its orbit. The
+// caller must no longer use the call.
+func (s *Service) Park(ctx context.Context, call *endpoint.Call, opts ParkOptions) (Entry, error) {
+	if call.State() != endpoint.Established || call.Media() == nil {
+		return Entry{}, ErrNotEstablished
+	}
+	if opts.Orbit != "" {
+		o, ok := ParseOrbit(s.cfg.Orbits, opts.Orbit)
+		if !ok {
+			return Entry{}, fmt.Errorf("%w: %q", ErrNoSuchOrbit, opts.Orbit)
+		}
+		opts.Orbit = o
+	}
+	parker := opts.Parker
+	if parker == "" {
+		parker = call.LocalURI()
+	}
+	call.HandOff()
+	return s.hold(call, opts.Orbit, parker)
+}
+
+// hold parks an established call: orbit, music, timers, lamps.
+func (s *Service) hold(call *endpoint.Call, directed, parker string) (Entry, error) {
+	e, err := s.store.Allocate(directed, Entry{CallID: call.CallID(), Parker: parker, Parked: call.RemoteURI(), Since: s.clock.Now()})
+	if err != nil {
+		return Entry{}, err
+	}
+	s.adopt(call, e)
+	return e, nil
+}
+
+// adopt plays music to a parked call and watches it.
+func (s *Service) adopt(call *endpoint.Call, e Entry) {
+	pc := &parkedCall{entry: e, call: call}
+	s.mu.Lock()
+	s.parked[e.Token] = pc
+	pc.timer = s.clock.AfterFunc(s.cfg.PickupTimeout, func() { s.timeout(e.Token) })
+	s.mu.Unlock()
+	if m := s.player(); m != nil {
+		m.Attach(call.Media())
+	}
+	s.emit(Event{Type: Parked, Entry: e})
+	s.lamp(e.Orbit, true)
+	s.wg.Go(func() {
+		select {
+		case <-call.Done():
+		case <-s.done:
+			return
+		}
+		// The parked party hung up (or the call ended otherwise): free the
+		// orbit if it is still this park's.
+		if s.store.Release(e.Orbit, e.Token) {
+			s.forget(e.Token)
+			s.emit(Event{Type: Abandoned, Entry: e})
+			s.lamp(e.Orbit, false)
+		}
+	})
+}
+
+func (s *Service) player() *media.Player {
+	if s.music == nil {
+		return nil
+	}
+	p, _ := s.music.Player(s.musicName)
+	return p
+}
+
+func (s *Service) forget(token string) *parkedCall {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pc := s.parked[token]
+	delete(s.parked, token)
+	if pc != nil && pc.timer != nil {
+		pc.timer.Stop()
+	}
+	return pc
+}
+
+// connect hands a claimed parked call to whoever retrieves it: music off,
+// media relayed between the two calls until either hangs up.
+func (s *Service) connect(ctx context.Context, to *endpoint.Call, pc *parkedCall, by string) error {
+	if m := s.player(); m != nil {
+		m.Detach(pc.call.Media())
+	}
+	b, err := b2b.New(b2b.Leg{Call: to}, b2b.Leg{Call: pc.call}, b2b.Options{})
+	if err == nil {
+		err = b.Establish(ctx)
+	}
+	s.lamp(pc.entry.Orbit, false)
+	if err != nil {
+		_ = pc.call.Terminate(context.WithoutCancel(ctx))
+		return err
+	}
+	s.emit(Event{Type: Retrieved, Entry: pc.entry, By: by})
+	return nil
+}
+
+// retrieve claims an orbit (token: safe retrieve) for an incoming call.
+func (s *Service) retrieve(ctx context.Context, c *endpoint.Call, orbit, token string) {
+	e, err := s.store.Claim(orbit, token)
+	if err != nil {
+		switch {
+		case errors.Is(err, ErrSafeRetrieve):
+			_ = c.Decline(ctx, sip.StatusNotFound, "Safe Retrieve Failed")
+		default:
+			_ = c.Decline(ctx, sip.StatusNotFound, "Orbit Empty")
+		}
+		return
+	}
+	pc := s.forget(e.Token)
+	if pc == nil {
+		_ = c.Decline(ctx, sip.StatusNotFound, "Orbit Empty")
+		return
+	}
+	if err := s.connect(ctx, c, pc, c.RemoteURI()); err != nil {
+		s.log.Warn("retrieve failed", "orbit", orbit, "error", err)
+		return
+	}
+	c.HandOff()
+}
+
+// internal reports whether a retriever's From host is an internal domain.
+func (s *Service) internal(c *endpoint.Call) bool {
+	host := strings.ToLower(c.Request().From().Address.Host)
+	for _, d := range s.cfg.InternalDomains {
+		if strings.EqualFold(d, host) {
+			return true
+		}
+	}
+	return false
+}
+
+// serveOrbit handles an INVITE to sip:<orbit>@host: retrieval.
+func (s *Service) serveOrbit(ctx context.Context, c *endpoint.Call) {
+	orbit, ok := ParseOrbit(s.cfg.Orbits, c.Request().Recipient.User)
+	if !ok {
+		_ = c.Decline(ctx, sip.StatusNotFound, "No Such Orbit")
+		return
+	}
+	if !s.internal(c) {
+		_ = c.Decline(ctx, sip.StatusForbidden, "Federated Users Cannot Retrieve")
+		return
+	}
+	s.retrieve(ctx, c, orbit, "")
+}
+
+// serveParkPrefix handles sip:park-<orbit>@ (directed park) and
+// sip:park-retrieve-<token>@ (safe retrieve).
+func (s *Service) serveParkPrefix(ctx context.Context, c *endpoint.Call) {
+	rest := strings.TrimPrefix(c.Request().Recipient.User, s.cfg.User+"-")
+	if token, ok := strings.CutPrefix(rest, "retrieve-"); ok {
+		e, found := s.store.ByToken(token)
+		if !found {
+			_ = c.Decline(ctx, sip.StatusNotFound, "Safe Retrieve Failed")
+			return
+		}
+		s.retrieve(ctx, c, e.Orbit, token)
+		return
+	}
+	orbit, ok := ParseOrbit(s.cfg.Orbits, rest)
+	if !ok {
+		_ = c.Decline(ctx, sip.StatusNotFound, "No Such Orbit")
+		return
+	}
+	s.parkArrival(ctx, c, orbit)
+}
+
+// serveParkAddress handles INVITEs to sip:park@host: a parked party sent
+// by a blind transfer (Referred-By names the parker), the parked party of
+// an attended park (Replaces names the parker's call to us), or a parker
+// calling to park attended-style.
+func (s *Service) serveParkAddress(ctx context.Context, c *endpoint.Call) {
+	if old := c.Replaces(); old != nil {
+		s.completeAttended(ctx, c, old)
+		return
+	}
+	if c.Request().GetHeader("Referred-By") != nil {
+		s.parkArrival(ctx, c, "")
+		return
+	}
+	s.attendedStart(ctx, c)
+}
+
+func referredBy(c *endpoint.Call) string {
+	h := c.Request().GetHeader("Referred-By")
+	if h == nil {
+		return ""
+	}
+	v := strings.TrimSpace(h.Value())
+	if i := strings.IndexByte(v, '<'); i >= 0 {
+		if j := strings.IndexByte(v[i:], '>'); j > 0 {
+			return v[i+1 : i+j]
+		}
+	}
+	return strings.Split(v, ";")[0]
+}
+
+// parkArrival parks an arriving call (blind transfer or directed park).
+func (s *Service) parkArrival(ctx context.Context, c *endpoint.Call, directed string) {
+	parker := referredBy(c)
+	if parker == "" {
+		parker = c.RemoteURI()
+	}
+	e, err := s.store.Allocate(directed, Entry{CallID: c.CallID(), Parker: parker, Parked: c.RemoteURI(), Since: s.clock.Now()})
+	if err != nil {
+		code, reason := refusal(err)
+		_ = c.Decline(ctx, code, reason)
+		return
+	}
+	if err := c.AcceptWithHeaders(ctx, sip.NewHeader("X-Park-Orbit", e.Orbit)); err != nil {
+		s.store.Release(e.Orbit, e.Token)
+		return
+	}
+	c.HandOff()
+	s.adopt(c, e)
+}
+
+func refusal(err error) (int, string) {
+	switch {
+	case errors.Is(err, ErrNoFreeOrbit):
+		return sip.StatusBusyHere, "No Free Orbit"
+	case errors.Is(err, ErrOrbitBusy):
+		return sip.StatusBusyHere, "Orbit Busy"
+	case errors.Is(err, ErrDoublePark):
+		return sip.StatusForbidden, "Already Parked"
+	case errors.Is(err, ErrNoSuchOrbit):
+		return sip.StatusNotFound, "No Such Orbit"
+	}
+	return sip.StatusServiceUnavailable, "Service Unavailable"
+}
+
+// attendedStart answers a parker who calls the park address: an orbit is
+// reserved for the call that will replace this one, announced, and
+// returned in X-Park-Orbit; the parker then transfers with Replaces.
+func (s *Service) attendedStart(ctx context.Context, c *endpoint.Call) {
+	e, err := s.store.Allocate("", Entry{CallID: c.CallID(), Parker: c.RemoteURI(), Parked: "", Since: s.clock.Now()})
+	if err != nil {
+		code, reason := refusal(err)
+		_ = c.Decline(ctx, code, reason)
+		return
+	}
+	s.mu.Lock()
+	s.pending[c.CallID()] = &pendingPark{entry: e}
+	s.mu.Unlock()
+	if err := c.AcceptWithHeaders(ctx, sip.NewHeader("X-Park-Orbit", e.Orbit)); err != nil {
+		s.dropPending(c.CallID())
+		return
+	}
+	if s.cfg.Announce == nil || *s.cfg.Announce {
+		_ = media.Play(ctx, c.Media(), announcement(e.Orbit))
+	}
+	<-ctx.Done() // the parker's REFER with Replaces ends this call
+	// If no replacement took the orbit, free it.
+	s.dropPending(c.CallID())
+}
+
+func (s *Service) dropPending(callID string) {
+	s.mu.Lock()
+	pp := s.pending[callID]
+	delete(s.pending, callID)
+	s.mu.Unlock()
+	if pp != nil {
+		s.store.Release(pp.entry.Orbit, pp.entry.Token)
+	}
+}
+
+// completeAttended takes the parked party's INVITE with Replaces: it
+// inherits the orbit reserved for the parker's call.
+func (s *Service) completeAttended(ctx context.Context, c, old *endpoint.Call) {
+	s.mu.Lock()
+	pp := s.pending[old.CallID()]
+	delete(s.pending, old.CallID())
+	s.mu.Unlock()
+	if pp == nil {
+		_ = c.Decline(ctx, sip.StatusCallTransactionDoesNotExists, "No Park In Progress")
+		return
+	}
+	// Re-park under the new call's identity in the same orbit.
+	s.store.Release(pp.entry.Orbit, pp.entry.Token)
+	e, err := s.store.Allocate(pp.entry.Orbit, Entry{CallID: c.CallID(), Parker: pp.entry.Parker, Parked: c.RemoteURI(), Since: s.clock.Now()})
+	if err != nil {
+		code, reason := refusal(err)
+		_ = c.Decline(ctx, code, reason)
+		return
+	}
+	if err := c.AcceptWithHeaders(ctx, sip.NewHeader("X-Park-Orbit", e.Orbit)); err != nil {
+		s.store.Release(e.Orbit, e.Token)
+		return
+	}
+	c.HandOff()
+	s.adopt(c, e)
+}
+
+// announcement is "parked on orbit" and the orbit's digits.
+func announcement(orbit string) []int16 {
+	var out []int16
+	read := func(name string) {
+		b, err := prompts.ReadFile("prompts/" + name + ".wav")
+		if err != nil {
+			return
+		}
+		a, err := media.ReadWAV(bytes.NewReader(b))
+		if err == nil && a.SampleRate == 8000 && a.Channels == 1 {
+			out = append(out, a.Samples...)
+			out = append(out, make([]int16, 800)...) // 100 ms
+		}
+	}
+	read("parked")
+	for _, d := range orbit {
+		read(string(d))
+	}
+	return out
+}
+
+// timeout runs the timeout chain of a park: ring back the parker, up to
+// MaxAttempts times; then the fallback; then disconnect.
+func (s *Service) timeout(token string) {
+	s.mu.Lock()
+	pc := s.parked[token]
+	if pc == nil || pc.busy {
+		s.mu.Unlock()
+		return
+	}
+	pc.busy = true
+	pc.attempts++
+	attempt := pc.attempts
+	e := pc.entry
+	s.mu.Unlock()
+	s.emit(Event{Type: TimedOut, Entry: e})
+	go s.chain(pc, attempt)
+}
+
+func (s *Service) chain(pc *parkedCall, attempt int) {
+	e := pc.entry
+	if attempt <= s.cfg.MaxAttempts {
+		s.emit(Event{Type: RingBack, Entry: e})
+		if s.dialAndConnect(pc, e.Parker, "ring back") {
+			return
+		}
+		if attempt < s.cfg.MaxAttempts {
+			s.mu.Lock()
+			pc.busy = false
+			if s.parked[e.Token] == pc {
+				pc.timer = s.clock.AfterFunc(s.cfg.PickupTimeout, func() { s.timeout(e.Token) })
+			}
+			s.mu.Unlock()
+			return
+		}
+	}
+	if s.cfg.FallbackURI != "" {
+		s.emit(Event{Type: Fallback, Entry: e})
+		if s.dialAndConnect(pc, s.cfg.FallbackURI, "fallback") {
+			return
+		}
+	}
+	// Nobody took it: disconnect and tell the parker why.
+	if _, err := s.store.Claim(e.Orbit, e.Token); err == nil {
+		s.forget(e.Token)
+		s.lamp(e.Orbit, false)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = pc.call.Terminate(ctx)
+		s.emit(Event{Type: Disconnected, Entry: e})
+		s.tell(ctx, e.Parker, fmt.Sprintf("Your parked call from %s on orbit %s was disconnected: nobody retrieved it.", e.Parked, e.Orbit))
+	}
+}
+
+// dialAndConnect calls target for a parked call and, if answered and the
+// orbit still holds the call, connects them.
+func (s *Service) dialAndConnect(pc *parkedCall, target, why string) bool {
+	if s.ringer == nil {
+		return false
+	}
+	conv := s.ringer.NewConversation()
+	if err := conv.Impersonate(s.OrbitURI(pc.entry.Orbit), "", "Parked call "+pc.entry.Orbit); err != nil {
+		return false
+	}
+	out := conv.NewCall()
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RingTime)
+	defer cancel()
+	if err := out.Establish(ctx, target, endpoint.EstablishOptions{}); err != nil {
+		s.log.Info("park "+why+" not answered", "orbit", pc.entry.Orbit, "target", target, "error", err)
+		return false
+	}
+	if _, err := s.store.Claim(pc.entry.Orbit, pc.entry.Token); err != nil {
+		_ = out.Terminate(context.Background()) // retrieved meanwhile
+		return true
+	}
+	s.forget(pc.entry.Token)
+	if m := s.player(); m != nil {
+		m.Detach(pc.call.Media())
+	}
+	b, err := b2b.New(b2b.Leg{Call: out}, b2b.Leg{Call: pc.call}, b2b.Options{})
+	if err == nil {
+		err = b.Establish(context.Background())
+	}
+	s.lamp(pc.entry.Orbit, false)
+	if err != nil {
+		return false
+	}
+	s.emit(Event{Type: Retrieved, Entry: pc.entry, By: target})
+	return true
+}
+
+// tell sends the parker a SIP MESSAGE with text.
+func (s *Service) tell(ctx context.Context, to, text string) {
+	u, err := endpoint.ParseURI(to)
+	if err != nil {
+		return
+	}
+	req := sip.NewRequest(sip.MESSAGE, u)
+	from := &sip.FromHeader{DisplayName: "Call Park", Address: sip.Uri{Scheme: "sip", User: s.cfg.User, Host: s.p.Host()}, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(12))
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: u})
+	req.AppendHeader(sip.NewHeader("Content-Type", "text/plain"))
+	req.SetBody([]byte(text))
+	tx, err := s.p.Client().TransactionRequest(ctx, req, sipgoBuild(s.p))
+	if err != nil {
+		return
+	}
+	defer tx.Terminate()
+	select {
+	case <-tx.Responses():
+	case <-tx.Done():
+	case <-ctx.Done():
+	}
+}
+
+// serveParkOther answers out-of-dialog requests to the park address: a
+// REFER sent to the service itself must name its referrer.
+func (s *Service) serveParkOther(r *platform.Request) {
+	if r.Method == sip.REFER {
+		if r.GetHeader("Referred-By") == nil {
+			_ = r.Respond(sip.StatusBadRequest, "Missing Referred-By", nil)
+			return
+		}
+		_ = r.Respond(501, "Not Implemented", nil, sip.NewHeader("Warning", `399 switchboard "transfer the call to the park address instead"`))
+		return
+	}
+	_ = r.Respond(sip.StatusMethodNotAllowed, "Method Not Allowed", nil)
+}
+
+// serveOrbitOther takes SUBSCRIBE to an orbit's dialog events (busy lamp).
+func (s *Service) serveOrbitOther(r *platform.Request) {
+	if r.Method != sip.SUBSCRIBE {
+		_ = r.Respond(sip.StatusMethodNotAllowed, "Method Not Allowed", nil)
+		return
+	}
+	orbit, ok := ParseOrbit(s.cfg.Orbits, r.Recipient.User)
+	if !ok {
+		_ = r.Respond(sip.StatusNotFound, "No Such Orbit", nil)
+		return
+	}
+	if ev := r.GetHeader("Event"); ev == nil || !strings.EqualFold(strings.TrimSpace(strings.Split(ev.Value(), ";")[0]), "dialog") {
+		_ = r.Respond(489, "Bad Event", nil, sip.NewHeader("Allow-Events", "dialog"))
+		return
+	}
+	sub, err := endpoint.AcceptSubscription(s.p, r, endpoint.SubscribeOptions{ContactUser: orbit})
+	if err != nil && !errors.Is(err, endpoint.ErrUnsubscribed) {
+		return
+	}
+	bs := &blfSub{sub: sub}
+	if err == nil {
+		s.mu.Lock()
+		s.subs[orbit] = append(s.subs[orbit], bs)
+		s.mu.Unlock()
+		sub.OnEnd(func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			list := s.subs[orbit]
+			for i, x := range list {
+				if x == bs {
+					s.subs[orbit] = append(list[:i], list[i+1:]...)
+					break
+				}
+			}
+		})
+	}
+	_, occupied := s.store.Get(orbit)
+	go s.notifyLamp(orbit, bs, occupied)
+}
+
+// lamp tells an orbit's subscribers whether it is occupied.
+func (s *Service) lamp(orbit string, occupied bool) {
+	s.mu.Lock()
+	subs := append([]*blfSub(nil), s.subs[orbit]...)
+	s.mu.Unlock()
+	for _, bs := range subs {
+		go s.notifyLamp(orbit, bs, occupied)
+	}
+}
+
+func (s *Service) notifyLamp(orbit string, bs *blfSub, occupied bool) {
+	s.mu.Lock()
+	bs.version++
+	v := bs.version
+	s.mu.Unlock()
+	body, err := DialogInfo(s.OrbitURI(orbit), v, orbit, occupied, "park-"+orbit)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = bs.sub.Notify(ctx, "application/dialog-info+xml", body)
+}
+
+// Close stops the timers and event delivery; parked calls stay up until
+// the platform ends them. It is idempotent.
+func (s *Service) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	for _, pc := range s.parked {
+		if pc.timer != nil {
+			pc.timer.Stop()
+		}
+	}
+	s.mu.Unlock()
+	close(s.done)
+	s.wg.Wait()
+	for _, ep := range s.eps {
+		_ = ep.Close()
+	}
+	return nil
+}
+
+// sipgoBuild completes an out-of-dialog request (Call-ID, CSeq, ...) and
+// sends it from the platform's listening socket.
+func sipgoBuild(p *platform.Platform) sipgo.ClientRequestOption {
+	return func(cl *sipgo.Client, req *sip.Request) error {
+		if err := p.PrepareRequest(cl, req); err != nil {
+			return err
+		}
+		return sipgo.ClientRequestBuild(cl, req)
+	}
+}
