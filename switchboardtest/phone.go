@@ -114,14 +114,21 @@ func (p *Phone) DialContext(ctx context.Context, uri string, opts endpoint.Estab
 	return pc, nil
 }
 
-// NextCall waits for the next incoming call the phone answered.
+// NextCall waits (up to 10 s) for the next incoming call the phone
+// answered.
 func (p *Phone) NextCall(t testing.TB) *PhoneCall {
+	t.Helper()
+	return p.NextCallWithin(t, 10*time.Second)
+}
+
+// NextCallWithin waits up to d for the next incoming call.
+func (p *Phone) NextCallWithin(t testing.TB, d time.Duration) *PhoneCall {
 	t.Helper()
 	select {
 	case pc := <-p.incoming:
 		pc.attach()
 		return pc
-	case <-time.After(10 * time.Second):
+	case <-time.After(d):
 		t.Fatal("no incoming call")
 		return nil
 	}

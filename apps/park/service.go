@@ -131,7 +131,7 @@ type Service struct {
 	ringer    *endpoint.Endpoint
 
 	mu      sync.Mutex
-	parked  map[string]*parkedCall // by token
+	parked  map[string]*parkedCall  // by token
 	pending map[string]*pendingPark // attended parks, by the parker's Call-ID
 	subs    map[string][]*blfSub    // busy lamps, by orbit
 	onEvent func(Event)
