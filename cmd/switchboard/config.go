@@ -12,6 +12,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/switchboard-sip/switchboard/apps/announce"
+	"github.com/switchboard-sip/switchboard/apps/holdmusic"
+	"github.com/switchboard-sip/switchboard/apps/park"
 	"github.com/switchboard-sip/switchboard/conference"
 	"github.com/switchboard-sip/switchboard/platform"
 )
@@ -42,7 +44,15 @@ type LogConfig struct {
 
 // AppsConfig is the dial plan. An app with an empty user is disabled.
 type AppsConfig struct {
-	Echo       AppConfig `yaml:"echo"`
+	Echo  AppConfig `yaml:"echo"`
+	Music struct {
+		Enabled          bool `yaml:"enabled"`
+		holdmusic.Config `yaml:",inline"`
+	} `yaml:"music"`
+	Park struct {
+		Enabled     bool `yaml:"enabled"`
+		park.Config `yaml:",inline"`
+	} `yaml:"park"`
 	Conference struct {
 		Enabled           bool `yaml:"enabled"`
 		conference.Config `yaml:",inline"`

@@ -22,6 +22,8 @@ import (
 
 	"github.com/switchboard-sip/switchboard/apps/announce"
 	"github.com/switchboard-sip/switchboard/apps/echo"
+	"github.com/switchboard-sip/switchboard/apps/holdmusic"
+	"github.com/switchboard-sip/switchboard/apps/park"
 	"github.com/switchboard-sip/switchboard/conference"
 	"github.com/switchboard-sip/switchboard/endpoint"
 	"github.com/switchboard-sip/switchboard/platform"
@@ -84,6 +86,8 @@ type Server struct {
 	Platform    *platform.Platform
 	Endpoints   []*endpoint.Endpoint
 	Conferences *conference.Service // nil when disabled
+	Music       *holdmusic.Service  // nil when disabled
+	Park        *park.Service       // nil when disabled
 	cfg         Config
 }
 
@@ -118,6 +122,30 @@ func newServer(cfg Config, log *slog.Logger, opts ...platform.Option) (*Server, 
 	if err := errors.Join(add(cfg.Apps.Echo.User, echo.Handler()), add(cfg.Apps.Hello.User, hello)); err != nil {
 		p.Close()
 		return nil, err
+	}
+	if cfg.Apps.Music.Enabled {
+		if s.Music, err = holdmusic.New(cfg.Apps.Music.Config, holdmusic.WithLogger(log)); err != nil {
+			p.Close()
+			return nil, err
+		}
+		if _, err := s.Music.Register(p, p.Host()); err != nil {
+			p.Close()
+			return nil, err
+		}
+	}
+	if cfg.Apps.Park.Enabled {
+		var popts []park.Option
+		if s.Music != nil {
+			popts = append(popts, park.WithMusic(s.Music, cfg.Apps.Music.Default))
+		}
+		if s.Park, err = park.New(p, cfg.Apps.Park.Config, append(popts, park.WithLogger(log))...); err != nil {
+			p.Close()
+			return nil, err
+		}
+		if err := s.Park.Register(); err != nil {
+			p.Close()
+			return nil, err
+		}
 	}
 	if cfg.Apps.Conference.Enabled {
 		if s.Conferences, err = conference.NewService(p, cfg.Apps.Conference.Config, conference.WithLogger(log)); err != nil {

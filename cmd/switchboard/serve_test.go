@@ -4,9 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/switchboard-sip/switchboard/apps/holdmusic"
+	"github.com/switchboard-sip/switchboard/apps/park"
+	"github.com/switchboard-sip/switchboard/endpoint"
 	"github.com/switchboard-sip/switchboard/internal/peers"
 	"github.com/switchboard-sip/switchboard/media/dsp"
 	"github.com/switchboard-sip/switchboard/platform"
@@ -136,4 +140,47 @@ func TestAdHocConferenceInDialPlan(t *testing.T) {
 	}
 	a.Hangup(t)
 	b.Hangup(t)
+}
+
+// TestMusicAndParkInDialPlan: sip:moh@ plays the embedded music, and a
+// phone blind-transferred to sip:park@ is parked (with the parker taken
+// from Referred-By) and hears the music.
+func TestMusicAndParkInDialPlan(t *testing.T) {
+	s, port := startServer(t, nil)
+	listener := sbt.NewPhone(t, "listener").Dial(t, fmt.Sprintf("sip:moh@127.0.0.1:%d", port))
+	time.Sleep(300 * time.Millisecond)
+	listener.ResetRecording()
+	time.Sleep(time.Second)
+	if f := dsp.ToneFraction(listener.Recording(), 8000, holdmusic.DefaultMarkerHz); f < 0.6 {
+		t.Fatalf("moh: marker tone in %.0f%%", f*100)
+	}
+	listener.Hangup(t)
+
+	parker := sbt.NewPhone(t, "parker")
+	parkee := sbt.NewPhone(t, "parkee")
+	pc := parker.Dial(t, parkee.URI())
+	parkee.NextCall(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := pc.Transfer(ctx, fmt.Sprintf("sip:park@127.0.0.1:%d", port), endpoint.TransferOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	parked := parkee.NextCall(t) // the call the transfer made, to the park service
+	var l []park.Entry
+	for deadline := time.Now().Add(5 * time.Second); len(l) == 0; l = s.Park.List() {
+		if time.Now().After(deadline) {
+			t.Fatal("not parked")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if l[0].Orbit != "7000" || !strings.Contains(l[0].Parker, "parker@") {
+		t.Fatalf("park entry %+v", l[0])
+	}
+	time.Sleep(300 * time.Millisecond)
+	parked.ResetRecording()
+	time.Sleep(time.Second)
+	if f := dsp.ToneFraction(parked.Recording(), 8000, holdmusic.DefaultMarkerHz); f < 0.6 {
+		t.Fatalf("parked party hears the music in %.0f%%", f*100)
+	}
+	parked.Hangup(t)
 }

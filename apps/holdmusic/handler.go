@@ -1,0 +1,92 @@
+package holdmusic
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/switchboard-sip/switchboard/endpoint"
+	"github.com/switchboard-sip/switchboard/platform"
+)
+
+// User is the user part of the default music's URI, sip:moh@host; a named
+// source answers at sip:moh-<name>@host.
+const User = "moh"
+
+// callState is a call the handler serves.
+type callState struct {
+	cancel context.CancelFunc
+}
+
+// Handler returns the handler that plays hold music to callers. It picks
+// the source from the user part of the Request-URI: "moh-<name>" plays
+// the source called name (and declines with 404 Not Found if there is
+// none); any other user plays the default source. It answers, attaches the
+// call's media to the source's shared player, so the caller joins the
+// music where it is, and detaches it when the caller hangs up or the
+// Service closes. After Close it declines calls with 503.
+func (s *Service) Handler() endpoint.Handler { return endpoint.HandlerFunc(s.serveCall) }
+
+func (s *Service) serveCall(ctx context.Context, c *endpoint.Call) {
+	name := s.def
+	if rest, ok := strings.CutPrefix(c.Request().Recipient.User, User+"-"); ok {
+		name = rest
+	}
+	p, ok := s.players[name]
+	if !ok {
+		_ = c.Decline(ctx, 404, "Not Found")
+		return
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cs := &callState{cancel: cancel}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = c.Decline(ctx, 503, "Service Unavailable")
+		return
+	}
+	s.active[cs] = struct{}{}
+	s.calls.Add(1)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.active, cs)
+		s.mu.Unlock()
+		s.calls.Done()
+	}()
+
+	if err := c.Accept(ctx); err != nil {
+		return
+	}
+	sess := c.Media()
+	if sess == nil {
+		return
+	}
+	log := s.log.With("call_id", c.CallID(), "moh", name)
+	log.Debug("holdmusic: caller joined")
+	p.Attach(sess)
+	<-ctx.Done()
+	p.Detach(sess)
+	log.Debug("holdmusic: caller left")
+}
+
+// Register creates two application endpoints on p serving the Handler:
+// sip:moh@host for the default source and a prefix endpoint sip:moh-@host
+// for the named ones. The caller owns the endpoints and closes them, before
+// closing the Service.
+func (s *Service) Register(p *platform.Platform, host string) ([]*endpoint.Endpoint, error) {
+	h := s.Handler()
+	def, err := endpoint.NewApplication(p, endpoint.Settings{OwnerURI: "sip:" + User + "@" + host})
+	if err != nil {
+		return nil, fmt.Errorf("holdmusic: %w", err)
+	}
+	def.HandleCalls(h)
+	named, err := endpoint.NewApplication(p, endpoint.Settings{OwnerURI: "sip:" + User + "-@" + host, Prefix: true})
+	if err != nil {
+		_ = def.Close()
+		return nil, fmt.Errorf("holdmusic: %w", err)
+	}
+	named.HandleCalls(h)
+	return []*endpoint.Endpoint{def, named}, nil
+}

@@ -1,0 +1,244 @@
+package holdmusic
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+
+	"github.com/switchboard-sip/switchboard/media"
+)
+
+// DefaultMarkerHz is the frequency in Hz of the steady marker tone (C5)
+// that the embedded default music carries throughout, under its chords, so
+// that tests can tell that it plays.
+const DefaultMarkerHz = 523.25
+
+// DefaultSource is the name of the source that plays when none is named:
+// the embedded music unless Config.Sources defines it.
+const DefaultSource = "default"
+
+// defaultMP3 is the embedded default music: an 8 s gapless loop at 44.1 kHz
+// mono, 56 kb/s, with a LAME tag. make-default.sh regenerates it.
+//
+//go:embed default.mp3
+var defaultMP3 []byte
+
+// Config configures the hold music. The zero value plays the embedded
+// music as the single source "default".
+type Config struct {
+	// Sources are the music sources by name. A name may use letters,
+	// digits, '-', '.', '_' and '~' (it appears in sip:moh-<name>@host).
+	// A source named "default" is always present: the embedded music
+	// unless defined here. Default: just that one.
+	Sources map[string]SourceConfig `yaml:"sources"`
+	// Default names the source that plays on sip:moh@host and for
+	// Player(""). Default "default".
+	Default string `yaml:"default"`
+}
+
+// SourceConfig configures one music source: a file, a directory played as
+// a playlist, or, when both File and Dir are empty, the embedded music.
+type SourceConfig struct {
+	// File is an MP3 (MPEG-1 or MPEG-2 Layer III) or WAV file, told apart
+	// by its extension, played in a loop. An MP3 file is decoded as it
+	// plays; a WAV file is held in memory.
+	File string `yaml:"file"`
+	// Dir is a directory whose .mp3 and .wav files (not hidden, not in
+	// subdirectories) play one after another in name order, then again
+	// from the first. Every file is converted once, at New, to 8 kHz mono
+	// in memory, so the files may differ in rate and channels; the total
+	// must not exceed MaxPlaylist.
+	Dir string `yaml:"dir"`
+	// Shuffle plays a Dir playlist in a new random order on every pass.
+	// Default false. It requires Dir.
+	Shuffle bool `yaml:"shuffle"`
+}
+
+// Option configures a Service's dependencies.
+type Option func(*options)
+
+type options struct {
+	log *slog.Logger
+}
+
+// WithLogger sets the logger of the service and its players. Default:
+// discard.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) { o.log = l }
+}
+
+// Service owns one shared, looping player per music source and serves
+// calls with them. Its methods are safe for concurrent use.
+type Service struct {
+	log     *slog.Logger
+	def     string
+	players map[string]*media.Player // read-only after New
+	names   []string                 // sorted
+
+	mu     sync.Mutex
+	closed bool
+	active map[*callState]struct{} // calls being served
+	calls  sync.WaitGroup          // ServeCall invocations past the closed check
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New opens every source of cfg and starts its player, which waits in
+// automatic mode for a first listener. It fails, naming the source and the
+// file, if a source is missing, corrupt, empty or too long, so that a bad
+// file is found at start-up rather than during a call.
+func New(cfg Config, opts ...Option) (*Service, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.log == nil {
+		o.log = slog.New(slog.DiscardHandler)
+	}
+	sources := make(map[string]SourceConfig, len(cfg.Sources)+1)
+	sources[DefaultSource] = SourceConfig{}
+	for name, sc := range cfg.Sources {
+		if err := checkName(name); err != nil {
+			return nil, err
+		}
+		sources[name] = sc
+	}
+	def := cfg.Default
+	if def == "" {
+		def = DefaultSource
+	}
+	if _, ok := sources[def]; !ok {
+		return nil, fmt.Errorf("holdmusic: default source %q is not configured", def)
+	}
+	s := &Service{
+		log:     o.log,
+		def:     def,
+		players: make(map[string]*media.Player, len(sources)),
+		active:  make(map[*callState]struct{}),
+	}
+	for name := range sources {
+		s.names = append(s.names, name)
+	}
+	slices.Sort(s.names)
+	for _, name := range s.names {
+		p, err := s.newPlayer(name, sources[name])
+		if err != nil {
+			_ = s.closePlayers()
+			return nil, err
+		}
+		s.players[name] = p
+	}
+	return s, nil
+}
+
+// newPlayer opens the source name and starts its player.
+func (s *Service) newPlayer(name string, sc SourceConfig) (*media.Player, error) {
+	src, err := openSource(sc)
+	if err != nil {
+		return nil, fmt.Errorf("holdmusic: source %q: %w", name, err)
+	}
+	p, err := media.NewPlayer(src, media.PlayerConfig{
+		Mode:   media.PlayerAutomatic,
+		Loop:   true,
+		Logger: s.log.With("moh", name),
+	})
+	if err != nil {
+		_ = src.Close()
+		return nil, fmt.Errorf("holdmusic: source %q: %w", name, err)
+	}
+	if err := p.Start(); err != nil {
+		_ = p.Close()
+		return nil, fmt.Errorf("holdmusic: source %q: %w", name, err)
+	}
+	return p, nil
+}
+
+// openSource opens what sc describes.
+func openSource(sc SourceConfig) (media.Source, error) {
+	switch {
+	case sc.File != "" && sc.Dir != "":
+		return nil, errors.New("set file or dir, not both")
+	case sc.Shuffle && sc.Dir == "":
+		return nil, errors.New("shuffle needs dir")
+	case sc.File != "":
+		return openFile(sc.File)
+	case sc.Dir != "":
+		return openPlaylist(sc.Dir, sc.Shuffle, MaxPlaylist)
+	}
+	src, err := media.NewMP3Source(defaultMP3)
+	if err != nil {
+		return nil, fmt.Errorf("embedded music: %w", err)
+	}
+	return src, nil
+}
+
+// checkName accepts the characters of RFC 3261 "unreserved" that need no
+// escaping in a SIP user part, minus those with other uses.
+func checkName(name string) error {
+	if name == "" {
+		return errors.New("holdmusic: empty source name")
+	}
+	for _, r := range name {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9',
+			r == '-', r == '.', r == '_', r == '~':
+		default:
+			return fmt.Errorf("holdmusic: source name %q: use only letters, digits, '-', '.', '_' and '~'", name)
+		}
+	}
+	return nil
+}
+
+// Player returns the shared player of the source called name, or of the
+// default source if name is empty, and whether there is one. The player
+// belongs to the Service: attach and detach sessions (or pass it to
+// endpoint.Call.HoldWithMusic), but do not Start, Stop, Pause or Close it.
+// After Close it is closed and plays nothing.
+func (s *Service) Player(name string) (*media.Player, bool) {
+	if name == "" {
+		name = s.def
+	}
+	p, ok := s.players[name]
+	return p, ok
+}
+
+// Names returns the names of the sources, sorted.
+func (s *Service) Names() []string { return slices.Clone(s.names) }
+
+// Default returns the name of the default source.
+func (s *Service) Default() string { return s.def }
+
+// Close ends the calls the handler is serving (which hangs them up), waits
+// for their handlers to return, and closes every player. It is idempotent
+// and safe for concurrent use; later calls to the handler are declined
+// with 503 Service Unavailable.
+func (s *Service) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		for cs := range s.active {
+			cs.cancel()
+		}
+		s.mu.Unlock()
+		s.calls.Wait()
+		s.closeErr = s.closePlayers()
+	})
+	return s.closeErr
+}
+
+// closePlayers closes every player opened so far.
+func (s *Service) closePlayers() error {
+	var errs []error
+	for _, name := range s.names {
+		if p := s.players[name]; p != nil {
+			if err := p.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("holdmusic: source %q: %w", name, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
