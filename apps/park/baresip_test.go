@@ -73,7 +73,9 @@ func TestBaresipBlindTransferToParkAndRetrieve(t *testing.T) {
 		t.Fatal(err)
 	}
 	recB, rate := bBob.RecordingSamples(t)
-	secs := func(rec []int16, hz float64) float64 { return dsp.ToneFraction(rec, rate, hz) * float64(len(rec)) / float64(rate) }
+	secs := func(rec []int16, hz float64) float64 {
+		return dsp.ToneFraction(rec, rate, hz) * float64(len(rec)) / float64(rate)
+	}
 	if s := secs(recB, musicHz); s < 1.2 {
 		t.Errorf("B heard %.1fs of park music, want most of the 2 s", s)
 	}
