@@ -15,7 +15,6 @@ import (
 	"github.com/switchboard-sip/switchboard/internal/peers"
 	"github.com/switchboard-sip/switchboard/media"
 	"github.com/switchboard-sip/switchboard/media/dsp"
-	"github.com/switchboard-sip/switchboard/platform"
 	sbt "github.com/switchboard-sip/switchboard/switchboardtest"
 )
 
@@ -33,12 +32,13 @@ func TestSIPpThroughBridge1000Calls(t *testing.T) {
 	if err := peers.WaitUDPListening(ctx, uasPort); err != nil {
 		t.Fatal(err)
 	}
-	srv := sbt.NewServer(t, platform.Config{T1: 100 * time.Millisecond})
+	srv := sbt.NewServer(t)
 	var mu sync.Mutex
 	var fwd12, fwd21 uint64
 	var failed int
 	var ep *endpoint.Endpoint
-	ep = srv.HandleWith(t, endpoint.Settings{OwnerURI: "sip:bridge@127.0.0.1", RTPTimeout: -1}, endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
+	ep = srv.HandleWith(t, endpoint.Settings{OwnerURI: "sip:bridge@127.0.0.1", RTPTimeout: -1}, nil)
+	ep.HandleCalls(endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
 		b, err := b2b.New(b2b.Leg{Call: c}, b2b.Leg{Call: ep.NewConversation().NewCall(), Destination: fmt.Sprintf("sip:echo@127.0.0.1:%d", uasPort)}, b2b.Options{})
 		if err == nil {
 			err = b.Establish(ctx)

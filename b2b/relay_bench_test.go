@@ -57,7 +57,8 @@ func BenchmarkRelayedCalls(b *testing.B) {
 	var mu sync.Mutex
 	var active []*b2b.Call
 	var ep *endpoint.Endpoint
-	ep = srv.HandleWith(b, endpoint.Settings{OwnerURI: "sip:bridge@127.0.0.1", RTPTimeout: -1, SessionExpires: -1}, endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
+	ep = srv.HandleWith(b, endpoint.Settings{OwnerURI: "sip:bridge@127.0.0.1", RTPTimeout: -1, SessionExpires: -1}, nil)
+	ep.HandleCalls(endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
 		bc, err := b2b.New(b2b.Leg{Call: c}, b2b.Leg{Call: ep.NewConversation().NewCall(), Destination: fmt.Sprintf("sip:svc@127.0.0.1:%d", uasPort)}, b2b.Options{})
 		if err == nil {
 			err = bc.Establish(ctx)

@@ -151,6 +151,7 @@ type Platform struct {
 // does not serve until Start.
 func New(cfg Config, opts ...Option) (*Platform, error) {
 	p := &Platform{dialogs: map[string]DialogHandler{}, dialogCh: make(chan struct{}), domains: map[string]bool{}}
+	explicitT1 := cfg.T1 != 0
 	for _, o := range opts {
 		o(p)
 	}
@@ -202,7 +203,10 @@ func New(cfg Config, opts ...Option) (*Platform, error) {
 	}
 	p.ports = &media.PortRange{IP: mip, Min: cfg.RTPPortMin, Max: cfg.RTPPortMax}
 
-	if cfg.T1 != sip.T1 {
+	// sipgo's timers are process-wide variables: only a platform whose
+	// config sets T1 changes them, so platforms on defaults never race
+	// with running transactions.
+	if explicitT1 && cfg.T1 != sip.T1 {
 		sip.SetTimers(cfg.T1, 8*cfg.T1, 10*cfg.T1)
 	}
 	if cfg.UDPMaxMessage == 0 {

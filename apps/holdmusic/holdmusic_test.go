@@ -119,9 +119,13 @@ func TestDefaultMusic(t *testing.T) {
 	if err := src.Rewind(); err != nil {
 		t.Fatal(err)
 	}
-	second := readPass(t, src)
-	if len(first) != loop || len(second) != loop {
-		t.Fatalf("passes of %d and %d samples, want %d", len(first), len(second), loop)
+	// Half a second of the second pass is enough to judge the loop point.
+	second := make([]int16, 44100/2)
+	if n, err := src.ReadPCM(second); n != len(second) || err != nil {
+		t.Fatalf("second pass: %d samples, %v", n, err)
+	}
+	if len(first) != loop {
+		t.Fatalf("first pass of %d samples, want %d", len(first), loop)
 	}
 
 	// The whole loop carries the marker at 8 kHz, the rate calls hear.

@@ -11,7 +11,6 @@ import (
 	"github.com/switchboard-sip/switchboard/endpoint"
 	"github.com/switchboard-sip/switchboard/media"
 	"github.com/switchboard-sip/switchboard/media/dsp"
-	"github.com/switchboard-sip/switchboard/platform"
 	sbt "github.com/switchboard-sip/switchboard/switchboardtest"
 )
 
@@ -48,7 +47,7 @@ type rig struct {
 // newRig starts a server with the park service and a "desk" app that
 // parks every call it answers through the API.
 func newRig(t *testing.T, cfg park.Config, opts ...park.Option) *rig {
-	r := &rig{srv: sbt.NewServer(t, platform.Config{T1: 100 * time.Millisecond}), desk: make(chan park.Entry, 64), errs: make(chan error, 64)}
+	r := &rig{srv: sbt.NewServer(t), desk: make(chan park.Entry, 64), errs: make(chan error, 64)}
 	svc, err := park.New(r.srv.Platform, cfg, append([]park.Option{park.WithMusic(newMusic(t), "")}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
