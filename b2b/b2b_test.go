@@ -28,8 +28,7 @@ type bridge struct {
 
 func newBridge(t *testing.T, dest func(*endpoint.Call) string, opts b2b.Options) *bridge {
 	br := &bridge{srv: sbt.NewServer(t), calls: make(chan *b2b.Call, 4), errs: make(chan error, 4)}
-	var ep *endpoint.Endpoint
-	ep = br.srv.Handle(t, "bridge", nil)
+	ep := br.srv.Handle(t, "bridge", nil)
 	ep.HandleCalls(endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
 		b, err := b2b.New(b2b.Leg{Call: c}, b2b.Leg{Call: ep.NewConversation().NewCall(), Destination: dest(c)}, opts)
 		if err != nil {
@@ -265,8 +264,7 @@ func TestIntoConference(t *testing.T) {
 	}
 	results := make(chan result, 4)
 	generated := false
-	var ep *endpoint.Endpoint
-	ep = srv.Handle(t, "lobby", nil)
+	ep := srv.Handle(t, "lobby", nil)
 	ep.HandleCalls(endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
 		conv := ep.NewConversation()
 		opts := conference.JoinOptions{}
@@ -423,8 +421,7 @@ func TestMediaTimeoutOnOneLegEndsBoth(t *testing.T) {
 	callee := sbt.NewPhone(t, "ghost")
 	srv := sbt.NewServer(t)
 	calls := make(chan *b2b.Call, 1)
-	var ep *endpoint.Endpoint
-	ep = srv.HandleWith(t, endpoint.Settings{OwnerURI: "sip:bridge@127.0.0.1", RTPTimeout: time.Second}, nil)
+	ep := srv.HandleWith(t, endpoint.Settings{OwnerURI: "sip:bridge@127.0.0.1", RTPTimeout: time.Second}, nil)
 	ep.HandleCalls(endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
 		b, err := b2b.New(b2b.Leg{Call: c}, b2b.Leg{Call: ep.NewConversation().NewCall(), Destination: callee.URI()}, b2b.Options{})
 		if err == nil && b.Establish(ctx) == nil {

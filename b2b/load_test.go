@@ -36,8 +36,7 @@ func TestSIPpThroughBridge1000Calls(t *testing.T) {
 	var mu sync.Mutex
 	var fwd12, fwd21 uint64
 	var failed int
-	var ep *endpoint.Endpoint
-	ep = srv.HandleWith(t, endpoint.Settings{OwnerURI: "sip:bridge@127.0.0.1", RTPTimeout: -1}, nil)
+	ep := srv.HandleWith(t, endpoint.Settings{OwnerURI: "sip:bridge@127.0.0.1", RTPTimeout: -1}, nil)
 	ep.HandleCalls(endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
 		b, err := b2b.New(b2b.Leg{Call: c}, b2b.Leg{Call: ep.NewConversation().NewCall(), Destination: fmt.Sprintf("sip:echo@127.0.0.1:%d", uasPort)}, b2b.Options{})
 		if err == nil {

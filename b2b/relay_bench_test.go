@@ -56,8 +56,7 @@ func BenchmarkRelayedCalls(b *testing.B) {
 	srv := sbt.NewServer(b, platform.Config{RTPPortMin: 30000, RTPPortMax: 39998})
 	var mu sync.Mutex
 	var active []*b2b.Call
-	var ep *endpoint.Endpoint
-	ep = srv.HandleWith(b, endpoint.Settings{OwnerURI: "sip:bridge@127.0.0.1", RTPTimeout: -1, SessionExpires: -1}, nil)
+	ep := srv.HandleWith(b, endpoint.Settings{OwnerURI: "sip:bridge@127.0.0.1", RTPTimeout: -1, SessionExpires: -1}, nil)
 	ep.HandleCalls(endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
 		bc, err := b2b.New(b2b.Leg{Call: c}, b2b.Leg{Call: ep.NewConversation().NewCall(), Destination: fmt.Sprintf("sip:svc@127.0.0.1:%d", uasPort)}, b2b.Options{})
 		if err == nil {

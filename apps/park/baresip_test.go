@@ -20,8 +20,7 @@ func TestBaresipBlindTransferToParkAndRetrieve(t *testing.T) {
 	r := newRig(t, park.Config{})
 	tone := func(hz float64) string { return peers.WriteWAV(t, dsp.Sine(8000*60, 8000, hz, 0.3), 8000) }
 	bBob := peers.StartBaresip(t, peers.BaresipOptions{User: "bob", AutoAnswer: true, AudioFile: tone(900)})
-	var ep *endpoint.Endpoint
-	ep = r.srv.Handle(t, "bridge", nil)
+	ep := r.srv.Handle(t, "bridge", nil)
 	ep.HandleCalls(endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
 		bc, err := b2b.New(b2b.Leg{Call: c}, b2b.Leg{Call: ep.NewConversation().NewCall(), Destination: bBob.URI()}, b2b.Options{ImpersonateCaller: true})
 		if err == nil && bc.Establish(ctx) == nil {
