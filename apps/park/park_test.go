@@ -3,6 +3,7 @@ package park_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -229,4 +230,36 @@ func TestFullPoolKeepsTheCall(t *testing.T) {
 	hears(t, kc, 600, 0.7)
 	hears(t, pc, 1200, 0.7)
 	pc.Hangup(t)
+}
+
+// TestAttendedPark: the parker calls the park address (hears the orbit,
+// gets it in X-Park-Orbit), then transfers the other party with Replaces;
+// the other party takes the reserved orbit and hears the music.
+func TestAttendedPark(t *testing.T) {
+	r := newRig(t, park.Config{Orbits: []park.OrbitRange{{Start: "500", End: "509"}}})
+	parker := sbt.NewPhone(t, "parker")
+	other := sbt.NewPhone(t, "other")
+	withOther := parker.Dial(t, other.URI())
+	other.NextCall(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	consult, err := parker.DialContext(ctx, r.svc.URI(), endpoint.EstablishOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := r.svc.List(); len(l) != 1 || l[0].Orbit != "500" {
+		t.Fatalf("orbit not reserved for the attended park: %+v", l)
+	}
+	time.Sleep(300 * time.Millisecond) // the announcement starts
+	if err := withOther.TransferReplacing(ctx, consult.Call, endpoint.TransferOptions{}); err != nil {
+		t.Fatalf("REFER with Replaces: %v", err)
+	}
+	parked := other.NextCall(t) // the other party's new call, into the park
+	consult.WaitTerminated(t, 5*time.Second)
+	l := r.svc.List()
+	if len(l) != 1 || l[0].Orbit != "500" || !strings.Contains(l[0].Parked, "other@") || !strings.Contains(l[0].Parker, "parker@") {
+		t.Fatalf("after the transfer: %+v", l)
+	}
+	hears(t, parked, musicHz, 0.8)
+	parked.Hangup(t)
 }

@@ -559,6 +559,12 @@ func (s *Service) parkArrival(ctx context.Context, c *endpoint.Call, directed st
 	if parker == "" {
 		parker = c.RemoteURI()
 	}
+	s.admit(ctx, c, directed, parker)
+}
+
+// admit parks an incoming call in an orbit (directed, or by policy):
+// allocate, answer with the orbit in X-Park-Orbit, play music.
+func (s *Service) admit(ctx context.Context, c *endpoint.Call, directed, parker string) {
 	e, err := s.store.Allocate(directed, Entry{CallID: c.CallID(), Parker: parker, Parked: c.RemoteURI(), Since: s.clock.Now()})
 	if err != nil {
 		code, reason := refusal(err)
@@ -635,18 +641,7 @@ func (s *Service) completeAttended(ctx context.Context, c, old *endpoint.Call) {
 	}
 	// Re-park under the new call's identity in the same orbit.
 	s.store.Release(pp.entry.Orbit, pp.entry.Token)
-	e, err := s.store.Allocate(pp.entry.Orbit, Entry{CallID: c.CallID(), Parker: pp.entry.Parker, Parked: c.RemoteURI(), Since: s.clock.Now()})
-	if err != nil {
-		code, reason := refusal(err)
-		_ = c.Decline(ctx, code, reason)
-		return
-	}
-	if err := c.AcceptWithHeaders(ctx, sip.NewHeader("X-Park-Orbit", e.Orbit)); err != nil {
-		s.store.Release(e.Orbit, e.Token)
-		return
-	}
-	c.HandOff()
-	s.adopt(c, e)
+	s.admit(ctx, c, pp.entry.Orbit, pp.entry.Parker)
 }
 
 // announcement is "parked on orbit" and the orbit's digits.
