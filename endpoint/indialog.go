@@ -85,17 +85,13 @@ func (c *Call) serveReinvite(r *platform.Request) {
 		_ = r.Respond(sip.StatusRequestPending, "Request Pending", nil)
 		return
 	}
-	var body []byte
-	if offer := r.Body(); len(offer) > 0 {
-		ans, n, err := sdp.Answer(offer, &c.local)
-		if err != nil {
-			c.mu.Unlock()
-			_ = r.Respond(sip.StatusNotAcceptableHere, "Not Acceptable Here", nil)
-			return
-		}
-		c.applyLocked(n)
-		body = ans
-	} else {
+	body, ok := c.answerOfferLocked(r)
+	if !ok {
+		c.mu.Unlock()
+		_ = r.Respond(sip.StatusNotAcceptableHere, "Not Acceptable Here", nil)
+		return
+	}
+	if body == nil {
 		var err error
 		if body, err = sdp.Offer(&c.local); err != nil {
 			c.mu.Unlock()
@@ -167,20 +163,32 @@ func infoDigit(v string) rune {
 	return 0
 }
 
+// answerOfferLocked answers the SDP offer of an in-dialog request and
+// applies it; it returns nil when the request has no offer, and false for
+// an unacceptable one, which the caller answers with 488 once it has
+// unlocked (the call goes on). c.mu is held.
+func (c *Call) answerOfferLocked(r *platform.Request) ([]byte, bool) {
+	offer := r.Body()
+	if len(offer) == 0 {
+		return nil, true
+	}
+	ans, n, err := sdp.Answer(offer, &c.local)
+	if err != nil {
+		return nil, false
+	}
+	c.applyLocked(n)
+	return ans, true
+}
+
 // serveUpdate answers UPDATE (RFC 3311), used by peers as a session
 // refresh without SDP.
 func (c *Call) serveUpdate(r *platform.Request) {
 	c.mu.Lock()
-	var body []byte
-	if offer := r.Body(); len(offer) > 0 {
-		ans, n, err := sdp.Answer(offer, &c.local)
-		if err != nil {
-			c.mu.Unlock()
-			_ = r.Respond(sip.StatusNotAcceptableHere, "Not Acceptable Here", nil)
-			return
-		}
-		c.applyLocked(n)
-		body = ans
+	body, ok := c.answerOfferLocked(r)
+	if !ok {
+		c.mu.Unlock()
+		_ = r.Respond(sip.StatusNotAcceptableHere, "Not Acceptable Here", nil)
+		return
 	}
 	res := sip.NewResponseFromRequest(r.Request, sip.StatusOK, "OK", body)
 	ct := c.contactLocked()
