@@ -213,7 +213,7 @@ func (s *Service) serveOther(r *platform.Request) {
 		_ = r.Respond(sip.StatusMethodNotAllowed, "Method Not Allowed", nil, sip.NewHeader("Allow", "INVITE, SUBSCRIBE"))
 		return
 	}
-	if ev := r.GetHeader("Event"); ev == nil || !strings.EqualFold(strings.TrimSpace(strings.Split(ev.Value(), ";")[0]), "conference") {
+	if endpoint.EventPackage(r) != "conference" {
 		_ = r.Respond(489, "Bad Event", nil, sip.NewHeader("Allow-Events", "conference"))
 		return
 	}

@@ -44,6 +44,16 @@ type SubscribeOptions struct {
 	ContactUser string
 }
 
+// EventPackage returns the event package a SUBSCRIBE or NOTIFY names in
+// its Event header, lower-cased and without parameters ("" when absent).
+func EventPackage(r *platform.Request) string {
+	ev := r.GetHeader("Event")
+	if ev == nil {
+		return ""
+	}
+	return strings.ToLower(strings.TrimSpace(strings.Split(ev.Value(), ";")[0]))
+}
+
 // ErrUnsubscribed is returned by AcceptSubscription for a SUBSCRIBE with
 // Expires: 0 (a fetch): the caller sends its one NOTIFY with the returned,
 // already terminating, subscription.
@@ -54,8 +64,8 @@ var ErrUnsubscribed = errors.New("endpoint: subscription ended")
 // (RFC 6665 section 4.2.1.2). For Expires: 0 the subscription is returned
 // already terminating: its first Notify says "terminated".
 func AcceptSubscription(p *platform.Platform, r *platform.Request, opts SubscribeOptions) (*Subscription, error) {
-	ev := r.GetHeader("Event")
-	if ev == nil {
+	event := EventPackage(r)
+	if event == "" {
 		_ = r.Respond(489, "Bad Event", nil)
 		return nil, errors.New("endpoint: SUBSCRIBE without Event")
 	}
@@ -82,7 +92,7 @@ func AcceptSubscription(p *platform.Platform, r *platform.Request, opts Subscrib
 	}
 	req := r.Request
 	ftag, _ := req.From().Params.Get("tag")
-	s := &Subscription{p: p, event: strings.TrimSpace(strings.Split(ev.Value(), ";")[0]), user: user}
+	s := &Subscription{p: p, event: event, user: user}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.dlg = dialog{
 		callID: req.CallID().Value(), localTag: sip.GenerateTagN(16), remoteTag: ftag,

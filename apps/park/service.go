@@ -805,7 +805,7 @@ func (s *Service) serveOrbitOther(r *platform.Request) {
 		_ = r.Respond(sip.StatusNotFound, "No Such Orbit", nil)
 		return
 	}
-	if ev := r.GetHeader("Event"); ev == nil || !strings.EqualFold(strings.TrimSpace(strings.Split(ev.Value(), ";")[0]), "dialog") {
+	if endpoint.EventPackage(r) != "dialog" {
 		_ = r.Respond(489, "Bad Event", nil, sip.NewHeader("Allow-Events", "dialog"))
 		return
 	}
