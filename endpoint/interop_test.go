@@ -352,3 +352,76 @@ func TestSessionRefreshKeepsCallUp(t *testing.T) {
 	}
 	call.Hangup(t)
 }
+
+// TestReinviteWithUnacceptableOfferGets488: a re-INVITE offering no
+// common codec is refused with 488 and the call goes on (RFC 3261 section
+// 14.2): the BYE afterwards is answered 200.
+func TestReinviteWithUnacceptableOfferGets488(t *testing.T) {
+	reinvite := `  <pause milliseconds="200"/>
+  <send retrans="500"><![CDATA[
+INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 2 INVITE
+Contact: sip:sipp@[local_ip]:[local_port]
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 2353687638 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 18
+a=rtpmap:18 G729/8000
+
+]]></send>
+  <recv response="488"/>
+  <send><![CDATA[
+ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 2 ACK
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <send retrans="500"><![CDATA[
+BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 3 BYE
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <recv response="200"/>
+</scenario>`
+	// Start from the silent UAC: INVITE, 200, ACK — then the re-INVITE.
+	base := uacSilent[:strings.Index(uacSilent, `  <recv request="BYE"`)]
+	srv := sbt.NewServer(t)
+	calls := make(chan *endpoint.Call, 1)
+	srv.HandleWith(t, endpoint.Settings{OwnerURI: "sip:echo@127.0.0.1", RTPTimeout: -1}, endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
+		calls <- c
+		echo.Serve(ctx, c)
+	}))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	res := peers.RunSIPp(t, ctx, "-sf", peers.WriteScenario(t, base+reinvite), "-s", "echo", "-m", "1",
+		"-p", fmt.Sprint(peers.FreeSIPPort(t)), fmt.Sprintf("127.0.0.1:%d", srv.Port()))
+	if res.ExitCode != 0 {
+		t.Fatalf("sipp exit %d (no 488, or the call died)\n%s", res.ExitCode, res.ErrorLog)
+	}
+	c := <-calls
+	<-c.Done()
+	if c.Reason() != endpoint.ReasonRemoteHangUp {
+		t.Fatalf("call ended with %q, want remote hang-up after the refused re-INVITE", c.Reason())
+	}
+}
