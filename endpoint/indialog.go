@@ -233,7 +233,8 @@ func (c *Call) serveNotify(r *platform.Request) {
 		_ = r.Respond(489, "Bad Event", nil)
 		return
 	}
-	_ = r.Respond(sip.StatusOK, "OK", nil)
+	// Record the outcome before answering: the transferee may send BYE
+	// as soon as it has our 200, and the transfer must be seen as done.
 	if code, ok := sipfragStatus(r.Body()); ok {
 		select {
 		case c.referCh <- code:
@@ -245,6 +246,7 @@ func (c *Call) serveNotify(r *platform.Request) {
 		default:
 		}
 	}
+	_ = r.Respond(sip.StatusOK, "OK", nil)
 }
 
 // sipfragStatus reads the status code of a message/sipfrag body such as

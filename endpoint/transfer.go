@@ -119,7 +119,19 @@ func (c *Call) refer(ctx context.Context, referTo string, opts TransferOptions) 
 				return &TransferError{Code: code}
 			}
 		case <-c.ctx.Done():
-			return ErrTerminated
+			// The transferee may hang up right after its final NOTIFY;
+			// a success already reported wins over the BYE.
+			for {
+				select {
+				case code := <-c.referCh:
+					if code >= 200 && code < 300 {
+						return nil
+					}
+					continue
+				default:
+				}
+				return ErrTerminated
+			}
 		case <-ctx.Done():
 			restore()
 			return ctx.Err()
