@@ -11,6 +11,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/switchboard-sip/switchboard/endpoint"
+	"github.com/switchboard-sip/switchboard/internal/serial"
 	"github.com/switchboard-sip/switchboard/media"
 	"github.com/switchboard-sip/switchboard/media/sdp"
 )
@@ -90,7 +91,7 @@ type Call struct {
 	relay   *media.Relay
 	last    *media.RelayStats
 	onState func(State)
-	events  chan func()
+	events  serial.Queue
 	done    chan struct{}
 	once    sync.Once
 }
@@ -124,7 +125,7 @@ func New(leg1, leg2 Leg, opts Options) (*Call, error) {
 	if s := leg1.Call.State(); s != endpoint.Incoming && s != endpoint.Established {
 		return nil, ErrLegState
 	}
-	return &Call{leg1: leg1, leg2: leg2, opts: opts, events: make(chan func(), 16), done: make(chan struct{})}, nil
+	return &Call{leg1: leg1, leg2: leg2, opts: opts, done: make(chan struct{})}, nil
 }
 
 // Leg1 and Leg2 return the legs' calls.
@@ -160,22 +161,7 @@ func (b *Call) setState(s State) {
 	f := b.onState
 	b.mu.Unlock()
 	if f != nil {
-		select {
-		case b.events <- func() { f(s) }:
-		default:
-		}
-		go b.drain()
-	}
-}
-
-func (b *Call) drain() {
-	for {
-		select {
-		case f := <-b.events:
-			f()
-		default:
-			return
-		}
+		b.events.Post(func() { f(s) })
 	}
 }
 

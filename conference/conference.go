@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/switchboard-sip/switchboard/endpoint"
+	"github.com/switchboard-sip/switchboard/internal/serial"
 )
 
 // Errors of conference control.
@@ -42,7 +42,7 @@ type Conference struct {
 	grace    *time.Timer
 	subs     map[*endpoint.Subscription]*subState
 	onRoster func(RosterChange)
-	events   chan func()
+	events   serial.Queue // roster events and NOTIFYs, in order
 	done     chan struct{}
 }
 
@@ -61,16 +61,14 @@ func newConference(s *Service, id string, opts Options) *Conference {
 	}
 	c := &Conference{
 		s: s, id: id, opts: opts, locked: opts.Locked,
-		uri:    conferenceURI(s, id),
-		parts:  map[string]*participant{},
-		byURI:  map[string]*participant{},
-		subs:   map[*endpoint.Subscription]*subState{},
-		events: make(chan func(), 64),
-		done:   make(chan struct{}),
+		uri:   conferenceURI(s, id),
+		parts: map[string]*participant{},
+		byURI: map[string]*participant{},
+		subs:  map[*endpoint.Subscription]*subState{},
+		done:  make(chan struct{}),
 	}
 	c.mixer = NewMixer(MixerConfig{Logger: s.log.With("conference", id)})
 	_ = c.mixer.Start()
-	go c.runEvents()
 	return c
 }
 
@@ -82,13 +80,7 @@ func (c *Conference) ID() string { return c.id }
 func (c *Conference) URI() string { return c.uri }
 
 func conferenceURI(s *Service, id string) string {
-	u := "sip:" + s.cfg.Prefix + id + "@" + s.p.Host()
-	if a := s.p.Addr("udp"); a != nil {
-		if _, port, err := net.SplitHostPort(a.String()); err == nil && port != "5060" {
-			u += ":" + port
-		}
-	}
-	return u
+	return "sip:" + s.cfg.Prefix + id + "@" + s.p.URIHost()
 }
 
 // Mixer returns the conference's mixer (for taps such as recorders).
@@ -103,25 +95,6 @@ func (c *Conference) OnRosterChanged(f func(RosterChange)) {
 	c.mu.Lock()
 	c.onRoster = f
 	c.mu.Unlock()
-}
-
-// runEvents delivers roster events one at a time, in order.
-func (c *Conference) runEvents() {
-	for {
-		select {
-		case f := <-c.events:
-			f()
-		case <-c.done:
-			for {
-				select {
-				case f := <-c.events:
-					f()
-				default:
-					return
-				}
-			}
-		}
-	}
 }
 
 // Roster returns every participant, trusted ones flagged (the application
@@ -224,9 +197,7 @@ func (c *Conference) admit(ctx context.Context, call *endpoint.Call) {
 		c.release(p, false)
 		return
 	}
-	s := call.Media()
-	s.EnableJitterBuffer(c.s.cfg.Jitter)
-	if err := c.mixer.Add(p.info.ID, s, s, LegOptions{}); err != nil {
+	if err := c.mix(p); err != nil {
 		c.release(p, false)
 		return
 	}
@@ -288,6 +259,19 @@ func (c *Conference) ordinaryLocked() int {
 		}
 	}
 	return n
+}
+
+// mix puts a reserved participant's call into the mixer: its session's
+// jitter buffer feeds the mix, and the mix minus its own voice goes back.
+// On failure the session is left as it was.
+func (c *Conference) mix(p *participant) error {
+	sess := p.call.Media()
+	sess.EnableJitterBuffer(c.s.cfg.Jitter)
+	if err := c.mixer.Add(p.info.ID, sess, sess, LegOptions{}); err != nil {
+		sess.DisableJitterBuffer()
+		return err
+	}
+	return nil
 }
 
 // joined adds a reserved participant to the roster and reports it.
@@ -370,12 +354,7 @@ func (c *Conference) changed(joined, left []ParticipantInfo) {
 	}
 }
 
-func (c *Conference) post(f func()) {
-	select {
-	case c.events <- f:
-	case <-c.done:
-	}
-}
+func (c *Conference) post(f func()) { c.events.Post(f) }
 
 // subscribe adds a SIP subscriber and sends it the full roster.
 func (c *Conference) subscribe(sub *endpoint.Subscription, fetchOnly bool) {

@@ -93,19 +93,14 @@ func (s *Service) Escalate(ctx context.Context, call *endpoint.Call, opts Escala
 	if ref != nil {
 		return fail(c, ref)
 	}
-	sess := call.Media()
-	sess.EnableJitterBuffer(s.cfg.Jitter)
-	if err := c.mixer.Add(p.info.ID, sess, sess, LegOptions{}); err != nil {
-		sess.DisableJitterBuffer()
+	if err := c.mix(p); err != nil {
 		c.release(p, false)
 		return fail(c, err)
 	}
 	// The call moves into the mixer in place; a re-INVITE refreshes the
 	// session so both sides agree it continues (nothing is torn down).
 	if err := call.Hold(ctx, endpoint.HoldNone); err != nil {
-		c.mixer.Remove(p.info.ID)
-		sess.DisableJitterBuffer()
-		c.release(p, false)
+		c.detach(p)
 		return fail(c, err)
 	}
 	c.joined(p)
@@ -118,7 +113,6 @@ func (s *Service) Escalate(ctx context.Context, call *endpoint.Call, opts Escala
 			// Take the original call back out before ending the
 			// conference: it must survive, two-party.
 			c.detach(p)
-			sess.DisableJitterBuffer()
 			return fail(c, err)
 		}
 	}
@@ -139,9 +133,10 @@ func (c *Conference) watch(p *participant) {
 }
 
 // detach takes a participant out of the conference without ending its
-// call.
+// call, and gives its session back as it was (jitter buffer off).
 func (c *Conference) detach(p *participant) {
 	c.mixer.Remove(p.info.ID)
+	p.call.Media().DisableJitterBuffer()
 	c.mu.Lock()
 	delete(c.parts, p.info.ID)
 	if k := rosterKey(p.info.URI); c.byURI[k] == p {
@@ -172,9 +167,7 @@ func (c *Conference) Invite(ctx context.Context, target string) (ParticipantInfo
 		_ = call.Terminate(ctx)
 		return ParticipantInfo{}, errors.New(ref.reason)
 	}
-	sess := call.Media()
-	sess.EnableJitterBuffer(c.s.cfg.Jitter)
-	if err := c.mixer.Add(p.info.ID, sess, sess, LegOptions{}); err != nil {
+	if err := c.mix(p); err != nil {
 		_ = call.Terminate(ctx)
 		c.release(p, false)
 		return ParticipantInfo{}, err

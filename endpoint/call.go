@@ -13,6 +13,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/switchboard-sip/switchboard/internal/serial"
 	"github.com/switchboard-sip/switchboard/media"
 	"github.com/switchboard-sip/switchboard/media/dsp"
 	"github.com/switchboard-sip/switchboard/media/sdp"
@@ -100,7 +101,7 @@ type Call struct {
 	onTransfer func(*TransferRequest)
 	onDTMF     func(media.DTMFEvent)
 	onMedia    func(sdp.Negotiated)
-	events     eventQueue
+	events     serial.Queue
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -261,7 +262,7 @@ func (c *Call) dtmfReceived(ev media.DTMFEvent) {
 	f := c.onDTMF
 	c.mu.Unlock()
 	if f != nil {
-		c.events.post(func() { f(ev) })
+		c.events.Post(func() { f(ev) })
 	}
 }
 
@@ -330,9 +331,9 @@ func (c *Call) setStateLocked(s State, r Reason) {
 	c.log.Debug("call state", "call_id", c.dlg.callID, "from", prev.String(), "to", s.String(), "reason", string(r))
 	if f := c.onState; f != nil {
 		ch := StateChange{Previous: prev, State: s, Reason: r}
-		c.events.post(func() { f(ch) })
+		c.events.Post(func() { f(ch) })
 	}
-	c.events.post(c.conv.callStateChanged)
+	c.events.Post(c.conv.callStateChanged)
 	if s == Terminated {
 		c.cleanupLocked()
 	}
@@ -532,7 +533,7 @@ func (c *Call) ensureMediaLocked() error {
 func (c *Call) applyLocked(n sdp.Negotiated) {
 	c.neg, c.negotiate, c.negotiatedAt = n, true, time.Now()
 	if f := c.onMedia; f != nil {
-		c.events.post(func() { f(n) })
+		c.events.Post(func() { f(n) })
 	}
 	codec, ok := media.CodecByName(n.Codec.Name)
 	if !ok {

@@ -1,7 +1,9 @@
 package endpoint
 
 import (
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 )
@@ -63,4 +65,52 @@ func (d *dialog) request(method sip.RequestMethod, seq uint32, contact sip.Conta
 func isReliable(transport string) bool {
 	t := strings.ToUpper(transport)
 	return t == "TCP" || t == "TLS" || t == "WS" || t == "WSS"
+}
+
+// routeSet reads the Record-Route headers of m (RFC 3261 section 12.1):
+// in order for the UAS, reversed for the UAC.
+func routeSet(m interface{ GetHeaders(string) []sip.Header }, reverse bool) []sip.Uri {
+	var out []sip.Uri
+	for _, h := range m.GetHeaders("Record-Route") {
+		for _, v := range strings.Split(h.Value(), ",") {
+			v = strings.TrimSpace(v)
+			if i := strings.IndexByte(v, '<'); i >= 0 {
+				if j := strings.IndexByte(v[i:], '>'); j > 0 {
+					v = v[i+1 : i+j]
+				}
+			}
+			var u sip.Uri
+			if err := sip.ParseUri(v, &u); err == nil {
+				out = append(out, u)
+			}
+		}
+	}
+	if reverse {
+		slices.Reverse(out)
+	}
+	return out
+}
+
+// uasDialog builds the dialog of a request we answer (RFC 3261 section
+// 12.1.1) with our tag localTag; the caller checks that it has a Contact.
+// On connection-oriented transports without a route set, requests go back
+// over the connection the request came in on.
+func uasDialog(req *sip.Request, localTag string) dialog {
+	from, to := req.From(), req.To()
+	ftag, _ := from.Params.Get("tag")
+	d := dialog{
+		callID: req.CallID().Value(), localTag: localTag, remoteTag: ftag,
+		local: to.Address, localName: to.DisplayName,
+		remote: from.Address, remoteName: from.DisplayName,
+		remoteSeq: req.CSeq().SeqNo, localSeq: uint32(time.Now().UnixNano()&0x7fff) + 1,
+		transport: req.Transport(),
+		routeSet:  routeSet(req, false),
+	}
+	if ct := req.Contact(); ct != nil {
+		d.remoteTarget = ct.Address
+	}
+	if isReliable(d.transport) && len(d.routeSet) == 0 {
+		d.destination = req.Source()
+	}
+	return d
 }

@@ -91,24 +91,10 @@ func AcceptSubscription(p *platform.Platform, r *platform.Request, opts Subscrib
 		user = r.Recipient.User
 	}
 	req := r.Request
-	ftag, _ := req.From().Params.Get("tag")
 	s := &Subscription{p: p, event: event, user: user}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.dlg = dialog{
-		callID: req.CallID().Value(), localTag: sip.GenerateTagN(16), remoteTag: ftag,
-		local: req.To().Address, remote: req.From().Address, remoteName: req.From().DisplayName,
-		remoteTarget: ct.Address, remoteSeq: req.CSeq().SeqNo,
-		localSeq: uint32(time.Now().UnixNano()&0x7fff) + 1, transport: req.Transport(),
-	}
-	for _, h := range req.GetHeaders("Record-Route") {
-		var u sip.Uri
-		if err := sip.ParseUri(strings.Trim(strings.TrimSpace(h.Value()), "<>"), &u); err == nil {
-			s.dlg.routeSet = append(s.dlg.routeSet, u)
-		}
-	}
-	if isReliable(s.dlg.transport) && len(s.dlg.routeSet) == 0 {
-		s.dlg.destination = req.Source()
-	}
+	s.dlg = uasDialog(req, sip.GenerateTagN(16))
+	s.dlg.localName = ""
 	if err := p.RegisterDialog(s.dlg.callID, s.dlg.localTag, subHandler{s}); err != nil {
 		_ = r.Respond(sip.StatusServiceUnavailable, "Service Unavailable", nil)
 		return nil, err

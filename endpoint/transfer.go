@@ -185,7 +185,7 @@ func (c *Call) serveRefer(r *platform.Request) {
 	if rb := r.GetHeader("Referred-By"); rb != nil {
 		tr.ReferredBy = rb.Value()
 	}
-	c.events.post(func() { f(tr) })
+	c.events.Post(func() { f(tr) })
 	code := 603
 	select {
 	case code = <-tr.decision:

@@ -353,14 +353,7 @@ func (c *Call) answered(ctx context.Context, tx sip.ClientTransaction, res *sip.
 	if ct := res.Contact(); ct != nil {
 		c.dlg.remoteTarget = ct.Address
 	}
-	rr := res.GetHeaders("Record-Route")
-	c.dlg.routeSet = c.dlg.routeSet[:0]
-	for i := len(rr) - 1; i >= 0; i-- {
-		var u sip.Uri
-		if err := sip.ParseUri(strings.Trim(strings.TrimSpace(rr[i].Value()), "<>"), &u); err == nil {
-			c.dlg.routeSet = append(c.dlg.routeSet, u)
-		}
-	}
+	c.dlg.routeSet = routeSet(res, true)
 	if isReliable(c.dlg.transport) && len(c.dlg.routeSet) == 0 {
 		c.dlg.destination = c.invite.Destination()
 	}

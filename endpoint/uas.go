@@ -53,7 +53,7 @@ func (e *Endpoint) serveInvite(r *platform.Request) {
 		return
 	}
 	_ = r.Respond(sip.StatusTrying, "Trying", nil)
-	c.events.post(conv.callStateChanged)
+	c.events.Post(conv.callStateChanged)
 	c.log.Info("incoming call", "from", formatURI(c.dlg.remote), "to", r.Recipient.String())
 
 	func() {
@@ -153,35 +153,15 @@ func (e *Endpoint) findReplaced(v string) (*Call, error) {
 // INVITE. It returns the response code to send on failure.
 func (c *Call) initIncoming(r *platform.Request) (int, string, error) {
 	req := r.Request.Clone()
-	to := req.To()
-	to.Params.Add("tag", sip.GenerateTagN(16))
-	from := req.From()
-	ftag, _ := from.Params.Get("tag")
-	ttag, _ := to.Params.Get("tag")
+	req.To().Params.Add("tag", sip.GenerateTagN(16))
+	ttag, _ := req.To().Params.Get("tag")
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.inv, c.invReq = &platform.Request{Request: req, Tx: r.Tx, Trusted: r.Trusted}, req
-	c.dlg = dialog{
-		callID: req.CallID().Value(), localTag: ttag, remoteTag: ftag,
-		local: to.Address, localName: to.DisplayName,
-		remote: from.Address, remoteName: from.DisplayName,
-		remoteSeq: req.CSeq().SeqNo, localSeq: uint32(time.Now().UnixNano()&0x7fff) + 1,
-		transport: req.Transport(),
-	}
-	if ct := req.Contact(); ct != nil {
-		c.dlg.remoteTarget = ct.Address
-	} else {
+	if req.Contact() == nil {
 		return sip.StatusBadRequest, "Missing Contact", errors.New("INVITE has no Contact")
 	}
-	for _, h := range req.GetHeaders("Record-Route") {
-		var u sip.Uri
-		if err := sip.ParseUri(strings.Trim(strings.TrimSpace(strings.SplitN(h.Value(), ",", 2)[0]), "<>"), &u); err == nil {
-			c.dlg.routeSet = append(c.dlg.routeSet, u)
-		}
-	}
-	if isReliable(c.dlg.transport) && len(c.dlg.routeSet) == 0 {
-		c.dlg.destination = req.Source()
-	}
+	c.dlg = uasDialog(req, ttag)
 	c.log = c.log.With("call_id", c.dlg.callID)
 
 	if err := c.ensureMediaLocked(); err != nil {

@@ -72,9 +72,11 @@ type TLSListener struct {
 	ClientCAFile string `yaml:"client_ca_file"`
 }
 
-func (c *Config) withDefaults() Config {
+// withDefaults fills the defaults; haveSockets says listeners were passed
+// in as options, which then replace the default UDP listener.
+func (c *Config) withDefaults(haveSockets bool) Config {
 	out := *c
-	if len(out.UDP)+len(out.TCP)+len(out.TLS)+len(out.WS) == 0 {
+	if !haveSockets && len(out.UDP)+len(out.TCP)+len(out.TLS)+len(out.WS) == 0 {
 		out.UDP = []string{"127.0.0.1:5060"}
 	}
 	if out.T1 == 0 {
@@ -85,6 +87,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if out.RetryAfter == 0 {
 		out.RetryAfter = 30 * time.Second
+	}
+	if out.UDPMaxMessage == 0 {
+		out.UDPMaxMessage = 8192
 	}
 	return out
 }

@@ -158,21 +158,7 @@ func New(cfg Config, opts ...Option) (*Platform, error) {
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
-	if len(p.udp)+len(p.tcp) > 0 && len(cfg.UDP)+len(cfg.TCP)+len(cfg.TLS)+len(cfg.WS) == 0 {
-		// Sockets passed in replace the default listener.
-		cfg.UDP = nil
-	} else {
-		cfg = cfg.withDefaults()
-	}
-	if cfg.T1 == 0 {
-		cfg.T1 = 500 * time.Millisecond
-	}
-	if cfg.UserAgent == "" {
-		cfg.UserAgent = "Switchboard"
-	}
-	if cfg.RetryAfter == 0 {
-		cfg.RetryAfter = 30 * time.Second
-	}
+	cfg = cfg.withDefaults(len(p.udp)+len(p.tcp) > 0)
 	p.cfg = cfg
 	var err error
 	if p.trusted, err = parsePrefixes(cfg.TrustedPeers); err != nil {
@@ -208,10 +194,6 @@ func New(cfg Config, opts ...Option) (*Platform, error) {
 	// with running transactions.
 	if explicitT1 && cfg.T1 != sip.T1 {
 		sip.SetTimers(cfg.T1, 8*cfg.T1, 10*cfg.T1)
-	}
-	if cfg.UDPMaxMessage == 0 {
-		cfg.UDPMaxMessage = 8192
-		p.cfg.UDPMaxMessage = 8192
 	}
 	// sipgo refuses UDP messages above UDPMTUSize-200.
 	if sip.UDPMTUSize != cfg.UDPMaxMessage+200 {
@@ -420,6 +402,17 @@ func (p *Platform) PrepareRequest(cl *sipgo.Client, req *sip.Request) error {
 		return sipgo.ClientRequestAddVia(cl, req)
 	}
 	return nil
+}
+
+// URIHost returns the host part for URIs that others dial: the
+// advertised host, with the UDP listener's port when it is not 5060.
+func (p *Platform) URIHost() string {
+	if a := p.Addr("udp"); a != nil {
+		if _, port, err := net.SplitHostPort(a.String()); err == nil && port != "5060" {
+			return p.host + ":" + port
+		}
+	}
+	return p.host
 }
 
 // Host returns the host advertised in Via and Contact.

@@ -7,7 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -253,43 +253,26 @@ func (s *Service) Register() error {
 	return nil
 }
 
-// orbitPrefixes returns, per range, the longest common prefix of its start
-// and end (at least one digit: orbits share their range's leading digits).
+// orbitPrefixes returns the user-part prefixes that route orbits to the
+// service: per range, the common leading digits of its start and end, or,
+// when even the first digits differ, each first digit in between.
 func orbitPrefixes(r []OrbitRange) []string {
-	seen := map[string]bool{}
 	var out []string
 	for _, o := range r {
 		n := 0
-		for n < len(o.Start) && n < len(o.End) && o.Start[n] == o.End[n] {
+		for n < len(o.Start) && o.Start[n] == o.End[n] {
 			n++
 		}
-		p := o.Start[:max(n, 1)]
-		if n == 0 {
-			p = o.Start[:1]
+		if n > 0 {
+			out = append(out, o.Start[:n])
+			continue
 		}
-		for _, d := range digitsBetween(o.Start[0], o.End[0], n == 0) {
-			q := p
-			if n == 0 {
-				q = string(d)
-			}
-			if !seen[q] {
-				seen[q] = true
-				out = append(out, q)
-			}
+		for d := o.Start[0]; d <= o.End[0]; d++ {
+			out = append(out, string(d))
 		}
 	}
-	return out
-}
-
-func digitsBetween(a, b byte, spread bool) []byte {
-	if !spread {
-		return []byte{a}
-	}
-	var out []byte
-	for d := a; d <= b; d++ {
-		out = append(out, d)
-	}
-	return out
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // OnEvent sets the park event handler.
@@ -328,23 +311,14 @@ func (s *Service) List() []Entry { return s.store.List() }
 
 // SafeRetrieveURI returns the URI that retrieves exactly this park.
 func (s *Service) SafeRetrieveURI(e Entry) string {
-	return "sip:" + s.cfg.User + "-retrieve-" + e.Token + "@" + s.hostPort()
+	return "sip:" + s.cfg.User + "-retrieve-" + e.Token + "@" + s.p.URIHost()
 }
 
 // OrbitURI returns the friendly orbit's URI.
-func (s *Service) OrbitURI(orbit string) string { return "sip:" + orbit + "@" + s.hostPort() }
+func (s *Service) OrbitURI(orbit string) string { return "sip:" + orbit + "@" + s.p.URIHost() }
 
 // URI returns the park address (sip:park@host:port).
-func (s *Service) URI() string { return "sip:" + s.cfg.User + "@" + s.hostPort() }
-
-func (s *Service) hostPort() string {
-	if a := s.p.Addr("udp"); a != nil {
-		if _, port, err := net.SplitHostPort(a.String()); err == nil && port != "5060" {
-			return s.p.Host() + ":" + port
-		}
-	}
-	return s.p.Host()
-}
+func (s *Service) URI() string { return "sip:" + s.cfg.User + "@" + s.p.URIHost() }
 
 // ParkOptions are the options of an API park.
 type ParkOptions struct {
@@ -740,18 +714,10 @@ func (s *Service) dialAndConnect(pc *parkedCall, target, why string) bool {
 		return true
 	}
 	s.forget(pc.entry.Token)
-	if m := s.player(); m != nil {
-		m.Detach(pc.call.Media())
+	// The orbit is claimed: whatever happens now, the chain is over.
+	if err := s.connect(context.Background(), out, pc, target); err != nil {
+		s.log.Warn("park "+why+" connect failed", "orbit", pc.entry.Orbit, "error", err)
 	}
-	b, err := b2b.New(b2b.Leg{Call: out}, b2b.Leg{Call: pc.call}, b2b.Options{})
-	if err == nil {
-		err = b.Establish(context.Background())
-	}
-	s.lamp(pc.entry.Orbit, false)
-	if err != nil {
-		return false
-	}
-	s.emit(Event{Type: Retrieved, Entry: pc.entry, By: target})
 	return true
 }
 

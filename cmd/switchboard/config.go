@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	_ "embed"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -87,19 +89,17 @@ func loadConfig(path string) (Config, error) {
 		Platform map[string]any `yaml:"platform"`
 	}
 	_ = yaml.Unmarshal(b, &probe)
-	for _, k := range []string{"udp", "tcp", "tls", "ws"} {
-		if _, ok := probe.Platform[k]; ok {
-			switch k {
-			case "udp":
-				c.Platform.UDP = nil
-			case "tcp":
-				c.Platform.TCP = nil
-			case "tls":
-				c.Platform.TLS = nil
-			case "ws":
-				c.Platform.WS = nil
-			}
-		}
+	if _, ok := probe.Platform["udp"]; ok {
+		c.Platform.UDP = nil
+	}
+	if _, ok := probe.Platform["tcp"]; ok {
+		c.Platform.TCP = nil
+	}
+	if _, ok := probe.Platform["tls"]; ok {
+		c.Platform.TLS = nil
+	}
+	if _, ok := probe.Platform["ws"]; ok {
+		c.Platform.WS = nil
 	}
 	if err := decodeStrict(b, &c); err != nil {
 		return c, fmt.Errorf("%s: %w", path, err)
@@ -110,7 +110,7 @@ func loadConfig(path string) (Config, error) {
 func decodeStrict(b []byte, v any) error {
 	d := yaml.NewDecoder(bytes.NewReader(b))
 	d.KnownFields(true)
-	if err := d.Decode(v); err != nil && err.Error() != "EOF" {
+	if err := d.Decode(v); err != nil && !errors.Is(err, io.EOF) {
 		return err
 	}
 	return nil
