@@ -126,34 +126,14 @@ Content-Length: 0
       <ereg regexp="sip:alice@127.0.0.1" search_in="body" check_it="true" assign_to="2"/>
     </action>
   </recv>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-  <recv request="NOTIFY">
+` + peers.ReplyOK + `  <recv request="NOTIFY">
     <action>
       <ereg regexp="state=.partial.*version=.2." search_in="body" check_it="true" assign_to="3"/>
       <ereg regexp="sip:bob@127.0.0.1" search_in="body" check_it="true" assign_to="4"/>
       <ereg regexp="gen-|sip:alice" search_in="body" check_it_inverse="true" assign_to="5"/>
     </action>
   </recv>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-  <Reference variables="1,2,3,4,5"/>
+` + peers.ReplyOK + `  <Reference variables="1,2,3,4,5"/>
 </scenario>`
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

@@ -258,19 +258,7 @@ Content-Length: 0
       <ereg regexp="version=.1." search_in="body" check_it="true" assign_to="1"/>
     </action>
   </recv>
-  <send>
-    <![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-    ]]>
-  </send>
-  <send retrans="500">
+` + peers.ReplyOK + `  <send retrans="500">
     <![CDATA[
 SUBSCRIBE sip:` + user + `@[remote_ip]:[remote_port] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
@@ -292,19 +280,7 @@ Content-Length: 0
       <ereg regexp="terminated" search_in="hdr" header="Subscription-State:" check_it="true" assign_to="2"/>
     </action>
   </recv>
-  <send>
-    <![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-    ]]>
-  </send>
-  <Reference variables="1,2"/>
+` + peers.ReplyOK + `  <Reference variables="1,2"/>
 </scenario>`
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	var once sync.Once

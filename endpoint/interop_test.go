@@ -117,19 +117,7 @@ Content-Length: 0
     ]]>
   </send>
   <recv request="BYE" timeout="8000"/>
-  <send>
-    <![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-    ]]>
-  </send>
-  <Reference variables="1"/>
+` + peers.ReplyOK + `  <Reference variables="1"/>
 </scenario>`
 
 // uacSilent calls, sends no RTP, and expects our BYE.
@@ -278,19 +266,7 @@ a=recvonly
   </send>
   <recv request="ACK"/>
   <recv request="BYE"/>
-  <send>
-    <![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-    ]]>
-  </send>
-  <Reference variables="1"/>
+` + peers.ReplyOK + `  <Reference variables="1"/>
 </scenario>`
 
 // TestGlareRetry: a re-INVITE answered 491 is retried after a random

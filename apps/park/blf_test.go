@@ -16,17 +16,7 @@ func blfNotify(n int, want string) string {
 	return fmt.Sprintf(`  <recv request="NOTIFY">
     <action><ereg regexp="%s" search_in="body" check_it="true" assign_to="%d"/></action>
   </recv>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-`, want, n)
+`, want, n) + peers.ReplyOK
 }
 
 // TestBusyLampShowsOccupiedAndFree: a phone subscribed to an orbit's

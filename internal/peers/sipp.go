@@ -272,3 +272,18 @@ func readGlob(t testing.TB, pattern string) string {
 	}
 	return sb.String()
 }
+
+// ReplyOK is a SIPp scenario step that answers the last request received
+// with 200 OK (for BYE, NOTIFY and the like); scenarios written as Go raw
+// strings splice it in: `...` + peers.ReplyOK + `...`.
+const ReplyOK = `  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+`
