@@ -212,7 +212,7 @@ func (b *Call) Establish(ctx context.Context) error {
 			switch {
 			case early:
 				if l1.EarlyMedia(ctx) == nil {
-					b.startRelay()
+					_ = b.startRelay() // failure surfaces when the call is answered
 				}
 			case code == 180:
 				_ = l1.Ring(ctx)
@@ -258,7 +258,13 @@ func (b *Call) Establish(ctx context.Context) error {
 		b.finish()
 		return errors.New("b2b: a leg ended while establishing")
 	}
-	b.startRelay()
+	if err := b.startRelay(); err != nil {
+		// A leg's media is already taken by someone else (an app's
+		// Receive or Pull): the legs cannot be bridged.
+		b.hangupBoth(context.WithoutCancel(ctx))
+		b.finish()
+		return fmt.Errorf("b2b: bridge media: %w", err)
+	}
 	b.wire()
 	b.setState(Established)
 	go b.watch()
@@ -273,18 +279,21 @@ func (b *Call) fail(ctx context.Context, code int, reason string) {
 	_ = b.leg1.Call.Decline(context.WithoutCancel(ctx), code, reason)
 }
 
-func (b *Call) startRelay() {
+func (b *Call) startRelay() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.relay != nil {
-		return
+		return nil
 	}
-	a, c := b.leg1.Call.Media(), b.leg2.Call.Media()
-	if a == nil || c == nil {
-		return
+	r, err := media.NewRelay(b.leg1.Call.Flow(), b.leg2.Call.Flow(), media.RelayOptions{})
+	if err != nil {
+		return nil // a leg without media (yet): nothing to relay
 	}
-	b.relay = media.NewRelay(a, c, media.RelayOptions{})
-	b.relay.Start()
+	if err := r.Start(); err != nil {
+		return err
+	}
+	b.relay = r
+	return nil
 }
 
 // Relay returns the media relay (nil before media flows).
@@ -346,6 +355,9 @@ func (b *Call) wire() {
 			}
 		}()
 		from.OnDTMF(func(ev media.DTMFEvent) {
+			if ev.Source != media.DTMFInfo {
+				return // RFC 4733 is relayed with the media; in-band tones are audio
+			}
 			select {
 			case keys <- ev.Digit:
 			default: // a flood: drop
@@ -387,7 +399,7 @@ func (b *Call) wireTransfer(c *endpoint.Call, isLeg1 bool) {
 				b.leg2.Call = nc
 			}
 			b.mu.Unlock()
-			b.startRelay()
+			_ = b.startRelay()
 			b.wire()
 			go b.watch()
 		}()

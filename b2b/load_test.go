@@ -13,7 +13,7 @@ import (
 	"github.com/switchboard-sip/switchboard/b2b"
 	"github.com/switchboard-sip/switchboard/endpoint"
 	"github.com/switchboard-sip/switchboard/internal/peers"
-	"github.com/switchboard-sip/switchboard/media"
+	"github.com/switchboard-sip/switchboard/media/codec"
 	"github.com/switchboard-sip/switchboard/media/dsp"
 	sbt "github.com/switchboard-sip/switchboard/switchboardtest"
 )
@@ -58,7 +58,7 @@ func TestSIPpThroughBridge1000Calls(t *testing.T) {
 	}))
 	dir := t.TempDir()
 	tone := filepath.Join(dir, "tone.ulaw")
-	if err := os.WriteFile(tone, media.PCMU().Encode(nil, dsp.Sine(8000*5, 8000, 440, 0.2)), 0o600); err != nil {
+	if err := os.WriteFile(tone, codec.PCMU().Encode(nil, dsp.Sine(8000*5, 8000, 440, 0.2)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	sc, err := os.ReadFile("../bench/uac_media.xml")

@@ -14,7 +14,7 @@ import (
 	"github.com/switchboard-sip/switchboard/b2b"
 	"github.com/switchboard-sip/switchboard/endpoint"
 	"github.com/switchboard-sip/switchboard/internal/peers"
-	"github.com/switchboard-sip/switchboard/media"
+	"github.com/switchboard-sip/switchboard/media/codec"
 	"github.com/switchboard-sip/switchboard/media/dsp"
 	"github.com/switchboard-sip/switchboard/platform"
 	sbt "github.com/switchboard-sip/switchboard/switchboardtest"
@@ -38,7 +38,7 @@ func BenchmarkRelayedCalls(b *testing.B) {
 	}
 	dir := b.TempDir()
 	tone := filepath.Join(dir, "tone.ulaw")
-	_ = os.WriteFile(tone, media.PCMU().Encode(nil, dsp.Sine(8000*5, 8000, 440, 0.2)), 0o600)
+	_ = os.WriteFile(tone, codec.PCMU().Encode(nil, dsp.Sine(8000*5, 8000, 440, 0.2)), 0o600)
 	load := func(name string) string {
 		sc, err := os.ReadFile("../bench/" + name)
 		if err != nil {
@@ -97,9 +97,7 @@ func BenchmarkRelayedCalls(b *testing.B) {
 				dropped += st.AtoB.Dropped + st.BtoA.Dropped
 			}
 			for _, leg := range []*endpoint.Call{c.Leg1(), c.Leg2()} {
-				if s := leg.Media(); s != nil {
-					in += s.Stats().PacketsReceived
-				}
+				in += leg.Flow().Stats().PacketsReceived
 			}
 		}
 		return

@@ -13,6 +13,8 @@ import (
 
 	"github.com/switchboard-sip/switchboard/endpoint"
 	"github.com/switchboard-sip/switchboard/internal/serial"
+	"github.com/switchboard-sip/switchboard/media"
+	"github.com/switchboard-sip/switchboard/media/mix"
 )
 
 // Errors of conference control.
@@ -30,7 +32,7 @@ type Conference struct {
 	id    string
 	uri   string
 	opts  Options
-	mixer *Mixer
+	mixer *mix.Mixer
 
 	mu       sync.Mutex
 	parts    map[string]*participant
@@ -49,6 +51,17 @@ type Conference struct {
 type participant struct {
 	info ParticipantInfo
 	call *endpoint.Call
+	// in is the participant's received audio, pulled by the mixer's clock
+	// through a jitter buffer; the conference is its flow's consumer.
+	in *media.FrameReader
+}
+
+// unmix takes p out of the mixer and gives its flow's received media back.
+func (c *Conference) unmix(p *participant) {
+	c.mixer.Remove(p.info.ID)
+	if p.in != nil {
+		p.in.Release()
+	}
 }
 
 type subState struct {
@@ -67,7 +80,7 @@ func newConference(s *Service, id string, opts Options) *Conference {
 		subs:  map[*endpoint.Subscription]*subState{},
 		done:  make(chan struct{}),
 	}
-	c.mixer = NewMixer(MixerConfig{Logger: s.log.With("conference", id)})
+	c.mixer = mix.New(mix.Config{Logger: s.log.With("conference", id)})
 	_ = c.mixer.Start()
 	return c
 }
@@ -84,7 +97,7 @@ func conferenceURI(s *Service, id string) string {
 }
 
 // Mixer returns the conference's mixer (for taps such as recorders).
-func (c *Conference) Mixer() *Mixer { return c.mixer }
+func (c *Conference) Mixer() *mix.Mixer { return c.mixer }
 
 // Done is closed when the conference has ended.
 func (c *Conference) Done() <-chan struct{} { return c.done }
@@ -207,7 +220,7 @@ func (c *Conference) admit(ctx context.Context, call *endpoint.Call) {
 	case <-leaving:
 	case <-c.done:
 	}
-	c.mixer.Remove(p.info.ID)
+	c.unmix(p)
 	c.release(p, true)
 }
 
@@ -265,12 +278,16 @@ func (c *Conference) ordinaryLocked() int {
 // jitter buffer feeds the mix, and the mix minus its own voice goes back.
 // On failure the session is left as it was.
 func (c *Conference) mix(p *participant) error {
-	sess := p.call.Media()
-	sess.EnableJitterBuffer(c.s.cfg.Jitter)
-	if err := c.mixer.Add(p.info.ID, sess, sess, LegOptions{}); err != nil {
-		sess.DisableJitterBuffer()
+	f := p.call.Flow()
+	in, err := f.Pull("conference "+c.id, c.s.cfg.Jitter)
+	if err != nil {
 		return err
 	}
+	if err := c.mixer.Add(p.info.ID, in, f, mix.LegOptions{}); err != nil {
+		in.Release()
+		return err
+	}
+	p.in = in
 	return nil
 }
 

@@ -13,7 +13,7 @@ import (
 	"github.com/switchboard-sip/switchboard/conference"
 	"github.com/switchboard-sip/switchboard/endpoint"
 	"github.com/switchboard-sip/switchboard/internal/peers"
-	"github.com/switchboard-sip/switchboard/media"
+	"github.com/switchboard-sip/switchboard/media/audio"
 	"github.com/switchboard-sip/switchboard/media/dsp"
 	sbt "github.com/switchboard-sip/switchboard/switchboardtest"
 )
@@ -152,11 +152,11 @@ func TestTrustedApplicationJoinsTwice(t *testing.T) {
 	if err := writeWAV(wavPath, dsp.Sine(8000*2, 8000, 1800, 0.3)); err != nil {
 		t.Fatal(err)
 	}
-	src, err := media.OpenWAVSource(wavPath)
+	src, err := audio.OpenWAVSource(wavPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	prompt, err := media.NewPlayer(src, media.PlayerConfig{Mode: media.PlayerManual})
+	prompt, err := audio.NewPlayer(src, audio.PlayerConfig{Mode: audio.PlayerManual})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestTrustedApplicationJoinsTwice(t *testing.T) {
 		pc.ResetRecording()
 	}
 	rec.ResetRecording()
-	prompt.Attach(player.Media())
+	prompt.Attach(player.Flow())
 	if err := prompt.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +217,7 @@ func TestTrustedApplicationJoinsTwice(t *testing.T) {
 }
 
 func writeWAV(path string, pcm []int16) error {
-	w, err := media.CreateWAV(path, 8000, 1)
+	w, err := audio.CreateWAV(path, 8000, 1)
 	if err != nil {
 		return err
 	}

@@ -76,7 +76,7 @@ func (s *Service) Escalate(ctx context.Context, call *endpoint.Call, opts Escala
 		report(EscalationFailed, uri, err)
 		return nil, fmt.Errorf("conference: escalate: %w", err)
 	}
-	if call.State() != endpoint.Established || call.Media() == nil {
+	if call.State() != endpoint.Established || call.Flow() == nil {
 		return fail(nil, endpoint.ErrState)
 	}
 	id := opts.ID
@@ -128,15 +128,14 @@ func (c *Conference) watch(p *participant) {
 	case <-c.done:
 		return
 	}
-	c.mixer.Remove(p.info.ID)
+	c.unmix(p)
 	c.release(p, true)
 }
 
 // detach takes a participant out of the conference without ending its
 // call, and gives its session back as it was (jitter buffer off).
 func (c *Conference) detach(p *participant) {
-	c.mixer.Remove(p.info.ID)
-	p.call.Media().DisableJitterBuffer()
+	c.unmix(p)
 	c.mu.Lock()
 	delete(c.parts, p.info.ID)
 	if k := rosterKey(p.info.URI); c.byURI[k] == p {

@@ -12,7 +12,8 @@ import (
 
 	"github.com/switchboard-sip/switchboard/conference"
 	"github.com/switchboard-sip/switchboard/internal/peers"
-	"github.com/switchboard-sip/switchboard/media"
+	"github.com/switchboard-sip/switchboard/media/audio"
+	"github.com/switchboard-sip/switchboard/media/codec"
 	"github.com/switchboard-sip/switchboard/media/dsp"
 	sbt "github.com/switchboard-sip/switchboard/switchboardtest"
 )
@@ -40,7 +41,7 @@ func BenchmarkConferenceFullPath(b *testing.B) {
 	conf, _ := svc.Create("bench", conference.Options{})
 
 	dir := b.TempDir()
-	ulaw := media.PCMU().Encode(nil, dsp.Sine(8000*10, 8000, 300, 0.05))
+	ulaw := codec.PCMU().Encode(nil, dsp.Sine(8000*10, 8000, 300, 0.05))
 	tone := filepath.Join(dir, "tone.ulaw")
 	if err := os.WriteFile(tone, ulaw, 0o600); err != nil {
 		b.Fatal(err)
@@ -76,7 +77,7 @@ func BenchmarkConferenceFullPath(b *testing.B) {
 		tone bool
 	}
 	stamps := make(chan stamp, 4096)
-	listener.Media().AddTap(media.AudioSinkFunc(func(pcm []int16) {
+	listener.Flow().ObserveHeard(audio.SinkFunc(func(pcm []int16) {
 		select {
 		case stamps <- stamp{time.Now(), dsp.LevelDB(pcm, 8000, 1000) > -30}:
 		default:

@@ -13,8 +13,11 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/switchboard-sip/switchboard/internal/callsession"
 	"github.com/switchboard-sip/switchboard/internal/serial"
 	"github.com/switchboard-sip/switchboard/media"
+	"github.com/switchboard-sip/switchboard/media/audio"
+	"github.com/switchboard-sip/switchboard/media/codec"
 	"github.com/switchboard-sip/switchboard/media/dsp"
 	"github.com/switchboard-sip/switchboard/media/sdp"
 	"github.com/switchboard-sip/switchboard/platform"
@@ -66,9 +69,10 @@ type Call struct {
 	negotiate    bool // an offer/answer has completed
 	negotiatedAt time.Time
 	rtp          *media.Session
+	flow         *media.Flow // what applications see of rtp
 	hold         HoldType
-	music        *media.Player   // attached while held with music
-	inband       media.AudioSink // in-band DTMF detector tap, when no telephone-event
+	music        *audio.Player // attached while held with music
+	inband       func()        // removes the in-band DTMF detector, when no telephone-event
 	handedOff    bool
 	replaces     *Call
 	ackWait      map[uint32]chan struct{}
@@ -200,8 +204,21 @@ func (c *Call) Replaces() *Call {
 	return c.replaces
 }
 
-// Media returns the call's RTP session, or nil before an offer/answer.
-func (c *Call) Media() *media.Session {
+// Flow returns the call's audio: play into it, receive or pull what the
+// call hears, observe both directions, read statistics. It is nil until
+// the call has media (an offer/answer, or the SDP of an incoming INVITE);
+// a nil Flow's methods return media.ErrNoMedia and never panic. The same
+// Flow is returned for the life of the call. The RTP session behind it
+// (remote address, codec, direction) follows offer/answer and is not the
+// application's to change.
+func (c *Call) Flow() *media.Flow {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.flow
+}
+
+// session returns the call's RTP session, or nil.
+func (c *Call) session() *media.Session {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.rtp
@@ -270,7 +287,7 @@ func (c *Call) dtmfReceived(ev media.DTMFEvent) {
 // apart), or as in-band tones when the peer negotiated no telephone-event.
 // It blocks until the digits are sent.
 func (c *Call) SendDTMF(ctx context.Context, digits string) error {
-	s := c.Media()
+	s := c.session()
 	if s == nil || c.State() != Established {
 		return ErrState
 	}
@@ -522,6 +539,7 @@ func (c *Call) ensureMediaLocked() error {
 		return err
 	}
 	c.rtp = media.NewSession(conn, media.SessionConfig{Logger: c.log, RTCP: rtcpConn})
+	c.flow = media.NewFlow(c.rtp)
 	c.local = sdp.Local{Addr: c.rtp.LocalAddr(), Formats: c.ep.formats}
 	if ip := c.p.Ports().IP; ip.IsValid() && !ip.IsUnspecified() {
 		c.local.Addr = netip.AddrPortFrom(ip, c.rtp.LocalAddr().Port())
@@ -535,7 +553,7 @@ func (c *Call) applyLocked(n sdp.Negotiated) {
 	if f := c.onMedia; f != nil {
 		c.events.Post(func() { f(n) })
 	}
-	codec, ok := media.CodecByName(n.Codec.Name)
+	cd, ok := codec.ByName(n.Codec.Name)
 	if !ok {
 		return
 	}
@@ -543,19 +561,18 @@ func (c *Call) applyLocked(n sdp.Negotiated) {
 	if n.HasDTMF {
 		dtmf = n.DTMF.PayloadType
 	}
-	c.rtp.SetCodec(codec, dtmf)
+	c.rtp.SetCodec(cd, dtmf)
 	c.rtp.SetRemote(n.Remote)
 	c.rtp.SetSending(n.Direction.CanSend())
 	c.rtp.OnDTMF(c.dtmfReceived)
 	if !n.HasDTMF && c.inband == nil {
 		// No telephone-event: listen for DTMF tones in the audio itself.
-		det := dsp.NewDTMFDetector(codec.SampleRate())
-		c.inband = media.AudioSinkFunc(func(pcm []int16) {
+		det := dsp.NewDTMFDetector(cd.SampleRate())
+		c.inband = c.rtp.ObserveHeard(audio.SinkFunc(func(pcm []int16) {
 			for _, d := range det.Write(pcm) {
-				c.dtmfReceived(media.DTMFEvent{Digit: d, Duration: 40 * time.Millisecond})
+				c.dtmfReceived(media.DTMFEvent{Digit: d, Duration: 40 * time.Millisecond, Source: media.DTMFInBand})
 			}
-		})
-		c.rtp.AddTap(c.inband)
+		}))
 	}
 }
 
@@ -639,4 +656,8 @@ func sessionExpiresHeader(d time.Duration, refresher string) sip.Header {
 		v += ";refresher=" + refresher
 	}
 	return sip.NewHeader("Session-Expires", v)
+}
+
+func init() {
+	callsession.Of = func(call any) *media.Session { return call.(*Call).session() }
 }

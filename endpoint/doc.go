@@ -17,7 +17,7 @@
 //		if err := c.Accept(ctx); err != nil {
 //			return
 //		}
-//		c.Media().SetSink(media.AudioSinkFunc(func(pcm []int16) { _ = c.Media().WriteFrame(pcm) }))
+//		c.Media().SetSink(audio.SinkFunc(func(pcm []int16) { _ = c.Media().WriteFrame(pcm) }))
 //		<-ctx.Done()
 //	}))
 //

@@ -9,7 +9,6 @@ import (
 
 	"github.com/switchboard-sip/switchboard/endpoint"
 	"github.com/switchboard-sip/switchboard/internal/peers"
-	"github.com/switchboard-sip/switchboard/media"
 	"github.com/switchboard-sip/switchboard/media/dsp"
 	sbt "github.com/switchboard-sip/switchboard/switchboardtest"
 )
@@ -20,7 +19,7 @@ func TestEarlyMediaBeforeAnswer(t *testing.T) {
 		if err := c.EarlyMedia(ctx); err != nil {
 			return
 		}
-		_ = media.Play(ctx, c.Media(), dsp.Sine(8000, 8000, 900, 0.3)) // 1 s before answering
+		_ = c.Flow().Play(ctx, dsp.Sine(8000, 8000, 900, 0.3)) // 1 s before answering
 		if c.Accept(ctx) == nil {
 			<-ctx.Done()
 		}

@@ -4,8 +4,7 @@ import (
 	"context"
 	"errors"
 
-	"github.com/switchboard-sip/switchboard/media"
-
+	"github.com/switchboard-sip/switchboard/media/audio"
 	"github.com/switchboard-sip/switchboard/media/sdp"
 )
 
@@ -56,7 +55,7 @@ func (c *Call) Hold(ctx context.Context, t HoldType) error {
 // HoldWithMusic holds the call with HoldRemoteWithMusic and attaches the
 // player to its media, so the held party hears it; Retrieve detaches it.
 // The player is shared: one decode feeds every call attached to it.
-func (c *Call) HoldWithMusic(ctx context.Context, music *media.Player) error {
+func (c *Call) HoldWithMusic(ctx context.Context, music *audio.Player) error {
 	if music == nil {
 		return errors.New("endpoint: HoldWithMusic needs a player")
 	}
@@ -64,7 +63,7 @@ func (c *Call) HoldWithMusic(ctx context.Context, music *media.Player) error {
 	c.mu.Lock()
 	if c.hold == HoldRemoteWithMusic && c.rtp != nil {
 		c.music = music
-		music.Attach(c.rtp)
+		music.Attach(c.flow)
 	}
 	c.mu.Unlock()
 	return err
@@ -79,7 +78,7 @@ func (c *Call) Retrieve(ctx context.Context) error {
 
 func (c *Call) detachMusic() {
 	c.mu.Lock()
-	m, s := c.music, c.rtp
+	m, s := c.music, c.flow
 	c.music = nil
 	c.mu.Unlock()
 	if m != nil && s != nil {

@@ -145,7 +145,7 @@ func (c *Call) serveInfo(r *platform.Request) {
 		return
 	}
 	if digit != 0 {
-		c.dtmfReceived(media.DTMFEvent{Digit: digit, Duration: dur})
+		c.dtmfReceived(media.DTMFEvent{Digit: digit, Duration: dur, Source: media.DTMFInfo})
 	}
 }
 

@@ -8,19 +8,19 @@ import (
 
 	"github.com/switchboard-sip/switchboard/endpoint"
 	"github.com/switchboard-sip/switchboard/internal/peers"
-	"github.com/switchboard-sip/switchboard/media"
+	"github.com/switchboard-sip/switchboard/media/audio"
 	"github.com/switchboard-sip/switchboard/media/dsp"
 	"github.com/switchboard-sip/switchboard/media/sdp"
 	sbt "github.com/switchboard-sip/switchboard/switchboardtest"
 )
 
-func mp3Player(t *testing.T, path string) *media.Player {
+func mp3Player(t *testing.T, path string) *audio.Player {
 	t.Helper()
-	src, err := media.OpenMP3(path)
+	src, err := audio.OpenMP3(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := media.NewPlayer(src, media.PlayerConfig{Mode: media.PlayerAutomatic, Loop: true})
+	p, err := audio.NewPlayer(src, audio.PlayerConfig{Mode: audio.PlayerAutomatic, Loop: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,9 +43,9 @@ func recordMP3AtBaresip(t *testing.T, path string) ([]int16, int) {
 		t.Fatal(err)
 	}
 	p := mp3Player(t, path)
-	p.Attach(c.Media())
+	p.Attach(c.Flow())
 	time.Sleep(2 * time.Second)
-	p.Detach(c.Media())
+	p.Detach(c.Flow())
 	if err := c.Terminate(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -59,11 +59,11 @@ func recordMP3AtBaresip(t *testing.T, path string) ([]int16, int) {
 // baresip at 1 kHz; the same with 5 kHz (above the 4 kHz Nyquist limit of
 // the 8 kHz call) arrives at least 40 dB down.
 func TestMP3ToBaresipWithoutAliasing(t *testing.T) {
-	rec1, rate := recordMP3AtBaresip(t, "../media/testdata/tone1k_44100_stereo.mp3")
+	rec1, rate := recordMP3AtBaresip(t, "../media/audio/testdata/tone1k_44100_stereo.mp3")
 	if f := dsp.ToneFraction(rec1, rate, 1000); f < 0.5 {
 		t.Fatalf("1 kHz in %.0f%% of baresip's recording", f*100)
 	}
-	rec5, _ := recordMP3AtBaresip(t, "../media/testdata/tone5k_44100_stereo.mp3")
+	rec5, _ := recordMP3AtBaresip(t, "../media/audio/testdata/tone5k_44100_stereo.mp3")
 	l1 := 20 * math.Log10(dsp.RMS(rec1)+1e-9)
 	l5 := 20 * math.Log10(dsp.RMS(rec5)+1e-9)
 	t.Logf("1 kHz source: %.1f dBFS RMS; 5 kHz source: %.1f dBFS RMS (3 kHz alias %.1f dB)", l1, l5, dsp.LevelDB(rec5, rate, 3000))
@@ -88,7 +88,7 @@ func TestHoldWithMusicAndRetrieve(t *testing.T) {
 	held := phone.NextCall(t)
 	held.StartTone(700)
 	desk := sbt.WrapCall(c)
-	music := mp3Player(t, "../media/testdata/tone1k_44100_stereo.mp3")
+	music := mp3Player(t, "../media/audio/testdata/tone1k_44100_stereo.mp3")
 	if err := c.HoldWithMusic(ctx, music); err != nil {
 		t.Fatal(err)
 	}

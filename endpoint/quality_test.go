@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/switchboard-sip/switchboard/media"
+	"github.com/switchboard-sip/switchboard/media/audio"
 	"github.com/switchboard-sip/switchboard/media/dsp"
 	sbt "github.com/switchboard-sip/switchboard/switchboardtest"
 )
@@ -19,10 +20,15 @@ func TestAudioSurvivesLossAndJitter(t *testing.T) {
 	ca := a.Dial(t, b.URI())
 	cb := b.NextCall(t)
 	relay := sbt.NewRelay(t, sbt.RelayOptions{Loss: 0.05, Jitter: 40 * time.Millisecond, Seed: 42})
-	cb.Media().EnableJitterBuffer(media.JitterConfig{Depth: 60 * time.Millisecond, Adaptive: true})
-	cb.Media().StartPlayout()
-	relay.Attach(ca.Media(), cb.Media())
-	lost0 := cb.Media().Stats().PacketsLost
+	// The listener plays out through a jitter buffer, as a phone's speaker
+	// does; its recording observes what is played.
+	release, err := cb.Flow().Receive("speaker", audio.SinkFunc(func([]int16) {}), media.AudioOptions{Jitter: &media.JitterConfig{Depth: 60 * time.Millisecond, Adaptive: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	relay.Attach(ca.Call, cb.Call)
+	lost0 := cb.Flow().Stats().PacketsLost
 	ca.StartTone(1000)
 	time.Sleep(time.Second)
 	cb.ResetRecording()
@@ -45,7 +51,7 @@ func TestAudioSurvivesLossAndJitter(t *testing.T) {
 	if f := dsp.ToneFraction(rec, 8000, 1000); f < 0.9 {
 		t.Errorf("tone in %.0f%% of 20 ms windows, want >= 90%%", f*100)
 	}
-	st, js := cb.Media().Stats(), cb.Media().JitterStats()
+	st, js := cb.Flow().Stats(), cb.Flow().JitterStats()
 	_, dropped := relay.Stats()
 	lost := st.PacketsLost - lost0
 	t.Logf("relay dropped %d; session lost %d of %d, jitter %v, late %d; jitter buffer %+v", dropped, lost, st.PacketsReceived, st.Jitter, st.Late, js)

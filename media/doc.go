@@ -1,32 +1,34 @@
-// Package media is Switchboard's audio engine: everything between a call's
-// RTP socket and the PCM an application plays or hears.
+// Package media is the RTP transport of a call: everything between its
+// UDP socket and the decoded audio the rest of Switchboard plays, mixes,
+// relays or records. The sibling packages split the rest by concern:
+// media/codec (G.711 and the codec seam), media/audio (PCM: WAV and MP3
+// files, the resampler, sources and players), media/mix (the conference
+// mixer), media/sdp (offer/answer) and media/dsp (tones and DTMF).
 //
 //   - [Session] is the RTP session of one call: symmetric RTP (it answers
 //     to where media comes from), RFC 3550 statistics (loss, jitter, late
 //     packets, SSRC changes) and RTCP reports on RTP+1, RFC 4733 DTMF in
-//     both directions (one event per key press, floods bounded), taps on
-//     what the call hears ([Session.AddTap]) and sends
-//     ([Session.AddSendTap]), and an optional [JitterBuffer] with loss
-//     concealment that a consumer's clock pulls ([Session.ReadFrame]) or
-//     the session plays out itself ([Session.StartPlayout]).
-//   - [Codec] is the codec seam: G.711 [PCMU] and [PCMA] are table-driven
-//     and stateless; stateful codecs (G.722 later) implement [StreamCodec]
-//     and callers use [NewEncoder]/[NewDecoder] unchanged.
-//   - [Player] plays a [Source] (WAV, MP3, tone, silence) to many sessions
-//     in sync: one decode and resample per frame, one encode per codec,
-//     however many calls listen; loops are gapless.
-//   - [Relay] joins two sessions for back-to-back calls: payloads forwarded
+//     both directions (one event per key press, floods bounded).
+//   - The receive path has exactly one consumer, taken explicitly and
+//     refused to a second taker with a [ConsumerError] naming the owner:
+//     packets as they arrive ([Session.TakePackets], a relay), frames
+//     pulled through a [JitterBuffer] with loss concealment
+//     ([Session.TakeFrames], a mixer or recorder), or decoded audio pushed
+//     to a sink ([Session.TakeAudio], an app). Any number of observers see
+//     what the session hears and sends ([Session.ObserveHeard],
+//     [Session.ObserveSent]) in every mode, each direction decoded at most
+//     once per packet and not at all when nobody listens.
+//   - [Flow] is what applications get of a call's session (endpoint's
+//     Call.Flow): play, receive, pull, observe, statistics — not the
+//     session's remote address, codec or direction, which follow
+//     offer/answer.
+//   - [Relay] joins two flows for back-to-back calls: payloads forwarded
 //     as is with each leg's own SSRC, sequence and timestamp, or
 //     transcoded between PCMU and PCMA; DTMF relayed or played in-band.
-//   - [Resampler] converts any rate to the call's with a windowed-sinc
-//     anti-aliasing filter; WAV files are read and written by [ReadWAV],
-//     [OpenWAV] and [CreateWAV].
+//   - [PortRange] hands out RTP/RTCP socket pairs.
 //
-// SDP offer/answer is in media/sdp; tone and DTMF generation and detection
-// are in media/dsp.
-//
-//	src, _ := media.OpenMP3("hold.mp3")
-//	moh, _ := media.NewPlayer(src, media.PlayerConfig{Loop: true})
-//	moh.Start()
-//	moh.Attach(call.Media()) // and any number of other calls
+// Who owns which goroutine: a Session runs one reader goroutine (and one
+// for RTCP); consumers and heard observers run on it. TakeAudio with a
+// jitter buffer adds one 20 ms playout goroutine. Close stops and waits
+// for all of them.
 package media

@@ -20,6 +20,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/switchboard-sip/switchboard/media/codec"
 )
 
 // FrameStatus says what a frame popped from a [JitterBuffer] holds.
@@ -601,9 +603,9 @@ func (jb *JitterBuffer) pop(dst []byte) (payload []byte, st FrameStatus, splice 
 // for a missing frame from the buffer's [Concealer], or silence for
 // FrameEmpty. Frames that follow concealment, silence, or frames dropped to
 // reduce the delay are cross-faded in, so the output has no clicks. dec
-// must be the decoder of this stream (see [NewDecoder]) and is only called
+// must be the decoder of this stream (see [codec.NewDecoder]) and is only called
 // for received frames.
-func (jb *JitterBuffer) PopPCM(dst []int16, dec Decoder) ([]int16, FrameStatus) {
+func (jb *JitterBuffer) PopPCM(dst []int16, dec codec.Decoder) ([]int16, FrameStatus) {
 	jb.mu.Lock()
 	payload, st, splice := jb.pop(jb.payload[:0])
 	jb.mu.Unlock()

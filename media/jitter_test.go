@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-sip/switchboard/media/codec"
 	"github.com/switchboard-sip/switchboard/media/dsp"
 )
 
@@ -36,10 +37,10 @@ type network struct {
 func (n network) transmit(pcm []int16) ([]arrival, []bool) {
 	rng := rand.New(rand.NewPCG(n.seed, 7))
 	var out []arrival
-	frames := len(pcm) / FrameSamples
+	frames := len(pcm) / g711Frame
 	lost := make([]bool, frames)
 	for i := range frames {
-		payload := PCMU().Encode(nil, pcm[i*FrameSamples:(i+1)*FrameSamples])
+		payload := codec.PCMU().Encode(nil, pcm[i*g711Frame:(i+1)*g711Frame])
 		if rng.Float64() < n.loss {
 			lost[i] = true
 			continue
@@ -48,7 +49,7 @@ func (n network) transmit(pcm []int16) ([]arrival, []bool) {
 		out = append(out, arrival{
 			at:      time.Duration(i)*frameDur + delay,
 			seq:     n.seq0 + uint16(i),
-			ts:      n.ts0 + uint32(i*FrameSamples),
+			ts:      n.ts0 + uint32(i*g711Frame),
 			payload: payload,
 		})
 	}
@@ -62,7 +63,7 @@ func (n network) transmit(pcm []int16) ([]arrival, []bool) {
 func playout(jb *JitterBuffer, arrivals []arrival, pops int, phase time.Duration) ([]int16, []FrameStatus) {
 	var out []int16
 	var st []FrameStatus
-	frame := make([]int16, 0, FrameSamples)
+	frame := make([]int16, 0, g711Frame)
 	next := 0
 	for j := range pops {
 		now := time.Duration(j)*frameDur + phase
@@ -71,7 +72,7 @@ func playout(jb *JitterBuffer, arrivals []arrival, pops int, phase time.Duration
 			jb.Push(a.seq, a.ts, a.payload)
 		}
 		var s FrameStatus
-		frame, s = jb.PopPCM(frame, PCMU())
+		frame, s = jb.PopPCM(frame, codec.PCMU())
 		out = append(out, frame...)
 		st = append(st, s)
 	}
@@ -106,13 +107,13 @@ func abs(v int) int {
 // receiver sees it without loss.
 func decodedTone(n int, freq, amp float64) (pcm, decoded []int16) {
 	pcm = dsp.Sine(n, 8000, freq, amp)
-	return pcm, PCMU().Decode(nil, PCMU().Encode(nil, pcm))
+	return pcm, codec.PCMU().Decode(nil, codec.PCMU().Encode(nil, pcm))
 }
 
 func TestJitterBufferOrderedPlaysExactly(t *testing.T) {
 	jb := NewJitterBuffer(JitterConfig{})
 	const n = 200
-	pcm, want := decodedTone(n*FrameSamples, 1000, 0.5)
+	pcm, want := decodedTone(n*g711Frame, 1000, 0.5)
 	arr, _ := network{seq0: 1000, ts0: 5}.transmit(pcm)
 	out, st := playout(jb, arr, n+10, 7*time.Millisecond)
 	// The first packet plays on the third pop (60 ms depth) after it
@@ -126,7 +127,7 @@ func TestJitterBufferOrderedPlaysExactly(t *testing.T) {
 			t.Fatalf("frame %d: status %v", i, s)
 		}
 	}
-	got := out[first*FrameSamples : (first+n)*FrameSamples]
+	got := out[first*g711Frame : (first+n)*g711Frame]
 	// The first frame fades in from silence over 5 ms; the rest is exact.
 	if !slices.Equal(got[40:], want[40:]) {
 		t.Error("ordered stream not played exactly")
@@ -204,7 +205,7 @@ func TestJitterBufferReorderedPlaysInOrder(t *testing.T) {
 
 func TestJitterBufferSequenceWrap(t *testing.T) {
 	jb := NewJitterBuffer(JitterConfig{})
-	pcm, _ := decodedTone(300*FrameSamples, 1000, 0.5)
+	pcm, _ := decodedTone(300*g711Frame, 1000, 0.5)
 	arr, _ := network{seq0: 65400, ts0: math.MaxUint32 - 100*160, maxDelay: 30 * time.Millisecond, seed: 3}.transmit(pcm)
 	out, st := playout(jb, arr, 320, 3*time.Millisecond)
 	// No frame is missing across the wrap. (One may be dropped if the
@@ -279,7 +280,7 @@ func checkContinuity(t *testing.T, out []int16, st []FrameStatus) (silent int) {
 		} else {
 			run++
 		}
-		if !allZero(out[i*FrameSamples : (i+1)*FrameSamples]) {
+		if !allZero(out[i*g711Frame : (i+1)*g711Frame]) {
 			continue
 		}
 		silent++
@@ -310,7 +311,7 @@ func TestJitterBufferLossAndJitterTone(t *testing.T) {
 		{"fixed60ms_440Hz", JitterConfig{}, 40 * time.Millisecond, false, 440, 0.15},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			pcm, ref := decodedTone(frames*FrameSamples, tc.freq, 0.5)
+			pcm, ref := decodedTone(frames*g711Frame, tc.freq, 0.5)
 			natural := maxStep(ref)
 			net := network{loss: 0.05, maxDelay: tc.maxDelay, seed: 42, seq0: 65000, ts0: 1234}
 			arr, lost := net.transmit(pcm)
@@ -323,7 +324,7 @@ func TestJitterBufferLossAndJitterTone(t *testing.T) {
 			jb := NewJitterBuffer(tc.cfg)
 			out, st := playout(jb, arr, frames+20, 11*time.Millisecond)
 			first := slices.Index(st, FrameNormal)
-			played := out[first*FrameSamples:]
+			played := out[first*g711Frame:]
 			silent := checkContinuity(t, out, st)
 			frac := dsp.ToneFraction(played, 8000, tc.freq)
 			if frac < 0.9 {
@@ -367,7 +368,7 @@ func TestJitterBufferLossAndJitterTone(t *testing.T) {
 func TestJitterBufferStreamStopAndResume(t *testing.T) {
 	for _, adaptive := range []bool{false, true} {
 		jb := NewJitterBuffer(JitterConfig{Adaptive: adaptive})
-		pcm, _ := decodedTone(200*FrameSamples, 1000, 0.5)
+		pcm, _ := decodedTone(200*g711Frame, 1000, 0.5)
 		arr, _ := network{seq0: 10, ts0: 0}.transmit(pcm)
 		// The sender pauses (silence suppression) for 1 s after 100
 		// packets: sequence numbers continue, timestamps jump.
@@ -394,7 +395,7 @@ func TestJitterBufferStreamStopAndResume(t *testing.T) {
 
 func TestJitterBufferSequenceJumpAndReset(t *testing.T) {
 	jb := NewJitterBuffer(JitterConfig{})
-	pcm, _ := decodedTone(200*FrameSamples, 1000, 0.5)
+	pcm, _ := decodedTone(200*g711Frame, 1000, 0.5)
 	arr, _ := network{seq0: 10, ts0: 0}.transmit(pcm)
 	// From packet 100 on, a new source: far sequence numbers and
 	// timestamps, same timing.
@@ -438,21 +439,21 @@ func TestJitterBufferSequenceJumpAndReset(t *testing.T) {
 
 func TestJitterBufferAdaptiveGrowsAndShrinks(t *testing.T) {
 	const frames = 6000 // two minutes
-	pcm, _ := decodedTone(frames*FrameSamples, 1000, 0.5)
+	pcm, _ := decodedTone(frames*g711Frame, 1000, 0.5)
 	// 20 s of 0–120 ms jitter, then a clean network.
-	rough, _ := network{maxDelay: 120 * time.Millisecond, seed: 9}.transmit(pcm[:1000*FrameSamples])
+	rough, _ := network{maxDelay: 120 * time.Millisecond, seed: 9}.transmit(pcm[:1000*g711Frame])
 	clean, _ := network{}.transmit(pcm)
 	arr := append(rough, clean[1000:]...)
 	jb := NewJitterBuffer(JitterConfig{Depth: 40 * time.Millisecond, Adaptive: true, MaxDepth: 300 * time.Millisecond})
 	var peak time.Duration
-	frame := make([]int16, 0, FrameSamples)
+	frame := make([]int16, 0, g711Frame)
 	next := 0
 	for j := range frames + 20 {
 		now := time.Duration(j)*frameDur + 13*time.Millisecond
 		for ; next < len(arr) && arr[next].at <= now; next++ {
 			jb.Push(arr[next].seq, arr[next].ts, arr[next].payload)
 		}
-		frame, _ = jb.PopPCM(frame, PCMU())
+		frame, _ = jb.PopPCM(frame, codec.PCMU())
 		peak = max(peak, jb.Stats().Depth)
 		if j == 1000 {
 			late := jb.Stats().Late
@@ -474,28 +475,28 @@ func TestJitterBufferConcurrentPushAndPop(t *testing.T) {
 	// reader and a mixer do; run with -race. Timing is left to the
 	// scheduler, so only the accounting is checked.
 	jb := NewJitterBuffer(JitterConfig{Adaptive: true})
-	payload := PCMU().Encode(nil, dsp.Sine(FrameSamples, 8000, 1000, 0.5))
+	payload := codec.PCMU().Encode(nil, dsp.Sine(g711Frame, 8000, 1000, 0.5))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for i := range 2000 {
-			jb.Push(uint16(i), uint32(i*FrameSamples), payload)
+			jb.Push(uint16(i), uint32(i*g711Frame), payload)
 			if i%500 == 0 {
 				jb.Reset()
 			}
 		}
 	}()
-	pcm := make([]int16, 0, FrameSamples)
+	pcm := make([]int16, 0, g711Frame)
 	for range 2000 {
-		pcm, _ = jb.PopPCM(pcm, PCMU())
-		if len(pcm) != FrameSamples {
+		pcm, _ = jb.PopPCM(pcm, codec.PCMU())
+		if len(pcm) != g711Frame {
 			t.Fatalf("PopPCM returned %d samples", len(pcm))
 		}
 		_ = jb.Stats()
 	}
 	<-done
 	for range 300 {
-		pcm, _ = jb.PopPCM(pcm, PCMU())
+		pcm, _ = jb.PopPCM(pcm, codec.PCMU())
 	}
 	s := jb.Stats()
 	if s.Received != 2000 || s.Played+s.Late+s.Duplicates+s.Dropped != s.Received {
@@ -506,21 +507,21 @@ func TestJitterBufferConcurrentPushAndPop(t *testing.T) {
 func TestConcealerFadesAndResumesWithoutClick(t *testing.T) {
 	// 440 Hz has a period of 18.18 samples, which does not divide a
 	// frame, so repeating a whole frame would click.
-	_, ref := decodedTone(40*FrameSamples, 440, 0.5)
+	_, ref := decodedTone(40*g711Frame, 440, 0.5)
 	natural := maxStep(ref)
 	for _, gap := range []int{1, 2, 3, 6} {
 		c := NewConcealer(8000)
 		var out []int16
 		for i := range 40 {
-			frame := slices.Clone(ref[i*FrameSamples : (i+1)*FrameSamples])
+			frame := slices.Clone(ref[i*g711Frame : (i+1)*g711Frame])
 			if i >= 10 && i < 10+gap {
-				out = c.Conceal(out, FrameSamples)
+				out = c.Conceal(out, g711Frame)
 				continue
 			}
 			c.Good(frame)
 			out = append(out, frame...)
 		}
-		level := func(i int) float64 { return dsp.RMS(out[i*FrameSamples : (i+1)*FrameSamples]) }
+		level := func(i int) float64 { return dsp.RMS(out[i*g711Frame : (i+1)*g711Frame]) }
 		full := level(5)
 		if l := level(10); l < 0.95*full {
 			t.Errorf("gap %d: first concealed frame at %.2f of full level", gap, l/full)
@@ -528,10 +529,10 @@ func TestConcealerFadesAndResumesWithoutClick(t *testing.T) {
 		if gap >= 2 && level(11) >= level(10) {
 			t.Errorf("gap %d: second concealed frame does not fade", gap)
 		}
-		if gap >= 4 && !allZero(out[13*FrameSamples:(10+gap)*FrameSamples]) {
+		if gap >= 4 && !allZero(out[13*g711Frame:(10+gap)*g711Frame]) {
 			t.Errorf("gap %d: not silent after three concealed frames", gap)
 		}
-		if !dsp.HasTone(out[10*FrameSamples:11*FrameSamples], 8000, 440) {
+		if !dsp.HasTone(out[10*g711Frame:11*g711Frame], 8000, 440) {
 			t.Errorf("gap %d: concealed frame lacks the 440 Hz tone", gap)
 		}
 		if step := maxStep(out); step > natural+natural/10 {
@@ -541,11 +542,11 @@ func TestConcealerFadesAndResumesWithoutClick(t *testing.T) {
 }
 
 func TestConcealerSpliceAndSilence(t *testing.T) {
-	_, ref := decodedTone(20*FrameSamples, 440, 0.5)
+	_, ref := decodedTone(20*g711Frame, 440, 0.5)
 	natural := maxStep(ref)
 	c := NewConcealer(8000)
 	// Nothing seen yet: concealment is silence.
-	if out := c.Conceal(nil, FrameSamples); !allZero(out) || len(out) != FrameSamples {
+	if out := c.Conceal(nil, g711Frame); !allZero(out) || len(out) != g711Frame {
 		t.Error("concealment before any audio is not one frame of silence")
 	}
 	var out []int16
@@ -553,7 +554,7 @@ func TestConcealerSpliceAndSilence(t *testing.T) {
 		if i == 8 || i == 9 {
 			continue // dropped to reduce the delay
 		}
-		frame := slices.Clone(ref[i*FrameSamples : (i+1)*FrameSamples])
+		frame := slices.Clone(ref[i*g711Frame : (i+1)*g711Frame])
 		if i == 10 {
 			c.Splice(frame)
 		} else {
@@ -564,7 +565,7 @@ func TestConcealerSpliceAndSilence(t *testing.T) {
 	if step := maxStep(out); step > natural+natural/10 {
 		t.Errorf("splice: largest step %d, tone's own %d", step, natural)
 	}
-	if !slices.Equal(out[:FrameSamples][40:], ref[40:FrameSamples]) {
+	if !slices.Equal(out[:g711Frame][40:], ref[40:g711Frame]) {
 		t.Error("first frame not faded in from silence, or changed after the fade")
 	}
 }
@@ -602,8 +603,8 @@ func FuzzJitterBuffer(f *testing.F) {
 				jb.Push(seq, ts, []byte{arg})
 			case 2:
 				var st FrameStatus
-				pcm, st = jb.PopPCM(pcm, PCMA())
-				if len(pcm) != FrameSamples {
+				pcm, st = jb.PopPCM(pcm, codec.PCMA())
+				if len(pcm) != g711Frame {
 					t.Fatalf("PopPCM returned %d samples (%v)", len(pcm), st)
 				}
 				if st > FrameConcealed {
@@ -649,8 +650,8 @@ func FuzzJitterBuffer(f *testing.F) {
 
 func BenchmarkJitterBufferPushPop(b *testing.B) {
 	jb := NewJitterBuffer(JitterConfig{})
-	payload := make([]byte, FrameSamples)
-	dst := make([]byte, 0, FrameSamples)
+	payload := make([]byte, g711Frame)
+	dst := make([]byte, 0, g711Frame)
 	var seq uint16
 	var ts uint32
 	for range 5 { // prime
@@ -668,8 +669,8 @@ func BenchmarkJitterBufferPushPop(b *testing.B) {
 
 func BenchmarkJitterBufferPopPCM(b *testing.B) {
 	jb := NewJitterBuffer(JitterConfig{})
-	payload := PCMU().Encode(nil, dsp.Sine(FrameSamples, 8000, 1000, 0.5))
-	pcm := make([]int16, 0, FrameSamples)
+	payload := codec.PCMU().Encode(nil, dsp.Sine(g711Frame, 8000, 1000, 0.5))
+	pcm := make([]int16, 0, g711Frame)
 	var seq uint16
 	var ts uint32
 	b.ReportAllocs()
@@ -680,6 +681,6 @@ func BenchmarkJitterBufferPopPCM(b *testing.B) {
 			jb.Push(seq, ts, payload)
 		}
 		seq, ts = seq+1, ts+160
-		pcm, _ = jb.PopPCM(pcm, PCMU())
+		pcm, _ = jb.PopPCM(pcm, codec.PCMU())
 	}
 }

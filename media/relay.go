@@ -1,11 +1,13 @@
 package media
 
 import (
+	"errors"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/switchboard-sip/switchboard/media/codec"
 	"github.com/switchboard-sip/switchboard/media/dsp"
 )
 
@@ -66,29 +68,37 @@ type RelayDirectionStats struct {
 // played as in-band tones (see RelayOptions.NoInbandDTMF). Every key press
 // is also reported to the OnDTMF handler. Comfort noise is not relayed.
 //
-// While relayed, a session's received packets bypass its jitter buffer,
-// decoder, sink, taps and OnDTMF (see Session.SetPacketHandler); late and
-// duplicated packets are dropped rather than reordered. A session may be
-// in one relay at a time. The relay starts no goroutine: it runs on the
+// The relay is the consumer of both sessions' received packets
+// (Session.TakePackets): late and duplicated packets are dropped rather
+// than reordered, and nothing is decoded unless the legs' codecs differ.
+// Observers of either session (Session.ObserveHeard, ObserveSent) still
+// see both directions, decoded once per packet for all of them; the
+// sessions still report received key presses to their own OnDTMF. The relay starts no goroutine: it runs on the
 // sessions' reader goroutines. Its methods are safe for concurrent use.
 type Relay struct {
 	a, b   *Session
+	fa, fb *Flow
 	ab, ba *relayFlow
 
 	mu      sync.Mutex
-	onDTMF  func(to *Session, ev DTMFEvent)
+	onDTMF  func(to *Flow, ev DTMFEvent)
 	started bool
 	closed  bool
 	once    sync.Once
+
+	releaseA, releaseB func()
 }
 
 // NewRelay returns a relay between the sessions a and b of the two legs of
 // a call. It forwards nothing until Start.
-func NewRelay(a, b *Session, opts RelayOptions) *Relay {
-	r := &Relay{a: a, b: b}
-	r.ab = &relayFlow{r: r, from: a, to: b, opts: opts}
-	r.ba = &relayFlow{r: r, from: b, to: a, opts: opts}
-	return r
+func NewRelay(a, b *Flow, opts RelayOptions) (*Relay, error) {
+	if a == nil || b == nil {
+		return nil, ErrNoMedia
+	}
+	r := &Relay{a: a.s, b: b.s, fa: a, fb: b}
+	r.ab = &relayFlow{r: r, from: a.s, to: b.s, toFlow: b, opts: opts}
+	r.ba = &relayFlow{r: r, from: b.s, to: a.s, toFlow: a, opts: opts}
+	return r, nil
 }
 
 // OnDTMF sets the handler of key presses received by either leg, each
@@ -97,27 +107,46 @@ func NewRelay(a, b *Session, opts RelayOptions) *Relay {
 // is going. A back-to-back layer sends SIP INFO when to negotiated no
 // telephone-event. The handler runs on the receiving session's reader
 // goroutine, not under a lock, and must not block.
-func (r *Relay) OnDTMF(f func(to *Session, ev DTMFEvent)) {
+func (r *Relay) OnDTMF(f func(to *Flow, ev DTMFEvent)) {
 	r.mu.Lock()
 	r.onDTMF = f
 	r.mu.Unlock()
 }
 
-// Start starts relaying: it installs the relay as the packet handler of
-// both sessions. Starting a started or closed relay does nothing.
-func (r *Relay) Start() {
+// Start starts relaying: the relay takes the received packets of both
+// sessions (Session.TakePackets, owner "b2b relay"). It fails, taking
+// neither, when a session's media already has a consumer. Starting a
+// started relay does nothing; a closed one returns ErrRelayClosed.
+func (r *Relay) Start() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.started || r.closed {
-		return
+	if r.closed {
+		return ErrRelayClosed
 	}
-	r.started = true
-	r.a.SetPacketHandler(r.ab.handle)
-	r.b.SetPacketHandler(r.ba.handle)
+	if r.started {
+		return nil
+	}
+	ra, err := r.a.TakePackets(relayOwner, r.ab.handle)
+	if err != nil {
+		return err
+	}
+	rb, err := r.b.TakePackets(relayOwner, r.ba.handle)
+	if err != nil {
+		ra()
+		return err
+	}
+	r.started, r.releaseA, r.releaseB = true, ra, rb
+	return nil
 }
 
-// Close stops relaying and gives the sessions back their decoders (sink,
-// taps, jitter buffer, OnDTMF). It does not close the sessions. Once it
+// relayOwner is how a relay names itself as a session's consumer.
+const relayOwner = "b2b relay"
+
+// ErrRelayClosed is returned by Start after Close.
+var ErrRelayClosed = errors.New("media: relay closed")
+
+// Close stops relaying and releases both sessions' received media, which
+// can then be taken again. It does not close the sessions. Once it
 // returns, the relay sends no more packets. It is idempotent and safe to
 // call concurrently.
 func (r *Relay) Close() error {
@@ -127,11 +156,10 @@ func (r *Relay) Close() error {
 		r.closed = true
 		r.mu.Unlock()
 		if started {
-			r.a.SetPacketHandler(nil)
-			r.b.SetPacketHandler(nil)
+			// release waits for a packet being handed over.
+			r.releaseA()
+			r.releaseB()
 		}
-		// A packet handed over just before may still be in handle: wait
-		// for it, and make any later call a no-op.
 		for _, f := range [2]*relayFlow{r.ab, r.ba} {
 			f.mu.Lock()
 			f.closed = true
@@ -171,6 +199,7 @@ const (
 type relayFlow struct {
 	r        *Relay
 	from, to *Session
+	toFlow   *Flow
 	opts     RelayOptions
 
 	mu     sync.Mutex
@@ -186,9 +215,9 @@ type relayFlow struct {
 	dur     uint32
 
 	// Per-stream coders, for codecs that keep state (G.722 later).
-	decCodec, encCodec Codec
-	dec                Decoder
-	enc                Encoder
+	decCodec, encCodec codec.Codec
+	dec                codec.Decoder
+	enc                codec.Encoder
 	pcm, tone          []int16
 	out                []byte
 
@@ -224,7 +253,7 @@ func (f *relayFlow) stats() RelayDirectionStats {
 }
 
 // handle is the packet handler installed on f.from (see
-// Session.SetPacketHandler).
+// Session.TakePackets).
 func (f *relayFlow) handle(pt uint8, seq uint16, ts uint32, marker bool, payload []byte) {
 	f.mu.Lock()
 	if f.closed {
@@ -240,7 +269,7 @@ func (f *relayFlow) handle(pt uint8, seq uint16, ts uint32, marker bool, payload
 	h := f.r.onDTMF
 	f.r.mu.Unlock()
 	if h != nil {
-		h(f.to, key)
+		h(f.toFlow, key)
 	}
 }
 
@@ -284,7 +313,7 @@ func (f *relayFlow) relay(pt uint8, seq uint16, ts uint32, marker bool, payload 
 // relayDTMF relays an RFC 4733 telephone-event packet (section 2.3): with
 // the destination's payload type, or as in-band tones when it negotiated
 // none.
-func (f *relayFlow) relayDTMF(seq uint16, ts uint32, marker bool, payload []byte, now time.Time, src, dst Codec) (DTMFEvent, bool) {
+func (f *relayFlow) relayDTMF(seq uint16, ts uint32, marker bool, payload []byte, now time.Time, src, dst codec.Codec) (DTMFEvent, bool) {
 	if len(payload) < 4 {
 		f.dropped.Add(1)
 		return DTMFEvent{}, false
@@ -328,7 +357,7 @@ func (f *relayFlow) relayDTMF(seq uint16, ts uint32, marker bool, payload []byte
 // packet adds: the event's duration field says how long the key has been
 // pressed (RFC 4733 section 2.5.1.3), so every update extends the tone
 // from what was played, in frames of 20 ms at most.
-func (f *relayFlow) playTone(seq uint16, ts uint32, code byte, end bool, duration uint32, seqStep uint16, gap uint32, jump bool, now time.Time, dst Codec) error {
+func (f *relayFlow) playTone(seq uint16, ts uint32, code byte, end bool, duration uint32, seqStep uint16, gap uint32, jump bool, now time.Time, dst codec.Codec) error {
 	ev := &f.ev
 	mark := jump
 	if !ev.active || ev.ts != ts {
@@ -348,12 +377,12 @@ func (f *relayFlow) playTone(seq uint16, ts uint32, code byte, end bool, duratio
 		// The first frame continues from what was played of the event.
 		gap += ev.done
 	}
-	if limit := uint32(relayMaxToneFrames * FrameSamples * dst.ClockRate() / 8000); n > limit {
+	if limit := uint32(relayMaxToneFrames * dst.ClockRate() / 50); n > limit {
 		gap += n - limit
 		ev.done += n - limit
 		n = limit
 	}
-	frame := uint32(FrameSamples * dst.ClockRate() / 8000)
+	frame := uint32(dst.ClockRate() / 50) // 20 ms
 	enc := f.encoder(dst)
 	for n > 0 {
 		k := min(n, frame)
@@ -437,23 +466,23 @@ func (f *relayFlow) commit(seq uint16, ts uint32, now time.Time, dur uint32) {
 
 // payloadDuration returns the duration of an audio payload in RTP clock
 // units: one sample per byte for G.711; for other codecs, 20 ms.
-func (f *relayFlow) payloadDuration(c Codec, payload []byte) uint32 {
+func (f *relayFlow) payloadDuration(c codec.Codec, payload []byte) uint32 {
 	if (c.PayloadType() == 0 || c.PayloadType() == 8) && c.ClockRate() == c.SampleRate() {
 		return uint32(len(payload))
 	}
 	return uint32(c.ClockRate() / 50)
 }
 
-func (f *relayFlow) decoder(c Codec) Decoder {
+func (f *relayFlow) decoder(c codec.Codec) codec.Decoder {
 	if f.dec == nil || !sameCodec(f.decCodec, c) {
-		f.decCodec, f.dec = c, NewDecoder(c)
+		f.decCodec, f.dec = c, codec.NewDecoder(c)
 	}
 	return f.dec
 }
 
-func (f *relayFlow) encoder(c Codec) Encoder {
+func (f *relayFlow) encoder(c codec.Codec) codec.Encoder {
 	if f.enc == nil || !sameCodec(f.encCodec, c) {
-		f.encCodec, f.enc = c, NewEncoder(c)
+		f.encCodec, f.enc = c, codec.NewEncoder(c)
 	}
 	return f.enc
 }
@@ -462,7 +491,7 @@ func (f *relayFlow) encoder(c Codec) Encoder {
 // codec b. Codecs are compared by name and rates, not with ==, which
 // panics on codec types that are not comparable and would tell apart two
 // values of the same format.
-func sameCodec(a, b Codec) bool {
+func sameCodec(a, b codec.Codec) bool {
 	return a != nil && b != nil && strings.EqualFold(a.Name(), b.Name()) &&
 		a.ClockRate() == b.ClockRate() && a.SampleRate() == b.SampleRate()
 }
@@ -497,13 +526,14 @@ func dtmfFrequencies(code byte) (lo, hi float64) {
 // under wmu as WriteRTPPayload does.
 func (s *Session) writeRelayed(pt uint8, seqStep uint16, gap, dur uint32, marker bool, payload []byte) error {
 	s.mu.Lock()
-	remote, canSend := s.remote, s.canSend
+	remote, canSend, cd, sent := s.remote, s.canSend, s.codec, s.sent
 	s.mu.Unlock()
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if s.inEvent {
 		return nil
 	}
+	s.showSentLocked(sent, cd, pt, payload)
 	ts := s.ts + gap
 	s.ts = ts + dur
 	if !canSend || !remote.IsValid() {

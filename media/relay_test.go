@@ -3,19 +3,23 @@ package media
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/pion/rtp"
+	"github.com/switchboard-sip/switchboard/media/audio"
+	"github.com/switchboard-sip/switchboard/media/codec"
 	"github.com/switchboard-sip/switchboard/media/dsp"
 )
 
 // relayLeg returns a session on 127.0.0.1 with its RTCP socket, closed on
 // cleanup.
-func relayLeg(t testing.TB, c Codec, dtmfPT uint8) *Session {
+func relayLeg(t testing.TB, c codec.Codec, dtmfPT uint8) *Session {
 	t.Helper()
 	pr := PortRange{IP: netip.MustParseAddr("127.0.0.1")}
 	rtpConn, rtcpConn, err := pr.ListenPair()
@@ -49,13 +53,35 @@ func relayConnect(a, b *Session) {
 // relayStart starts a relay between a and b, closed on cleanup.
 func relayStart(t testing.TB, a, b *Session, opts RelayOptions) *Relay {
 	t.Helper()
-	r := NewRelay(a, b, opts)
-	r.Start()
+	r := newRelay(t, a, b, opts)
+	if err := r.Start(); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { r.Close() })
 	return r
 }
 
-// relayRecorder is an AudioSink that keeps what it hears.
+// newRelay returns a relay between two sessions, not started.
+func newRelay(t testing.TB, a, b *Session, opts RelayOptions) *Relay {
+	t.Helper()
+	r, err := NewRelay(NewFlow(a), NewFlow(b), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// takeAudio makes sink the consumer of s's received audio.
+func takeAudio(t testing.TB, s *Session, sink audio.Sink) (release func()) {
+	t.Helper()
+	release, err := s.TakeAudio("test", sink, AudioOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return release
+}
+
+// relayRecorder is an audio.Sink that keeps what it hears.
 type relayRecorder struct {
 	mu  sync.Mutex
 	pcm []int16
@@ -102,7 +128,7 @@ func relayReadRTP(t testing.TB, c *net.UDPConn) rtp.Packet {
 // number and timestamp, loses a packet, repeats a late one and changes
 // SSRC; the far side gets the payloads unchanged in the leg's own stream.
 func TestRelaySameCodecRewritesHeaders(t *testing.T) {
-	legA, legB := relayLeg(t, PCMU(), 101), relayLeg(t, PCMU(), 101)
+	legA, legB := relayLeg(t, codec.PCMU(), 101), relayLeg(t, codec.PCMU(), 101)
 	phoneA, phoneB := relayPeer(t), relayPeer(t)
 	legA.SetRemote(relayAddr(phoneA))
 	legB.SetRemote(relayAddr(phoneB))
@@ -118,7 +144,7 @@ func TestRelaySameCodecRewritesHeaders(t *testing.T) {
 	packet := func(h src, fill byte) {
 		p := rtp.Packet{
 			Header:  rtp.Header{Version: 2, PayloadType: 0, SSRC: h.ssrc, SequenceNumber: h.seq, Timestamp: h.ts, Marker: h.marker},
-			Payload: bytes.Repeat([]byte{fill}, FrameSamples),
+			Payload: bytes.Repeat([]byte{fill}, g711Frame),
 		}
 		b, err := p.Marshal()
 		if err != nil {
@@ -132,17 +158,17 @@ func TestRelaySameCodecRewritesHeaders(t *testing.T) {
 	seq, ts := uint16(65531), uint32(1<<32-320)
 	for i := range 6 {
 		if i == 3 {
-			seq, ts = seq+1, ts+FrameSamples // lost
+			seq, ts = seq+1, ts+g711Frame // lost
 		}
 		packet(src{ssrc: 0x1111, seq: seq, ts: ts, marker: i == 0}, byte(i))
-		sent = append(sent, bytes.Repeat([]byte{byte(i)}, FrameSamples))
-		seq, ts = seq+1, ts+FrameSamples
+		sent = append(sent, bytes.Repeat([]byte{byte(i)}, g711Frame))
+		seq, ts = seq+1, ts+g711Frame
 	}
-	packet(src{ssrc: 0x1111, seq: 65533, ts: 2*FrameSamples - 320}, 0xee) // late (wrapped)
+	packet(src{ssrc: 0x1111, seq: 65533, ts: 2*g711Frame - 320}, 0xee) // late (wrapped)
 	// Stream 2: another SSRC with unrelated counters and no marker.
 	for i := range 4 {
-		packet(src{ssrc: 0x2222, seq: 7 + uint16(i), ts: 900_000 + uint32(i)*FrameSamples}, byte(0x80+i))
-		sent = append(sent, bytes.Repeat([]byte{byte(0x80 + i)}, FrameSamples))
+		packet(src{ssrc: 0x2222, seq: 7 + uint16(i), ts: 900_000 + uint32(i)*g711Frame}, byte(0x80+i))
+		sent = append(sent, bytes.Repeat([]byte{byte(0x80 + i)}, g711Frame))
 	}
 
 	var got []rtp.Packet
@@ -163,15 +189,15 @@ func TestRelaySameCodecRewritesHeaders(t *testing.T) {
 		dseq, dts := p.SequenceNumber-got[i-1].SequenceNumber, p.Timestamp-got[i-1].Timestamp
 		switch i {
 		case 3: // after the loss, which the far side must see
-			if dseq != 2 || dts != 2*FrameSamples {
+			if dseq != 2 || dts != 2*g711Frame {
 				t.Errorf("packet %d (after a loss): seq +%d ts +%d, want +2 +320", i, dseq, dts)
 			}
 		case 6: // new source: continuous, by the time that passed
-			if dseq != 1 || dts < FrameSamples || dts > 8000 {
+			if dseq != 1 || dts < g711Frame || dts > 8000 {
 				t.Errorf("packet %d (new SSRC): seq +%d ts +%d, want +1 and 160…8000", i, dseq, dts)
 			}
 		default:
-			if dseq != 1 || dts != FrameSamples {
+			if dseq != 1 || dts != g711Frame {
 				t.Errorf("packet %d: seq +%d ts +%d, want +1 +160", i, dseq, dts)
 			}
 		}
@@ -184,20 +210,20 @@ func TestRelaySameCodecRewritesHeaders(t *testing.T) {
 
 // relayPhone is a far-end phone: a session connected to a leg that records
 // what it hears.
-func relayPhone(t testing.TB, leg *Session, c Codec, dtmfPT uint8) (*Session, *relayRecorder) {
+func relayPhone(t testing.TB, leg *Session, c codec.Codec, dtmfPT uint8) (*Session, *relayRecorder) {
 	t.Helper()
 	p := relayLeg(t, c, dtmfPT)
 	relayConnect(p, leg)
 	rec := &relayRecorder{}
-	p.SetSink(rec)
+	takeAudio(t, p, rec)
 	return p, rec
 }
 
 func relaySendTone(t testing.TB, s *Session, freq float64, frames int) {
 	t.Helper()
-	pcm := dsp.Sine(frames*FrameSamples, 8000, freq, 0.3)
-	for i := 0; i < len(pcm); i += FrameSamples {
-		if err := s.WriteFrame(pcm[i : i+FrameSamples]); err != nil {
+	pcm := dsp.Sine(frames*g711Frame, 8000, freq, 0.3)
+	for i := 0; i < len(pcm); i += g711Frame {
+		if err := s.WriteFrame(pcm[i : i+g711Frame]); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -206,16 +232,16 @@ func relaySendTone(t testing.TB, s *Session, freq float64, frames int) {
 // TestRelayTranscodesPCMUAndPCMA plays a 440 Hz tone from a PCMU phone to a
 // PCMA phone and 1000 Hz back; each hears the other's tone.
 func TestRelayTranscodesPCMUAndPCMA(t *testing.T) {
-	legA, legB := relayLeg(t, PCMU(), 0), relayLeg(t, PCMA(), 0)
-	phoneA, heardA := relayPhone(t, legA, PCMU(), 0)
-	phoneB, heardB := relayPhone(t, legB, PCMA(), 0)
+	legA, legB := relayLeg(t, codec.PCMU(), 0), relayLeg(t, codec.PCMA(), 0)
+	phoneA, heardA := relayPhone(t, legA, codec.PCMU(), 0)
+	phoneB, heardB := relayPhone(t, legB, codec.PCMA(), 0)
 	r := relayStart(t, legA, legB, RelayOptions{})
 
 	const frames = 25
 	relaySendTone(t, phoneA, 440, frames)
 	relaySendTone(t, phoneB, 1000, frames)
 	relayWait(t, "both tones", func() bool {
-		return len(heardA.samples()) >= frames*FrameSamples && len(heardB.samples()) >= frames*FrameSamples
+		return len(heardA.samples()) >= frames*g711Frame && len(heardB.samples()) >= frames*g711Frame
 	})
 	a, b := heardA.samples(), heardB.samples()
 	if f := dsp.ToneFraction(b, 8000, 440); f < 0.95 {
@@ -239,30 +265,30 @@ func TestRelayTranscodesPCMUAndPCMA(t *testing.T) {
 // TestRelayFollowsCodecChange forwards PCMU as is, then transcodes once the
 // far leg switches to PCMA (a re-INVITE).
 func TestRelayFollowsCodecChange(t *testing.T) {
-	legA, legB := relayLeg(t, PCMU(), 101), relayLeg(t, PCMU(), 101)
-	phoneA, _ := relayPhone(t, legA, PCMU(), 101)
+	legA, legB := relayLeg(t, codec.PCMU(), 101), relayLeg(t, codec.PCMU(), 101)
+	phoneA, _ := relayPhone(t, legA, codec.PCMU(), 101)
 	phoneB := relayPeer(t)
 	legB.SetRemote(relayAddr(phoneB))
 	r := relayStart(t, legA, legB, RelayOptions{})
 
-	frame := dsp.Sine(FrameSamples, 8000, 440, 0.3)
+	frame := dsp.Sine(g711Frame, 8000, 440, 0.3)
 	if err := phoneA.WriteFrame(frame); err != nil {
 		t.Fatal(err)
 	}
 	first := relayReadRTP(t, phoneB)
-	if first.PayloadType != 0 || !bytes.Equal(first.Payload, PCMU().Encode(nil, frame)) {
+	if first.PayloadType != 0 || !bytes.Equal(first.Payload, codec.PCMU().Encode(nil, frame)) {
 		t.Fatalf("before: pt %d, payload not the PCMU frame", first.PayloadType)
 	}
-	legB.SetCodec(PCMA(), 101)
+	legB.SetCodec(codec.PCMA(), 101)
 	if err := phoneA.WriteFrame(frame); err != nil {
 		t.Fatal(err)
 	}
 	second := relayReadRTP(t, phoneB)
-	want := PCMA().Encode(nil, PCMU().Decode(nil, PCMU().Encode(nil, frame)))
+	want := codec.PCMA().Encode(nil, codec.PCMU().Decode(nil, codec.PCMU().Encode(nil, frame)))
 	if second.PayloadType != 8 || !bytes.Equal(second.Payload, want) {
 		t.Fatalf("after: pt %d, payload not the transcoded frame", second.PayloadType)
 	}
-	if second.SequenceNumber != first.SequenceNumber+1 || second.Timestamp != first.Timestamp+FrameSamples {
+	if second.SequenceNumber != first.SequenceNumber+1 || second.Timestamp != first.Timestamp+g711Frame {
 		t.Errorf("stream broken by the codec change: %v then %v", first.Header, second.Header)
 	}
 	relayWait(t, "relay counters", func() bool { return r.Stats().AtoB.Transcoded == 1 })
@@ -278,10 +304,10 @@ type relayKeys struct {
 	to   []*Session
 }
 
-func (k *relayKeys) add(to *Session, ev DTMFEvent) {
+func (k *relayKeys) add(to *Flow, ev DTMFEvent) {
 	k.mu.Lock()
 	k.keys = append(k.keys, ev.Digit)
-	k.to = append(k.to, to)
+	k.to = append(k.to, to.session())
 	k.mu.Unlock()
 }
 
@@ -296,19 +322,19 @@ func (k *relayKeys) String() string {
 // so everything sent before has been handled.
 func relayFence(t testing.TB, phone *Session, heard *relayRecorder, before int) {
 	t.Helper()
-	if err := phone.WriteFrame(make([]int16, FrameSamples)); err != nil {
+	if err := phone.WriteFrame(make([]int16, g711Frame)); err != nil {
 		t.Fatal(err)
 	}
-	relayWait(t, "the fence frame", func() bool { return len(heard.samples()) >= before+FrameSamples })
+	relayWait(t, "the fence frame", func() bool { return len(heard.samples()) >= before+g711Frame })
 }
 
 // TestRelayDTMFRewritesPayloadType relays key presses from a leg that
 // negotiated telephone-event as 96 to one that uses 101; the far phone
 // reports each once.
 func TestRelayDTMFRewritesPayloadType(t *testing.T) {
-	legA, legB := relayLeg(t, PCMU(), 96), relayLeg(t, PCMU(), 101)
-	phoneA, _ := relayPhone(t, legA, PCMU(), 96)
-	phoneB, heardB := relayPhone(t, legB, PCMU(), 101)
+	legA, legB := relayLeg(t, codec.PCMU(), 96), relayLeg(t, codec.PCMU(), 101)
+	phoneA, _ := relayPhone(t, legA, codec.PCMU(), 96)
+	phoneB, heardB := relayPhone(t, legB, codec.PCMU(), 101)
 	var atPhone, atRelay relayKeys
 	phoneB.OnDTMF(func(ev DTMFEvent) { atPhone.add(nil, ev) })
 	r := relayStart(t, legA, legB, RelayOptions{})
@@ -329,7 +355,7 @@ func TestRelayDTMFRewritesPayloadType(t *testing.T) {
 	if d := phoneB.Stats().Dropped; d != 0 {
 		t.Errorf("far phone dropped %d packets (payload type not rewritten?)", d)
 	}
-	if len(heardB.samples()) != FrameSamples {
+	if len(heardB.samples()) != g711Frame {
 		t.Errorf("far phone heard %d samples, want only the fence frame", len(heardB.samples()))
 	}
 	if st := r.Stats().AtoB; st.DTMF < 2*4 || st.Dropped != 0 {
@@ -342,15 +368,15 @@ func TestRelayDTMFRewritesPayloadType(t *testing.T) {
 // NoInbandDTMF, hears nothing while the relay still reports it.
 func TestRelayDTMFInband(t *testing.T) {
 	for _, noInband := range []bool{false, true} {
-		legA, legB := relayLeg(t, PCMU(), 101), relayLeg(t, PCMA(), 0)
-		phoneA, _ := relayPhone(t, legA, PCMU(), 101)
+		legA, legB := relayLeg(t, codec.PCMU(), 101), relayLeg(t, codec.PCMA(), 0)
+		phoneA, _ := relayPhone(t, legA, codec.PCMU(), 101)
 		phoneB := relayPeer(t)
 		legB.SetRemote(relayAddr(phoneB))
 		r := relayStart(t, legA, legB, RelayOptions{NoInbandDTMF: noInband})
 		var atRelay relayKeys
 		r.OnDTMF(atRelay.add)
 
-		silence := make([]int16, FrameSamples)
+		silence := make([]int16, g711Frame)
 		if err := phoneA.WriteFrame(silence); err != nil {
 			t.Fatal(err)
 		}
@@ -363,30 +389,30 @@ func TestRelayDTMFInband(t *testing.T) {
 		// A silent frame, 100 ms of tone in 20 ms packets (a talkspurt:
 		// marker bit), then a silent frame, which starts a talkspurt after
 		// the event. Without tones, the key press is a gap of 100 ms.
-		packets, gap := 2, uint32(FrameSamples+800)
+		packets, gap := 2, uint32(g711Frame+800)
 		if !noInband {
-			packets, gap = 7, FrameSamples
+			packets, gap = 7, g711Frame
 		}
 		var pcm []int16
 		var prevRelayed rtp.Packet
 		for i := range packets {
 			p := relayReadRTP(t, phoneB)
-			pcm = PCMA().Decode(pcm, p.Payload)
-			if p.PayloadType != 8 || len(p.Payload) != FrameSamples || p.Marker != (i <= 1 || i == packets-1) {
+			pcm = codec.PCMA().Decode(pcm, p.Payload)
+			if p.PayloadType != 8 || len(p.Payload) != g711Frame || p.Marker != (i <= 1 || i == packets-1) {
 				t.Fatalf("noInband=%v: packet %d: pt %d, %d bytes, marker %v", noInband, i, p.PayloadType, len(p.Payload), p.Marker)
 			}
-			if i > 0 && (p.SequenceNumber != prevRelayed.SequenceNumber+1 || p.Timestamp != prevRelayed.Timestamp+FrameSamples && !(i == packets-1 && p.Timestamp == prevRelayed.Timestamp+gap)) {
+			if i > 0 && (p.SequenceNumber != prevRelayed.SequenceNumber+1 || p.Timestamp != prevRelayed.Timestamp+g711Frame && !(i == packets-1 && p.Timestamp == prevRelayed.Timestamp+gap)) {
 				t.Errorf("noInband=%v: packet %d does not follow: %v after %v", noInband, i, p.Header, prevRelayed.Header)
 			}
 			prevRelayed = p
 		}
-		if !allSilent(pcm[len(pcm)-FrameSamples:]) {
+		if !allSilent(pcm[len(pcm)-g711Frame:]) {
 			t.Errorf("noInband=%v: the last packet is not the silent frame", noInband)
 		}
 		var keys []rune
 		det := dsp.NewDTMFDetector(8000)
-		for i := 0; i < len(pcm); i += FrameSamples {
-			keys = append(keys, det.Write(pcm[i:i+FrameSamples])...)
+		for i := 0; i < len(pcm); i += g711Frame {
+			keys = append(keys, det.Write(pcm[i:i+g711Frame])...)
 		}
 		if want := map[bool]string{false: "7", true: ""}[noInband]; string(keys) != want {
 			t.Errorf("noInband=%v: far phone heard keys %q, want %q", noInband, string(keys), want)
@@ -406,17 +432,36 @@ func allSilent(pcm []int16) bool {
 	return true
 }
 
-// TestRelayCloseRestoresSessions closes a relay (twice, concurrently) and
-// checks that the leg decodes its audio again and that Start after Close
-// does nothing.
+// TestRelayCloseRestoresSessions checks that the relay is the one consumer
+// of its legs' media (a second taker is refused with an error naming the
+// relay, and a leg with a consumer cannot be relayed), then closes the
+// relay (twice, concurrently) and checks that the leg's media can be taken
+// again and that Start after Close fails.
 func TestRelayCloseRestoresSessions(t *testing.T) {
-	legA, legB := relayLeg(t, PCMU(), 101), relayLeg(t, PCMU(), 101)
-	phoneA, _ := relayPhone(t, legA, PCMU(), 101)
-	_, heardB := relayPhone(t, legB, PCMU(), 101)
+	legA, legB := relayLeg(t, codec.PCMU(), 101), relayLeg(t, codec.PCMU(), 101)
+	phoneA, _ := relayPhone(t, legA, codec.PCMU(), 101)
+	_, heardB := relayPhone(t, legB, codec.PCMU(), 101)
 	heardA := &relayRecorder{}
-	legA.SetSink(heardA)
-	r := NewRelay(legA, legB, RelayOptions{})
-	r.Start()
+
+	busy := relayLeg(t, codec.PCMU(), 101)
+	releaseBusy := takeAudio(t, busy, heardA)
+	if err := newRelay(t, legA, busy, RelayOptions{}).Start(); !errors.Is(err, ErrConsumed) || !strings.Contains(err.Error(), "test (audio)") {
+		t.Fatalf("relaying a leg whose media is taken: %v", err)
+	}
+	releaseBusy()
+
+	r := newRelay(t, legA, legB, RelayOptions{})
+	if err := r.Start(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := legA.TakeAudio("recorder", heardA, AudioOptions{})
+	var ce *ConsumerError
+	if !errors.As(err, &ce) || ce.Owner != "b2b relay" || ce.Mode != "packets" || err.Error() != "media: received media already taken by b2b relay (packets)" {
+		t.Fatalf("second consumer of a relayed leg: %v", err)
+	}
+	if _, err := legB.TakeFrames("mixer", JitterConfig{}); !errors.Is(err, ErrConsumed) {
+		t.Fatalf("second consumer (frames) of a relayed leg: %v", err)
+	}
 	relayFence(t, phoneA, heardB, 0)
 	if n := len(heardA.samples()); n != 0 {
 		t.Fatalf("relayed leg decoded %d samples", n)
@@ -427,14 +472,17 @@ func TestRelayCloseRestoresSessions(t *testing.T) {
 		wg.Go(func() { r.Close() })
 	}
 	wg.Wait()
-	r.Start()
+	if err := r.Start(); !errors.Is(err, ErrRelayClosed) {
+		t.Fatalf("Start after Close: %v", err)
+	}
+	takeAudio(t, legA, heardA)
 	before := r.Stats()
 	relaySendTone(t, phoneA, 440, 5)
-	relayWait(t, "the leg's own audio", func() bool { return len(heardA.samples()) >= 5*FrameSamples })
+	relayWait(t, "the leg's own audio", func() bool { return len(heardA.samples()) >= 5*g711Frame })
 	if f := dsp.ToneFraction(heardA.samples(), 8000, 440); f < 0.95 {
 		t.Errorf("leg hears 440 Hz in %.0f%% of the windows after Close", 100*f)
 	}
-	if r.Stats() != before || len(heardB.samples()) != FrameSamples {
+	if r.Stats() != before || len(heardB.samples()) != g711Frame {
 		t.Error("the relay still forwards after Close")
 	}
 	if err := r.Close(); err != nil {
@@ -446,12 +494,12 @@ func TestRelayCloseRestoresSessions(t *testing.T) {
 // transcodes and plays DTMF in-band (the far leg has no remote, so nothing
 // is sent): it must not panic and must count every packet once.
 func FuzzRelayPacket(f *testing.F) {
-	legA, legB := relayLeg(f, PCMU(), 96), relayLeg(f, PCMA(), 0)
+	legA, legB := relayLeg(f, codec.PCMU(), 96), relayLeg(f, codec.PCMA(), 0)
 	f.Add([]byte{0, 0, 1, 0, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff})
 	f.Add([]byte{96, 0, 1, 0, 0, 0, 0, 1, 5, 0x8a, 0x03, 0x20, 96, 0, 2, 0, 0, 0, 0, 0, 5, 0x8a, 0x03, 0x20})
 	f.Add([]byte{96, 0, 1, 0, 0, 0, 0, 1, 11, 0x0a, 0xff, 0xff, 0, 0xff, 0xf0, 0x80, 0, 0, 0, 0, 1, 2, 3, 4})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r := NewRelay(legA, legB, RelayOptions{})
+		r := newRelay(t, legA, legB, RelayOptions{})
 		n := 0
 		for ; len(data) >= 12; data = data[12:] {
 			pt := data[0] & 0x7f
@@ -469,17 +517,17 @@ func FuzzRelayPacket(f *testing.F) {
 
 // relayBench measures one direction of a relay per packet, its far leg
 // sending to a socket that is never read (hold: not sending at all).
-func relayBench(b *testing.B, dst Codec, hold bool) {
-	legA, legB := relayLeg(b, PCMU(), 101), relayLeg(b, dst, 101)
+func relayBench(b *testing.B, dst codec.Codec, hold bool) {
+	legA, legB := relayLeg(b, codec.PCMU(), 101), relayLeg(b, dst, 101)
 	legB.SetRemote(relayAddr(relayPeer(b)))
 	legB.SetSending(!hold)
-	r := NewRelay(legA, legB, RelayOptions{})
-	payload := PCMU().Encode(nil, dsp.Sine(FrameSamples, 8000, 440, 0.3))
+	r := newRelay(b, legA, legB, RelayOptions{})
+	payload := codec.PCMU().Encode(nil, dsp.Sine(g711Frame, 8000, 440, 0.3))
 	seq, ts := uint16(1), uint32(0)
 	b.ReportAllocs()
 	for b.Loop() {
 		r.ab.handle(0, seq, ts, false, payload)
-		seq, ts = seq+1, ts+FrameSamples
+		seq, ts = seq+1, ts+g711Frame
 	}
 	b.StopTimer()
 	if st := r.Stats().AtoB; st.Dropped != 0 {
@@ -489,11 +537,11 @@ func relayBench(b *testing.B, dst Codec, hold bool) {
 }
 
 func BenchmarkRelaySameCodec(b *testing.B) {
-	b.Run("send", func(b *testing.B) { relayBench(b, PCMU(), false) })
-	b.Run("hold", func(b *testing.B) { relayBench(b, PCMU(), true) })
+	b.Run("send", func(b *testing.B) { relayBench(b, codec.PCMU(), false) })
+	b.Run("hold", func(b *testing.B) { relayBench(b, codec.PCMU(), true) })
 }
 
 func BenchmarkRelayTranscode(b *testing.B) {
-	b.Run("send", func(b *testing.B) { relayBench(b, PCMA(), false) })
-	b.Run("hold", func(b *testing.B) { relayBench(b, PCMA(), true) })
+	b.Run("send", func(b *testing.B) { relayBench(b, codec.PCMA(), false) })
+	b.Run("hold", func(b *testing.B) { relayBench(b, codec.PCMA(), true) })
 }

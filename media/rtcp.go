@@ -64,7 +64,7 @@ func (s *Session) buildReportLocked(now time.Time) []rtcp.Packet {
 	if !lastSend.IsZero() && now.Sub(lastSend) < 2*s.cfg.ReportInterval {
 		first = &rtcp.SenderReport{
 			SSRC: ssrc, NTPTime: ntp(now), RTPTime: ts,
-			PacketCount: uint32(s.sent.Load()), OctetCount: uint32(s.sentBytes.Load()),
+			PacketCount: uint32(s.sentPkts.Load()), OctetCount: uint32(s.sentBytes.Load()),
 			Reports: blocks,
 		}
 	} else {

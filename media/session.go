@@ -12,29 +12,56 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+	"github.com/switchboard-sip/switchboard/media/codec"
 )
 
-// FrameSamples is the number of 8 kHz samples in a 20 ms frame.
-const FrameSamples = 160
+// maxFrameSamples is the largest frame the session's scratch buffers are
+// sized for up front: 20 ms at 48 kHz. Larger frames grow them.
+const maxFrameSamples = 960
 
-// AudioSink receives decoded mono PCM frames. WriteAudio is called on the
-// session's reader goroutine (or the sender's goroutine for send taps); it
-// must not block and must not keep pcm after it returns (the buffer is
-// reused).
-type AudioSink interface {
-	WriteAudio(pcm []int16)
+// FrameSamples returns the number of samples in one 20 ms frame of c's
+// PCM: 160 for G.711, 320 for a 16 kHz codec; 0 for a nil codec.
+func FrameSamples(c codec.Codec) int {
+	if c == nil {
+		return 0
+	}
+	return c.SampleRate() / 50
 }
 
-// AudioSinkFunc adapts a function to AudioSink.
-type AudioSinkFunc func(pcm []int16)
-
-// WriteAudio calls f(pcm).
-func (f AudioSinkFunc) WriteAudio(pcm []int16) { f(pcm) }
+func newFrameTicker() *time.Ticker { return time.NewTicker(20 * time.Millisecond) }
 
 // DTMFEvent is one received key press.
 type DTMFEvent struct {
 	Digit    rune
 	Duration time.Duration
+	// Source is how the key press arrived.
+	Source DTMFSource
+}
+
+// DTMFSource is how a key press arrived.
+type DTMFSource uint8
+
+// The ways a key press arrives.
+const (
+	// DTMFRTP is an RFC 4733 telephone-event in the RTP stream.
+	DTMFRTP DTMFSource = iota
+	// DTMFInfo is a SIP INFO request (application/dtmf-relay or
+	// application/dtmf).
+	DTMFInfo
+	// DTMFInBand is a tone pair detected in the audio itself.
+	DTMFInBand
+)
+
+func (s DTMFSource) String() string {
+	switch s {
+	case DTMFRTP:
+		return "rfc4733"
+	case DTMFInfo:
+		return "info"
+	case DTMFInBand:
+		return "inband"
+	}
+	return "unknown"
 }
 
 // Stats are the counters of one RTP session. Loss and jitter follow RFC
@@ -62,11 +89,15 @@ type Stats struct {
 	RemoteJitter       time.Duration
 	RTCPSent, RTCPRecv uint64
 	LastReceived       time.Time
+	// Decoded counts payloads decoded for the consumer and observers
+	// (frames pulled from a jitter buffer included). A relay with no
+	// observer decodes nothing, so this stays 0.
+	Decoded uint64
 }
 
 // SessionConfig configures a Session.
 type SessionConfig struct {
-	Codec Codec
+	Codec codec.Codec
 	// DTMFPayloadType is the negotiated telephone-event payload type; 0 when
 	// the peer offered none.
 	DTMFPayloadType uint8
@@ -97,15 +128,17 @@ type Session struct {
 	log  *slog.Logger
 	cfg  SessionConfig
 
-	mu       sync.Mutex
-	codec    Codec
-	dtmfPT   uint8
-	remote   netip.AddrPort
-	latched  bool
-	canSend  bool
-	sink     AudioSink
-	taps     []AudioSink
-	sendTaps []AudioSink
+	mu      sync.Mutex
+	codec   codec.Codec
+	dtmfPT  uint8
+	remote  netip.AddrPort
+	latched bool
+	canSend bool
+	// cons is the one consumer of received media (consumer.go); heard
+	// and sent are the observers, copied on write.
+	cons     *consumer
+	heard    []*observer
+	sent     []*observer
 	onDTMF   func(DTMFEvent)
 	lastDTMF uint32 // timestamp of the last reported telephone-event
 	haveDTMF bool
@@ -114,15 +147,18 @@ type Session struct {
 	dtmfWindow time.Time
 	dtmfCount  int
 	rx         rxStats
-	jb         *JitterBuffer
-	jbDec      Decoder
-	playing    bool
 	remoteRR   remoteReport
 	cname      string
 	rtcpTimer  *time.Timer
-	// packetHandler, when set, takes the packets of the codec and of
-	// telephone-event instead of the decoder (SetPacketHandler).
-	packetHandler func(pt uint8, seq uint16, ts uint32, marker bool, payload []byte)
+	// heardDec decodes received packets for observers when the consumer
+	// does not decode (packets) or there is none; sentDec decodes
+	// payloads sent already encoded (players, mixers, the relay) for sent
+	// observers. Each is used by one goroutine at a time: the reader, and
+	// the writer under wmu.
+	heardDec, sentDec codecDecoder
+	sentPCM           []int16 // under wmu
+	encoder           codec.Encoder
+	encFor            codec.Codec
 
 	// dtmfMu makes concurrent SendDTMF calls take turns: two events must
 	// not share a timestamp.
@@ -139,9 +175,10 @@ type Session struct {
 	inEvent  bool // an RFC 4733 event is being sent: audio is suppressed
 	lastSend time.Time
 
-	sent, sentBytes, recv, bytes, dropped atomic.Uint64
-	rtcpSent, rtcpRecv                    atomic.Uint64
-	lastRecv                              atomic.Int64
+	sentPkts, sentBytes, recv, bytes, dropped atomic.Uint64
+	decoded                                   atomic.Uint64
+	rtcpSent, rtcpRecv                        atomic.Uint64
+	lastRecv                                  atomic.Int64
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -222,17 +259,14 @@ func (s *Session) Remote() netip.AddrPort {
 
 // SetCodec changes the codec and telephone-event payload type, as after a
 // re-INVITE.
-func (s *Session) SetCodec(c Codec, dtmfPT uint8) {
+func (s *Session) SetCodec(c codec.Codec, dtmfPT uint8) {
 	s.mu.Lock()
-	if s.codec != c {
-		s.jbDec = nil
-	}
 	s.codec, s.dtmfPT = c, dtmfPT
 	s.mu.Unlock()
 }
 
-// Codec returns the codec in use.
-func (s *Session) Codec() Codec {
+// codec.Codec returns the codec in use.
+func (s *Session) Codec() codec.Codec {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.codec
@@ -262,68 +296,11 @@ func (s *Session) Sending() bool {
 	return s.canSend
 }
 
-// SetSink sets the consumer of decoded incoming audio (nil to discard).
-func (s *Session) SetSink(sink AudioSink) {
-	s.mu.Lock()
-	s.sink = sink
-	s.mu.Unlock()
-}
-
-// AddTap adds an observer of incoming audio (what the call hears), for
-// recorders and mixers; it runs on the reader goroutine after the sink.
-func (s *Session) AddTap(t AudioSink) {
-	s.mu.Lock()
-	s.taps = append(s.taps, t)
-	s.mu.Unlock()
-}
-
-// AddSendTap adds an observer of outgoing PCM (what the call sends through
-// WriteFrame); it runs on the writer's goroutine. Payloads sent already
-// encoded (WriteRTPPayload, shared players) are not seen here: tap the
-// player instead.
-func (s *Session) AddSendTap(t AudioSink) {
-	s.mu.Lock()
-	s.sendTaps = append(s.sendTaps, t)
-	s.mu.Unlock()
-}
-
-// RemoveTap removes a tap added with AddTap or AddSendTap (compared by
-// identity; taps must be comparable).
-func (s *Session) RemoveTap(t AudioSink) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.taps = removeSink(s.taps, t)
-	s.sendTaps = removeSink(s.sendTaps, t)
-}
-
-func removeSink(list []AudioSink, t AudioSink) []AudioSink {
-	out := list[:0:0]
-	for _, x := range list {
-		if x != t {
-			out = append(out, x)
-		}
-	}
-	return out
-}
-
 // OnDTMF sets the handler of received RFC 4733 key presses. It runs on the
 // reader goroutine and must not block.
 func (s *Session) OnDTMF(f func(DTMFEvent)) {
 	s.mu.Lock()
 	s.onDTMF = f
-	s.mu.Unlock()
-}
-
-// SetPacketHandler hands the received packets of the negotiated codec and
-// of telephone-event, as they arrive, to f instead of the jitter buffer,
-// the decoder (sink and taps) and DTMF parsing, for a relay that forwards
-// them to another session; nil restores decoding. Statistics and latching
-// still apply. f runs on the reader goroutine and must not block; payload
-// is only valid during the call. After SetPacketHandler returns, one call
-// to the previous handler may still be running.
-func (s *Session) SetPacketHandler(f func(pt uint8, seq uint16, ts uint32, marker bool, payload []byte)) {
-	s.mu.Lock()
-	s.packetHandler = f
 	s.mu.Unlock()
 }
 
@@ -345,7 +322,8 @@ func (s *Session) Stats() Stats {
 	rr := s.remoteRR
 	s.mu.Unlock()
 	return Stats{
-		PacketsSent:        s.sent.Load(),
+		PacketsSent:        s.sentPkts.Load(),
+		Decoded:            s.decoded.Load(),
 		BytesSent:          s.sentBytes.Load(),
 		PacketsReceived:    s.recv.Load(),
 		BytesReceived:      s.bytes.Load(),
@@ -368,27 +346,43 @@ func (s *Session) Stats() Stats {
 // suppressed (RFC 4733 section 2.5.1.1).
 func (s *Session) WriteFrame(pcm []int16) error {
 	s.mu.Lock()
-	codec, remote, canSend, taps := s.codec, s.remote, s.canSend, s.sendTaps
+	cd, remote, canSend, sent := s.codec, s.remote, s.canSend, s.sent
 	s.mu.Unlock()
-	if codec == nil {
-		return errors.New("media: no codec negotiated")
+	if cd == nil {
+		return ErrNoCodec
 	}
-	for _, t := range taps {
-		t.WriteAudio(pcm)
-	}
+	showSent(sent, pcm)
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if s.inEvent {
 		return nil
 	}
 	ts := s.ts
-	s.ts += uint32(len(pcm) * codec.ClockRate() / codec.SampleRate())
+	s.ts += uint32(len(pcm) * cd.ClockRate() / cd.SampleRate())
 	if !canSend || !remote.IsValid() {
 		s.marker = true
 		return nil
 	}
-	s.enc = codec.Encode(s.enc[:0], pcm)
-	return s.writeLocked(codec.PayloadType(), ts, s.enc, remote)
+	if s.encFor != cd {
+		s.encoder, s.encFor = codec.NewEncoder(cd), cd
+	}
+	s.enc = s.encoder.Encode(s.enc[:0], pcm)
+	return s.writeLocked(cd.PayloadType(), ts, s.enc, remote)
+}
+
+// ErrNoCodec is returned when writing audio to a session that has no
+// codec negotiated yet.
+var ErrNoCodec = errors.New("media: no codec negotiated")
+
+// showSentLocked decodes a payload sent already encoded, once, for the
+// sent observers. It runs under wmu, which serializes sentDec.
+func (s *Session) showSentLocked(sent []*observer, cd codec.Codec, pt uint8, payload []byte) {
+	if len(sent) == 0 || cd == nil || pt != cd.PayloadType() {
+		return
+	}
+	s.sentPCM = s.sentDec.decode(cd, s.sentPCM[:0], payload)
+	s.decoded.Add(1)
+	showSent(sent, s.sentPCM)
 }
 
 func (s *Session) writeLocked(pt uint8, ts uint32, payload []byte, remote netip.AddrPort) error {
@@ -415,7 +409,7 @@ func (s *Session) writeLocked(pt uint8, ts uint32, payload []byte, remote netip.
 	if _, err := s.conn.WriteToUDPAddrPort(buf, remote); err != nil {
 		return err
 	}
-	s.sent.Add(1)
+	s.sentPkts.Add(1)
 	s.sentBytes.Add(uint64(n))
 	s.lastSend = time.Now()
 	return nil
@@ -426,13 +420,14 @@ func (s *Session) writeLocked(pt uint8, ts uint32, payload []byte, remote netip.
 // many sessions.
 func (s *Session) WriteRTPPayload(pt uint8, samples int, payload []byte, marker bool) error {
 	s.mu.Lock()
-	remote, canSend := s.remote, s.canSend
+	remote, canSend, cd, sent := s.remote, s.canSend, s.codec, s.sent
 	s.mu.Unlock()
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if s.inEvent {
 		return nil
 	}
+	s.showSentLocked(sent, cd, pt, payload)
 	ts := s.ts
 	s.ts += uint32(samples)
 	if !canSend || !remote.IsValid() {
@@ -529,7 +524,7 @@ func (s *Session) SendDTMF(ctx context.Context, digit rune, duration time.Durati
 
 func (s *Session) readLoop() {
 	buf := make([]byte, 1500)
-	pcm := make([]int16, 0, 2*FrameSamples)
+	pcm := make([]int16, 0, 2*maxFrameSamples)
 	var p rtp.Packet
 	for {
 		n, from, err := s.conn.ReadFromUDPAddrPort(buf)
@@ -557,128 +552,31 @@ func (s *Session) readLoop() {
 			}
 			s.remote, s.latched = netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), true
 		}
-		codec, dtmfPT, sink, taps, onDTMF := s.codec, s.dtmfPT, s.sink, s.taps, s.onDTMF
+		cd, dtmfPT, cons, heard, onDTMF := s.codec, s.dtmfPT, s.cons, s.heard, s.onDTMF
 		clock := 8000
-		if codec != nil {
-			clock = codec.ClockRate()
+		if cd != nil {
+			clock = cd.ClockRate()
 		}
 		inOrder := s.rx.update(p.SSRC, p.SequenceNumber, p.Timestamp, p.Marker, now, clock)
-		jb, ph := s.jb, s.packetHandler
 		s.mu.Unlock()
-		if ph != nil && (codec != nil && p.PayloadType == codec.PayloadType() || dtmfPT != 0 && p.PayloadType == dtmfPT) {
-			ph(p.PayloadType, p.SequenceNumber, p.Timestamp, p.Marker, p.Payload)
-			continue
-		}
 		switch {
-		case jb != nil && codec != nil && p.PayloadType == codec.PayloadType():
-			// The jitter buffer reorders, and conceals what is missing
-			// when the consumer's clock pulls (ReadFrame).
-			jb.Push(p.SequenceNumber, p.Timestamp, p.Payload)
-		case codec != nil && p.PayloadType == codec.PayloadType():
-			if !inOrder {
-				continue // late audio would be played out of order
-			}
-			pcm = codec.Decode(pcm[:0], p.Payload)
-			if sink != nil {
-				sink.WriteAudio(pcm)
-			}
-			for _, t := range taps {
-				t.WriteAudio(pcm)
-			}
+		case cd != nil && p.PayloadType == cd.PayloadType():
+			pcm = s.deliverHeard(cons, heard, cd, inOrder, p.SequenceNumber, p.Timestamp, p.Marker, p.Payload, pcm)
 		case dtmfPT != 0 && p.PayloadType == dtmfPT:
 			s.readDTMF(&p, onDTMF)
+			if cons != nil && cons.mode == consumePackets {
+				cons.mu.Lock()
+				if !cons.released {
+					cons.packets(p.PayloadType, p.SequenceNumber, p.Timestamp, p.Marker, p.Payload)
+				}
+				cons.mu.Unlock()
+			}
 		case p.PayloadType == 13:
 			// Comfort noise (RFC 3389): nothing to play.
 		default:
 			s.dropped.Add(1)
 		}
 	}
-}
-
-// EnableJitterBuffer routes received audio through a jitter buffer: from
-// now on it is not pushed to the sink and taps on arrival, but pulled one
-// frame at a time by ReadFrame (a conference mixer's or recorder's clock),
-// or by the session's own 20 ms clock after StartPlayout. Missing packets
-// are concealed (repeat, then fade). Calling it again replaces the buffer.
-func (s *Session) EnableJitterBuffer(cfg JitterConfig) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.jb = NewJitterBuffer(cfg)
-	s.jbDec = nil
-}
-
-// DisableJitterBuffer returns to pushing received audio to the sink and
-// taps on arrival.
-func (s *Session) DisableJitterBuffer() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.jb, s.jbDec = nil, nil
-}
-
-// JitterStats returns the jitter buffer's statistics (zero without one).
-func (s *Session) JitterStats() JitterStats {
-	s.mu.Lock()
-	jb := s.jb
-	s.mu.Unlock()
-	if jb == nil {
-		return JitterStats{}
-	}
-	return jb.Stats()
-}
-
-// ReadFrame pulls the next 20 ms of received audio from the jitter buffer,
-// decoded and concealed. Call it once per frame time from one goroutine.
-// Without EnableJitterBuffer it returns FrameEmpty.
-func (s *Session) ReadFrame(dst []int16) ([]int16, FrameStatus) {
-	s.mu.Lock()
-	jb, codec := s.jb, s.codec
-	if jb != nil && codec != nil && s.jbDec == nil {
-		s.jbDec = NewDecoder(codec)
-	}
-	dec := s.jbDec
-	s.mu.Unlock()
-	if jb == nil || dec == nil {
-		return dst[:0], FrameEmpty
-	}
-	return jb.PopPCM(dst, dec)
-}
-
-// StartPlayout starts a 20 ms clock goroutine that pulls frames with
-// ReadFrame and hands them to the sink and taps, as a phone's speaker
-// would. It needs EnableJitterBuffer; it stops at Close.
-func (s *Session) StartPlayout() {
-	s.mu.Lock()
-	if s.playing || s.jb == nil {
-		s.mu.Unlock()
-		return
-	}
-	s.playing = true
-	s.mu.Unlock()
-	s.wg.Go(func() {
-		t := time.NewTicker(20 * time.Millisecond)
-		defer t.Stop()
-		buf := make([]int16, 0, 2*FrameSamples)
-		for {
-			select {
-			case <-s.closed:
-				return
-			case <-t.C:
-			}
-			pcm, st := s.ReadFrame(buf[:0])
-			if st == FrameEmpty {
-				continue
-			}
-			s.mu.Lock()
-			sink, taps := s.sink, s.taps
-			s.mu.Unlock()
-			if sink != nil {
-				sink.WriteAudio(pcm)
-			}
-			for _, tp := range taps {
-				tp.WriteAudio(pcm)
-			}
-		}
-	})
 }
 
 // readDTMF reports a telephone-event once, on its first end packet (RFC 4733

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+	"github.com/switchboard-sip/switchboard/media/codec"
 )
 
 func TestSymmetricRTPLatchesToSource(t *testing.T) {
@@ -29,7 +30,7 @@ func TestSymmetricRTPLatchesToSource(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	// Our audio now goes where the media came from.
-	if err := s.WriteFrame(make([]int16, FrameSamples)); err != nil {
+	if err := s.WriteFrame(make([]int16, g711Frame)); err != nil {
 		t.Fatal(err)
 	}
 	other.SetReadDeadline(time.Now().Add(time.Second))
@@ -82,7 +83,7 @@ func TestSendDTMFFollowsRFC4733(t *testing.T) {
 		t.Fatalf("%d end packets, want 3", ends)
 	}
 	// Audio after the event continues after it, with a marker.
-	_ = s.WriteFrame(make([]int16, FrameSamples))
+	_ = s.WriteFrame(make([]int16, g711Frame))
 	peer.SetReadDeadline(time.Now().Add(time.Second))
 	n, _, err := peer.ReadFrom(buf)
 	if err != nil {
@@ -108,14 +109,14 @@ func TestRTCPReportsBetweenSessions(t *testing.T) {
 		if c.LocalAddr().(*net.UDPAddr).Port != r.LocalAddr().(*net.UDPAddr).Port+1 {
 			t.Fatal("RTCP not on RTP+1")
 		}
-		s := NewSession(r, SessionConfig{Codec: PCMU(), RTCP: c, ReportInterval: 100 * time.Millisecond})
+		s := NewSession(r, SessionConfig{Codec: codec.PCMU(), RTCP: c, ReportInterval: 100 * time.Millisecond})
 		t.Cleanup(func() { s.Close() })
 		return s
 	}
 	a, b := mk(), mk()
 	a.SetRemote(b.LocalAddr())
 	b.SetRemote(a.LocalAddr())
-	frame := make([]int16, FrameSamples)
+	frame := make([]int16, g711Frame)
 	for i := 0; i < 50; i++ {
 		_ = a.WriteFrame(frame)
 		_ = b.WriteFrame(frame)
@@ -145,7 +146,9 @@ func TestDTMFFloodIsBounded(t *testing.T) {
 	if got := n.Load(); got > maxDTMFPerSecond*2 || got == 0 {
 		t.Fatalf("%d key presses reported from a flood, want 1..%d", got, maxDTMFPerSecond*2)
 	}
-	if s.Stats().Dropped < 1000 {
-		t.Fatalf("flood not counted as dropped: %+v", s.Stats())
+	// The kernel may drop part of the burst before the reader sees it;
+	// of what arrived, everything beyond the cap is dropped and counted.
+	if st := s.Stats(); st.PacketsReceived < 200 || st.Dropped+uint64(maxDTMFPerSecond*2) < st.PacketsReceived {
+		t.Fatalf("flood not counted as dropped: %+v", st)
 	}
 }

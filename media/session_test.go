@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+	"github.com/switchboard-sip/switchboard/media/audio"
+	"github.com/switchboard-sip/switchboard/media/codec"
 )
 
 func pair(t testing.TB) (*Session, *net.UDPConn) {
@@ -22,7 +24,7 @@ func pair(t testing.TB) (*Session, *net.UDPConn) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewSession(c, SessionConfig{Codec: PCMU(), DTMFPayloadType: 101})
+	s := NewSession(c, SessionConfig{Codec: codec.PCMU(), DTMFPayloadType: 101})
 	s.SetRemote(peer.LocalAddr().(*net.UDPAddr).AddrPort())
 	t.Cleanup(func() { s.Close(); peer.Close() })
 	return s, peer
@@ -37,7 +39,7 @@ func send(t testing.TB, peer *net.UDPConn, to netip.AddrPort, b []byte) {
 
 func TestSessionWriteFrameHeaders(t *testing.T) {
 	s, peer := pair(t)
-	frame := make([]int16, FrameSamples)
+	frame := make([]int16, g711Frame)
 	for i := 0; i < 3; i++ {
 		if err := s.WriteFrame(frame); err != nil {
 			t.Fatal(err)
@@ -55,10 +57,10 @@ func TestSessionWriteFrameHeaders(t *testing.T) {
 		if err := p.Unmarshal(buf[:n]); err != nil {
 			t.Fatal(err)
 		}
-		if p.PayloadType != 0 || len(p.Payload) != FrameSamples || p.Marker != (i == 0) {
+		if p.PayloadType != 0 || len(p.Payload) != g711Frame || p.Marker != (i == 0) {
 			t.Fatalf("packet %d: pt %d len %d marker %v", i, p.PayloadType, len(p.Payload), p.Marker)
 		}
-		if i > 0 && (p.SequenceNumber != prev.SequenceNumber+1 || p.Timestamp != prev.Timestamp+FrameSamples || p.SSRC != prev.SSRC) {
+		if i > 0 && (p.SequenceNumber != prev.SequenceNumber+1 || p.Timestamp != prev.Timestamp+g711Frame || p.SSRC != prev.SSRC) {
 			t.Fatalf("packet %d does not follow: %+v after %+v", i, p.Header, prev.Header)
 		}
 		prev = p
@@ -72,7 +74,7 @@ func TestSessionDropsBadPacketsAndDecodesGoodOnes(t *testing.T) {
 	s, peer := pair(t)
 	var mu sync.Mutex
 	var got int
-	s.SetSink(AudioSinkFunc(func(pcm []int16) { mu.Lock(); got += len(pcm); mu.Unlock() }))
+	takeAudio(t, s, audio.SinkFunc(func(pcm []int16) { mu.Lock(); got += len(pcm); mu.Unlock() }))
 	to := s.LocalAddr()
 	good := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: 1, SSRC: 9}, Payload: make([]byte, 160)}
 	gb, _ := good.Marshal()
@@ -183,7 +185,7 @@ func TestPortRangeHandsOutEvenPortsAndReportsExhaustion(t *testing.T) {
 
 func BenchmarkSessionWriteFrame(b *testing.B) {
 	s, _ := pair(b)
-	frame := make([]int16, FrameSamples)
+	frame := make([]int16, g711Frame)
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := s.WriteFrame(frame); err != nil {
@@ -199,7 +201,7 @@ func BenchmarkSessionReceive(b *testing.B) {
 	done := make(chan struct{}, 1)
 	var n atomic.Int64
 	target := int64(b.N)
-	s.SetSink(AudioSinkFunc(func([]int16) {
+	takeAudio(b, s, audio.SinkFunc(func([]int16) {
 		if n.Add(1) == target {
 			done <- struct{}{}
 		}
@@ -223,3 +225,6 @@ func BenchmarkSessionReceive(b *testing.B) {
 		b.Logf("received %d of %d (socket buffer overflow)", n.Load(), b.N)
 	}
 }
+
+// g711Frame is the number of samples in a 20 ms G.711 frame.
+const g711Frame = 160

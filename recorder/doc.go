@@ -2,6 +2,6 @@
 // dual-leg (one track per side) recording kept in sync with silence fill.
 //
 // Status: not implemented yet. The pieces it will build on exist:
-// media.Session.AddTap for what a call hears and media.CreateWAV for
+// media.Session.AddTap for what a call hears and audio.CreateWAV for
 // streaming 16-bit PCM files.
 package recorder

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/switchboard-sip/switchboard/endpoint"
-	"github.com/switchboard-sip/switchboard/media"
+	"github.com/switchboard-sip/switchboard/media/audio"
 	"github.com/switchboard-sip/switchboard/media/dsp"
 	"github.com/switchboard-sip/switchboard/platform"
 )
@@ -163,11 +163,11 @@ func (pc *PhoneCall) Record() { pc.attach() }
 func (pc *PhoneCall) attach() {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	if pc.attached || pc.Media() == nil {
+	if pc.attached || pc.Flow() == nil {
 		return
 	}
 	pc.attached = true
-	pc.Media().AddTap(media.AudioSinkFunc(func(pcm []int16) {
+	pc.Flow().ObserveHeard(audio.SinkFunc(func(pcm []int16) {
 		pc.mu.Lock()
 		pc.rec = append(pc.rec, pcm...)
 		pc.mu.Unlock()
@@ -201,12 +201,10 @@ func (pc *PhoneCall) StartTone(freq float64) {
 	pc.wg.Go(func() {
 		t := time.NewTicker(20 * time.Millisecond)
 		defer t.Stop()
-		frame := make([]int16, media.FrameSamples)
+		frame := make([]int16, 160) // 20 ms at 8 kHz
 		for {
 			osc.Read(frame)
-			if s := pc.Media(); s != nil {
-				_ = s.WriteFrame(frame)
-			}
+			_ = pc.Flow().WriteFrame(frame)
 			select {
 			case <-ctx.Done():
 				return
@@ -230,7 +228,7 @@ func (pc *PhoneCall) StopTone() {
 
 // Play sends pcm (8 kHz mono) in real time and returns when it is sent.
 func (pc *PhoneCall) Play(ctx context.Context, pcm []int16) error {
-	return media.Play(ctx, pc.Media(), pcm)
+	return pc.Flow().Play(ctx, pcm)
 }
 
 // Hangup terminates the call (fails the test on error).

@@ -10,7 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchboard-sip/switchboard/media"
+	"github.com/switchboard-sip/switchboard/endpoint"
+	"github.com/switchboard-sip/switchboard/internal/callsession"
 )
 
 // RelayOptions describe the network a Relay simulates.
@@ -60,7 +61,8 @@ func NewRelay(t testing.TB, opts RelayOptions) *Relay {
 }
 
 // Attach routes a's RTP to b and b's to a through the relay.
-func (r *Relay) Attach(a, b *media.Session) {
+func (r *Relay) Attach(ca, cb *endpoint.Call) {
+	a, b := callsession.Of(ca), callsession.Of(cb)
 	r.mu.Lock()
 	r.toA, r.toB = a.LocalAddr(), b.LocalAddr()
 	r.mu.Unlock()

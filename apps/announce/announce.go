@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/switchboard-sip/switchboard/endpoint"
-	"github.com/switchboard-sip/switchboard/media"
+	"github.com/switchboard-sip/switchboard/media/audio"
 )
 
 //go:embed hello.wav
@@ -40,13 +40,13 @@ type Handler struct {
 // New loads the announcement and converts it once to 8 kHz mono.
 func New(cfg Config) (*Handler, error) {
 	var (
-		a   *media.Audio
+		a   *audio.Clip
 		err error
 	)
 	if cfg.File == "" {
-		a, err = media.ReadWAV(bytes.NewReader(defaultAnnouncement))
+		a, err = audio.ReadWAV(bytes.NewReader(defaultAnnouncement))
 	} else {
-		a, err = media.OpenWAV(cfg.File)
+		a, err = audio.OpenWAV(cfg.File)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("announce: %w", err)
@@ -62,17 +62,17 @@ func New(cfg Config) (*Handler, error) {
 }
 
 // To8kMono converts decoded audio to 8 kHz mono PCM for G.711 calls.
-func To8kMono(a *media.Audio) ([]int16, error) {
+func To8kMono(a *audio.Clip) ([]int16, error) {
 	s := a.Samples
 	if a.Channels == 2 {
-		s = media.DownmixStereo(nil, s)
+		s = audio.DownmixStereo(nil, s)
 	} else if a.Channels != 1 {
 		return nil, fmt.Errorf("%d channels not supported", a.Channels)
 	}
 	if a.SampleRate == 8000 {
 		return s, nil
 	}
-	r, err := media.NewResampler(a.SampleRate, 8000)
+	r, err := audio.NewResampler(a.SampleRate, 8000)
 	if err != nil {
 		return nil, err
 	}
@@ -91,8 +91,8 @@ func (h *Handler) ServeCall(ctx context.Context, c *endpoint.Call) {
 		return
 	}
 	silence := make([]int16, int(h.pause*8000/time.Second))
-	if err := media.Play(ctx, c.Media(), silence); err != nil {
+	if err := c.Flow().Play(ctx, silence); err != nil {
 		return
 	}
-	_ = media.Play(ctx, c.Media(), h.pcm)
+	_ = c.Flow().Play(ctx, h.pcm)
 }

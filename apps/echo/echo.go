@@ -10,6 +10,7 @@ import (
 
 	"github.com/switchboard-sip/switchboard/endpoint"
 	"github.com/switchboard-sip/switchboard/media"
+	"github.com/switchboard-sip/switchboard/media/audio"
 )
 
 // Handler returns the echo handler.
@@ -20,9 +21,13 @@ func Serve(ctx context.Context, c *endpoint.Call) {
 	if err := c.Accept(ctx); err != nil {
 		return
 	}
-	s := c.Media()
+	f := c.Flow()
 	// The sink runs on the session's reader goroutine: one frame in, the
 	// same frame out, so echo paces itself on the caller's packets.
-	s.SetSink(media.AudioSinkFunc(func(pcm []int16) { _ = s.WriteFrame(pcm) }))
+	release, err := f.Receive("echo", audio.SinkFunc(func(pcm []int16) { _ = f.WriteFrame(pcm) }), media.AudioOptions{})
+	if err != nil {
+		return
+	}
+	defer release()
 	<-ctx.Done()
 }

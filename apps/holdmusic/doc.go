@@ -4,7 +4,7 @@
 //
 // The model is FreeSWITCH's local_stream: each configured source (a file,
 // or a directory played as a playlist) is opened once and played by one
-// looping [media.Player] in automatic mode, which decodes each 20 ms frame
+// looping [audio.Player] in automatic mode, which decodes each 20 ms frame
 // once however many calls listen, runs only while somebody listens, and
 // lets a new listener join mid-stream rather than from the top. The
 // package embeds a royalty-free default loop (default.mp3, made by

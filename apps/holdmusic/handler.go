@@ -59,7 +59,7 @@ func (s *Service) serveCall(ctx context.Context, c *endpoint.Call) {
 	if err := c.Accept(ctx); err != nil {
 		return
 	}
-	sess := c.Media()
+	sess := c.Flow()
 	if sess == nil {
 		return
 	}

@@ -8,7 +8,7 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/switchboard-sip/switchboard/media"
+	"github.com/switchboard-sip/switchboard/media/audio"
 )
 
 // DefaultMarkerHz is the frequency in Hz of the steady marker tone (C5)
@@ -75,7 +75,7 @@ func WithLogger(l *slog.Logger) Option {
 type Service struct {
 	log     *slog.Logger
 	def     string
-	players map[string]*media.Player // read-only after New
+	players map[string]*audio.Player // read-only after New
 	names   []string                 // sorted
 
 	mu     sync.Mutex
@@ -117,7 +117,7 @@ func New(cfg Config, opts ...Option) (*Service, error) {
 	s := &Service{
 		log:     o.log,
 		def:     def,
-		players: make(map[string]*media.Player, len(sources)),
+		players: make(map[string]*audio.Player, len(sources)),
 		active:  make(map[*callState]struct{}),
 	}
 	for name := range sources {
@@ -136,13 +136,13 @@ func New(cfg Config, opts ...Option) (*Service, error) {
 }
 
 // newPlayer opens the source name and starts its player.
-func (s *Service) newPlayer(name string, sc SourceConfig) (*media.Player, error) {
+func (s *Service) newPlayer(name string, sc SourceConfig) (*audio.Player, error) {
 	src, err := openSource(sc)
 	if err != nil {
 		return nil, fmt.Errorf("holdmusic: source %q: %w", name, err)
 	}
-	p, err := media.NewPlayer(src, media.PlayerConfig{
-		Mode:   media.PlayerAutomatic,
+	p, err := audio.NewPlayer(src, audio.PlayerConfig{
+		Mode:   audio.PlayerAutomatic,
 		Loop:   true,
 		Logger: s.log.With("moh", name),
 	})
@@ -158,7 +158,7 @@ func (s *Service) newPlayer(name string, sc SourceConfig) (*media.Player, error)
 }
 
 // openSource opens what sc describes.
-func openSource(sc SourceConfig) (media.Source, error) {
+func openSource(sc SourceConfig) (audio.Source, error) {
 	switch {
 	case sc.File != "" && sc.Dir != "":
 		return nil, errors.New("set file or dir, not both")
@@ -169,7 +169,7 @@ func openSource(sc SourceConfig) (media.Source, error) {
 	case sc.Dir != "":
 		return openPlaylist(sc.Dir, sc.Shuffle, MaxPlaylist)
 	}
-	src, err := media.NewMP3Source(defaultMP3)
+	src, err := audio.NewMP3Source(defaultMP3)
 	if err != nil {
 		return nil, fmt.Errorf("embedded music: %w", err)
 	}
@@ -198,7 +198,7 @@ func checkName(name string) error {
 // belongs to the Service: attach and detach sessions (or pass it to
 // endpoint.Call.HoldWithMusic), but do not Start, Stop, Pause or Close it.
 // After Close it is closed and plays nothing.
-func (s *Service) Player(name string) (*media.Player, bool) {
+func (s *Service) Player(name string) (*audio.Player, bool) {
 	if name == "" {
 		name = s.def
 	}

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/switchboard-sip/switchboard/endpoint"
-	"github.com/switchboard-sip/switchboard/media"
+	"github.com/switchboard-sip/switchboard/media/audio"
 	"github.com/switchboard-sip/switchboard/media/dsp"
 	sbt "github.com/switchboard-sip/switchboard/switchboardtest"
 )
@@ -28,7 +28,7 @@ func writeTone(t testing.TB, path string, rate, channels int, freq float64, d ti
 			pcm = append(pcm, v, v)
 		}
 	}
-	w, err := media.CreateWAV(path, rate, channels)
+	w, err := audio.CreateWAV(path, rate, channels)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func writeTone(t testing.TB, path string, rate, channels int, freq float64, d ti
 }
 
 // readPass reads src to its end.
-func readPass(t testing.TB, src media.Source) []int16 {
+func readPass(t testing.TB, src audio.Source) []int16 {
 	t.Helper()
 	var out []int16
 	buf := make([]int16, 4096)
@@ -60,7 +60,7 @@ func readPass(t testing.TB, src media.Source) []int16 {
 // to8k converts mono PCM at rate to 8 kHz.
 func to8k(t testing.TB, pcm []int16, rate int) []int16 {
 	t.Helper()
-	rs, err := media.NewResampler(rate, 8000)
+	rs, err := audio.NewResampler(rate, 8000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func newService(t testing.TB, cfg Config) (*sbt.Server, *Service) {
 }
 
 func TestDefaultMusic(t *testing.T) {
-	src, err := media.NewMP3Source(defaultMP3)
+	src, err := audio.NewMP3Source(defaultMP3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -443,7 +443,7 @@ func TestClose(t *testing.T) {
 	}
 	p, _ := svc.Player("beep")
 	heard := make(chan struct{}, 1)
-	p.AddSink(media.AudioSinkFunc(func(pcm []int16) {
+	p.AddSink(audio.SinkFunc(func(pcm []int16) {
 		if dsp.HasTone(pcm, 8000, 1000) {
 			select {
 			case heard <- struct{}{}:
@@ -464,7 +464,7 @@ func TestClose(t *testing.T) {
 	if st := p.Stats(); st.Sinks != 0 {
 		t.Errorf("%d sinks after Close", st.Sinks)
 	}
-	if err := p.Start(); !errors.Is(err, media.ErrPlayerClosed) {
+	if err := p.Start(); !errors.Is(err, audio.ErrPlayerClosed) {
 		t.Errorf("Start after Close: %v, want ErrPlayerClosed", err)
 	}
 }

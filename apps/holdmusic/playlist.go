@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/switchboard-sip/switchboard/media"
+	"github.com/switchboard-sip/switchboard/media/audio"
 )
 
 // MaxPlaylist is the most audio a Dir playlist may hold. Its files are
@@ -24,16 +24,16 @@ const MaxPlaylist = 30 * time.Minute
 const playlistRate = 8000
 
 // openFile opens an MP3 or WAV file as a Source, by its extension.
-func openFile(path string) (media.Source, error) {
+func openFile(path string) (audio.Source, error) {
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".mp3":
-		src, err := media.OpenMP3(path)
+		src, err := audio.OpenMP3(path)
 		if err != nil {
 			return nil, err
 		}
 		return src, nil
 	case ".wav":
-		return media.OpenWAVSource(path)
+		return audio.OpenWAVSource(path)
 	}
 	return nil, fmt.Errorf("%s: not an .mp3 or .wav file", path)
 }
@@ -52,7 +52,7 @@ type playlist struct {
 // openPlaylist decodes the .mp3 and .wav files of dir, in name order, to
 // 8 kHz mono. It fails if dir holds none, if any file fails to open or
 // decode, or if they hold more than limit of audio.
-func openPlaylist(dir string, shuffle bool, limit time.Duration) (media.Source, error) {
+func openPlaylist(dir string, shuffle bool, limit time.Duration) (audio.Source, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
@@ -108,7 +108,7 @@ func decode8kMono(path string, budget int) ([]int16, error) {
 		return nil, err
 	}
 	defer src.Close()
-	rs, err := media.NewResampler(src.SampleRate(), playlistRate)
+	rs, err := audio.NewResampler(src.SampleRate(), playlistRate)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -119,7 +119,7 @@ func decode8kMono(path string, budget int) ([]int16, error) {
 		n, err := src.ReadPCM(buf)
 		in := buf[:n]
 		if ch == 2 {
-			mono = media.DownmixStereo(mono[:0], in)
+			mono = audio.DownmixStereo(mono[:0], in)
 			in = mono
 		}
 		out = rs.Process(out, in)
@@ -147,7 +147,7 @@ func decode8kMono(path string, budget int) ([]int16, error) {
 
 func (p *playlist) ReadPCM(dst []int16) (int, error) {
 	if p.closed {
-		return 0, media.ErrSourceClosed
+		return 0, audio.ErrSourceClosed
 	}
 	n := 0
 	for n < len(dst) && p.cur < len(p.order) {
@@ -172,7 +172,7 @@ func (p *playlist) Channels() int   { return 1 }
 // track is not the one that just played.
 func (p *playlist) Rewind() error {
 	if p.closed {
-		return media.ErrSourceClosed
+		return audio.ErrSourceClosed
 	}
 	p.cur, p.pos = 0, 0
 	if p.shuffle && len(p.order) > 1 {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/switchboard-sip/switchboard/apps/park"
 	"github.com/switchboard-sip/switchboard/endpoint"
-	"github.com/switchboard-sip/switchboard/media"
+	"github.com/switchboard-sip/switchboard/media/audio"
 	"github.com/switchboard-sip/switchboard/media/dsp"
 	sbt "github.com/switchboard-sip/switchboard/switchboardtest"
 )
@@ -18,16 +18,16 @@ import (
 const musicHz = 523.25
 
 // toneMusic is a music source: one shared looping 523 Hz player.
-type toneMusic struct{ p *media.Player }
+type toneMusic struct{ p *audio.Player }
 
-func (m toneMusic) Player(string) (*media.Player, bool) { return m.p, true }
+func (m toneMusic) Player(string) (*audio.Player, bool) { return m.p, true }
 
 func newMusic(t *testing.T) toneMusic {
-	src, err := media.NewToneSource(musicHz, 0.3, 0)
+	src, err := audio.NewToneSource(musicHz, 0.3, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := media.NewPlayer(src, media.PlayerConfig{Mode: media.PlayerAutomatic, Loop: true})
+	p, err := audio.NewPlayer(src, audio.PlayerConfig{Mode: audio.PlayerAutomatic, Loop: true})
 	if err != nil {
 		t.Fatal(err)
 	}

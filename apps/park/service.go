@@ -17,7 +17,7 @@ import (
 
 	"github.com/switchboard-sip/switchboard/b2b"
 	"github.com/switchboard-sip/switchboard/endpoint"
-	"github.com/switchboard-sip/switchboard/media"
+	"github.com/switchboard-sip/switchboard/media/audio"
 	"github.com/switchboard-sip/switchboard/platform"
 )
 
@@ -71,7 +71,7 @@ func (realClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterF
 
 // MusicSource gives the player the parked parties hear (nil: silence).
 type MusicSource interface {
-	Player(name string) (*media.Player, bool)
+	Player(name string) (*audio.Player, bool)
 }
 
 // Option configures a Service.
@@ -333,7 +333,7 @@ type ParkOptions struct {
 // service takes it over, plays music to it and returns its orbit. The
 // caller must no longer use the call.
 func (s *Service) Park(ctx context.Context, call *endpoint.Call, opts ParkOptions) (Entry, error) {
-	if call.State() != endpoint.Established || call.Media() == nil {
+	if call.State() != endpoint.Established || call.Flow() == nil {
 		return Entry{}, ErrNotEstablished
 	}
 	if opts.Orbit != "" {
@@ -369,7 +369,7 @@ func (s *Service) adopt(call *endpoint.Call, e Entry) {
 	pc.timer = s.clock.AfterFunc(s.cfg.PickupTimeout, func() { s.timeout(e.Token) })
 	s.mu.Unlock()
 	if m := s.player(); m != nil {
-		m.Attach(call.Media())
+		m.Attach(call.Flow())
 	}
 	s.emit(Event{Type: Parked, Entry: e})
 	s.lamp(e.Orbit, true)
@@ -389,7 +389,7 @@ func (s *Service) adopt(call *endpoint.Call, e Entry) {
 	})
 }
 
-func (s *Service) player() *media.Player {
+func (s *Service) player() *audio.Player {
 	if s.music == nil {
 		return nil
 	}
@@ -412,7 +412,7 @@ func (s *Service) forget(token string) *parkedCall {
 // media relayed between the two calls until either hangs up.
 func (s *Service) connect(ctx context.Context, to *endpoint.Call, pc *parkedCall, by string) error {
 	if m := s.player(); m != nil {
-		m.Detach(pc.call.Media())
+		m.Detach(pc.call.Flow())
 	}
 	b, err := b2b.New(b2b.Leg{Call: to}, b2b.Leg{Call: pc.call}, b2b.Options{})
 	if err == nil {
@@ -585,7 +585,7 @@ func (s *Service) attendedStart(ctx context.Context, c *endpoint.Call) {
 		return
 	}
 	if s.cfg.Announce == nil || *s.cfg.Announce {
-		_ = media.Play(ctx, c.Media(), announcement(e.Orbit))
+		_ = c.Flow().Play(ctx, announcement(e.Orbit))
 	}
 	<-ctx.Done() // the parker's REFER with Replaces ends this call
 	// If no replacement took the orbit, free it.
@@ -626,7 +626,7 @@ func announcement(orbit string) []int16 {
 		if err != nil {
 			return
 		}
-		a, err := media.ReadWAV(bytes.NewReader(b))
+		a, err := audio.ReadWAV(bytes.NewReader(b))
 		if err == nil && a.SampleRate == 8000 && a.Channels == 1 {
 			out = append(out, a.Samples...)
 			out = append(out, make([]int16, 800)...) // 100 ms

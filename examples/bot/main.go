@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/switchboard-sip/switchboard/endpoint"
-	"github.com/switchboard-sip/switchboard/media"
 	"github.com/switchboard-sip/switchboard/media/dsp"
 	"github.com/switchboard-sip/switchboard/platform"
 )
@@ -38,7 +37,7 @@ func main() {
 		}
 		// One second of 440 Hz, then call the echo service on the
 		// caller's behalf: the far end sees the caller's identity.
-		_ = media.Play(ctx, c.Media(), dsp.Sine(8000, 8000, 440, 0.3))
+		_ = c.Flow().Play(ctx, dsp.Sine(8000, 8000, 440, 0.3))
 		conv := bot.NewConversation()
 		if err := conv.Impersonate(c.RemoteURI(), "", c.RemoteDisplayName()); err != nil {
 			log.Warn("impersonate", "error", err)

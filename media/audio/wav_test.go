@@ -1,4 +1,4 @@
-package media
+package audio
 
 import (
 	"bytes"
@@ -157,31 +157,31 @@ func TestReadWAVErrors(t *testing.T) {
 		in   []byte
 		want string
 	}{
-		{"empty", nil, "media: wav: truncated RIFF header"},
-		{"short header", []byte("RIFF\x00\x00"), "media: wav: truncated RIFF header"},
-		{"not riff", []byte("RIFX\x00\x00\x00\x00WAVE"), "media: wav: not a RIFF/WAVE file"},
-		{"not wave", []byte("RIFF\x00\x00\x00\x00AVI "), "media: wav: not a RIFF/WAVE file"},
-		{"no chunks", []byte("RIFF\x04\x00\x00\x00WAVE"), "media: wav: no fmt chunk"},
-		{"no data", valid[:36], "media: wav: no data chunk"},
-		{"truncated chunk header", valid[:40], "media: wav: truncated chunk header"},
-		{"truncated data", valid[:len(valid)-1], "media: wav: truncated data chunk (7 of 8 bytes)"},
-		{"data before fmt", append([]byte("RIFF\x00\x00\x00\x00WAVE"), riffChunk("data", le16(1))...), "media: wav: data chunk before fmt chunk"},
-		{"fmt too short", withFmtSize(14), "media: wav: fmt chunk too short (14 bytes)"},
-		{"fmt truncated", valid[:30], "media: wav: truncated fmt chunk"},
-		{"fmt size lies", withFmtSize(0x7ffffff0), "media: wav: truncated fmt chunk"},
-		{"truncated skipped chunk", append([]byte("RIFF\x00\x00\x00\x00WAVELIST\x10\x00\x00\x00"), "abc"...), `media: wav: truncated "LIST" chunk`},
-		{"binary chunk id", append([]byte("RIFF\x00\x00\x00\x00WAVE\x01\x02\x03\x04\x10\x00\x00\x00"), "abc"...), `media: wav: truncated "????" chunk`},
-		{"mp3 tag", pcm(func(s *wavSpec) { s.tag = 0x55 }), "media: wav: unsupported format (tag 0x0055, 16 bits per sample)"},
-		{"12-bit pcm", pcm(func(s *wavSpec) { s.bits = 12 }), "media: wav: unsupported format (tag 0x0001, 12 bits per sample)"},
-		{"16-bit mulaw", pcm(func(s *wavSpec) { s.tag = wavFormatMuLaw }), "media: wav: unsupported format (tag 0x0007, 16 bits per sample)"},
-		{"zero channels", pcm(func(s *wavSpec) { s.channels = 0 }), "media: wav: unsupported channel count 0"},
-		{"three channels", pcm(func(s *wavSpec) { s.channels = 3 }), "media: wav: unsupported channel count 3"},
-		{"zero rate", pcm(func(s *wavSpec) { s.rate = 0 }), "media: wav: sample rate is zero"},
-		{"extensible bad guid", pcm(func(s *wavSpec) { s.extensible = true; s.guidSuffix = strings.Repeat("\x01", 14) }), "media: wav: unsupported WAVE_FORMAT_EXTENSIBLE sub-format"},
+		{"empty", nil, "audio: wav: truncated RIFF header"},
+		{"short header", []byte("RIFF\x00\x00"), "audio: wav: truncated RIFF header"},
+		{"not riff", []byte("RIFX\x00\x00\x00\x00WAVE"), "audio: wav: not a RIFF/WAVE file"},
+		{"not wave", []byte("RIFF\x00\x00\x00\x00AVI "), "audio: wav: not a RIFF/WAVE file"},
+		{"no chunks", []byte("RIFF\x04\x00\x00\x00WAVE"), "audio: wav: no fmt chunk"},
+		{"no data", valid[:36], "audio: wav: no data chunk"},
+		{"truncated chunk header", valid[:40], "audio: wav: truncated chunk header"},
+		{"truncated data", valid[:len(valid)-1], "audio: wav: truncated data chunk (7 of 8 bytes)"},
+		{"data before fmt", append([]byte("RIFF\x00\x00\x00\x00WAVE"), riffChunk("data", le16(1))...), "audio: wav: data chunk before fmt chunk"},
+		{"fmt too short", withFmtSize(14), "audio: wav: fmt chunk too short (14 bytes)"},
+		{"fmt truncated", valid[:30], "audio: wav: truncated fmt chunk"},
+		{"fmt size lies", withFmtSize(0x7ffffff0), "audio: wav: truncated fmt chunk"},
+		{"truncated skipped chunk", append([]byte("RIFF\x00\x00\x00\x00WAVELIST\x10\x00\x00\x00"), "abc"...), `audio: wav: truncated "LIST" chunk`},
+		{"binary chunk id", append([]byte("RIFF\x00\x00\x00\x00WAVE\x01\x02\x03\x04\x10\x00\x00\x00"), "abc"...), `audio: wav: truncated "????" chunk`},
+		{"mp3 tag", pcm(func(s *wavSpec) { s.tag = 0x55 }), "audio: wav: unsupported format (tag 0x0055, 16 bits per sample)"},
+		{"12-bit pcm", pcm(func(s *wavSpec) { s.bits = 12 }), "audio: wav: unsupported format (tag 0x0001, 12 bits per sample)"},
+		{"16-bit mulaw", pcm(func(s *wavSpec) { s.tag = wavFormatMuLaw }), "audio: wav: unsupported format (tag 0x0007, 16 bits per sample)"},
+		{"zero channels", pcm(func(s *wavSpec) { s.channels = 0 }), "audio: wav: unsupported channel count 0"},
+		{"three channels", pcm(func(s *wavSpec) { s.channels = 3 }), "audio: wav: unsupported channel count 3"},
+		{"zero rate", pcm(func(s *wavSpec) { s.rate = 0 }), "audio: wav: sample rate is zero"},
+		{"extensible bad guid", pcm(func(s *wavSpec) { s.extensible = true; s.guidSuffix = strings.Repeat("\x01", 14) }), "audio: wav: unsupported WAVE_FORMAT_EXTENSIBLE sub-format"},
 		{"extensible short", func() []byte {
 			b := pcm(func(s *wavSpec) { s.tag = wavFormatExtensible })
 			return b
-		}(), "media: wav: WAVE_FORMAT_EXTENSIBLE fmt chunk too short"},
+		}(), "audio: wav: WAVE_FORMAT_EXTENSIBLE fmt chunk too short"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -216,7 +216,7 @@ func TestReadWAVPropagatesReadErrors(t *testing.T) {
 	if !errors.Is(err, boom) {
 		t.Fatalf("error = %v, want it to wrap %v", err, boom)
 	}
-	if !strings.HasPrefix(err.Error(), "media: wav: ") {
+	if !strings.HasPrefix(err.Error(), "audio: wav: ") {
 		t.Errorf("error %q lacks package prefix", err)
 	}
 }
@@ -237,7 +237,7 @@ func TestReadWAVLyingHeaderBoundedMemory(t *testing.T) {
 }
 
 func TestWAVRoundTrip(t *testing.T) {
-	tests := []*Audio{
+	tests := []*Clip{
 		{SampleRate: 8000, Channels: 1, Samples: []int16{0, 1, -1, math.MaxInt16, math.MinInt16}},
 		{SampleRate: 44100, Channels: 2, Samples: []int16{1, 2, 3, 4}},
 		{SampleRate: 16000, Channels: 1, Samples: nil},
@@ -264,13 +264,13 @@ func TestWAVRoundTrip(t *testing.T) {
 func TestWriteWAVErrors(t *testing.T) {
 	tests := []struct {
 		name string
-		a    *Audio
+		a    *Clip
 		want string
 	}{
-		{"nil", nil, "media: wav: nil Audio"},
-		{"zero channels", &Audio{SampleRate: 8000}, "media: wav: unsupported channel count 0"},
-		{"zero rate", &Audio{Channels: 1}, "media: wav: invalid sample rate 0"},
-		{"partial frame", &Audio{SampleRate: 8000, Channels: 2, Samples: []int16{1}}, "media: wav: 1 samples is not a whole number of 2-channel frames"},
+		{"nil", nil, "audio: wav: nil Clip"},
+		{"zero channels", &Clip{SampleRate: 8000}, "audio: wav: unsupported channel count 0"},
+		{"zero rate", &Clip{Channels: 1}, "audio: wav: invalid sample rate 0"},
+		{"partial frame", &Clip{SampleRate: 8000, Channels: 2, Samples: []int16{1}}, "audio: wav: 1 samples is not a whole number of 2-channel frames"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -284,14 +284,14 @@ func TestWriteWAVErrors(t *testing.T) {
 
 func TestAudioDuration(t *testing.T) {
 	tests := []struct {
-		a    Audio
+		a    Clip
 		want time.Duration
 	}{
-		{Audio{SampleRate: 8000, Channels: 1, Samples: make([]int16, 8000)}, time.Second},
-		{Audio{SampleRate: 8000, Channels: 2, Samples: make([]int16, 8000)}, 500 * time.Millisecond},
-		{Audio{SampleRate: 44100, Channels: 1, Samples: make([]int16, 441)}, 10 * time.Millisecond},
-		{Audio{SampleRate: 0, Channels: 1, Samples: make([]int16, 10)}, 0},
-		{Audio{SampleRate: 8000, Channels: 0, Samples: make([]int16, 10)}, 0},
+		{Clip{SampleRate: 8000, Channels: 1, Samples: make([]int16, 8000)}, time.Second},
+		{Clip{SampleRate: 8000, Channels: 2, Samples: make([]int16, 8000)}, 500 * time.Millisecond},
+		{Clip{SampleRate: 44100, Channels: 1, Samples: make([]int16, 441)}, 10 * time.Millisecond},
+		{Clip{SampleRate: 0, Channels: 1, Samples: make([]int16, 10)}, 0},
+		{Clip{SampleRate: 8000, Channels: 0, Samples: make([]int16, 10)}, 0},
 	}
 	for _, tc := range tests {
 		if got := tc.a.Duration(); got != tc.want {
@@ -408,9 +408,9 @@ func TestCreateWAVErrors(t *testing.T) {
 		rate, channels int
 		want           string
 	}{
-		{"channels", filepath.Join(dir, "a.wav"), 8000, 3, "media: wav: unsupported channel count 3"},
-		{"rate", filepath.Join(dir, "b.wav"), -1, 1, "media: wav: invalid sample rate -1"},
-		{"missing dir", filepath.Join(dir, "nope", "c.wav"), 8000, 1, "media: wav: open "},
+		{"channels", filepath.Join(dir, "a.wav"), 8000, 3, "audio: wav: unsupported channel count 3"},
+		{"rate", filepath.Join(dir, "b.wav"), -1, 1, "audio: wav: invalid sample rate -1"},
+		{"missing dir", filepath.Join(dir, "nope", "c.wav"), 8000, 1, "audio: wav: open "},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -436,7 +436,7 @@ func TestOpenWAVErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := OpenWAV(bad)
-	if want := "media: wav: " + bad + ": truncated RIFF header"; err == nil || err.Error() != want {
+	if want := "audio: wav: " + bad + ": truncated RIFF header"; err == nil || err.Error() != want {
 		t.Errorf("error = %v, want %q", err, want)
 	}
 }
@@ -479,7 +479,7 @@ func FuzzReadWAV(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		a, err := ReadWAV(bytes.NewReader(in))
 		if err != nil {
-			if !strings.HasPrefix(err.Error(), "media: wav: ") {
+			if !strings.HasPrefix(err.Error(), "audio: wav: ") {
 				t.Fatalf("error %q lacks prefix", err)
 			}
 			return
@@ -516,7 +516,7 @@ func BenchmarkReadWAV(b *testing.B) {
 		samples[i] = int16(i)
 	}
 	var buf bytes.Buffer
-	if err := WriteWAV(&buf, &Audio{SampleRate: 8000, Channels: 1, Samples: samples}); err != nil {
+	if err := WriteWAV(&buf, &Clip{SampleRate: 8000, Channels: 1, Samples: samples}); err != nil {
 		b.Fatal(err)
 	}
 	in := buf.Bytes()

@@ -1,4 +1,4 @@
-package media
+package audio
 
 import (
 	"fmt"
@@ -233,7 +233,7 @@ func TestNewResamplerErrors(t *testing.T) {
 	for _, p := range []struct{ from, to int }{{0, 8000}, {8000, 0}, {-1, 8000}, {8000, 1 << 25}} {
 		if _, err := NewResampler(p.from, p.to); err == nil {
 			t.Errorf("NewResampler(%d, %d) succeeded", p.from, p.to)
-		} else if err.Error() != fmt.Sprintf("media: resample: unsupported rates %d Hz to %d Hz", p.from, p.to) {
+		} else if err.Error() != fmt.Sprintf("audio: resample: unsupported rates %d Hz to %d Hz", p.from, p.to) {
 			t.Errorf("error = %q", err)
 		}
 	}

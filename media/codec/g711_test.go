@@ -1,4 +1,4 @@
-package media
+package codec
 
 import (
 	"math"
@@ -302,9 +302,9 @@ func TestCodecMetadata(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.lookup, func(t *testing.T) {
-			c, ok := CodecByName(tc.lookup)
+			c, ok := ByName(tc.lookup)
 			if !ok {
-				t.Fatalf("CodecByName(%q) not found", tc.lookup)
+				t.Fatalf("ByName(%q) not found", tc.lookup)
 			}
 			if c.Name() != tc.name || c.PayloadType() != tc.pt || c.ClockRate() != tc.clock || c.SampleRate() != tc.pcm {
 				t.Errorf("got %s/%d/%d/%d, want %s/%d/%d/%d", c.Name(), c.PayloadType(), c.ClockRate(), c.SampleRate(), tc.name, tc.pt, tc.clock, tc.pcm)
@@ -315,8 +315,8 @@ func TestCodecMetadata(t *testing.T) {
 		})
 	}
 	for _, name := range []string{"", "G722", "opus", "PCM"} {
-		if _, ok := CodecByName(name); ok {
-			t.Errorf("CodecByName(%q) found a codec", name)
+		if _, ok := ByName(name); ok {
+			t.Errorf("ByName(%q) found a codec", name)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package media
+package audio
 
 import (
 	"errors"
@@ -10,7 +10,7 @@ import (
 )
 
 // ErrSourceClosed is returned by the methods of a closed Source.
-var ErrSourceClosed = errors.New("media: source closed")
+var ErrSourceClosed = errors.New("audio: source closed")
 
 // Source is a stream of interleaved PCM that a [Player] plays: a decoded
 // WAV or MP3 file, a tone, silence. Sources are read from one goroutine at
@@ -36,12 +36,12 @@ type Source interface {
 
 // audioSource plays decoded PCM held in memory.
 type audioSource struct {
-	a      *Audio
+	a      *Clip
 	pos    int
 	closed bool
 }
 
-// NewAudioSource returns a Source that plays a, which must have one or two
+// NewClipSource returns a Source that plays a, which must have one or two
 // channels, a positive sample rate and at least one whole sample frame. The
 // source reads a.Samples without copying them and never writes them, so
 // many sources (and players) can share one decoded file; the caller must
@@ -50,18 +50,18 @@ type audioSource struct {
 // To play a WAV file (16-bit PCM, µ-law, A-law or any format [ReadWAV]
 // accepts, at any rate), decode it with [OpenWAV] or [ReadWAV], or use
 // [OpenWAVSource].
-func NewAudioSource(a *Audio) (Source, error) {
+func NewClipSource(a *Clip) (Source, error) {
 	if a == nil {
-		return nil, errors.New("media: source: nil Audio")
+		return nil, errors.New("audio: source: nil Clip")
 	}
 	if a.Channels != 1 && a.Channels != 2 {
-		return nil, fmt.Errorf("media: source: unsupported channel count %d", a.Channels)
+		return nil, fmt.Errorf("audio: source: unsupported channel count %d", a.Channels)
 	}
 	if a.SampleRate <= 0 || a.SampleRate > resampleMaxRate {
-		return nil, fmt.Errorf("media: source: invalid sample rate %d", a.SampleRate)
+		return nil, fmt.Errorf("audio: source: invalid sample rate %d", a.SampleRate)
 	}
 	if len(a.Samples) < a.Channels {
-		return nil, errors.New("media: source: no audio samples")
+		return nil, errors.New("audio: source: no audio samples")
 	}
 	return &audioSource{a: a}, nil
 }
@@ -75,9 +75,9 @@ func OpenWAVSource(path string) (Source, error) {
 		return nil, err
 	}
 	if len(a.Samples) == 0 {
-		return nil, fmt.Errorf("media: wav: %s: no audio samples", path)
+		return nil, fmt.Errorf("audio: wav: %s: no audio samples", path)
 	}
-	return NewAudioSource(a)
+	return NewClipSource(a)
 }
 
 func (s *audioSource) ReadPCM(dst []int16) (int, error) {
@@ -130,10 +130,10 @@ type genSource struct {
 // forever if d is not positive. Rewind restarts the tone at phase zero.
 func NewToneSource(freq, amplitude float64, d time.Duration) (Source, error) {
 	if !(freq > 0 && freq < toneRate/2) {
-		return nil, fmt.Errorf("media: source: tone frequency %g Hz outside (0, %d)", freq, toneRate/2)
+		return nil, fmt.Errorf("audio: source: tone frequency %g Hz outside (0, %d)", freq, toneRate/2)
 	}
 	if !(amplitude >= 0) {
-		return nil, fmt.Errorf("media: source: invalid tone amplitude %g", amplitude)
+		return nil, fmt.Errorf("audio: source: invalid tone amplitude %g", amplitude)
 	}
 	s := &genSource{tone: true, total: durationSamples(d)}
 	s.start = *dsp.NewOscillator(toneRate, freq, amplitude)

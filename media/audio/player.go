@@ -1,4 +1,4 @@
-package media
+package audio
 
 import (
 	"errors"
@@ -10,16 +10,21 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/switchboard-sip/switchboard/media/codec"
 )
 
 // ErrPlayerClosed is returned by Start after Close.
-var ErrPlayerClosed = errors.New("media: player closed")
+var ErrPlayerClosed = errors.New("audio: player closed")
 
 // framePeriod is the packet time of the frames a Player sends.
 const framePeriod = 20 * time.Millisecond
 
 // playerRate is the rate of the PCM a Player produces: the G.711 rate.
 const playerRate = 8000
+
+// playerFrame is the number of samples in one 20 ms frame of the player.
+const playerFrame = playerRate / 50
 
 // PlayerMode says when a Player's clock runs.
 type PlayerMode int
@@ -54,7 +59,7 @@ func (m *PlayerMode) UnmarshalText(b []byte) error {
 	case "manual":
 		*m = PlayerManual
 	default:
-		return fmt.Errorf("media: unknown player mode %q", b)
+		return fmt.Errorf("audio: unknown player mode %q", b)
 	}
 	return nil
 }
@@ -93,12 +98,12 @@ type PlayerStats struct {
 	Sessions, Sinks int
 }
 
-// Player plays one Source to many listeners in step: RTP sessions
-// ([Player.Attach]) and PCM sinks such as a conference mixer or a recorder
+// Player plays one Source to many listeners in step: calls' flows or any
+// other [Output] ([Player.Attach]) and PCM sinks such as a conference mixer or a recorder
 // ([Player.AddSink]). Every 20 ms it reads one frame from the source,
 // downmixes and resamples it to 8 kHz once, encodes it once per codec in
-// use, and sends the same payload to every session of that codec with
-// [Session.WriteRTPPayload]; the cost of decoding does not grow with the
+// use, and sends the same payload to every output of that codec with
+// [Output.WriteRTPPayload]; the cost of decoding does not grow with the
 // number of listeners. A listener that joins mid-stream hears the current
 // position, not the top.
 //
@@ -108,20 +113,20 @@ type PlayerStats struct {
 //
 // Music on hold for every parked call, decoded once:
 //
-//	src, err := media.OpenMP3("moh.mp3")
+//	src, err := audio.OpenMP3("moh.mp3")
 //	if err != nil {
 //		return err // corrupt or truncated files fail here
 //	}
-//	moh, err := media.NewPlayer(src, media.PlayerConfig{Loop: true})
+//	moh, err := audio.NewPlayer(src, audio.PlayerConfig{Loop: true})
 //	if err != nil {
 //		return err
 //	}
 //	defer moh.Close()
 //	moh.Start() // automatic mode: plays only while someone listens
 //	...
-//	moh.Attach(sess) // a call's *Session goes on hold: it hears the music from where it is
+//	moh.Attach(call.Flow()) // a call goes on hold: it hears the music from where it is
 //	...
-//	moh.Detach(sess) // off hold
+//	moh.Detach(call.Flow()) // off hold
 type Player struct {
 	cfg  PlayerConfig
 	log  *slog.Logger
@@ -155,8 +160,8 @@ type Player struct {
 	encs    []*playerEncoding
 	frameNo uint64
 	sendTo  []playerSend // per-tick snapshot of the sessions
-	sinkTo  []AudioSink  // per-tick snapshot of the sinks
-	gone    []*Session   // sessions found closed during a tick
+	sinkTo  []Sink       // per-tick snapshot of the sinks
+	gone    []Output     // sessions found closed during a tick
 
 	frames, encodes, packets, sendErrors, skipped, loops atomic.Uint64
 
@@ -172,23 +177,23 @@ type playerRun struct {
 }
 
 type playerSession struct {
-	s      *Session
+	s      Output
 	marker bool // the next packet starts a talkspurt (RFC 3551 section 4.1)
 }
 
 type playerSink struct {
-	sink AudioSink
+	sink Sink
 }
 
 type playerSend struct {
-	s      *Session
+	s      Output
 	marker bool
 }
 
 // playerEncoding is the current frame encoded with one codec.
 type playerEncoding struct {
-	codec   Codec
-	enc     Encoder
+	codec   codec.Codec
+	enc     codec.Encoder
 	payload []byte
 	frameNo uint64 // the frame payload holds
 }
@@ -197,15 +202,15 @@ type playerEncoding struct {
 // fails if src's sample rate or channel count is unusable.
 func NewPlayer(src Source, cfg PlayerConfig) (*Player, error) {
 	if src == nil {
-		return nil, errors.New("media: player: nil source")
+		return nil, errors.New("audio: player: nil source")
 	}
 	rate, ch := src.SampleRate(), src.Channels()
 	if ch != 1 && ch != 2 {
-		return nil, fmt.Errorf("media: player: unsupported channel count %d", ch)
+		return nil, fmt.Errorf("audio: player: unsupported channel count %d", ch)
 	}
 	rs, err := NewResampler(rate, playerRate)
 	if err != nil {
-		return nil, fmt.Errorf("media: player: %w", err)
+		return nil, fmt.Errorf("audio: player: %w", err)
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -221,8 +226,8 @@ func NewPlayer(src Source, cfg PlayerConfig) (*Player, error) {
 		chunk: chunk,
 		raw:   make([]int16, chunk),
 		mono:  make([]int16, 0, chunk),
-		fifo:  make([]int16, 0, 4*FrameSamples),
-		frame: make([]int16, FrameSamples),
+		fifo:  make([]int16, 0, 4*playerFrame),
+		frame: make([]int16, playerFrame),
 	}, nil
 }
 
@@ -253,7 +258,7 @@ func (p *Player) Start() error {
 			return nil
 		}
 		if p.inHandler {
-			return errors.New("media: player: Start during Stop from the OnCompleted handler")
+			return errors.New("audio: player: Start during Stop from the OnCompleted handler")
 		}
 		p.mu.Unlock()
 		<-r.exited
@@ -316,13 +321,13 @@ func (p *Player) Resume() {
 	p.nudge()
 }
 
-// Attach adds s to the sessions the player sends to, from the next frame
+// Attach adds s to the outputs the player sends to, from the next frame
 // on: s hears the current position. Its first packet carries the RTP
 // marker bit. The player sends with s's codec at the time of each frame
-// (Session.Codec), so a re-INVITE that changes it needs no action here.
-// Attaching a session twice, or after Close, does nothing. A session that
+// (Output.Codec), so a re-INVITE that changes it needs no action here.
+// Attaching an output twice, or after Close, does nothing. An output that
 // is closed while attached is detached at its next frame.
-func (p *Player) Attach(s *Session) {
+func (p *Player) Attach(s Output) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed || slices.ContainsFunc(p.sessions, func(ls *playerSession) bool { return ls.s == s }) {
@@ -332,10 +337,10 @@ func (p *Player) Attach(s *Session) {
 	p.nudge()
 }
 
-// Detach removes s from the sessions the player sends to. No frame is sent
+// Detach removes s from the outputs the player sends to. No frame is sent
 // to s after Detach returns. It must not be called from a sink's
-// WriteAudio. Detaching a session that is not attached does nothing.
-func (p *Player) Detach(s *Session) {
+// WriteAudio. Detaching an output that is not attached does nothing.
+func (p *Player) Detach(s Output) {
 	p.mu.Lock()
 	p.sessions = slices.DeleteFunc(p.sessions, func(ls *playerSession) bool { return ls.s == s })
 	p.mu.Unlock()
@@ -345,14 +350,14 @@ func (p *Player) Detach(s *Session) {
 
 // AddSink adds a consumer of the player's 8 kHz mono PCM, such as a
 // conference mixer or a recorder, and returns the function that removes it.
-// WriteAudio is called with each 20 ms frame (FrameSamples samples) on the
+// WriteAudio is called with each 20 ms frame (160 samples at 8 kHz) on the
 // clock goroutine, after the frame was sent to the sessions; it must not
 // block, must not keep the slice, and must not call the Player's Pause,
 // Detach, Stop or Close. A sink counts as a listener in automatic mode.
 // After remove returns no frame is written to the sink; remove must not be
 // called from WriteAudio, and calling it again does nothing. After Close,
 // AddSink does nothing.
-func (p *Player) AddSink(sink AudioSink) (remove func()) {
+func (p *Player) AddSink(sink Sink) (remove func()) {
 	k := &playerSink{sink: sink}
 	p.mu.Lock()
 	if p.closed {
@@ -577,7 +582,7 @@ func (p *Player) tick() (ended bool) {
 // there is a frame (the last one is padded with silence) and whether the
 // play ends with it. A source error ends the play at once.
 func (p *Player) produceLocked() (ok, last bool, err error) {
-	for len(p.fifo)-p.head < FrameSamples && !p.ended {
+	for len(p.fifo)-p.head < playerFrame && !p.ended {
 		if err := p.fillLocked(); err != nil {
 			p.ended = true
 			return false, true, err
@@ -620,7 +625,7 @@ func (p *Player) fillLocked() error {
 		switch {
 		case err == io.EOF:
 			if p.passLen == 0 {
-				return errors.New("media: player: source produced no audio")
+				return errors.New("audio: player: source produced no audio")
 			}
 			if p.cfg.Loop {
 				// The resampler is not flushed: the next pass continues
@@ -642,7 +647,7 @@ func (p *Player) fillLocked() error {
 		}
 	}
 	// Starved: pad this frame with silence rather than stall.
-	p.fifo = append(p.fifo, make([]int16, FrameSamples)...)
+	p.fifo = append(p.fifo, make([]int16, playerFrame)...)
 	return nil
 }
 
@@ -656,13 +661,13 @@ func (p *Player) sendLocked() {
 			continue
 		}
 		e := p.encodingLocked(c)
-		samples := FrameSamples * c.ClockRate() / c.SampleRate()
+		samples := playerFrame * c.ClockRate() / c.SampleRate()
 		if err := ls.s.WriteRTPPayload(c.PayloadType(), samples, e.payload, ls.marker); err != nil {
 			p.sendErrors.Add(1)
 			if errors.Is(err, net.ErrClosed) {
 				p.gone = append(p.gone, ls.s)
 			} else {
-				p.log.Debug("media: player: send failed", "remote", ls.s.Remote(), "err", err)
+				p.log.Debug("audio: player: send failed", "err", err)
 			}
 			continue
 		}
@@ -680,7 +685,7 @@ func (p *Player) sendLocked() {
 
 // encodingLocked returns the current frame encoded with c, encoding it if
 // this is the first session of that codec in this frame.
-func (p *Player) encodingLocked(c Codec) *playerEncoding {
+func (p *Player) encodingLocked(c codec.Codec) *playerEncoding {
 	var e *playerEncoding
 	for _, x := range p.encs {
 		if x.codec.Name() == c.Name() && x.codec.PayloadType() == c.PayloadType() &&
@@ -690,7 +695,7 @@ func (p *Player) encodingLocked(c Codec) *playerEncoding {
 		}
 	}
 	if e == nil {
-		e = &playerEncoding{codec: c, enc: NewEncoder(c)}
+		e = &playerEncoding{codec: c, enc: codec.NewEncoder(c)}
 		p.encs = append(p.encs, e)
 	}
 	if e.frameNo != p.frameNo {

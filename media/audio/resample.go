@@ -1,4 +1,4 @@
-package media
+package audio
 
 import (
 	"fmt"
@@ -67,7 +67,7 @@ type Resampler struct {
 // input.
 func NewResampler(srcRate, dstRate int) (*Resampler, error) {
 	if srcRate <= 0 || srcRate > resampleMaxRate || dstRate <= 0 || dstRate > resampleMaxRate {
-		return nil, fmt.Errorf("media: resample: unsupported rates %d Hz to %d Hz", srcRate, dstRate)
+		return nil, fmt.Errorf("audio: resample: unsupported rates %d Hz to %d Hz", srcRate, dstRate)
 	}
 	g := gcd(srcRate, dstRate)
 	r := &Resampler{srcRate: srcRate, dstRate: dstRate, l: dstRate / g, m: srcRate / g}

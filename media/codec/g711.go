@@ -1,4 +1,4 @@
-package media
+package codec
 
 import (
 	"math/bits"

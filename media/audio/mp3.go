@@ -1,4 +1,4 @@
-package media
+package audio
 
 // This file opens MP3 files as Player sources. github.com/hajimehoshi/go-mp3
 // decodes the audio; this file validates the file before anything plays and
@@ -115,19 +115,19 @@ type MP3Source struct {
 func OpenMP3(path string) (*MP3Source, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("media: mp3: %w", err)
+		return nil, fmt.Errorf("audio: mp3: %w", err)
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, mp3MaxFile+1))
 	if err != nil {
-		return nil, fmt.Errorf("media: mp3: %s: %w", path, err)
+		return nil, fmt.Errorf("audio: mp3: %s: %w", path, err)
 	}
 	if len(data) > mp3MaxFile {
-		return nil, fmt.Errorf("media: mp3: %s: larger than %d MiB", path, mp3MaxFile>>20)
+		return nil, fmt.Errorf("audio: mp3: %s: larger than %d MiB", path, mp3MaxFile>>20)
 	}
 	m, err := newMP3Source(data)
 	if err != nil {
-		return nil, fmt.Errorf("media: mp3: %s: %w", path, err)
+		return nil, fmt.Errorf("audio: mp3: %s: %w", path, err)
 	}
 	return m, nil
 }
@@ -144,7 +144,7 @@ func OpenMP3(path string) (*MP3Source, error) {
 func NewMP3Source(data []byte) (*MP3Source, error) {
 	m, err := newMP3Source(data)
 	if err != nil {
-		return nil, fmt.Errorf("media: mp3: %w", err)
+		return nil, fmt.Errorf("audio: mp3: %w", err)
 	}
 	return m, nil
 }
@@ -218,7 +218,7 @@ func (m *MP3Source) Rewind() error {
 	}
 	dec, err := newMP3Decoder(m.audio)
 	if err != nil {
-		m.err = fmt.Errorf("media: mp3: %w", err)
+		m.err = fmt.Errorf("audio: mp3: %w", err)
 		return m.err
 	}
 	m.dec, m.pos, m.err = dec, 0, nil
@@ -227,7 +227,7 @@ func (m *MP3Source) Rewind() error {
 		n, err := decodeMP3(dec, m.buf[:4*k])
 		m.pos += int64(n / 4)
 		if err != nil {
-			m.err = fmt.Errorf("media: mp3: decoding: %w", err)
+			m.err = fmt.Errorf("audio: mp3: decoding: %w", err)
 			return m.err
 		}
 	}
@@ -269,7 +269,7 @@ func (m *MP3Source) ReadPCM(dst []int16) (int, error) {
 			break
 		}
 		if err != nil {
-			m.err = fmt.Errorf("media: mp3: decoding: %w", err)
+			m.err = fmt.Errorf("audio: mp3: decoding: %w", err)
 			return n * ch, m.err
 		}
 	}

@@ -1,4 +1,4 @@
-package media
+package codec
 
 import "strings"
 
@@ -10,7 +10,7 @@ import "strings"
 // produces. For G.711 both are 8000; for G.722 (not yet implemented) the
 // clock rate is 8000 for historical reasons while the audio is sampled at
 // 16000. Callers that size frames, advance timestamps and resample by these
-// two methods, and that look codecs up with [CodecByName], keep working when
+// two methods, and that look codecs up with [ByName], keep working when
 // another codec is added.
 //
 // Encode and Decode treat each call as an independent payload. A codec whose
@@ -84,9 +84,9 @@ func NewDecoder(c Codec) Decoder {
 	return c
 }
 
-// CodecByName returns the codec whose SDP encoding name is name, compared
+// ByName returns the codec whose SDP encoding name is name, compared
 // case-insensitively. It knows "PCMU" and "PCMA".
-func CodecByName(name string) (Codec, bool) {
+func ByName(name string) (Codec, bool) {
 	switch {
 	case strings.EqualFold(name, "PCMU"):
 		return PCMU(), true

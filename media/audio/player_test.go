@@ -1,4 +1,4 @@
-package media
+package audio
 
 import (
 	"errors"
@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+	"github.com/switchboard-sip/switchboard/media/codec"
 	"github.com/switchboard-sip/switchboard/media/dsp"
 )
 
@@ -45,23 +46,59 @@ func checkPlayerGoroutines(t *testing.T) {
 	})
 }
 
-// musicSession returns a session using codec whose RTP goes to a plain UDP
-// socket the test reads.
-func musicSession(t testing.TB, codec Codec) (*Session, *net.UDPConn) {
+// rtpOutput is an Output that sends RTP to a UDP address, as a call's
+// session does: the player's tests need no transport package.
+type rtpOutput struct {
+	conn  *net.UDPConn
+	to    netip.AddrPort
+	codec codec.Codec
+
+	mu  sync.Mutex
+	seq uint16
+	ts  uint32
+}
+
+func (o *rtpOutput) Codec() codec.Codec { return o.codec }
+
+func (o *rtpOutput) WriteRTPPayload(pt uint8, samples int, payload []byte, marker bool) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.seq++
+	p := rtp.Packet{Header: rtp.Header{Version: 2, Marker: marker, PayloadType: pt, SequenceNumber: o.seq, Timestamp: o.ts, SSRC: 1}, Payload: payload}
+	o.ts += uint32(samples)
+	b, err := p.Marshal()
+	if err != nil {
+		return err
+	}
+	_, err = o.conn.WriteToUDPAddrPort(b, o.to)
+	return err
+}
+
+func (o *rtpOutput) Close() error { return o.conn.Close() }
+
+// newRTPOutput returns an Output of codec sending from a loopback socket
+// to to.
+func newRTPOutput(t testing.TB, c codec.Codec, to netip.AddrPort) *rtpOutput {
 	t.Helper()
-	pr := &PortRange{IP: netip.MustParseAddr("127.0.0.1")}
-	c, err := pr.Listen()
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	o := &rtpOutput{conn: conn, to: to, codec: c}
+	t.Cleanup(func() { o.Close() })
+	return o
+}
+
+// musicSession returns an Output using codec whose RTP goes to a plain UDP
+// socket the test reads.
+func musicSession(t testing.TB, c codec.Codec) (*rtpOutput, *net.UDPConn) {
+	t.Helper()
 	peer, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewSession(c, SessionConfig{Codec: codec})
-	s.SetRemote(peer.LocalAddr().(*net.UDPAddr).AddrPort())
-	t.Cleanup(func() { s.Close(); peer.Close() })
-	return s, peer
+	t.Cleanup(func() { peer.Close() })
+	return newRTPOutput(t, c, peer.LocalAddr().(*net.UDPAddr).AddrPort()), peer
 }
 
 type capturedPacket struct {
@@ -110,7 +147,7 @@ func readPackets(t testing.TB, peer *net.UDPConn) []capturedPacket {
 	return c.pkts
 }
 
-// pcmRecorder is an AudioSink that keeps every frame.
+// pcmRecorder is an Sink that keeps every frame.
 type pcmRecorder struct {
 	mu     sync.Mutex
 	frames [][]int16
@@ -222,7 +259,7 @@ func TestPlayerSendsEachFrameOnceToAllSessionsInSync(t *testing.T) {
 	p.AddSink(&rec)
 
 	const frames = 40
-	codecs := []Codec{PCMU(), PCMA(), PCMU()}
+	codecs := []codec.Codec{codec.PCMU(), codec.PCMA(), codec.PCMU()}
 	caps := make([]*rtpCapture, len(codecs))
 	for i, c := range codecs {
 		s, peer := musicSession(t, c)
@@ -367,7 +404,7 @@ func measureWraps(pcm []int16, freq float64, wraps []int) wrapReport {
 	var worstResid float64
 	for _, w := range wraps {
 		for s := w - 240; s <= w+80; s += 4 {
-			r.dropDB = min(r.dropDB, 20*math.Log10(dsp.RMS(pcm[s:s+FrameSamples])*32767/steadyRMS))
+			r.dropDB = min(r.dropDB, 20*math.Log10(dsp.RMS(pcm[s:s+playerFrame])*32767/steadyRMS))
 		}
 		for i := w - 80; i < w+80; i++ {
 			r.stepRatio = max(r.stepRatio, step(i)/steadyStep)
@@ -445,7 +482,7 @@ func TestPlayerSessionJoiningMidStreamHearsCurrentPosition(t *testing.T) {
 	checkPlayerGoroutines(t)
 	// 0.5 s of 500 Hz, then 0.5 s of 1500 Hz.
 	pcm := slices.Concat(dsp.Sine(4000, 8000, 500, 0.5), dsp.Sine(4000, 8000, 1500, 0.5))
-	src, err := NewAudioSource(&Audio{SampleRate: 8000, Channels: 1, Samples: pcm})
+	src, err := NewClipSource(&Clip{SampleRate: 8000, Channels: 1, Samples: pcm})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -454,8 +491,8 @@ func TestPlayerSessionJoiningMidStreamHearsCurrentPosition(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	early, earlyPeer := musicSession(t, PCMU())
-	late, latePeer := musicSession(t, PCMU())
+	early, earlyPeer := musicSession(t, codec.PCMU())
+	late, latePeer := musicSession(t, codec.PCMU())
 	p.Attach(early)
 	driveFrames(p, 30) // 0.6 s: into the 1500 Hz half
 	p.Attach(late)
@@ -475,7 +512,7 @@ func TestPlayerSessionJoiningMidStreamHearsCurrentPosition(t *testing.T) {
 	}
 	// (HasTone would find µ-law distortion at 500 Hz: 1500 Hz repeats every
 	// 16 samples, so its quantisation error has 500 Hz harmonics.)
-	first := PCMU().Decode(nil, b[0].payload)
+	first := codec.PCMU().Decode(nil, b[0].payload)
 	if l1500, l500 := dsp.LevelDB(first, 8000, 1500), dsp.LevelDB(first, 8000, 500); l1500 < -10 || l500 > -30 {
 		t.Errorf("the late session's first frame: 1500 Hz at %.0f dB, 500 Hz at %.0f dB: not the 1500 Hz part (played from the top?)", l1500, l500)
 	}
@@ -517,7 +554,7 @@ func TestPlayerAutomaticModePlaysOnlyWithListeners(t *testing.T) {
 		}
 		// The pause held the position: the tone continues where it left
 		// off, without a gap or a jump.
-		if got, want := rec.Samples(), dsp.Sine(60*FrameSamples, 8000, 400, 0.5); !slices.Equal(got, want) {
+		if got, want := rec.Samples(), dsp.Sine(60*playerFrame, 8000, 400, 0.5); !slices.Equal(got, want) {
 			t.Error("audio across the automatic pause is not the continuous tone")
 		}
 	})
@@ -545,8 +582,8 @@ func TestPlayerManualModeRunsWithoutListeners(t *testing.T) {
 		p.AddSink(&rec)
 		time.Sleep(100 * time.Millisecond)
 		// A listener joining after 1 s hears the tone from 1 s on.
-		tone := dsp.Sine(55*FrameSamples, 8000, 400, 0.5)
-		if got := rec.Samples(); len(got) != 5*FrameSamples || !slices.Equal(got, tone[50*FrameSamples:]) {
+		tone := dsp.Sine(55*playerFrame, 8000, 400, 0.5)
+		if got := rec.Samples(); len(got) != 5*playerFrame || !slices.Equal(got, tone[50*playerFrame:]) {
 			t.Errorf("late sink got %d samples, not the tone from 1 s on", len(got))
 		}
 	})
@@ -565,7 +602,7 @@ func TestPlayerPauseResumeStop(t *testing.T) {
 		defer p.Close()
 		var rec pcmRecorder
 		p.AddSink(&rec)
-		tone := dsp.Sine(100*FrameSamples, 8000, 400, 0.5)
+		tone := dsp.Sine(100*playerFrame, 8000, 400, 0.5)
 
 		p.Start()
 		time.Sleep(500*time.Millisecond + time.Millisecond)
@@ -579,7 +616,7 @@ func TestPlayerPauseResumeStop(t *testing.T) {
 		}
 		p.Resume()
 		time.Sleep(500*time.Millisecond + time.Millisecond)
-		if got := rec.Samples(); !slices.Equal(got, tone[:50*FrameSamples]) {
+		if got := rec.Samples(); !slices.Equal(got, tone[:50*playerFrame]) {
 			t.Errorf("pause/resume: got %d samples, not the continuous tone", len(got))
 		}
 
@@ -591,7 +628,7 @@ func TestPlayerPauseResumeStop(t *testing.T) {
 		// Start after Stop plays from the top.
 		p.Start()
 		time.Sleep(200*time.Millisecond + time.Millisecond)
-		if got := rec.Samples()[50*FrameSamples:]; !slices.Equal(got, tone[:10*FrameSamples]) {
+		if got := rec.Samples()[50*playerFrame:]; !slices.Equal(got, tone[:10*playerFrame]) {
 			t.Errorf("after Stop and Start: got %d samples, not the tone from the top", len(got))
 		}
 	})
@@ -697,7 +734,7 @@ type failingSource struct {
 
 func (f *failingSource) ReadPCM(dst []int16) (int, error) {
 	if f.reads == 0 {
-		return 0, errors.New("media: test: disk on fire")
+		return 0, errors.New("audio: test: disk on fire")
 	}
 	f.reads--
 	return f.Source.ReadPCM(dst)
@@ -738,8 +775,8 @@ func TestPlayerDetachAndClosedSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	a, aPeer := musicSession(t, PCMU())
-	b, _ := musicSession(t, PCMA())
+	a, aPeer := musicSession(t, codec.PCMU())
+	b, _ := musicSession(t, codec.PCMA())
 	p.Attach(a)
 	p.Attach(a) // twice: still one listener
 	p.Attach(b)
@@ -770,7 +807,7 @@ func TestPlayerCloseLeavesNoGoroutines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, peer := musicSession(t, PCMA())
+	s, peer := musicSession(t, codec.PCMA())
 	c := captureRTP(t, peer, 5)
 	p.Attach(s)
 	if err := p.Start(); err != nil {
@@ -780,7 +817,7 @@ func TestPlayerCloseLeavesNoGoroutines(t *testing.T) {
 	if len(c.pkts) != 5 {
 		t.Fatalf("got %d packets, want 5", len(c.pkts))
 	}
-	if got := PCMA().Decode(nil, c.pkts[4].payload); !dsp.HasTone(got, 8000, 1000) {
+	if got := codec.PCMA().Decode(nil, c.pkts[4].payload); !dsp.HasTone(got, 8000, 1000) {
 		t.Error("no 1 kHz tone in the fifth packet")
 	}
 	if err := p.Close(); err != nil {
@@ -818,8 +855,8 @@ func TestPlayerWAVFormats(t *testing.T) {
 		"pcm16 16 kHz mono":   writeTestWAV(t, 16000, 1, dsp.Sine(16000, 16000, 1000, 0.5)),
 	}
 	for name, b := range map[string][]byte{
-		"mu-law 8 kHz": g711WAV(wavFormatMuLaw, 8000, PCMU().Encode(nil, tone8k)),
-		"a-law 8 kHz":  g711WAV(wavFormatALaw, 8000, PCMA().Encode(nil, tone8k)),
+		"mu-law 8 kHz": g711WAV(wavFormatMuLaw, 8000, codec.PCMU().Encode(nil, tone8k)),
+		"a-law 8 kHz":  g711WAV(wavFormatALaw, 8000, codec.PCMA().Encode(nil, tone8k)),
 	} {
 		path := filepath.Join(dir, strings.ReplaceAll(name, " ", "_")+".wav")
 		if err := os.WriteFile(path, b, 0o644); err != nil {
@@ -868,14 +905,14 @@ func TestOpenWAVSourceErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err := OpenWAVSource(path)
-		if err == nil || !strings.HasPrefix(err.Error(), "media: wav: ") || !strings.Contains(err.Error(), tc.want) {
+		if err == nil || !strings.HasPrefix(err.Error(), "audio: wav: ") || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want one containing %q", name, err, tc.want)
 		}
 	}
 	if _, err := OpenWAVSource(empty); err == nil || !strings.Contains(err.Error(), "no audio samples") {
 		t.Errorf("empty WAV: error %v", err)
 	}
-	if _, err := NewAudioSource(&Audio{SampleRate: 8000, Channels: 3, Samples: make([]int16, 3)}); err == nil {
+	if _, err := NewClipSource(&Clip{SampleRate: 8000, Channels: 3, Samples: make([]int16, 3)}); err == nil {
 		t.Error("three channels accepted")
 	}
 }
@@ -927,16 +964,8 @@ func benchPlayer(b *testing.B, src Source, sessions int) *Player {
 	}
 	b.Cleanup(func() { sink.Close() })
 	to := sink.LocalAddr().(*net.UDPAddr).AddrPort()
-	pr := &PortRange{IP: netip.MustParseAddr("127.0.0.1")}
 	for range sessions {
-		c, err := pr.Listen()
-		if err != nil {
-			b.Fatal(err)
-		}
-		s := NewSession(c, SessionConfig{Codec: PCMU()})
-		s.SetRemote(to)
-		b.Cleanup(func() { s.Close() })
-		p.Attach(s)
+		p.Attach(newRTPOutput(b, codec.PCMU(), to))
 	}
 	return p
 }
@@ -954,7 +983,7 @@ func benchSources(b *testing.B) map[string]func() Source {
 			return src
 		},
 		"wav": func() Source {
-			src, err := NewAudioSource(&Audio{SampleRate: 44100, Channels: 2, Samples: stereo(dsp.Sine(44100, 44100, 1000, 0.5))})
+			src, err := NewClipSource(&Clip{SampleRate: 44100, Channels: 2, Samples: stereo(dsp.Sine(44100, 44100, 1000, 0.5))})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -1,4 +1,4 @@
-package media
+package audio
 
 // This file reads and writes RIFF/WAVE files with a small hand-written chunk
 // parser rather than github.com/go-audio/wav. That package has no µ-law or
@@ -18,10 +18,12 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/switchboard-sip/switchboard/media/codec"
 )
 
-// Audio is decoded PCM: interleaved int16 samples.
-type Audio struct {
+// Clip is decoded PCM: interleaved int16 samples.
+type Clip struct {
 	// SampleRate is the number of sample frames per second.
 	SampleRate int
 	// Channels is the number of interleaved channels: 1 (mono) or 2
@@ -34,7 +36,7 @@ type Audio struct {
 
 // Duration returns the playing time of a. It returns 0 if SampleRate or
 // Channels is not positive.
-func (a *Audio) Duration() time.Duration {
+func (a *Clip) Duration() time.Duration {
 	if a.SampleRate <= 0 || a.Channels <= 0 {
 		return 0
 	}
@@ -82,29 +84,29 @@ type wavFormat struct {
 // sample frame is dropped. A header that promises more data than r delivers
 // yields an error rather than a short result, and memory use is bounded by
 // what r actually delivers, not by what the header claims.
-func ReadWAV(r io.Reader) (*Audio, error) {
+func ReadWAV(r io.Reader) (*Clip, error) {
 	a, err := readWAV(r)
 	if err != nil {
-		return nil, fmt.Errorf("media: wav: %w", err)
+		return nil, fmt.Errorf("audio: wav: %w", err)
 	}
 	return a, nil
 }
 
 // OpenWAV reads the WAV file at path with [ReadWAV].
-func OpenWAV(path string) (*Audio, error) {
+func OpenWAV(path string) (*Clip, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("media: wav: %w", err)
+		return nil, fmt.Errorf("audio: wav: %w", err)
 	}
 	defer f.Close()
 	a, err := readWAV(bufio.NewReaderSize(f, 32<<10))
 	if err != nil {
-		return nil, fmt.Errorf("media: wav: %s: %w", path, err)
+		return nil, fmt.Errorf("audio: wav: %s: %w", path, err)
 	}
 	return a, nil
 }
 
-func readWAV(r io.Reader) (*Audio, error) {
+func readWAV(r io.Reader) (*Clip, error) {
 	var hdr [12]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return nil, readErr("RIFF header", err)
@@ -240,11 +242,11 @@ const wavReadBlock = 24 << 10
 // strength of the header alone.
 const wavMaxPrealloc = 1 << 20
 
-func readData(r io.Reader, f *wavFormat, size uint32) (*Audio, error) {
+func readData(r io.Reader, f *wavFormat, size uint32) (*Clip, error) {
 	bytesPerSample := f.bits / 8
 	frame := bytesPerSample * f.channels
 	unknown := size == wavUnknownSize
-	a := &Audio{SampleRate: f.sampleRate, Channels: f.channels}
+	a := &Clip{SampleRate: f.sampleRate, Channels: f.channels}
 	if !unknown {
 		a.Samples = make([]int16, 0, min(int(size)/bytesPerSample, wavMaxPrealloc))
 	}
@@ -286,9 +288,9 @@ func readData(r io.Reader, f *wavFormat, size uint32) (*Audio, error) {
 func decodeSamples(dst []int16, b []byte, f *wavFormat) []int16 {
 	switch f.tag {
 	case wavFormatMuLaw:
-		return PCMU().Decode(dst, b)
+		return codec.PCMU().Decode(dst, b)
 	case wavFormatALaw:
-		return PCMA().Decode(dst, b)
+		return codec.PCMA().Decode(dst, b)
 	case wavFormatFloat:
 		for i := 0; i+4 <= len(b); i += 4 {
 			v := float64(math.Float32frombits(binary.LittleEndian.Uint32(b[i:]))) * 32768
@@ -340,10 +342,10 @@ const wavMaxData = math.MaxUint32 - (wavHeaderSize - 8)
 
 func checkWAVParams(sampleRate, channels int) error {
 	if channels != 1 && channels != 2 {
-		return fmt.Errorf("media: wav: unsupported channel count %d", channels)
+		return fmt.Errorf("audio: wav: unsupported channel count %d", channels)
 	}
 	if sampleRate <= 0 || int64(sampleRate)*int64(channels)*2 > math.MaxUint32 {
-		return fmt.Errorf("media: wav: invalid sample rate %d", sampleRate)
+		return fmt.Errorf("audio: wav: invalid sample rate %d", sampleRate)
 	}
 	return nil
 }
@@ -382,29 +384,29 @@ func putSamples(b []byte, samples []int16) {
 
 // WriteWAV writes a to w as a canonical 16-bit PCM WAV file. a must have one
 // or two channels, a positive sample rate, and a whole number of frames.
-func WriteWAV(w io.Writer, a *Audio) error {
+func WriteWAV(w io.Writer, a *Clip) error {
 	if a == nil {
-		return errors.New("media: wav: nil Audio")
+		return errors.New("audio: wav: nil Clip")
 	}
 	if err := checkWAVParams(a.SampleRate, a.Channels); err != nil {
 		return err
 	}
 	if len(a.Samples)%a.Channels != 0 {
-		return fmt.Errorf("media: wav: %d samples is not a whole number of %d-channel frames", len(a.Samples), a.Channels)
+		return fmt.Errorf("audio: wav: %d samples is not a whole number of %d-channel frames", len(a.Samples), a.Channels)
 	}
 	if int64(len(a.Samples))*2 > wavMaxData {
-		return errors.New("media: wav: audio too long for a WAV file")
+		return errors.New("audio: wav: audio too long for a WAV file")
 	}
 	h := wavHeader(a.SampleRate, a.Channels, uint32(len(a.Samples)*2))
 	if _, err := w.Write(h[:]); err != nil {
-		return fmt.Errorf("media: wav: %w", err)
+		return fmt.Errorf("audio: wav: %w", err)
 	}
 	var buf [4096]byte
 	for s := a.Samples; len(s) > 0; {
 		n := min(len(s), len(buf)/2)
 		putSamples(buf[:], s[:n])
 		if _, err := w.Write(buf[:2*n]); err != nil {
-			return fmt.Errorf("media: wav: %w", err)
+			return fmt.Errorf("audio: wav: %w", err)
 		}
 		s = s[n:]
 	}
@@ -435,13 +437,13 @@ func CreateWAV(path string, sampleRate, channels int) (*WAVWriter, error) {
 	}
 	f, err := os.Create(path)
 	if err != nil {
-		return nil, fmt.Errorf("media: wav: %w", err)
+		return nil, fmt.Errorf("audio: wav: %w", err)
 	}
 	w := &WAVWriter{path: path, f: f, bw: bufio.NewWriterSize(f, 32<<10), scratch: make([]byte, 4096)}
 	h := wavHeader(sampleRate, channels, wavUnknownSize)
 	if _, err := w.bw.Write(h[:]); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("media: wav: %w", err)
+		return nil, fmt.Errorf("audio: wav: %w", err)
 	}
 	return w, nil
 }
@@ -454,20 +456,20 @@ func (w *WAVWriter) Write(samples []int16) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
-		return errors.New("media: wav: write to closed WAVWriter")
+		return errors.New("audio: wav: write to closed WAVWriter")
 	}
 	if w.err != nil {
 		return w.err
 	}
 	if w.dataBytes+int64(len(samples))*2 > wavMaxData {
-		w.err = fmt.Errorf("media: wav: %s: WAV size limit (4 GiB) reached", w.path)
+		w.err = fmt.Errorf("audio: wav: %s: WAV size limit (4 GiB) reached", w.path)
 		return w.err
 	}
 	for s := samples; len(s) > 0; {
 		n := min(len(s), len(w.scratch)/2)
 		putSamples(w.scratch, s[:n])
 		if _, err := w.bw.Write(w.scratch[:2*n]); err != nil {
-			w.err = fmt.Errorf("media: wav: %w", err)
+			w.err = fmt.Errorf("audio: wav: %w", err)
 			return w.err
 		}
 		w.dataBytes += int64(2 * n)
@@ -500,7 +502,7 @@ func (w *WAVWriter) Close() error {
 		err = cerr
 	}
 	if err != nil {
-		w.closeErr = fmt.Errorf("media: wav: %w", err)
+		w.closeErr = fmt.Errorf("audio: wav: %w", err)
 	}
 	return w.closeErr
 }

@@ -1,4 +1,4 @@
-package conference
+package mix
 
 import (
 	"errors"
@@ -15,10 +15,12 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/switchboard-sip/switchboard/media"
+	"github.com/switchboard-sip/switchboard/media/audio"
+	"github.com/switchboard-sip/switchboard/media/codec"
 	"github.com/switchboard-sip/switchboard/media/dsp"
 )
 
-const mixN = media.FrameSamples // 20 ms at 8 kHz
+const mixN = 160 // 20 ms at 8 kHz
 
 // mixSrc is a fake Input: a tone, a constant or silence, frame by frame.
 type mixSrc struct {
@@ -51,16 +53,16 @@ func (s *mixSrc) ReadFrame(dst []int16) ([]int16, media.FrameStatus) {
 // mixOut is a fake Output that decodes what it receives with its codec,
 // as the far end would.
 type mixOut struct {
-	codec   media.Codec
+	codec   codec.Codec
 	pcm     []int16
 	markers []bool
 	ptrs    []*byte // the payload buffer of each packet, to prove sharing
 	bad     string  // a malformed packet, if any
 }
 
-func newMixOut(c media.Codec) *mixOut { return &mixOut{codec: c} }
+func newMixOut(c codec.Codec) *mixOut { return &mixOut{codec: c} }
 
-func (o *mixOut) Codec() media.Codec { return o.codec }
+func (o *mixOut) Codec() codec.Codec { return o.codec }
 
 func (o *mixOut) WriteRTPPayload(pt uint8, samples int, payload []byte, marker bool) error {
 	if pt != o.codec.PayloadType() || samples != mixN || len(payload) != mixN {
@@ -83,9 +85,9 @@ type mixTap struct{ pcm []int16 }
 func (t *mixTap) WriteAudio(pcm []int16) { t.pcm = append(t.pcm, pcm...) }
 
 // mixDiscard is an Output that drops everything, for benchmarks.
-type mixDiscard struct{ c media.Codec }
+type mixDiscard struct{ c codec.Codec }
 
-func (d mixDiscard) Codec() media.Codec                           { return d.c }
+func (d mixDiscard) Codec() codec.Codec                           { return d.c }
 func (mixDiscard) WriteRTPPayload(uint8, int, []byte, bool) error { return nil }
 func (mixDiscard) ReadFrame(dst []int16) ([]int16, media.FrameStatus) {
 	return dst[:0], media.FrameEmpty
@@ -134,11 +136,11 @@ var mixFreqs = [3]float64{440, 700, 1100}
 // threeTones builds a mixer with legs a, b, c sending 440, 700 and 1100 Hz.
 func threeTones(t *testing.T) (*Mixer, [3]*mixOut) {
 	t.Helper()
-	m := NewMixer(MixerConfig{})
+	m := New(Config{})
 	t.Cleanup(func() { m.Close() })
 	var outs [3]*mixOut
 	for i, id := range []string{"a", "b", "c"} {
-		outs[i] = newMixOut(media.PCMU())
+		outs[i] = newMixOut(codec.PCMU())
 		mustAdd(t, m, id, mixTone(mixFreqs[i], 0.2), outs[i], LegOptions{})
 	}
 	return m, outs
@@ -274,15 +276,15 @@ func TestMixerWhisper(t *testing.T) {
 // arithmetic (clamp the total, then subtract one's own voice) a talker
 // would hear a much weaker mix.
 func TestMixerClampsOnce(t *testing.T) {
-	m := NewMixer(MixerConfig{})
+	m := New(Config{})
 	defer m.Close()
 	const amp = 0.45 // four in phase: 1.8 × full scale
 	var outs [4]*mixOut
 	for i := range outs {
-		outs[i] = newMixOut(media.PCMU())
+		outs[i] = newMixOut(codec.PCMU())
 		mustAdd(t, m, fmt.Sprint(i), mixTone(300, amp), outs[i], LegOptions{})
 	}
-	listener := newMixOut(media.PCMU())
+	listener := newMixOut(codec.PCMU())
 	mustAdd(t, m, "listener", nil, listener, LegOptions{})
 	tap := &mixTap{}
 	if err := m.AddTap("tap", tap); err != nil {
@@ -349,9 +351,9 @@ type joinLeaveRun struct {
 // joinLeave lets a leg sending a constant 16000 join and leave a listener,
 // with a second listener joining while it talks.
 func joinLeave(t *testing.T, ramp time.Duration) joinLeaveRun {
-	m := NewMixer(MixerConfig{Ramp: ramp})
+	m := New(Config{Ramp: ramp})
 	defer m.Close()
-	r := joinLeaveRun{listener: newMixOut(media.PCMU()), joiner: newMixOut(media.PCMU()), late: newMixOut(media.PCMU()), tap: &mixTap{}}
+	r := joinLeaveRun{listener: newMixOut(codec.PCMU()), joiner: newMixOut(codec.PCMU()), late: newMixOut(codec.PCMU()), tap: &mixTap{}}
 	mustAdd(t, m, "l", &mixSrc{}, r.listener, LegOptions{})
 	if err := m.AddTap("tap", r.tap); err != nil {
 		t.Fatal(err)
@@ -414,12 +416,12 @@ func TestMixerSharesEncodes(t *testing.T) {
 		encodes int
 	}{{"one codec", 0, 3}, {"two codecs", 4, 4}} {
 		t.Run(tc.name, func(t *testing.T) {
-			m := NewMixer(MixerConfig{})
+			m := New(Config{})
 			defer m.Close()
 			var outs []*mixOut
 			for i := range 10 {
 				var src *mixSrc
-				c := media.PCMU()
+				c := codec.PCMU()
 				switch {
 				case i < 2:
 					src = mixTone(mixFreqs[i], 0.2)
@@ -429,7 +431,7 @@ func TestMixerSharesEncodes(t *testing.T) {
 					src = mixTone(200, 0.0005) // line noise, about -69 dB
 				}
 				if i >= 10-tc.pcma {
-					c = media.PCMA()
+					c = codec.PCMA()
 				}
 				outs = append(outs, newMixOut(c))
 				mustAdd(t, m, fmt.Sprint(i), src, outs[i], LegOptions{})
@@ -467,11 +469,11 @@ func TestMixerSharesEncodes(t *testing.T) {
 }
 
 func TestMixerTalkHangover(t *testing.T) {
-	m := NewMixer(MixerConfig{TalkHangover: 100 * time.Millisecond}) // 5 frames
+	m := New(Config{TalkHangover: 100 * time.Millisecond}) // 5 frames
 	defer m.Close()
 	talker := mixTone(440, 0.2)
-	mustAdd(t, m, "t", talker, newMixOut(media.PCMU()), LegOptions{})
-	mustAdd(t, m, "l", nil, newMixOut(media.PCMU()), LegOptions{})
+	mustAdd(t, m, "t", talker, newMixOut(codec.PCMU()), LegOptions{})
+	mustAdd(t, m, "l", nil, newMixOut(codec.PCMU()), LegOptions{})
 	tickN(m, 5)
 	talker.osc = nil // digital silence from now on
 	var talking []int
@@ -486,10 +488,10 @@ func TestMixerTalkHangover(t *testing.T) {
 }
 
 func TestMixerDeafAndSkipped(t *testing.T) {
-	m := NewMixer(MixerConfig{})
+	m := New(Config{})
 	defer m.Close()
-	deaf := newMixOut(media.PCMU())
-	mustAdd(t, m, "a", mixTone(440, 0.2), newMixOut(media.PCMU()), LegOptions{})
+	deaf := newMixOut(codec.PCMU())
+	mustAdd(t, m, "a", mixTone(440, 0.2), newMixOut(codec.PCMU()), LegOptions{})
 	mustAdd(t, m, "deaf", mixTone(700, 0.2), deaf, LegOptions{Deaf: true})
 	mustAdd(t, m, "nocodec", nil, newMixOut(nil), LegOptions{})
 	tickN(m, 10)
@@ -506,7 +508,7 @@ func TestMixerDeafAndSkipped(t *testing.T) {
 
 func TestMixerLifecycle(t *testing.T) {
 	base := runtime.NumGoroutine()
-	m := NewMixer(MixerConfig{Interval: 10 * time.Millisecond})
+	m := New(Config{Interval: 10 * time.Millisecond})
 	if m.Interval() != 10*time.Millisecond {
 		t.Fatalf("interval %v", m.Interval())
 	}
@@ -535,10 +537,10 @@ func TestMixerLifecycle(t *testing.T) {
 	if n := runtime.NumGoroutine(); n > base {
 		t.Fatalf("%d goroutines after Close, %d before", n, base)
 	}
-	if err := m.Start(); !errors.Is(err, ErrMixerClosed) {
+	if err := m.Start(); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Start after Close: %v", err)
 	}
-	if err := m.Add("y", &mixSrc{}, nil, LegOptions{}); !errors.Is(err, ErrMixerClosed) {
+	if err := m.Add("y", &mixSrc{}, nil, LegOptions{}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Add after Close: %v", err)
 	}
 	frames := m.Stats().Frames
@@ -551,9 +553,9 @@ func TestMixerLifecycle(t *testing.T) {
 // TestMixerConcurrentControl changes legs while frames are mixed, for the
 // race detector.
 func TestMixerConcurrentControl(t *testing.T) {
-	m := NewMixer(MixerConfig{})
+	m := New(Config{})
 	defer m.Close()
-	mustAdd(t, m, "base", mixTone(440, 0.2), newMixOut(media.PCMU()), LegOptions{})
+	mustAdd(t, m, "base", mixTone(440, 0.2), newMixOut(codec.PCMU()), LegOptions{})
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -568,7 +570,7 @@ func TestMixerConcurrentControl(t *testing.T) {
 	})
 	for i := range 200 {
 		id := fmt.Sprint(i % 5)
-		_ = m.Add(id, mixTone(700, 0.1), mixDiscard{media.PCMU()}, LegOptions{Muted: i%3 == 0})
+		_ = m.Add(id, mixTone(700, 0.1), mixDiscard{codec.PCMU()}, LegOptions{Muted: i%3 == 0})
 		m.SetMuted(id, i%2 == 0)
 		m.SetDeaf(id, i%4 == 0)
 		m.Exclude(id, time.Duration(i%3)*20*time.Millisecond)
@@ -586,21 +588,21 @@ func TestMixerConcurrentControl(t *testing.T) {
 }
 
 func TestMixerSteadyStateAllocatesNothing(t *testing.T) {
-	m := NewMixer(MixerConfig{})
+	m := New(Config{})
 	defer m.Close()
 	for i := range 10 {
 		in := Input(mixDiscard{})
 		if i < 3 {
 			in = mixTone(300+100*float64(i), 0.2)
 		}
-		c := media.PCMU()
+		c := codec.PCMU()
 		if i%2 == 1 {
-			c = media.PCMA()
+			c = codec.PCMA()
 		}
 		mustAdd(t, m, fmt.Sprint(i), in, mixDiscard{c}, LegOptions{Deaf: i == 9})
 	}
 	_ = m.Whisper("2", "5")
-	if err := m.AddTap("tap", media.AudioSinkFunc(func([]int16) {})); err != nil {
+	if err := m.AddTap("tap", audio.SinkFunc(func([]int16) {})); err != nil {
 		t.Fatal(err)
 	}
 	tickN(m, 3)
@@ -610,7 +612,7 @@ func TestMixerSteadyStateAllocatesNothing(t *testing.T) {
 }
 
 func TestAudioQueue(t *testing.T) {
-	q := NewAudioQueue()
+	q := NewQueue()
 	buf := make([]int16, 0, mixN)
 	if _, st := q.ReadFrame(buf); st != media.FrameEmpty {
 		t.Fatal("empty queue played")
@@ -642,13 +644,13 @@ func TestAudioQueue(t *testing.T) {
 	}
 
 	// Through a mixer: a source heard by a leg.
-	m := NewMixer(MixerConfig{})
+	m := New(Config{})
 	defer m.Close()
-	q = NewAudioQueue()
+	q = NewQueue()
 	if err := m.AddSource("music", q); err != nil {
 		t.Fatal(err)
 	}
-	out := newMixOut(media.PCMU())
+	out := newMixOut(codec.PCMU())
 	mustAdd(t, m, "l", nil, out, LegOptions{})
 	osc := dsp.NewOscillator(8000, 500, 0.3)
 	f := make([]int16, mixN)
@@ -688,7 +690,7 @@ func (p *mixPeer) read() {
 			continue
 		}
 		p.mu.Lock()
-		p.pcm = media.PCMU().Decode(p.pcm, pkt.Payload)
+		p.pcm = codec.PCMU().Decode(p.pcm, pkt.Payload)
 		p.markers = append(p.markers, pkt.Marker)
 		if len(p.markers) == p.want {
 			close(p.got)
@@ -700,7 +702,7 @@ func (p *mixPeer) read() {
 // TestMixerRealSessions mixes three RTP sessions on 127.0.0.1 whose peers
 // send tones, on the mixer's own clock.
 func TestMixerRealSessions(t *testing.T) {
-	m := NewMixer(MixerConfig{})
+	m := New(Config{})
 	defer m.Close()
 	const want = 75 // 1.5 s of mix per peer
 	var peers []*mixPeer
@@ -711,9 +713,12 @@ func TestMixerRealSessions(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sess := media.NewSession(rc, media.SessionConfig{Codec: media.PCMU(), RTCP: rtcpConn})
+		sess := media.NewSession(rc, media.SessionConfig{Codec: codec.PCMU(), RTCP: rtcpConn})
 		defer sess.Close()
-		sess.EnableJitterBuffer(media.JitterConfig{})
+		in, err := sess.TakeFrames("test mixer", media.JitterConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
 		conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 		if err != nil {
 			t.Fatal(err)
@@ -723,7 +728,7 @@ func TestMixerRealSessions(t *testing.T) {
 		p := &mixPeer{conn: conn, sess: sess, freq: f, got: make(chan struct{}), want: want}
 		peers = append(peers, p)
 		readers.Go(p.read)
-		mustAdd(t, m, fmt.Sprint(i), sess, sess, LegOptions{})
+		mustAdd(t, m, fmt.Sprint(i), in, sess, LegOptions{})
 	}
 	if err := m.Start(); err != nil {
 		t.Fatal(err)
@@ -745,7 +750,7 @@ func TestMixerRealSessions(t *testing.T) {
 				oscs[i].Read(pcm)
 				pkt := rtp.Packet{
 					Header:  rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: uint32(seq) * mixN, SSRC: uint32(i + 1)},
-					Payload: media.PCMU().Encode(nil, pcm),
+					Payload: codec.PCMU().Encode(nil, pcm),
 				}
 				b, _ := pkt.Marshal()
 				_, _ = p.conn.WriteToUDPAddrPort(b, p.sess.LocalAddr())
@@ -808,7 +813,7 @@ func BenchmarkMixer(b *testing.B) {
 				talkers = n
 			}
 			b.Run(fmt.Sprintf("N=%d/talkers=%d", n, talkers), func(b *testing.B) {
-				m := NewMixer(MixerConfig{})
+				m := New(Config{})
 				defer m.Close()
 				for i := range n {
 					var in Input
@@ -817,7 +822,7 @@ func BenchmarkMixer(b *testing.B) {
 					} else {
 						in = mixLoop(150, 0.0005)
 					}
-					mustAdd(b, m, fmt.Sprint(i), in, mixDiscard{media.PCMU()}, LegOptions{})
+					mustAdd(b, m, fmt.Sprint(i), in, mixDiscard{codec.PCMU()}, LegOptions{})
 				}
 				tickN(m, 3)
 				before := m.Stats()

@@ -1,4 +1,4 @@
-package media
+package audio
 
 import (
 	"bytes"
@@ -166,7 +166,7 @@ func TestOpenMP3RejectsCorruptAndTruncatedFiles(t *testing.T) {
 			t.Errorf("%s: opened", tc.name)
 			continue
 		}
-		if !strings.HasPrefix(err.Error(), "media: mp3: ") || !strings.Contains(err.Error(), tc.want) {
+		if !strings.HasPrefix(err.Error(), "audio: mp3: ") || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %q, want one containing %q", tc.name, err, tc.want)
 		}
 	}
@@ -258,7 +258,7 @@ func FuzzOpenMP3(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		m, err := NewMP3Source(in)
 		if err != nil {
-			if !strings.HasPrefix(err.Error(), "media: mp3: ") {
+			if !strings.HasPrefix(err.Error(), "audio: mp3: ") {
 				t.Fatalf("error %q lacks prefix", err)
 			}
 			return
@@ -279,7 +279,7 @@ func FuzzOpenMP3(f *testing.F) {
 					break
 				}
 				if err != nil {
-					if !strings.HasPrefix(err.Error(), "media: mp3: ") {
+					if !strings.HasPrefix(err.Error(), "audio: mp3: ") {
 						t.Fatalf("read error %q lacks prefix", err)
 					}
 					return

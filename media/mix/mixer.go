@@ -1,4 +1,4 @@
-package conference
+package mix
 
 // This file is the MCU's audio mixer. It knows nothing of SIP: it pulls
 // PCM frames from inputs and sends encoded payloads to outputs, once per
@@ -13,19 +13,21 @@ import (
 	"time"
 
 	"github.com/switchboard-sip/switchboard/media"
+	"github.com/switchboard-sip/switchboard/media/audio"
+	"github.com/switchboard-sip/switchboard/media/codec"
 )
 
 // Errors returned by the Mixer.
 var (
-	// ErrMixerClosed is returned by Add, AddSource, AddTap and Start after
+	// ErrClosed is returned by Add, AddSource, AddTap and Start after
 	// Close.
-	ErrMixerClosed = errors.New("conference: mixer closed")
+	ErrClosed = errors.New("mix: mixer closed")
 	// ErrLegExists is returned when a leg, source or tap is added under an
 	// id the mixer already has.
-	ErrLegExists = errors.New("conference: mixer leg already exists")
+	ErrLegExists = errors.New("mix: mixer leg already exists")
 	// ErrNoSuchLeg is returned by Whisper for an id the mixer does not
 	// have, or one that cannot take part in the route.
-	ErrNoSuchLeg = errors.New("conference: no such mixer leg")
+	ErrNoSuchLeg = errors.New("mix: no such mixer leg")
 )
 
 // mixRate is the rate in Hz of the PCM the mixer sums: the G.711 rate.
@@ -38,9 +40,9 @@ const mixRate = 8000
 // mixer uses the result only until the next call. A frame shorter than the
 // mixer's frame is padded with silence and a longer one is cut.
 //
-// A *media.Session whose jitter buffer is enabled
-// ([media.Session.EnableJitterBuffer]) is an Input: the buffer absorbs the
-// network's jitter and conceals lost packets, and the mixer's clock pulls.
+// The *media.FrameReader a call's flow gives its consumer
+// ([media.Flow.Pull]) is an Input: its jitter buffer absorbs the network's
+// jitter and conceals lost packets, and the mixer's clock pulls.
 type Input interface {
 	ReadFrame(dst []int16) ([]int16, media.FrameStatus)
 }
@@ -51,21 +53,16 @@ type InputFunc func(dst []int16) ([]int16, media.FrameStatus)
 // ReadFrame calls f(dst).
 func (f InputFunc) ReadFrame(dst []int16) ([]int16, media.FrameStatus) { return f(dst) }
 
-// Output is where a mixer leg's mix goes. A *media.Session is an Output.
-// The mixer calls both methods from its clock goroutine (or the caller of
-// [Mixer.Tick]), once per frame time. WriteRTPPayload must not block and
-// must not keep payload after it returns: the mixer reuses the buffer, and
-// sends the same buffer to every leg that hears the same mix. Codec is
-// asked every frame, so a codec changed by a re-INVITE takes effect at the
-// next frame; a nil codec, or one whose PCM is not 8 kHz, skips the leg.
-type Output interface {
-	WriteRTPPayload(pt uint8, samples int, payload []byte, marker bool) error
-	Codec() media.Codec
-}
+// Output is where a mixer leg's mix goes: a call's *media.Flow, say. The
+// mixer calls both methods from its clock goroutine (or the caller of
+// [Mixer.Tick]), once per frame time, and sends the same payload buffer to
+// every leg that hears the same mix; a nil codec, or one whose PCM is not
+// 8 kHz, skips the leg (see [audio.Output]).
+type Output = audio.Output
 
-// MixerConfig configures a [Mixer]. The zero value is valid: 20 ms frames,
+// Config configures a [Mixer]. The zero value is valid: 20 ms frames,
 // 5 ms ramps, a talk threshold of -55 dB and a 200 ms talk hangover.
-type MixerConfig struct {
+type Config struct {
 	// Interval is the frame time: the mixer mixes one frame per Interval.
 	// Default 20 ms; it is kept within 10–80 ms. Inputs must deliver frames
 	// of this length: a media.Session's jitter buffer delivers 20 ms.
@@ -97,8 +94,8 @@ type LegOptions struct {
 	Deaf bool
 }
 
-// MixerStats are the counters of a [Mixer].
-type MixerStats struct {
+// Stats are the counters of a [Mixer].
+type Stats struct {
 	// Frames counts the frames mixed.
 	Frames uint64
 	// Late counts clock ticks that missed their 20 ms deadline: a frame
@@ -132,7 +129,8 @@ type MixerStats struct {
 	Legs, Sources, Taps int
 }
 
-// Mixer is a conference's audio mixer (the MCU's media part): every leg
+// Mixer is the audio mixer of a conference (the MCU's media part); it
+// knows nothing of SIP: every leg
 // hears every other leg but not itself (mix-minus), plus send-only sources
 // such as prompt players, and taps such as a recorder hear everybody.
 //
@@ -150,15 +148,15 @@ type MixerStats struct {
 // Not talking: a frame does not count (it is not mixed and its leg hears
 // the shared full mix) when the input reports [media.FrameEmpty], when the
 // leg is muted or excluded, or when the frame's RMS level is below
-// [MixerConfig.TalkThreshold] and the leg has not been talking within
-// [MixerConfig.TalkHangover]. Gating quiet frames keeps line noise out of
+// [Config.TalkThreshold] and the leg has not been talking within
+// [Config.TalkHangover]. Gating quiet frames keeps line noise out of
 // the mix and lets the many silent legs of a large conference share one
 // encoding.
 //
 // Changes are click-free: a voice that starts or stops being heard (a leg
 // joining or leaving, mute, exclusion, a whisper starting or stopping,
 // the talk gate opening or closing) is faded in or out linearly over
-// [MixerConfig.Ramp], and so is what a leg hears when it becomes or stops
+// [Config.Ramp], and so is what a leg hears when it becomes or stops
 // being deaf or excluded. A new listener's stream fades in the same way,
 // and its first packet carries the RTP marker bit (RFC 3551 section 4.1).
 //
@@ -172,10 +170,13 @@ type MixerStats struct {
 // called from an Input's, Output's or tap's methods, which run on the
 // clock goroutine.
 //
-//	m := conference.NewMixer(conference.MixerConfig{})
+//	m := mix.New(mix.Config{})
 //	defer m.Close()
-//	sess.EnableJitterBuffer(media.JitterConfig{})
-//	if err := m.Add(callID, sess, sess, conference.LegOptions{}); err != nil {
+//	in, err := flow.Pull("conference", media.JitterConfig{})
+//	if err != nil {
+//		return err
+//	}
+//	if err := m.Add(callID, in, flow, mix.LegOptions{}); err != nil {
 //		return err
 //	}
 //	m.Start()
@@ -195,14 +196,14 @@ type Mixer struct {
 	byID    map[string]*mixLeg
 	closed  bool
 	running bool
-	stats   MixerStats
+	stats   Stats
 
 	// Frame state: tickMu serialises frames; Close and Remove take it to
 	// wait for a frame in progress.
 	tickMu  sync.Mutex
 	frameNo uint64
 	cur     []*mixLeg // this frame's inputs and listeners
-	taps    []media.AudioSink
+	taps    []audio.Sink
 	total   []int32 // sum of the talkers' contributions
 	full    []int16 // total, clamped
 	zero    []int16 // a frame of silence
@@ -214,7 +215,7 @@ type mixLeg struct {
 	id  string
 	in  Input
 	out Output
-	tap media.AudioSink
+	tap audio.Sink
 
 	// Control state, guarded by Mixer.mu.
 	muted, deaf bool
@@ -238,21 +239,21 @@ type mixLeg struct {
 	wsum                            []int32 // voices whispered to this leg
 	wsumFrame                       uint64  // the frame wsum holds
 	mix                             []int16 // this leg's own mix
-	codec                           media.Codec
-	enc                             media.Encoder
+	codec                           codec.Codec
+	enc                             codec.Encoder
 	payload                         []byte
 }
 
 // mixGroup holds the shared payloads of one codec.
 type mixGroup struct {
-	codec                   media.Codec
-	enc                     media.Encoder
+	codec                   codec.Codec
+	enc                     codec.Encoder
 	full, silence           []byte
 	fullFrame, silenceFrame uint64 // the frames the payloads hold
 }
 
-// NewMixer returns a stopped Mixer configured by cfg.
-func NewMixer(cfg MixerConfig) *Mixer {
+// New returns a stopped Mixer configured by cfg.
+func New(cfg Config) *Mixer {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -303,12 +304,12 @@ func (m *Mixer) Interval() time.Duration { return m.interval }
 
 // Start starts the clock goroutine, which mixes one frame per Interval
 // until Close. Start on a running Mixer does nothing; after Close it
-// returns ErrMixerClosed. A Mixer driven by Tick is not started.
+// returns ErrClosed. A Mixer driven by Tick is not started.
 func (m *Mixer) Start() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		return ErrMixerClosed
+		return ErrClosed
 	}
 	if m.running {
 		return nil
@@ -374,10 +375,10 @@ func (m *Mixer) waitFrame() {
 // may be nil, but not both: a nil out makes a send-only source (see
 // AddSource), a nil in a listen-only leg. The leg's voice fades in, and
 // its first packet carries the RTP marker bit. Add returns ErrLegExists if
-// id is in use and ErrMixerClosed after Close.
+// id is in use and ErrClosed after Close.
 func (m *Mixer) Add(id string, in Input, out Output, opts LegOptions) error {
 	if in == nil && out == nil {
-		return errors.New("conference: mixer: leg " + id + " has neither input nor output")
+		return errors.New("mix: mixer: leg " + id + " has neither input nor output")
 	}
 	l := &mixLeg{id: id, in: in, out: out, muted: opts.Muted, deaf: opts.Deaf}
 	if in != nil {
@@ -394,11 +395,11 @@ func (m *Mixer) Add(id string, in Input, out Output, opts LegOptions) error {
 
 // AddSource adds a send-only source, such as a prompt or music player,
 // heard by every leg and tap (it is Add with a nil output). To play a
-// [media.Player], feed an [AudioQueue] with [media.Player.AddSink] and add
+// [audio.Player], feed an [Queue] with [audio.Player.AddSink] and add
 // the queue.
 func (m *Mixer) AddSource(id string, in Input) error {
 	if in == nil {
-		return errors.New("conference: mixer: source " + id + " has no input")
+		return errors.New("mix: mixer: source " + id + " has no input")
 	}
 	return m.Add(id, in, nil, LegOptions{})
 }
@@ -408,9 +409,9 @@ func (m *Mixer) AddSource(id string, in Input) error {
 // default mix (everybody heard, whispers excepted) as 8 kHz PCM. WriteAudio
 // runs on the clock goroutine, must not block and must not keep the slice.
 // Remove removes a tap like a leg.
-func (m *Mixer) AddTap(id string, sink media.AudioSink) error {
+func (m *Mixer) AddTap(id string, sink audio.Sink) error {
 	if sink == nil {
-		return errors.New("conference: mixer: tap " + id + " has no sink")
+		return errors.New("mix: mixer: tap " + id + " has no sink")
 	}
 	return m.add(&mixLeg{id: id, tap: sink})
 }
@@ -419,7 +420,7 @@ func (m *Mixer) add(l *mixLeg) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		return ErrMixerClosed
+		return ErrClosed
 	}
 	if _, ok := m.byID[l.id]; ok {
 		return ErrLegExists
@@ -518,7 +519,7 @@ func (m *Mixer) StopWhisper(from string) {
 }
 
 // Stats returns the mixer's counters.
-func (m *Mixer) Stats() MixerStats {
+func (m *Mixer) Stats() Stats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := m.stats
@@ -782,7 +783,7 @@ func (m *Mixer) sendAll(fs *frameStats) {
 				m.fadeInPlace(mix, l.wantHear)
 			}
 			if l.enc == nil || !sameCodec(l.codec, c) {
-				l.codec, l.enc = c, media.NewEncoder(c)
+				l.codec, l.enc = c, codec.NewEncoder(c)
 			}
 			l.payload = l.enc.Encode(l.payload[:0], mix)
 			fs.encodes++
@@ -794,7 +795,7 @@ func (m *Mixer) sendAll(fs *frameStats) {
 			fs.errors++
 			if !l.logged && !errors.Is(err, net.ErrClosed) {
 				l.logged = true
-				m.log.Debug("conference: mixer: send failed", "leg", l.id, "err", err)
+				m.log.Debug("mix: mixer: send failed", "leg", l.id, "err", err)
 			}
 			continue
 		}
@@ -832,13 +833,13 @@ func (m *Mixer) mixFor(l *mixLeg, whispered bool) []int16 {
 }
 
 // group returns the shared payloads of codec c.
-func (m *Mixer) group(c media.Codec) *mixGroup {
+func (m *Mixer) group(c codec.Codec) *mixGroup {
 	for _, g := range m.groups {
 		if sameCodec(g.codec, c) {
 			return g
 		}
 	}
-	g := &mixGroup{codec: c, enc: media.NewEncoder(c)}
+	g := &mixGroup{codec: c, enc: codec.NewEncoder(c)}
 	m.groups = append(m.groups, g)
 	return g
 }
@@ -846,7 +847,7 @@ func (m *Mixer) group(c media.Codec) *mixGroup {
 // sameCodec reports whether a and b produce the same payloads. Codecs are
 // compared by what they are, not by identity, since a Codec need not be
 // comparable.
-func sameCodec(a, b media.Codec) bool {
+func sameCodec(a, b codec.Codec) bool {
 	return a != nil && b != nil && a.Name() == b.Name() && a.PayloadType() == b.PayloadType() &&
 		a.ClockRate() == b.ClockRate() && a.SampleRate() == b.SampleRate()
 }
@@ -855,17 +856,17 @@ func clamp16(v int32) int16 {
 	return int16(min(max(v, math.MinInt16), math.MaxInt16))
 }
 
-// AudioQueue connects a source that pushes PCM frames on its own clock,
-// such as a [media.Player] (through [media.Player.AddSink]), to a mixer,
+// Queue connects a source that pushes PCM frames on its own clock,
+// such as a [audio.Player] (through [audio.Player.AddSink]), to a mixer,
 // which pulls frames on its clock: WriteAudio queues a copy of each frame
 // and ReadFrame returns them in order. Playout starts once two frames are
 // queued, so that the two clocks' phase and jitter never starve it; when
 // the queue runs dry ReadFrame reports [media.FrameEmpty] and waits for two
 // frames again; when the writer runs ahead by more than the capacity, the
 // oldest frame is dropped. Frames are passed on as written (a Player's are
-// 20 ms at 8 kHz). An AudioQueue is safe for concurrent use by one writer
+// 20 ms at 8 kHz). An Queue is safe for concurrent use by one writer
 // and one reader.
-type AudioQueue struct {
+type Queue struct {
 	mu      sync.Mutex
 	frames  [][]int16 // ring of queued frames
 	head, n int
@@ -873,20 +874,20 @@ type AudioQueue struct {
 	dropped uint64
 }
 
-// audioQueueFrames is the capacity of an AudioQueue, in frames.
+// audioQueueFrames is the capacity of an Queue, in frames.
 const audioQueueFrames = 5
 
-// NewAudioQueue returns an empty AudioQueue.
-func NewAudioQueue() *AudioQueue {
-	q := &AudioQueue{frames: make([][]int16, audioQueueFrames)}
+// NewQueue returns an empty Queue.
+func NewQueue() *Queue {
+	q := &Queue{frames: make([][]int16, audioQueueFrames)}
 	for i := range q.frames {
-		q.frames[i] = make([]int16, 0, media.FrameSamples)
+		q.frames[i] = make([]int16, 0, mixRate/50)
 	}
 	return q
 }
 
 // WriteAudio queues a copy of pcm.
-func (q *AudioQueue) WriteAudio(pcm []int16) {
+func (q *Queue) WriteAudio(pcm []int16) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.n == len(q.frames) {
@@ -901,8 +902,8 @@ func (q *AudioQueue) WriteAudio(pcm []int16) {
 
 // ReadFrame returns the oldest queued frame in dst's storage, with
 // [media.FrameNormal], or no samples and [media.FrameEmpty] (see
-// AudioQueue).
-func (q *AudioQueue) ReadFrame(dst []int16) ([]int16, media.FrameStatus) {
+// Queue).
+func (q *Queue) ReadFrame(dst []int16) ([]int16, media.FrameStatus) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if !q.playing && q.n >= 2 {
@@ -920,7 +921,7 @@ func (q *AudioQueue) ReadFrame(dst []int16) ([]int16, media.FrameStatus) {
 
 // Dropped returns how many frames were dropped because the writer ran
 // ahead of the reader.
-func (q *AudioQueue) Dropped() uint64 {
+func (q *Queue) Dropped() uint64 {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.dropped

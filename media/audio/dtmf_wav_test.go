@@ -1,11 +1,12 @@
-package media_test
+package audio_test
 
 import (
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/switchboard-sip/switchboard/media"
+	"github.com/switchboard-sip/switchboard/media/audio"
+	"github.com/switchboard-sip/switchboard/media/codec"
 	"github.com/switchboard-sip/switchboard/media/dsp"
 )
 
@@ -15,15 +16,15 @@ import (
 func TestDTMFWAVRoundTrip(t *testing.T) {
 	const keys = "0123456789*#ABCD"
 	pcm := dsp.GenerateDTMF(keys, 8000, 50*time.Millisecond, 50*time.Millisecond, 0.25)
-	for _, codec := range []media.Codec{media.PCMU(), media.PCMA()} {
+	for _, codec := range []codec.Codec{codec.PCMU(), codec.PCMA()} {
 		path := filepath.Join(t.TempDir(), "dtmf.wav")
-		w, err := media.CreateWAV(path, 8000, 1)
+		w, err := audio.CreateWAV(path, 8000, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
 		// One 20 ms frame at a time, as a recorder writes.
-		for i := 0; i < len(pcm); i += media.FrameSamples {
-			frame := pcm[i:min(i+media.FrameSamples, len(pcm))]
+		for i := 0; i < len(pcm); i += 160 {
+			frame := pcm[i:min(i+160, len(pcm))]
 			if err := w.Write(codec.Decode(nil, codec.Encode(nil, frame))); err != nil {
 				t.Fatal(err)
 			}
@@ -31,7 +32,7 @@ func TestDTMFWAVRoundTrip(t *testing.T) {
 		if err := w.Close(); err != nil {
 			t.Fatal(err)
 		}
-		a, err := media.OpenWAV(path)
+		a, err := audio.OpenWAV(path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -40,8 +41,8 @@ func TestDTMFWAVRoundTrip(t *testing.T) {
 		}
 		d := dsp.NewDTMFDetector(a.SampleRate)
 		var got []rune
-		for i := 0; i < len(a.Samples); i += media.FrameSamples {
-			got = append(got, d.Write(a.Samples[i:min(i+media.FrameSamples, len(a.Samples))])...)
+		for i := 0; i < len(a.Samples); i += 160 {
+			got = append(got, d.Write(a.Samples[i:min(i+160, len(a.Samples))])...)
 		}
 		if string(got) != keys {
 			t.Errorf("%s: detected %q, want %q", codec.Name(), string(got), keys)
