@@ -27,4 +27,3 @@ type Output interface {
 	Codec() codec.Codec
 	WriteRTPPayload(pt uint8, samples int, payload []byte, marker bool) error
 }
-
