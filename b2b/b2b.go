@@ -81,7 +81,9 @@ var neverPass = map[string]bool{
 
 // Call is a back-to-back call. Methods are safe for concurrent use;
 // OnStateChanged handlers run on the b2b call's own goroutine, one at a
-// time.
+// time. The b2b call adds handlers of its own to its legs' events (hold,
+// DTMF, REFER) next to the application's, and removes them when the legs
+// are re-paired or the b2b call ends.
 type Call struct {
 	leg1, leg2 Leg
 	opts       Options
@@ -90,8 +92,9 @@ type Call struct {
 	state   State
 	relay   *media.Relay
 	last    *media.RelayStats
-	onState func(State)
+	onState serial.Handlers[State]
 	events  serial.Queue
+	unwire  []func() // removes the handlers wire added to the legs
 	done    chan struct{}
 	once    sync.Once
 }
@@ -144,11 +147,12 @@ func (b *Call) State() State {
 // Done is closed when both legs have ended.
 func (b *Call) Done() <-chan struct{} { return b.done }
 
-// OnStateChanged sets the state handler.
-func (b *Call) OnStateChanged(f func(State)) {
-	b.mu.Lock()
-	b.onState = f
-	b.mu.Unlock()
+// OnStateChanged adds a state handler and returns the function that
+// removes it. Every handler added runs, in the order added, on the b2b
+// call's event goroutine, one state at a time, never under a lock; it must
+// not block. Remove is idempotent and safe inside a handler.
+func (b *Call) OnStateChanged(f func(State)) (remove func()) {
+	return b.onState.Add(f)
 }
 
 func (b *Call) setState(s State) {
@@ -158,11 +162,9 @@ func (b *Call) setState(s State) {
 		return
 	}
 	b.state = s
-	f := b.onState
+	// Posted under b.mu, so concurrent changes reach handlers in order.
+	b.onState.Post(&b.events, s)
 	b.mu.Unlock()
-	if f != nil {
-		b.events.Post(func() { f(s) })
-	}
 }
 
 // passHeaders copies the allow-listed headers of leg 1's INVITE.
@@ -311,10 +313,16 @@ func (b *Call) LastRelayStats() *media.RelayStats {
 	return b.last
 }
 
-// wire passes hold/retrieve and transfers between the legs.
+// wire passes hold/retrieve, DTMF and transfers between the legs. Its
+// handlers are added next to the application's; unwireLegs removes them.
 func (b *Call) wire() {
+	b.mu.Lock()
+	l1, l2 := b.leg1.Call, b.leg2.Call
+	b.mu.Unlock()
+	stop := make(chan struct{}) // closed by unwireLegs: ends the DTMF senders
+	removes := []func(){sync.OnceFunc(func() { close(stop) })}
 	pass := func(from, to *endpoint.Call) {
-		from.OnMediaChanged(func(n sdp.Negotiated) {
+		removes = append(removes, from.OnMediaChanged(func(n sdp.Negotiated) {
 			want := endpoint.HoldNone
 			switch n.RemoteDirection {
 			case sdp.SendOnly:
@@ -330,10 +338,10 @@ func (b *Call) wire() {
 				defer cancel()
 				_ = to.Hold(ctx, want)
 			}()
-		})
+		}))
 	}
-	pass(b.leg1.Call, b.leg2.Call)
-	pass(b.leg2.Call, b.leg1.Call)
+	pass(l1, l2)
+	pass(l2, l1)
 	// RFC 4733 DTMF crosses in the media relay; DTMF that arrives as SIP
 	// INFO (or in-band, without relay) is re-sent on the other leg as
 	// RFC 4733 (in-band when that leg has no telephone-event).
@@ -351,10 +359,12 @@ func (b *Call) wire() {
 					return
 				case <-from.Done():
 					return
+				case <-stop:
+					return
 				}
 			}
 		}()
-		from.OnDTMF(func(ev media.DTMFEvent) {
+		removes = append(removes, from.OnDTMF(func(ev media.DTMFEvent) {
 			if ev.Source != media.DTMFInfo {
 				return // RFC 4733 is relayed with the media; in-band tones are audio
 			}
@@ -362,19 +372,38 @@ func (b *Call) wire() {
 			case keys <- ev.Digit:
 			default: // a flood: drop
 			}
-		})
+		}))
 	}
-	dtmf(b.leg1.Call, b.leg2.Call)
-	dtmf(b.leg2.Call, b.leg1.Call)
-	b.wireTransfer(b.leg1.Call, true)
-	b.wireTransfer(b.leg2.Call, false)
+	dtmf(l1, l2)
+	dtmf(l2, l1)
+	removes = append(removes, b.wireTransfer(l1, true), b.wireTransfer(l2, false))
+	b.mu.Lock()
+	b.unwire = append(b.unwire, removes...)
+	b.mu.Unlock()
+}
+
+// unwireLegs removes the handlers wire added to the legs; the
+// application's own handlers stay.
+func (b *Call) unwireLegs() {
+	b.mu.Lock()
+	removes := b.unwire
+	b.unwire = nil
+	b.mu.Unlock()
+	for _, remove := range removes {
+		remove()
+	}
 }
 
 // wireTransfer carries out a REFER received on a leg inside the
 // back-to-back call: the referred party is called, and the other leg is
 // re-paired with the new call, so the far end need not support Replaces.
-func (b *Call) wireTransfer(c *endpoint.Call, isLeg1 bool) {
-	c.OnTransferRequested(func(tr *endpoint.TransferRequest) {
+// It takes only REFERs that no earlier handler (the application's, say)
+// has decided.
+func (b *Call) wireTransfer(c *endpoint.Call, isLeg1 bool) (remove func()) {
+	return c.OnTransferRequested(func(tr *endpoint.TransferRequest) {
+		if !tr.Take() {
+			return
+		}
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
@@ -399,6 +428,8 @@ func (b *Call) wireTransfer(c *endpoint.Call, isLeg1 bool) {
 				b.leg2.Call = nc
 			}
 			b.mu.Unlock()
+			// Our handlers on the old pair go; the application's stay.
+			b.unwireLegs()
 			_ = b.startRelay()
 			b.wire()
 			go b.watch()
@@ -453,6 +484,7 @@ func (b *Call) finish() {
 		if r != nil {
 			r.Close()
 		}
+		b.unwireLegs()
 		b.setState(Terminated)
 		close(b.done)
 	})

@@ -43,7 +43,7 @@ type Conference struct {
 	hadUser  bool // an ordinary participant has joined at some time
 	grace    *time.Timer
 	subs     map[*endpoint.Subscription]*subState
-	onRoster func(RosterChange)
+	onRoster serial.Handlers[RosterChange]
 	events   serial.Queue // roster events and NOTIFYs, in order
 	done     chan struct{}
 }
@@ -102,12 +102,13 @@ func (c *Conference) Mixer() *mix.Mixer { return c.mixer }
 // Done is closed when the conference has ended.
 func (c *Conference) Done() <-chan struct{} { return c.done }
 
-// OnRosterChanged sets the handler of roster changes (joins and leaves of
-// every participant, trusted ones included and flagged).
-func (c *Conference) OnRosterChanged(f func(RosterChange)) {
-	c.mu.Lock()
-	c.onRoster = f
-	c.mu.Unlock()
+// OnRosterChanged adds a handler of roster changes (joins and leaves of
+// every participant, trusted ones included and flagged) and returns the
+// function that removes it. Every handler added runs, in the order added,
+// on the conference's event goroutine, one change at a time, never under a
+// lock; it must not block. Remove is idempotent and safe inside a handler.
+func (c *Conference) OnRosterChanged(f func(RosterChange)) (remove func()) {
+	return c.onRoster.Add(f)
 }
 
 // Roster returns every participant, trusted ones flagged (the application
@@ -201,11 +202,12 @@ func (c *Conference) admit(ctx context.Context, call *endpoint.Call) {
 	// conference, even while its BYE transaction runs on.
 	leaving := make(chan struct{})
 	var once sync.Once
-	call.OnStateChanged(func(sc endpoint.StateChange) {
+	stopWatching := call.OnStateChanged(func(sc endpoint.StateChange) {
 		if sc.State >= endpoint.Terminating {
 			once.Do(func() { close(leaving) })
 		}
 	})
+	defer stopWatching()
 	if err := call.Accept(ctx); err != nil {
 		c.release(p, false)
 		return
@@ -345,7 +347,6 @@ func (c *Conference) release(p *participant, wasIn bool) {
 // subscribers (hidden participants excluded from the latter).
 func (c *Conference) changed(joined, left []ParticipantInfo) {
 	c.mu.Lock()
-	f := c.onRoster
 	ended := c.ended
 	var pubJ, pubL []ParticipantInfo
 	for _, p := range joined {
@@ -362,10 +363,7 @@ func (c *Conference) changed(joined, left []ParticipantInfo) {
 	if ended {
 		return
 	}
-	if f != nil {
-		ch := RosterChange{Joined: joined, Left: left}
-		c.post(func() { f(ch) })
-	}
+	c.onRoster.Post(&c.events, RosterChange{Joined: joined, Left: left})
 	if len(pubJ)+len(pubL) > 0 {
 		c.post(func() { c.notifyAll(pubJ, pubL) })
 	}

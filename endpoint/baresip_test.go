@@ -67,6 +67,9 @@ func TestIncomingReferFromBaresip(t *testing.T) {
 	accepted := make(chan *endpoint.Call, 1)
 	srv.Handle(t, "desk", endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
 		c.OnTransferRequested(func(tr *endpoint.TransferRequest) {
+			if !tr.Take() {
+				return
+			}
 			go func() {
 				nc, err := tr.Accept(context.Background(), endpoint.EstablishOptions{})
 				if err != nil {

@@ -101,10 +101,11 @@ type Call struct {
 	reinviteMu sync.Mutex // serialises our re-INVITEs
 	reinviting bool       // an outgoing re-INVITE is in progress (for 491)
 
-	onState    func(StateChange)
-	onTransfer func(*TransferRequest)
-	onDTMF     func(media.DTMFEvent)
-	onMedia    func(sdp.Negotiated)
+	// Event handlers (see OnStateChanged) and the event goroutine.
+	onState    serial.Handlers[StateChange]
+	onTransfer serial.Handlers[*TransferRequest]
+	onDTMF     serial.Handlers[media.DTMFEvent]
+	onMedia    serial.Handlers[sdp.Negotiated]
 	events     serial.Queue
 
 	ctx    context.Context
@@ -247,40 +248,44 @@ func (c *Call) HandOff() {
 	c.mu.Unlock()
 }
 
-// OnStateChanged sets the state-change handler. It runs on the call's
-// event goroutine, one event at a time, and must not block.
-func (c *Call) OnStateChanged(f func(StateChange)) {
-	c.mu.Lock()
-	c.onState = f
-	c.mu.Unlock()
+// OnStateChanged adds a state-change handler and returns the function
+// that removes it.
+//
+// Every OnX method of a call adds a handler in the same way: every handler
+// added runs, in the order added, so that an application, a back-to-back
+// call, a conference or a recorder can watch the same call without
+// overwriting each other's handlers. Handlers run on the call's event
+// goroutine, one event at a time and in the order of the events, never
+// under a lock; they must not block (start a goroutine for anything that
+// waits on the network). An event is delivered to the handlers present
+// when it happens. The remove function is idempotent and safe to call
+// from any goroutine, inside a handler too; once it has returned, the
+// handler is not called again.
+func (c *Call) OnStateChanged(f func(StateChange)) (remove func()) {
+	return c.onState.Add(f)
 }
 
-// OnMediaChanged sets the handler called after every offer/answer
-// exchange (including re-INVITEs from the remote side, such as hold and
-// retrieve); it runs on the call's event goroutine.
-func (c *Call) OnMediaChanged(f func(sdp.Negotiated)) {
-	c.mu.Lock()
-	c.onMedia = f
-	c.mu.Unlock()
+// OnMediaChanged adds a handler called after every offer/answer exchange
+// (including re-INVITEs from the remote side, such as hold and retrieve)
+// and returns the function that removes it. It runs on the call's event
+// goroutine and must not block (see OnStateChanged).
+func (c *Call) OnMediaChanged(f func(sdp.Negotiated)) (remove func()) {
+	return c.onMedia.Add(f)
 }
 
-// OnDTMF sets the handler of received RFC 4733 key presses; it runs on
-// the call's event goroutine.
-func (c *Call) OnDTMF(f func(media.DTMFEvent)) {
-	c.mu.Lock()
-	c.onDTMF = f
-	c.mu.Unlock()
+// OnDTMF adds a handler of received key presses (RFC 4733, SIP INFO or
+// in-band) and returns the function that removes it. It runs on the call's
+// event goroutine and must not block (see OnStateChanged). While the
+// call's session is in a media.Relay (a b2b call), RFC 4733 key presses go
+// through the relay and are not reported here; SIP INFO ones still are.
+func (c *Call) OnDTMF(f func(media.DTMFEvent)) (remove func()) {
+	return c.onDTMF.Add(f)
 }
 
 // dtmfReceived delivers a key press (RFC 4733, INFO or in-band) to the
-// OnDTMF handler on the event goroutine.
+// OnDTMF handlers on the event goroutine.
 func (c *Call) dtmfReceived(ev media.DTMFEvent) {
-	c.mu.Lock()
-	f := c.onDTMF
-	c.mu.Unlock()
-	if f != nil {
-		c.events.Post(func() { f(ev) })
-	}
+	c.onDTMF.Post(&c.events, ev)
 }
 
 // SendDTMF sends digits as RFC 4733 telephone-events (100 ms each, 70 ms
@@ -346,10 +351,7 @@ func (c *Call) setStateLocked(s State, r Reason) {
 	prev := c.state
 	c.state, c.reason = s, r
 	c.log.Debug("call state", "call_id", c.dlg.callID, "from", prev.String(), "to", s.String(), "reason", string(r))
-	if f := c.onState; f != nil {
-		ch := StateChange{Previous: prev, State: s, Reason: r}
-		c.events.Post(func() { f(ch) })
-	}
+	c.onState.Post(&c.events, StateChange{Previous: prev, State: s, Reason: r})
 	c.events.Post(c.conv.callStateChanged)
 	if s == Terminated {
 		c.cleanupLocked()
@@ -550,9 +552,7 @@ func (c *Call) ensureMediaLocked() error {
 // applyLocked applies a negotiation to the RTP session; c.mu is held.
 func (c *Call) applyLocked(n sdp.Negotiated) {
 	c.neg, c.negotiate, c.negotiatedAt = n, true, time.Now()
-	if f := c.onMedia; f != nil {
-		c.events.Post(func() { f(n) })
-	}
+	c.onMedia.Post(&c.events, n)
 	cd, ok := codec.ByName(n.Codec.Name)
 	if !ok {
 		return

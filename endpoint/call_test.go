@@ -3,6 +3,7 @@ package endpoint_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -209,5 +210,46 @@ func TestStateChangesAreReportedInOrder(t *testing.T) {
 	}
 	if got[3].Reason != endpoint.ReasonLocalHangUp {
 		t.Fatalf("terminated reason = %q", got[3].Reason)
+	}
+}
+
+// TestStateHandlersCompose: two OnStateChanged handlers on one call both
+// see every state in order; removing one mid-call leaves the other.
+func TestStateHandlersCompose(t *testing.T) {
+	srv := sbt.NewServer(t)
+	srv.Handle(t, "echo", echo.Handler())
+	phone := sbt.NewPhone(t, "alice")
+	c := phone.Endpoint.NewConversation().NewCall()
+	var first, second []endpoint.State
+	done := make(chan struct{})
+	secondEstablished := make(chan struct{})
+	c.OnStateChanged(func(sc endpoint.StateChange) {
+		first = append(first, sc.State)
+		if sc.State == endpoint.Terminated {
+			close(done)
+		}
+	})
+	removeSecond := c.OnStateChanged(func(sc endpoint.StateChange) {
+		second = append(second, sc.State)
+		if sc.State == endpoint.Established {
+			close(secondEstablished)
+		}
+	})
+	if err := c.Establish(context.Background(), srv.URI("echo"), endpoint.EstablishOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	<-secondEstablished
+	removeSecond()
+	if err := c.Terminate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	removeSecond() // idempotent, also after the call ended
+	want := []endpoint.State{endpoint.Establishing, endpoint.Established, endpoint.Terminating, endpoint.Terminated}
+	if !slices.Equal(first, want) {
+		t.Fatalf("first handler saw %v, want %v", first, want)
+	}
+	if !slices.Equal(second, want[:2]) {
+		t.Fatalf("removed handler saw %v, want %v", second, want[:2])
 	}
 }

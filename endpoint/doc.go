@@ -28,7 +28,10 @@
 //	call := conv.NewCall()
 //	err := call.Establish(ctx, "sip:bob@192.0.2.10", endpoint.EstablishOptions{})
 //
-// Events ([Call.OnStateChanged], [Call.OnTransferRequested], [Call.OnDTMF])
-// run one at a time on a goroutine of their call, never under a lock; they
-// must not block.
+// Events ([Call.OnStateChanged], [Call.OnMediaChanged], [Call.OnDTMF],
+// [Call.OnTransferRequested]) add handlers: every handler added runs, in
+// the order added, one event at a time on a goroutine of its call, never
+// under a lock, and must not block. Each OnX returns the function that
+// removes its handler, so an application's handlers and those of a
+// back-to-back call, conference or park service on the same call coexist.
 package endpoint

@@ -115,7 +115,9 @@ func (c *Call) serveReinvite(r *platform.Request) {
 // or application/dtmf ("5"). Other INFO bodies are acknowledged and
 // ignored.
 func (c *Call) serveInfo(r *platform.Request) {
-	_ = r.Respond(sip.StatusOK, "OK", nil)
+	// Answer once the key is queued: the sender's next INFO, which it
+	// sends after our 200, then cannot overtake this one.
+	defer func() { _ = r.Respond(sip.StatusOK, "OK", nil) }()
 	ct := ""
 	if h := r.ContentType(); h != nil {
 		ct = strings.ToLower(strings.TrimSpace(strings.Split(h.Value(), ";")[0]))

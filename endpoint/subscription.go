@@ -11,6 +11,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/switchboard-sip/switchboard/internal/serial"
 	"github.com/switchboard-sip/switchboard/platform"
 )
 
@@ -28,7 +29,7 @@ type Subscription struct {
 	expires time.Time
 	timer   *time.Timer
 	done    bool
-	onEnd   func()
+	onEnd   serial.Handlers[struct{}]
 
 	notifyMu sync.Mutex // NOTIFYs are sent one at a time, in order
 	ctx      context.Context
@@ -130,12 +131,17 @@ func (s *Subscription) Subscriber() string {
 // Done is closed when the subscription has ended.
 func (s *Subscription) Done() <-chan struct{} { return s.ctx.Done() }
 
-// OnEnd sets a function called once when the subscription ends (on the
-// goroutine that ends it; it must not block).
-func (s *Subscription) OnEnd(f func()) {
-	s.mu.Lock()
-	s.onEnd = f
-	s.mu.Unlock()
+// OnEnd adds a function called once when the subscription ends and
+// returns the function that removes it. Every function added runs, in the
+// order added, on the goroutine that ends the subscription (a NOTIFY or
+// Terminate caller, the expiry timer, the platform's Close), never under a
+// lock; it must not block. Remove is idempotent and safe inside the
+// function. A function added after the end is never called.
+func (s *Subscription) OnEnd(f func()) (remove func()) {
+	if f == nil {
+		return func() {}
+	}
+	return s.onEnd.Add(func(struct{}) { f() })
 }
 
 // setExpiryLocked (re)arms the expiry timer; s.mu is held.
@@ -247,12 +253,12 @@ func (s *Subscription) end() {
 	if s.timer != nil {
 		s.timer.Stop()
 	}
-	f := s.onEnd
+	ended := s.onEnd.Dispatch(struct{}{}, nil)
 	s.mu.Unlock()
 	s.p.UnregisterDialog(s.dlg.callID, s.dlg.localTag)
 	s.cancel()
-	if f != nil {
-		f()
+	if ended != nil {
+		ended()
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -139,8 +140,8 @@ func (c *Call) refer(ctx context.Context, referTo string, opts TransferOptions) 
 	}
 }
 
-// TransferRequest is an incoming REFER that the application accepts or
-// declines. If it does neither within 5 seconds, it is declined.
+// TransferRequest is an incoming REFER, delivered to the call's
+// OnTransferRequested handlers, one of which accepts or declines it.
 type TransferRequest struct {
 	// Target is the Refer-To URI without embedded headers.
 	Target string
@@ -152,15 +153,33 @@ type TransferRequest struct {
 	call     *Call
 	decision chan int
 	once     sync.Once
+	decided  atomic.Bool // Accept or Decline was called, or the wait ended
+	taken    atomic.Bool
 }
 
-// OnTransferRequested sets the handler of incoming REFERs. It runs on the
-// call's event goroutine and must not block: call Accept from a goroutine
-// of your own. Without a handler, REFERs are declined with 603.
-func (c *Call) OnTransferRequested(f func(*TransferRequest)) {
-	c.mu.Lock()
-	c.onTransfer = f
-	c.mu.Unlock()
+// OnTransferRequested adds a handler of incoming REFERs and returns the
+// function that removes it. Handlers run on the call's event goroutine
+// (see OnStateChanged) and must not block.
+//
+// The handlers are asked in the order added until one of them decides: a
+// handler decides by calling Decline or Take before it returns; the
+// handlers after it are not called. Accept blocks, so a
+// handler that accepts calls Take and then Accept from a goroutine of its
+// own:
+//
+//	call.OnTransferRequested(func(tr *endpoint.TransferRequest) {
+//		if !tr.Take() {
+//			return
+//		}
+//		go func() { nc, err := tr.Accept(ctx, endpoint.EstablishOptions{}) ... }()
+//	})
+//
+// A handler that returns without deciding leaves the request to the next
+// one. When none decides, or there is no handler, the REFER is declined
+// with 603 at once; a request taken but neither accepted nor declined
+// within 5 seconds is declined with 603 too.
+func (c *Call) OnTransferRequested(f func(*TransferRequest)) (remove func()) {
+	return c.onTransfer.Add(f)
 }
 
 func (c *Call) serveRefer(r *platform.Request) {
@@ -174,23 +193,26 @@ func (c *Call) serveRefer(r *platform.Request) {
 		_ = r.Respond(sip.StatusBadRequest, "Bad Refer-To", nil)
 		return
 	}
-	c.mu.Lock()
-	f := c.onTransfer
-	c.mu.Unlock()
-	if f == nil {
-		_ = r.Respond(603, "Decline", nil)
-		return
-	}
 	tr := &TransferRequest{Target: target, Replaces: replaces, call: c, decision: make(chan int, 1)}
 	if rb := r.GetHeader("Referred-By"); rb != nil {
 		tr.ReferredBy = rb.Value()
 	}
-	c.events.Post(func() { f(tr) })
+	ask := c.onTransfer.Dispatch(tr, tr.answered)
+	if ask == nil {
+		_ = r.Respond(603, "Decline", nil)
+		return
+	}
+	c.events.Post(func() {
+		ask()
+		if !tr.answered() {
+			tr.Decline(603) // no handler decided
+		}
+	})
 	code := 603
 	select {
 	case code = <-tr.decision:
 	case <-time.After(5 * time.Second):
-		tr.once.Do(func() {})
+		tr.decide(0)
 	case <-c.ctx.Done():
 	}
 	if code == 202 {
@@ -228,12 +250,40 @@ func parseReferTo(v string) (target, replaces string, err error) {
 	return uri, replaces, nil
 }
 
-// Decline refuses the transfer (603 when code is 0).
+// answered reports whether a handler has decided: called Accept, Decline
+// or Take.
+func (t *TransferRequest) answered() bool { return t.decided.Load() || t.taken.Load() }
+
+// decide records the decision code (0: none, the request is declined) if
+// none was made before, and reports whether it did.
+func (t *TransferRequest) decide(code int) bool {
+	ok := false
+	t.once.Do(func() {
+		t.decided.Store(true)
+		if code != 0 {
+			t.decision <- code
+		}
+		ok = true
+	})
+	return ok
+}
+
+// Take claims the request for the calling handler before it hands the
+// request to a goroutine of its own that calls Accept or Decline: the
+// handlers after it are not asked, and the REFER waits (5 seconds at most)
+// for that decision. It reports false when another handler has already
+// taken or decided the request.
+func (t *TransferRequest) Take() bool {
+	return !t.decided.Load() && t.taken.CompareAndSwap(false, true)
+}
+
+// Decline refuses the transfer (603 when code is 0). It does nothing if
+// the request was already accepted or declined.
 func (t *TransferRequest) Decline(code int) {
 	if code == 0 {
 		code = 603
 	}
-	t.once.Do(func() { t.decision <- code })
+	t.decide(code)
 }
 
 // Accept answers 202 and places a new call to the target in the same
@@ -241,11 +291,11 @@ func (t *TransferRequest) Decline(code int) {
 // progress to the referrer with NOTIFY (RFC 3515 section 2.4.4). When the
 // new call is answered, this call is ended (reason transferred) and the new
 // call is returned; the application owns it. Accept blocks until the new
-// call is established or fails: call it from your own goroutine.
+// call is established or fails: call it from your own goroutine, after
+// Take in the handler (see OnTransferRequested). It fails when the request
+// was already answered, declined for want of a decision included.
 func (t *TransferRequest) Accept(ctx context.Context, opts EstablishOptions) (*Call, error) {
-	accepted := false
-	t.once.Do(func() { t.decision <- 202; accepted = true })
-	if !accepted {
+	if !t.decide(202) {
 		return nil, errors.New("endpoint: transfer request already answered")
 	}
 	c := t.call

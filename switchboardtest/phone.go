@@ -71,6 +71,9 @@ func NewPhone(t testing.TB, name string, opts ...PhoneOptions) *Phone {
 // the target, and the new call is queued for NextCall.
 func (p *Phone) acceptTransfers(c *endpoint.Call) {
 	c.OnTransferRequested(func(tr *endpoint.TransferRequest) {
+		if !tr.Take() {
+			return
+		}
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()

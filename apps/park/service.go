@@ -17,6 +17,7 @@ import (
 
 	"github.com/switchboard-sip/switchboard/b2b"
 	"github.com/switchboard-sip/switchboard/endpoint"
+	"github.com/switchboard-sip/switchboard/internal/serial"
 	"github.com/switchboard-sip/switchboard/media/audio"
 	"github.com/switchboard-sip/switchboard/platform"
 )
@@ -134,7 +135,7 @@ type Service struct {
 	parked  map[string]*parkedCall  // by token
 	pending map[string]*pendingPark // attended parks, by the parker's Call-ID
 	subs    map[string][]*blfSub    // busy lamps, by orbit
-	onEvent func(Event)
+	onEvent serial.Handlers[Event]
 	events  chan Event
 	closed  bool
 	done    chan struct{}
@@ -275,11 +276,13 @@ func orbitPrefixes(r []OrbitRange) []string {
 	return slices.Compact(out)
 }
 
-// OnEvent sets the park event handler.
-func (s *Service) OnEvent(f func(Event)) {
-	s.mu.Lock()
-	s.onEvent = f
-	s.mu.Unlock()
+// OnEvent adds a park event handler and returns the function that removes
+// it. Every handler added runs, in the order added, on the service's event
+// goroutine, one event at a time, never under a lock; it must not block
+// (events that arrive while the queue is full are dropped). Remove is
+// idempotent and safe inside a handler.
+func (s *Service) OnEvent(f func(Event)) (remove func()) {
+	return s.onEvent.Add(f)
 }
 
 func (s *Service) emit(e Event) {
@@ -294,12 +297,7 @@ func (s *Service) runEvents() {
 	for {
 		select {
 		case e := <-s.events:
-			s.mu.Lock()
-			f := s.onEvent
-			s.mu.Unlock()
-			if f != nil {
-				f(e)
-			}
+			s.onEvent.Run(e)
 		case <-s.done:
 			return
 		}
