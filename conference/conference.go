@@ -182,11 +182,7 @@ func (c *Conference) admit(ctx context.Context, call *endpoint.Call) {
 	generated := strings.HasPrefix(user, endpoint.GeneratedUserPrefix)
 	trusted := false
 	if wantTrusted || generated {
-		if lc, ok := endpoint.LocalCaller(c.s.p, req); ok && lc.Conversation().Endpoint().Kind() == endpoint.Application {
-			trusted = true
-		} else if call.FromTrustedPeer() {
-			trusted = true
-		}
+		trusted = call.FromLocalApplication() || call.FromTrustedPeer()
 		if !trusted {
 			c.s.log.Info("trusted join refused", "conference", c.id, "from", uri, "source", req.Source())
 			_ = call.Decline(ctx, sip.StatusForbidden, "Trusted Join Not Allowed")

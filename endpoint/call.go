@@ -15,6 +15,7 @@ import (
 
 	"github.com/switchboard-sip/switchboard/internal/callsession"
 	"github.com/switchboard-sip/switchboard/internal/serial"
+	"github.com/switchboard-sip/switchboard/internal/ua"
 	"github.com/switchboard-sip/switchboard/media"
 	"github.com/switchboard-sip/switchboard/media/audio"
 	"github.com/switchboard-sip/switchboard/media/codec"
@@ -367,7 +368,7 @@ func (c *Call) setState(s State, r Reason) {
 // cleanupLocked releases the dialog, timers and media; c.mu is held.
 func (c *Call) cleanupLocked() {
 	if c.dlg.localTag != "" {
-		c.p.UnregisterDialog(c.dlg.callID, c.dlg.localTag)
+		ua.Of(c.p).UnregisterDialog(c.dlg.callID, c.dlg.localTag)
 	}
 	if c.seTimer != nil {
 		c.seTimer.Stop()
@@ -402,7 +403,7 @@ func (c *Call) nextSeqLocked() uint32 {
 // do sends an in-dialog request and waits for its final response.
 // Provisional responses are ignored. For INVITE the caller handles the ACK.
 func (c *Call) do(ctx context.Context, req *sip.Request) (*sip.Response, sip.ClientTransaction, error) {
-	tx, err := c.p.Client().TransactionRequest(ctx, req, c.p.PrepareRequest)
+	tx, err := ua.Of(c.p).TransactionRequest(ctx, req)
 	if err != nil {
 		return nil, nil, fmt.Errorf("endpoint: send %s: %w", req.Method, err)
 	}
@@ -460,7 +461,7 @@ func (c *Call) sendAck(tx sip.ClientTransaction, seq uint32, body []byte) error 
 		ack.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	}
 	ack.SetBody(body)
-	if err := c.p.Client().WriteRequest(ack, c.p.PrepareRequest); err != nil {
+	if err := ua.Of(c.p).WriteRequest(ack); err != nil {
 		return err
 	}
 	if tx != nil {
@@ -468,7 +469,7 @@ func (c *Call) sendAck(tx sip.ClientTransaction, seq uint32, body []byte) error 
 		tx.OnRetransmission(func(r *sip.Response) {
 			if r.IsSuccess() {
 				a := tmpl.Clone()
-				_ = c.p.Client().WriteRequest(a, c.p.PrepareRequest)
+				_ = ua.Of(c.p).WriteRequest(a)
 			}
 		})
 	}
@@ -633,19 +634,20 @@ func (c *Call) terminate(ctx context.Context, reason Reason) error {
 // abort ends the call without signalling (platform Close).
 func (c *Call) abort() { c.setState(Terminated, ReasonShutdown) }
 
-// dialogHandler adapts Call to platform.DialogHandler without exporting
-// its methods on Call.
+// dialogHandler adapts Call to ua.DialogHandler without exporting its
+// methods on Call.
 type dialogHandler struct{ c *Call }
 
-func (h dialogHandler) ServeDialog(r *platform.Request) { h.c.serveDialog(r) }
+func (h dialogHandler) ServeDialog(req *sip.Request, tx sip.ServerTransaction, trusted bool) {
+	h.c.serveDialog(&platform.Request{Request: req, Tx: tx, Trusted: trusted})
+}
 func (h dialogHandler) Terminate(ctx context.Context) error {
 	return h.c.terminate(ctx, ReasonShutdown)
 }
 func (h dialogHandler) Abort() { h.c.abort() }
 
-// CallOf returns the Call behind a platform dialog handler, for packages
-// (conference, b2b) that look dialogs up by Replaces.
-func CallOf(h platform.DialogHandler) (*Call, bool) {
+// callOf returns the Call behind a registered dialog handler.
+func callOf(h ua.DialogHandler) (*Call, bool) {
 	d, ok := h.(dialogHandler)
 	return d.c, ok
 }

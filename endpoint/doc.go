@@ -28,6 +28,14 @@
 //	call := conv.NewCall()
 //	err := call.Establish(ctx, "sip:bob@192.0.2.10", endpoint.EstablishOptions{})
 //
+// Out-of-dialog requests (a MESSAGE to a user, an unsolicited NOTIFY, an
+// OPTIONS ping) leave from the endpoint's owner URI, or from a
+// conversation's identity with [Conversation.Request]; a failure response
+// is a [*ResponseError]:
+//
+//	err := ep.SendMessage(ctx, "sip:bob@192.0.2.10", "text/plain", []byte("Your call was parked on 7001"))
+//	res, err := ep.Request(ctx, sip.OPTIONS, "sip:gw@192.0.2.1", endpoint.RequestOptions{})
+//
 // Events ([Call.OnStateChanged], [Call.OnMediaChanged], [Call.OnDTMF],
 // [Call.OnTransferRequested]) add handlers: every handler added runs, in
 // the order added, one event at a time on a goroutine of its call, never

@@ -11,6 +11,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/switchboard-sip/switchboard/internal/ua"
 	"github.com/switchboard-sip/switchboard/media/sdp"
 	"github.com/switchboard-sip/switchboard/platform"
 )
@@ -245,21 +246,32 @@ func formatsFor(names []string) ([]sdp.Format, error) {
 	return nil, errors.New("endpoint: codecs must include an audio codec")
 }
 
-// LocalCaller reports whether req (an INVITE received by p) was sent by a
-// call of an endpoint on the same platform, and returns that call. The
-// check uses the dialog the caller registered (Call-ID and From tag), which
-// a remote party cannot forge without knowing them; conferences use it to
+// FromLocalApplication reports whether an incoming call was placed by an
+// outgoing call of an application endpoint on the same platform. The check
+// uses the dialog the caller registered (its Call-ID and From tag), which a
+// remote party cannot forge without knowing them; conferences use it to
 // admit trusted joins from local application endpoints.
-func LocalCaller(p *platform.Platform, req *sip.Request) (*Call, bool) {
+func (c *Call) FromLocalApplication() bool {
+	req := c.Request()
+	if req == nil {
+		return false
+	}
+	lc, ok := localCaller(c.p, req)
+	return ok && lc.ep.kind == Application
+}
+
+// localCaller reports whether req (an INVITE received by p) was sent by a
+// call of an endpoint on the same platform, and returns that call.
+func localCaller(p *platform.Platform, req *sip.Request) (*Call, bool) {
 	tag, ok := req.From().Params.Get("tag")
 	if !ok {
 		return nil, false
 	}
-	h, ok := p.Dialog(req.CallID().Value(), tag)
+	h, ok := ua.Of(p).Dialog(req.CallID().Value(), tag)
 	if !ok {
 		return nil, false
 	}
-	c, ok := CallOf(h)
+	c, ok := callOf(h)
 	if !ok || c.incoming {
 		return nil, false
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/switchboard-sip/switchboard/internal/serial"
+	"github.com/switchboard-sip/switchboard/internal/ua"
 	"github.com/switchboard-sip/switchboard/platform"
 )
 
@@ -96,7 +97,7 @@ func AcceptSubscription(p *platform.Platform, r *platform.Request, opts Subscrib
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.dlg = uasDialog(req, sip.GenerateTagN(16))
 	s.dlg.localName = ""
-	if err := p.RegisterDialog(s.dlg.callID, s.dlg.localTag, subHandler{s}); err != nil {
+	if err := ua.Of(p).RegisterDialog(s.dlg.callID, s.dlg.localTag, subHandler{s}); err != nil {
 		_ = r.Respond(sip.StatusServiceUnavailable, "Service Unavailable", nil)
 		return nil, err
 	}
@@ -215,7 +216,7 @@ func (s *Subscription) notify(ctx context.Context, state, contentType string, bo
 	if last {
 		defer s.end()
 	}
-	tx, err := s.p.Client().TransactionRequest(ctx, req, s.p.PrepareRequest)
+	tx, err := ua.Of(s.p).TransactionRequest(ctx, req)
 	if err != nil {
 		return fmt.Errorf("endpoint: NOTIFY: %w", err)
 	}
@@ -255,7 +256,7 @@ func (s *Subscription) end() {
 	}
 	ended := s.onEnd.Dispatch(struct{}{}, nil)
 	s.mu.Unlock()
-	s.p.UnregisterDialog(s.dlg.callID, s.dlg.localTag)
+	ua.Of(s.p).UnregisterDialog(s.dlg.callID, s.dlg.localTag)
 	s.cancel()
 	if ended != nil {
 		ended()
@@ -264,10 +265,13 @@ func (s *Subscription) end() {
 
 type subHandler struct{ s *Subscription }
 
-// ServeDialog handles in-dialog requests: a refreshing SUBSCRIBE (Expires:
+func (h subHandler) ServeDialog(req *sip.Request, tx sip.ServerTransaction, trusted bool) {
+	h.s.serveDialog(&platform.Request{Request: req, Tx: tx, Trusted: trusted})
+}
+
+// serveDialog handles in-dialog requests: a refreshing SUBSCRIBE (Expires:
 // 0 unsubscribes, and gets a final NOTIFY).
-func (h subHandler) ServeDialog(r *platform.Request) {
-	s := h.s
+func (s *Subscription) serveDialog(r *platform.Request) {
 	if r.Method != sip.SUBSCRIBE {
 		if !r.IsAck() {
 			_ = r.Respond(sip.StatusMethodNotAllowed, "Method Not Allowed", nil)

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/icholy/digest"
 
+	"github.com/switchboard-sip/switchboard/internal/ua"
 	"github.com/switchboard-sip/switchboard/media/sdp"
 	"github.com/switchboard-sip/switchboard/platform"
 )
@@ -122,7 +123,7 @@ func (c *Call) Establish(ctx context.Context, destination string, opts Establish
 		c.mu.Unlock()
 		return err
 	}
-	if err := c.p.RegisterDialog(c.dlg.callID, c.dlg.localTag, dialogHandler{c}); err != nil {
+	if err := ua.Of(c.p).RegisterDialog(c.dlg.callID, c.dlg.localTag, dialogHandler{c}); err != nil {
 		c.mu.Unlock()
 		return err
 	}
@@ -173,9 +174,9 @@ func (c *Call) Establish(ctx context.Context, destination string, opts Establish
 
 // runInvite drives the INVITE client transaction to a final response.
 func (c *Call) runInvite(ctx context.Context, opts EstablishOptions) error {
-	cl := c.p.Client()
+	core := ua.Of(c.p)
 	req := c.invite
-	tx, err := cl.TransactionRequest(context.WithoutCancel(ctx), req, c.p.PrepareRequest)
+	tx, err := core.TransactionRequest(context.WithoutCancel(ctx), req)
 	if err != nil {
 		return fmt.Errorf("endpoint: send INVITE: %w", err)
 	}
@@ -198,7 +199,7 @@ func (c *Call) runInvite(ctx context.Context, opts EstablishOptions) error {
 		go func() {
 			cctx, done := context.WithTimeout(context.Background(), 64*c.p.Config().T1)
 			defer done()
-			if tx, err := cl.TransactionRequest(cctx, cr, c.p.PrepareRequest); err == nil {
+			if tx, err := core.TransactionRequest(cctx, cr); err == nil {
 				select {
 				case <-tx.Responses():
 				case <-tx.Done():
@@ -262,7 +263,7 @@ func (c *Call) runInvite(ctx context.Context, opts EstablishOptions) error {
 				c.mu.Lock()
 				c.invite = req
 				c.mu.Unlock()
-				if tx, err = cl.TransactionRequest(context.WithoutCancel(ctx), req, c.p.PrepareRequest); err != nil {
+				if tx, err = core.TransactionRequest(context.WithoutCancel(ctx), req); err != nil {
 					return fmt.Errorf("endpoint: send INVITE: %w", err)
 				}
 				provisional = false

@@ -11,6 +11,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/switchboard-sip/switchboard/internal/ua"
 	"github.com/switchboard-sip/switchboard/media/sdp"
 	"github.com/switchboard-sip/switchboard/platform"
 )
@@ -133,11 +134,11 @@ func parseReplaces(v string) (callID, toTag, fromTag string) {
 // findReplaced finds our dialog that a Replaces value names.
 func (e *Endpoint) findReplaced(v string) (*Call, error) {
 	callID, toTag, fromTag := parseReplaces(v)
-	h, ok := e.p.Dialog(callID, toTag)
+	h, ok := ua.Of(e.p).Dialog(callID, toTag)
 	if !ok {
 		return nil, errors.New("no such dialog")
 	}
-	old, ok := CallOf(h)
+	old, ok := callOf(h)
 	if !ok {
 		return nil, errors.New("dialog is not a call")
 	}
@@ -180,7 +181,7 @@ func (c *Call) initIncoming(r *platform.Request) (int, string, error) {
 		return 422, "Session Interval Too Small", err
 	}
 
-	if err := c.p.RegisterDialog(c.dlg.callID, c.dlg.localTag, dialogHandler{c}); err != nil {
+	if err := ua.Of(c.p).RegisterDialog(c.dlg.callID, c.dlg.localTag, dialogHandler{c}); err != nil {
 		return sip.StatusServiceUnavailable, "Service Unavailable", err
 	}
 	if !r.Tx.OnCancel(func(*sip.Request) { go c.remoteCancelled() }) {

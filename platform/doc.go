@@ -6,7 +6,8 @@
 // Out-of-dialog requests are routed by Request-URI to the [Handler]
 // registered for that owner URI with [Platform.Route], or to the default
 // routing handler; anything else gets 404. In-dialog requests are routed by
-// Call-ID and local tag to the [DialogHandler] that registered the dialog;
+// Call-ID and local tag to the call or subscription that registered the
+// dialog (endpoints do, through Switchboard's internal user agent core);
 // unknown dialogs get 481. OPTIONS is answered by the platform itself.
 //
 // Lifetime follows net/http: [New] validates the [Config] and binds the

@@ -19,8 +19,13 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/switchboard-sip/switchboard/internal/ua"
 	"github.com/switchboard-sip/switchboard/media"
 )
+
+// The core of a platform is reachable only from Switchboard's own packages
+// (through internal/ua), never from applications.
+func init() { ua.SetOf(func(p any) *ua.Core { return p.(*Platform).core }) }
 
 // ErrClosed is returned by operations on a platform that has been shut
 // down or closed.
@@ -78,19 +83,6 @@ type HandlerFunc func(r *Request)
 // ServeSIP calls f(r).
 func (f HandlerFunc) ServeSIP(r *Request) { f(r) }
 
-// DialogHandler serves the in-dialog requests of one dialog.
-type DialogHandler interface {
-	// ServeDialog handles an in-dialog request (including ACK) on the
-	// request's goroutine.
-	ServeDialog(r *Request)
-	// Terminate ends the dialog (BYE or CANCEL as its state requires); the
-	// platform calls it when a Shutdown deadline passes.
-	Terminate(ctx context.Context) error
-	// Abort releases the dialog's resources without signalling; the
-	// platform calls it from Close.
-	Abort()
-}
-
 type route struct {
 	user, host string
 	h          Handler
@@ -122,6 +114,7 @@ type Platform struct {
 	ua      *sipgo.UserAgent
 	srv     *sipgo.Server
 	cli     *sipgo.Client
+	core    *ua.Core // dialogs and the request client, for endpoints
 	ports   *media.PortRange
 	trusted []netip.Prefix
 	certs   *certRegistry
@@ -137,8 +130,6 @@ type Platform struct {
 	routes   []route
 	prefixes []route // user-part prefixes (conference URIs conf-<id>)
 	fallback Handler
-	dialogs  map[string]DialogHandler
-	dialogCh chan struct{} // closed and replaced whenever a dialog is removed
 
 	started   atomic.Bool
 	draining  atomic.Bool
@@ -150,7 +141,7 @@ type Platform struct {
 // New validates cfg, binds every listener and prepares the platform. It
 // does not serve until Start.
 func New(cfg Config, opts ...Option) (*Platform, error) {
-	p := &Platform{dialogs: map[string]DialogHandler{}, dialogCh: make(chan struct{}), domains: map[string]bool{}}
+	p := &Platform{domains: map[string]bool{}}
 	explicitT1 := cfg.T1 != 0
 	for _, o := range opts {
 		o(p)
@@ -214,6 +205,11 @@ func New(cfg Config, opts ...Option) (*Platform, error) {
 	}
 	p.srv, _ = sipgo.NewServer(p.ua, sipgo.WithServerLogger(siplog))
 	p.cli, _ = sipgo.NewClient(p.ua, sipgo.WithClientLogger(siplog), sipgo.WithClientHostname(p.host))
+	var udp *net.UDPAddr
+	if len(p.udp) > 0 {
+		udp, _ = p.udp[0].LocalAddr().(*net.UDPAddr)
+	}
+	p.core = ua.New(p.cli, udp, p.closedErr)
 	for _, m := range []sip.RequestMethod{sip.INVITE, sip.ACK, sip.CANCEL, sip.BYE, sip.OPTIONS, sip.REFER,
 		sip.NOTIFY, sip.INFO, sip.UPDATE, sip.SUBSCRIBE, sip.MESSAGE, sip.PRACK, sip.REGISTER, sip.PUBLISH} {
 		p.srv.OnRequest(m, p.dispatch)
@@ -327,7 +323,7 @@ func (p *Platform) Start() error {
 		serve("ws", func() error { return p.srv.ServeWS(l) })
 	}
 	// sipgo registers a UDP listener in its connection pool on the serving
-	// goroutine; requests bound to it (PrepareRequest) need it registered,
+	// goroutine; requests bound to it (ua.Core.Prepare) need it registered,
 	// so Start returns only once it is.
 	tl := p.ua.TransportLayer()
 	for _, c := range p.udp {
@@ -383,23 +379,9 @@ func (p *Platform) Addr(transport string) net.Addr {
 	return nil
 }
 
-// PrepareRequest is a sipgo client request option for requests built by
-// endpoints: it adds a Via when there is none and binds UDP requests to
-// the platform's listening socket, so that requests leave from the address
-// peers know (and that their responses come back to).
-func (p *Platform) PrepareRequest(cl *sipgo.Client, req *sip.Request) error {
+func (p *Platform) closedErr() error {
 	if p.closed.Load() {
-		// After Close sipgo would open a fresh socket for the request
-		// (and leak its reader): refuse instead.
 		return ErrClosed
-	}
-	if strings.EqualFold(req.Transport(), "UDP") && len(p.udp) > 0 && req.Laddr.Port == 0 {
-		if a, ok := p.udp[0].LocalAddr().(*net.UDPAddr); ok {
-			req.Laddr = sip.Addr{IP: a.IP, Port: a.Port}
-		}
-	}
-	if req.Via() == nil {
-		return sipgo.ClientRequestAddVia(cl, req)
 	}
 	return nil
 }
@@ -420,10 +402,6 @@ func (p *Platform) Host() string { return p.host }
 
 // Logger returns the platform's logger.
 func (p *Platform) Logger() *slog.Logger { return p.log }
-
-// Client returns the sipgo client used to send requests. Requests leave
-// from the listening sockets.
-func (p *Platform) Client() *sipgo.Client { return p.cli }
 
 // Ports returns the RTP port range.
 func (p *Platform) Ports() *media.PortRange { return p.ports }
@@ -596,57 +574,10 @@ func (p *Platform) lookup(u sip.Uri) Handler {
 	return p.fallback
 }
 
-func dialogKey(callID, localTag string) string { return callID + "\x00" + localTag }
-
-// RegisterDialog makes the platform route in-dialog requests with this
-// Call-ID and local tag (the To tag of requests we receive) to h. It fails
-// once the platform is closed.
-func (p *Platform) RegisterDialog(callID, localTag string, h DialogHandler) error {
-	if p.closed.Load() {
-		return ErrClosed
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.dialogs[dialogKey(callID, localTag)] = h
-	return nil
-}
-
-// UnregisterDialog removes a dialog registered with RegisterDialog.
-func (p *Platform) UnregisterDialog(callID, localTag string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	k := dialogKey(callID, localTag)
-	if _, ok := p.dialogs[k]; ok {
-		delete(p.dialogs, k)
-		close(p.dialogCh)
-		p.dialogCh = make(chan struct{})
-	}
-}
-
-// Dialog returns the handler of a registered dialog, for INVITE with
-// Replaces (RFC 3891).
-func (p *Platform) Dialog(callID, localTag string) (DialogHandler, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	h, ok := p.dialogs[dialogKey(callID, localTag)]
-	return h, ok
-}
-
 // ActiveDialogs returns the number of registered dialogs.
 func (p *Platform) ActiveDialogs() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.dialogs)
-}
-
-func (p *Platform) snapshotDialogs() []DialogHandler {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := make([]DialogHandler, 0, len(p.dialogs))
-	for _, h := range p.dialogs {
-		out = append(out, h)
-	}
-	return out
+	n, _ := p.core.Dialogs()
+	return n
 }
 
 // dispatch is the single entry point of every request sipgo receives.
@@ -677,11 +608,8 @@ func (p *Platform) ServeRequest(req *sip.Request, tx sip.ServerTransaction) {
 		req.RemoveHeader("P-Asserted-Identity")
 	}
 	if tag, ok := req.To().Params.Get("tag"); ok && tag != "" {
-		p.mu.Lock()
-		h := p.dialogs[dialogKey(req.CallID().Value(), tag)]
-		p.mu.Unlock()
-		if h != nil {
-			h.ServeDialog(r)
+		if h, ok := p.core.Dialog(req.CallID().Value(), tag); ok {
+			h.ServeDialog(r.Request, r.Tx, r.Trusted)
 			return
 		}
 		if !req.IsAck() {
@@ -753,9 +681,7 @@ func (p *Platform) Shutdown(ctx context.Context) error {
 	p.log.Info("platform draining", "dialogs", p.ActiveDialogs())
 	var err error
 	for {
-		p.mu.Lock()
-		n, ch := len(p.dialogs), p.dialogCh
-		p.mu.Unlock()
+		n, ch := p.core.Dialogs()
 		if n == 0 {
 			break
 		}
@@ -771,7 +697,7 @@ func (p *Platform) Shutdown(ctx context.Context) error {
 		// Give terminations a short grace period of their own: ctx is done.
 		tctx, cancel := context.WithTimeout(context.Background(), 32*p.cfg.T1)
 		var wg sync.WaitGroup
-		for _, h := range p.snapshotDialogs() {
+		for _, h := range p.core.Snapshot() {
 			wg.Go(func() { _ = h.Terminate(tctx) })
 		}
 		wg.Wait()
@@ -786,7 +712,7 @@ func (p *Platform) Shutdown(ctx context.Context) error {
 func (p *Platform) Close() error {
 	p.closeOnce.Do(func() {
 		p.closed.Store(true)
-		for _, h := range p.snapshotDialogs() {
+		for _, h := range p.core.Snapshot() {
 			h.Abort()
 		}
 		p.closeListeners()

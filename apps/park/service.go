@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/switchboard-sip/switchboard/b2b"
@@ -719,28 +718,13 @@ func (s *Service) dialAndConnect(pc *parkedCall, target, why string) bool {
 	return true
 }
 
-// tell sends the parker a SIP MESSAGE with text.
+// tell sends the parker a SIP MESSAGE with text, from the park address.
 func (s *Service) tell(ctx context.Context, to, text string) {
-	u, err := endpoint.ParseURI(to)
-	if err != nil {
+	if s.ringer == nil {
 		return
 	}
-	req := sip.NewRequest(sip.MESSAGE, u)
-	from := &sip.FromHeader{DisplayName: "Call Park", Address: sip.Uri{Scheme: "sip", User: s.cfg.User, Host: s.p.Host()}, Params: sip.NewParams()}
-	from.Params.Add("tag", sip.GenerateTagN(12))
-	req.AppendHeader(from)
-	req.AppendHeader(&sip.ToHeader{Address: u})
-	req.AppendHeader(sip.NewHeader("Content-Type", "text/plain"))
-	req.SetBody([]byte(text))
-	tx, err := s.p.Client().TransactionRequest(ctx, req, sipgoBuild(s.p))
-	if err != nil {
-		return
-	}
-	defer tx.Terminate()
-	select {
-	case <-tx.Responses():
-	case <-tx.Done():
-	case <-ctx.Done():
+	if err := s.ringer.SendMessage(ctx, to, "text/plain", []byte(text)); err != nil {
+		s.log.Info("park message not delivered", "to", to, "error", err)
 	}
 }
 
@@ -843,15 +827,4 @@ func (s *Service) Close() error {
 		_ = ep.Close()
 	}
 	return nil
-}
-
-// sipgoBuild completes an out-of-dialog request (Call-ID, CSeq, ...) and
-// sends it from the platform's listening socket.
-func sipgoBuild(p *platform.Platform) sipgo.ClientRequestOption {
-	return func(cl *sipgo.Client, req *sip.Request) error {
-		if err := p.PrepareRequest(cl, req); err != nil {
-			return err
-		}
-		return sipgo.ClientRequestBuild(cl, req)
-	}
 }

@@ -3,6 +3,7 @@ package park_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -130,6 +131,14 @@ func TestTimeoutChainDisconnectsAndTellsTheParker(t *testing.T) {
 	}})
 	parker.Endpoint.HandleOther(platform.HandlerFunc(func(r *platform.Request) {
 		_ = r.Respond(200, "OK", nil)
+		if r.Method != "MESSAGE" || r.From().Address.User != "park" || r.From().DisplayName != "Call Park" {
+			msgs <- fmt.Sprintf("%s from %s", r.Method, r.From().Value())
+			return
+		}
+		if ct := r.ContentType(); ct == nil || ct.Value() != "text/plain" {
+			msgs <- fmt.Sprintf("Content-Type %v", ct)
+			return
+		}
 		msgs <- string(r.Body())
 	}))
 	clock := &fakeClock{now: time.Unix(1e9, 0)}
