@@ -12,7 +12,8 @@ import (
 
 // TestAppDTMFHandlerSurvivesTheB2BRelay: the application watches the key
 // presses of leg 1 with two OnDTMF handlers of its own; the b2b call's
-// DTMF relay (SIP INFO on leg 1 → RFC 4733 on leg 2) works next to them,
+// DTMF relay (SIP INFO on leg 1 → RFC 4733 on leg 2, and RFC 4733 through
+// the media relay) works next to them,
 // removing an application handler leaves the relay working, and removing
 // the b2b call's handlers leaves the application's remaining one working.
 func TestAppDTMFHandlerSurvivesTheB2BRelay(t *testing.T) {
@@ -90,6 +91,16 @@ func TestAppDTMFHandlerSurvivesTheB2BRelay(t *testing.T) {
 	send("2")
 	expect("callee (relay)", far, '2')
 	expect("app handler B", appB, '2')
+	silent("app handler A", appA)
+
+	// An RFC 4733 key press is forwarded by the media relay (the relay is
+	// the consumer of leg 1's packets) and still reported to the
+	// application's handler.
+	if err := caller.SendDTMF(ctx, "4"); err != nil {
+		t.Fatalf("RFC 4733 4: %v", err)
+	}
+	expect("callee (media relay)", far, '4')
+	expect("app handler B (RFC 4733)", appB, '4')
 	silent("app handler A", appA)
 
 	// The b2b call's own handlers go (as when it re-pairs or ends); the

@@ -276,9 +276,9 @@ func (c *Call) OnMediaChanged(f func(sdp.Negotiated)) (remove func()) {
 
 // OnDTMF adds a handler of received key presses (RFC 4733, SIP INFO or
 // in-band) and returns the function that removes it. It runs on the call's
-// event goroutine and must not block (see OnStateChanged). While the
-// call's session is in a media.Relay (a b2b call), RFC 4733 key presses go
-// through the relay and are not reported here; SIP INFO ones still are.
+// event goroutine and must not block (see OnStateChanged). Key presses
+// are reported whoever consumes the call's media — a b2b relay forwarding
+// them, a conference mixer — and carry their source (media.DTMFEvent).
 func (c *Call) OnDTMF(f func(media.DTMFEvent)) (remove func()) {
 	return c.onDTMF.Add(f)
 }
