@@ -11,6 +11,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/switchboard-sip/switchboard/endpoint"
+	"github.com/switchboard-sip/switchboard/internal/callsession"
 	"github.com/switchboard-sip/switchboard/internal/serial"
 	"github.com/switchboard-sip/switchboard/media"
 	"github.com/switchboard-sip/switchboard/media/sdp"
@@ -91,6 +92,7 @@ type Call struct {
 	mu      sync.Mutex
 	state   State
 	relay   *media.Relay
+	spliced callsession.Splicer // leg 1's media joined in process instead of relayed
 	last    *media.RelayStats
 	onState serial.Handlers[State]
 	events  serial.Queue
@@ -287,6 +289,9 @@ func (b *Call) startRelay() error {
 	if b.relay != nil {
 		return nil
 	}
+	if done, err := b.spliceLocked(); done || err != nil {
+		return err
+	}
 	r, err := media.NewRelay(b.leg1.Call.Flow(), b.leg2.Call.Flow(), media.RelayOptions{})
 	if err != nil {
 		return nil // a leg without media (yet): nothing to relay
@@ -296,6 +301,50 @@ func (b *Call) startRelay() error {
 	}
 	b.relay = r
 	return nil
+}
+
+// spliceLocked joins leg 1's media in process when leg 2 is a call into
+// a service of this platform that can take it (a conference: see
+// internal/callsession): leg 1's flow then feeds the conference's mixer
+// directly and the RTP sessions of leg 2 and of its far end close, so the
+// caller's audio crosses one socket instead of three. It reports whether
+// it spliced. b.mu is held.
+func (b *Call) spliceLocked() (bool, error) {
+	l1, l2 := b.leg1.Call, b.leg2.Call
+	if b.spliced != nil {
+		// A transfer re-paired leg 1: move the conference to the new one.
+		if err := b.spliced.Splice(l1.Flow()); err != nil {
+			return true, err
+		}
+		return true, nil
+	}
+	if b.leg2.Destination != "" || l1.Flow() == nil {
+		return false, nil
+	}
+	peer := callsession.LocalPeer(l2)
+	if peer == nil {
+		return false, nil
+	}
+	sp := callsession.SpliceOf(peer)
+	if sp == nil {
+		return false, nil
+	}
+	if err := sp.Splice(l1.Flow()); err != nil {
+		return false, nil // not spliced: relay as usual
+	}
+	callsession.MediaElsewhere(l2, l1.Flow())
+	callsession.MediaElsewhere(peer, l1.Flow())
+	b.spliced = sp
+	return true, nil
+}
+
+// Spliced reports whether the call's media is joined in process (leg 2
+// is a call into a conference of this platform, which takes leg 1's flow
+// directly); Relay is then nil.
+func (b *Call) Spliced() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.spliced != nil
 }
 
 // Relay returns the media relay (nil before media flows).

@@ -12,6 +12,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/switchboard-sip/switchboard/endpoint"
+	"github.com/switchboard-sip/switchboard/internal/callsession"
 	"github.com/switchboard-sip/switchboard/internal/serial"
 	"github.com/switchboard-sip/switchboard/media"
 	"github.com/switchboard-sip/switchboard/media/mix"
@@ -52,16 +53,70 @@ type participant struct {
 	info ParticipantInfo
 	call *endpoint.Call
 	// in is the participant's received audio, pulled by the mixer's clock
-	// through a jitter buffer; the conference is its flow's consumer.
-	in *media.FrameReader
+	// through a jitter buffer; the conference is its flow's consumer. The
+	// flow is the call's own, or a local b2b caller's after a splice.
+	// Guarded by Conference.mu, with gone (out of the mixer).
+	in    *media.FrameReader
+	mixed bool        // in the mixer (false again once gone)
+	gone  bool        // out of the mixer for good
+	flow  *media.Flow // spliced in before mixing: mix uses it
 }
 
 // unmix takes p out of the mixer and gives its flow's received media back.
 func (c *Conference) unmix(p *participant) {
 	c.mixer.Remove(p.info.ID)
-	if p.in != nil {
-		p.in.Release()
+	c.mu.Lock()
+	in := p.in
+	p.in, p.mixed, p.gone = nil, false, true
+	c.mu.Unlock()
+	if in != nil {
+		in.Release()
 	}
+}
+
+// splicer lets a back-to-back call of this platform hand a participant's
+// media to the conference directly: when an application bridges a caller
+// into the conference (b2b leg 2 joined here), the caller's own flow feeds
+// the mixer and hears the mix, and the loopback RTP between the b2b's leg
+// 2 and this participant's call stops. The roster, trust and SIP dialogs
+// stay as they are.
+type splicer struct {
+	c *Conference
+	p *participant
+}
+
+func (s splicer) Splice(f *media.Flow) error {
+	c, p := s.c, s.p
+	c.mu.Lock()
+	if !p.mixed && !p.gone {
+		// Not in the mixer yet (the caller's b2b can be quicker than
+		// admit): mix will take f.
+		p.flow = f
+		c.mu.Unlock()
+		return nil
+	}
+	c.mu.Unlock()
+	in, err := f.Pull("conference "+c.id, c.s.cfg.Jitter)
+	if err != nil {
+		return err
+	}
+	if err := c.mixer.Rebind(p.info.ID, in, f); err != nil {
+		in.Release()
+		return err
+	}
+	c.mu.Lock()
+	old, gone := p.in, p.gone
+	if !gone {
+		p.in = in
+	}
+	c.mu.Unlock()
+	if gone {
+		in.Release() // left meanwhile
+	}
+	if old != nil {
+		old.Release()
+	}
+	return nil
 }
 
 type subState struct {
@@ -204,6 +259,12 @@ func (c *Conference) admit(ctx context.Context, call *endpoint.Call) {
 		}
 	})
 	defer stopWatching()
+	if callsession.LocalPeer(call) != nil {
+		// The caller is a call of this platform: a b2b call may splice its
+		// other leg's media in (see splicer).
+		callsession.OfferSplice(call, splicer{c, p})
+		defer callsession.OfferSplice(call, nil)
+	}
 	if err := call.Accept(ctx); err != nil {
 		c.release(p, false)
 		return
@@ -276,7 +337,12 @@ func (c *Conference) ordinaryLocked() int {
 // jitter buffer feeds the mix, and the mix minus its own voice goes back.
 // On failure the session is left as it was.
 func (c *Conference) mix(p *participant) error {
-	f := p.call.Flow()
+	c.mu.Lock()
+	f := p.flow
+	c.mu.Unlock()
+	if f == nil {
+		f = p.call.Flow()
+	}
 	in, err := f.Pull("conference "+c.id, c.s.cfg.Jitter)
 	if err != nil {
 		return err
@@ -285,7 +351,9 @@ func (c *Conference) mix(p *participant) error {
 		in.Release()
 		return err
 	}
-	p.in = in
+	c.mu.Lock()
+	p.in, p.mixed = in, true
+	c.mu.Unlock()
 	return nil
 }
 

@@ -71,13 +71,17 @@ type Call struct {
 	negotiatedAt time.Time
 	rtp          *media.Session
 	flow         *media.Flow // what applications see of rtp
-	hold         HoldType
-	music        *audio.Player // attached while held with music
-	inband       func()        // removes the in-band DTMF detector, when no telephone-event
-	handedOff    bool
-	replaces     *Call
-	ackWait      map[uint32]chan struct{}
-	referCh      chan int // NOTIFY sipfrag status codes of our REFER
+	// splicer, when set, can take this call's media from a local peer's
+	// flow; mediaSrc is that flow once spliced (rtp is then closed).
+	splicer   callsession.Splicer
+	mediaSrc  *media.Flow
+	hold      HoldType
+	music     *audio.Player // attached while held with music
+	inband    func()        // removes the in-band DTMF detector, when no telephone-event
+	handedOff bool
+	replaces  *Call
+	ackWait   map[uint32]chan struct{}
+	referCh   chan int // NOTIFY sipfrag status codes of our REFER
 	// transferred is set once a transfer we carried out succeeded, so a
 	// BYE racing our own reports the right reason.
 	transferred bool
@@ -658,8 +662,4 @@ func sessionExpiresHeader(d time.Duration, refresher string) sip.Header {
 		v += ";refresher=" + refresher
 	}
 	return sip.NewHeader("Session-Expires", v)
-}
-
-func init() {
-	callsession.Of = func(call any) *media.Session { return call.(*Call).session() }
 }

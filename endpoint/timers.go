@@ -153,6 +153,10 @@ func (c *Call) checkRTP() {
 	}
 	expect := c.neg.Direction.CanReceive()
 	last := c.rtp.LastReceived()
+	if c.mediaSrc != nil {
+		// Spliced: another call's session carries this call's media.
+		last = c.mediaSrc.Stats().LastReceived
+	}
 	if c.negotiatedAt.After(last) {
 		last = c.negotiatedAt
 	}

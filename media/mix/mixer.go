@@ -25,7 +25,7 @@ var (
 	// ErrLegExists is returned when a leg, source or tap is added under an
 	// id the mixer already has.
 	ErrLegExists = errors.New("mix: mixer leg already exists")
-	// ErrNoSuchLeg is returned by Whisper for an id the mixer does not
+	// ErrNoSuchLeg is returned by Whisper and Rebind for an id the mixer does not
 	// have, or one that cannot take part in the route.
 	ErrNoSuchLeg = errors.New("mix: no such mixer leg")
 )
@@ -447,6 +447,35 @@ func (m *Mixer) Remove(id string) {
 	if l != nil {
 		m.waitFrame()
 	}
+}
+
+// Rebind gives the leg id a new input and output from the next frame on,
+// keeping everything else about it (mute, deafness, exclusion, whispers,
+// its voice already faded in): a participant whose media moved to another
+// flow, as when a local back-to-back call hands the conference its
+// caller's flow directly. The new output's first packet carries the RTP
+// marker bit. It returns ErrNoSuchLeg for an unknown id and refuses to turn a
+// leg into one with neither input nor output.
+func (m *Mixer) Rebind(id string, in Input, out Output) error {
+	if in == nil && out == nil {
+		return errors.New("mix: mixer: leg " + id + " has neither input nor output")
+	}
+	// tickMu before mu, as Tick takes them: the frame in progress finishes
+	// with the old input and output.
+	m.tickMu.Lock()
+	defer m.tickMu.Unlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l := m.byID[id]
+	if l == nil || l.tap != nil {
+		return ErrNoSuchLeg
+	}
+	if (l.in == nil) != (in == nil) || (l.out == nil) != (out == nil) {
+		return errors.New("mix: mixer: rebinding leg " + id + " would change its kind")
+	}
+	l.in, l.out, l.started = in, out, false
+	l.codec, l.enc = nil, nil
+	return nil
 }
 
 // SetMuted mutes or unmutes a leg or source from the next frame on: a
