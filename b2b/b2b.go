@@ -68,7 +68,8 @@ func (s State) String() string {
 var (
 	ErrConferenceDestination = errors.New("b2b: a conference URI is not a two-party destination: join the conference first " +
 		"(conference.Join, impersonating the caller or with a generated identity) and pass that joined call as leg 2 with no destination")
-	ErrLegState = errors.New("b2b: leg 1 must be an unanswered incoming call and leg 2 idle (or established without a destination)")
+	ErrLegState = errors.New("b2b: leg 1 must be an incoming call (answered by Establish) or an established one, " +
+		"and leg 2 idle with a destination or established without one")
 )
 
 // neverPass lists headers that belong to a dialog or an identity and are
@@ -99,6 +100,12 @@ type Call struct {
 	unwire  []func() // removes the handlers wire added to the legs
 	done    chan struct{}
 	once    sync.Once
+
+	// transfers counts REFERs being carried out (wireTransfer);
+	// transferred is closed when it drops back to zero. The leg that
+	// referred ends before it is replaced, and watch waits on this.
+	transfers   int
+	transferred chan struct{}
 }
 
 // New pairs two legs. It checks the legs and the destination but sends
@@ -453,7 +460,21 @@ func (b *Call) wireTransfer(c *endpoint.Call, isLeg1 bool) (remove func()) {
 		if !tr.Take() {
 			return
 		}
+		// Counted before Accept can end the referring leg.
+		b.mu.Lock()
+		if b.transfers == 0 {
+			b.transferred = make(chan struct{})
+		}
+		b.transfers++
+		b.mu.Unlock()
 		go func() {
+			defer func() {
+				b.mu.Lock()
+				if b.transfers--; b.transfers == 0 {
+					close(b.transferred)
+				}
+				b.mu.Unlock()
+			}()
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			b.mu.Lock()
@@ -495,8 +516,15 @@ func (b *Call) watch() {
 	case <-l1.Done():
 	case <-l2.Done():
 	}
-	time.Sleep(10 * time.Millisecond) // a REFER re-pairing may have replaced the leg
+	// A REFER carried out on a leg ends that leg before re-pairing the
+	// other with the new call: let transfers in progress settle first.
 	b.mu.Lock()
+	for b.transfers > 0 {
+		ch := b.transferred
+		b.mu.Unlock()
+		<-ch
+		b.mu.Lock()
+	}
 	same := b.leg1.Call == l1 && b.leg2.Call == l2
 	b.mu.Unlock()
 	if !same {

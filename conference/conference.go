@@ -47,6 +47,7 @@ type Conference struct {
 	onRoster serial.Handlers[RosterChange]
 	events   serial.Queue // roster events and NOTIFYs, in order
 	done     chan struct{}
+	joinedCh chan struct{} // closed and replaced whenever a participant joins
 }
 
 type participant struct {
@@ -129,11 +130,12 @@ func newConference(s *Service, id string, opts Options) *Conference {
 	}
 	c := &Conference{
 		s: s, id: id, opts: opts, locked: opts.Locked,
-		uri:   conferenceURI(s, id),
-		parts: map[string]*participant{},
-		byURI: map[string]*participant{},
-		subs:  map[*endpoint.Subscription]*subState{},
-		done:  make(chan struct{}),
+		uri:      conferenceURI(s, id),
+		parts:    map[string]*participant{},
+		byURI:    map[string]*participant{},
+		subs:     map[*endpoint.Subscription]*subState{},
+		done:     make(chan struct{}),
+		joinedCh: make(chan struct{}),
 	}
 	c.mixer = mix.New(mix.Config{Logger: s.log.With("conference", id)})
 	_ = c.mixer.Start()
@@ -208,6 +210,10 @@ func (c *Conference) Participant(id string) (ParticipantInfo, bool) {
 func (c *Conference) ParticipantByCallID(callID string) (ParticipantInfo, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.byCallIDLocked(callID)
+}
+
+func (c *Conference) byCallIDLocked(callID string) (ParticipantInfo, bool) {
 	for _, p := range c.parts {
 		if p.call.CallID() == callID {
 			return p.info, true
@@ -361,6 +367,8 @@ func (c *Conference) mix(p *participant) error {
 func (c *Conference) joined(p *participant) {
 	c.mu.Lock()
 	c.parts[p.info.ID] = p
+	close(c.joinedCh)
+	c.joinedCh = make(chan struct{})
 	if !p.info.Trusted {
 		c.hadUser = true
 		if c.grace != nil {
@@ -493,10 +501,14 @@ func (c *Conference) Join(ctx context.Context, conv *endpoint.Conversation, opts
 	if err != nil {
 		return call, ParticipantInfo{}, err
 	}
-	t := time.NewTicker(5 * time.Millisecond)
-	defer t.Stop()
+	// The conference answers before admit adds the call to the roster:
+	// wait for that join.
 	for {
-		if p, ok := c.ParticipantByCallID(call.CallID()); ok {
+		c.mu.Lock()
+		p, ok := c.byCallIDLocked(call.CallID())
+		joined := c.joinedCh
+		c.mu.Unlock()
+		if ok {
 			return call, p, nil
 		}
 		select {
@@ -504,7 +516,9 @@ func (c *Conference) Join(ctx context.Context, conv *endpoint.Conversation, opts
 			return call, ParticipantInfo{}, ctx.Err()
 		case <-call.Done():
 			return call, ParticipantInfo{}, endpoint.ErrTerminated
-		case <-t.C:
+		case <-c.done:
+			return call, ParticipantInfo{}, ErrEnded
+		case <-joined:
 		}
 	}
 }

@@ -371,3 +371,45 @@ func TestConferenceEventPackage(t *testing.T) {
 	}
 	a.Hangup(t)
 }
+
+// TestJoinReturnsOnceInRoster: Conference.Join returns when the roster
+// holds the call (the conference answers first and adds the call after
+// the ACK), for many joins at once, each with its own participant.
+func TestJoinReturnsOnceInRoster(t *testing.T) {
+	srv, svc := newService(t, conference.Config{})
+	conf, err := svc.Create("joins", conference.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bot := srv.Handle(t, "bot", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	const n = 8
+	ids := make(chan string, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			call, p, err := conf.Join(ctx, bot.NewConversation(), conference.JoinOptions{Trusted: true, GeneratedIdentity: true})
+			if err != nil {
+				t.Errorf("Join: %v", err)
+				return
+			}
+			if got, ok := conf.ParticipantByCallID(call.CallID()); !ok || got.ID != p.ID {
+				t.Errorf("Join returned %s, roster has %+v (%v)", p.ID, got, ok)
+			}
+			ids <- p.ID
+		})
+	}
+	wg.Wait()
+	close(ids)
+	seen := map[string]bool{}
+	for id := range ids {
+		if seen[id] {
+			t.Errorf("participant %s returned twice", id)
+		}
+		seen[id] = true
+	}
+	if len(conf.Roster()) != n || len(seen) != n {
+		t.Fatalf("roster %d, joins %d, want %d", len(conf.Roster()), len(seen), n)
+	}
+}

@@ -3,6 +3,7 @@ package endpoint
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -18,13 +19,11 @@ const (
 	ConversationIncoming
 	ConversationEstablishing
 	ConversationEstablished
-	ConversationConferencing
-	ConversationConferenced
 	ConversationTerminating
 	ConversationTerminated
 )
 
-var convStateNames = [...]string{"idle", "incoming", "establishing", "established", "conferencing", "conferenced", "terminating", "terminated"}
+var convStateNames = [...]string{"idle", "incoming", "establishing", "established", "terminating", "terminated"}
 
 func (s ConversationState) String() string {
 	if int(s) < len(convStateNames) {
@@ -143,27 +142,36 @@ func (c *Conversation) NewCall() *Call {
 	return call
 }
 
-// Calls returns the conversation's calls.
+// Calls returns the conversation's calls that have not terminated
+// (terminated calls are also dropped from the conversation itself).
 func (c *Conversation) Calls() []*Call {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]*Call(nil), c.calls...)
+	calls := append([]*Call(nil), c.calls...)
+	c.mu.Unlock()
+	// Call states are read without c.mu (lock order: see callStateChanged).
+	return slices.DeleteFunc(calls, func(call *Call) bool { return call.State() == Terminated })
 }
 
-// callStateChanged derives the conversation state from its calls. Lock
-// order: a call's mutex may be held while taking the conversation's, never
-// the reverse, so the call states are read before conv.mu is taken.
+// callStateChanged derives the conversation state from its calls and
+// drops the terminated ones from its list. Lock order: a call's mutex may
+// be held while taking the conversation's, never the reverse, so the call
+// states are read before conv.mu is taken.
 func (c *Conversation) callStateChanged() {
 	c.mu.Lock()
 	calls := append([]*Call(nil), c.calls...)
 	c.mu.Unlock()
-	best := ConversationTerminated
 	if len(calls) == 0 {
-		best = ConversationIdle
+		return // every call has ended (and was dropped): the state stays
 	}
+	best := ConversationTerminated
+	ended := map[*Call]bool{}
 	for _, call := range calls {
 		var s ConversationState
-		switch call.State() {
+		st := call.State()
+		if st == Terminated {
+			ended[call] = true
+		}
+		switch st {
 		case Idle:
 			s = ConversationIdle
 		case Incoming:
@@ -183,6 +191,9 @@ func (c *Conversation) callStateChanged() {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if len(ended) > 0 {
+		c.calls = slices.DeleteFunc(c.calls, func(call *Call) bool { return ended[call] })
+	}
 	if c.state == ConversationIdle && best == ConversationIdle {
 		return
 	}

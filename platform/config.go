@@ -43,15 +43,17 @@ type Config struct {
 	TrustedCertNames []string `yaml:"trusted_cert_names"`
 
 	// T1 is the SIP round-trip estimate of RFC 3261 section 17.1.1.1.
-	// Default 500ms. sipgo keeps its timers process-wide, so the last
-	// platform created in a process sets them for all.
+	// Default 500ms. sipgo keeps its timers process-wide, so every
+	// platform open in one process must have the same T1: New refuses
+	// another value with ErrSettingsConflict.
 	T1 time.Duration `yaml:"t1"`
 
 	// UDPMaxMessage is the largest SIP message sent over UDP, in bytes.
 	// RFC 3261 section 18.1.1 asks for TCP above 1300 bytes, but many
 	// peers listen on UDP only and conference rosters (RFC 4575) easily
 	// exceed it, so the default is 8192 and relies on IP fragmentation.
-	// Like T1 it is process-wide (a sipgo variable).
+	// Like T1 it is process-wide (a sipgo variable): platforms open in
+	// one process must agree on it.
 	UDPMaxMessage int `yaml:"udp_max_message"`
 
 	// UserAgent is sent in User-Agent and Server headers. Default

@@ -136,13 +136,14 @@ type Platform struct {
 	closed    atomic.Bool
 	closeOnce sync.Once
 	wg        sync.WaitGroup
+
+	releaseSettings func() // gives back the hold on sipgo's process-wide settings
 }
 
 // New validates cfg, binds every listener and prepares the platform. It
 // does not serve until Start.
 func New(cfg Config, opts ...Option) (*Platform, error) {
 	p := &Platform{domains: map[string]bool{}}
-	explicitT1 := cfg.T1 != 0
 	for _, o := range opts {
 		o(p)
 	}
@@ -180,15 +181,9 @@ func New(cfg Config, opts ...Option) (*Platform, error) {
 	}
 	p.ports = &media.PortRange{IP: mip, Min: cfg.RTPPortMin, Max: cfg.RTPPortMax}
 
-	// sipgo's timers are process-wide variables: only a platform whose
-	// config sets T1 changes them, so platforms on defaults never race
-	// with running transactions.
-	if explicitT1 && cfg.T1 != sip.T1 {
-		sip.SetTimers(cfg.T1, 8*cfg.T1, 10*cfg.T1)
-	}
-	// sipgo refuses UDP messages above UDPMTUSize-200.
-	if sip.UDPMTUSize != cfg.UDPMaxMessage+200 {
-		sip.UDPMTUSize = cfg.UDPMaxMessage + 200
+	if p.releaseSettings, err = acquireSipgoSettings(cfg.T1, cfg.UDPMaxMessage); err != nil {
+		p.closeListeners()
+		return nil, err
 	}
 	siplog := p.log.With("subsystem", "sipgo")
 	var tlsConf *tls.Config
@@ -201,6 +196,7 @@ func New(cfg Config, opts ...Option) (*Platform, error) {
 	)
 	if err != nil {
 		p.closeListeners()
+		p.releaseSettings()
 		return nil, fmt.Errorf("platform: %w", err)
 	}
 	p.srv, _ = sipgo.NewServer(p.ua, sipgo.WithServerLogger(siplog))
@@ -310,8 +306,20 @@ func (p *Platform) Start() error {
 			}
 		})
 	}
+	// sipgo registers a UDP listener in its connection pool on the serving
+	// goroutine, before its first read; requests bound to it
+	// (PrepareRequest) need it registered, so Start returns only once each
+	// UDP listener has been read from (or its serving goroutine ended).
+	type udpStart struct{ ready, exited chan struct{} }
+	var udpStarts []udpStart
 	for _, c := range p.udp {
-		serve("udp", func() error { return p.srv.ServeUDP(c) })
+		st := udpStart{ready: make(chan struct{}), exited: make(chan struct{})}
+		rc := &readyConn{PacketConn: c, ready: st.ready}
+		serve("udp", func() error {
+			defer close(st.exited)
+			return p.srv.ServeUDP(rc)
+		})
+		udpStarts = append(udpStarts, st)
 	}
 	for _, l := range p.tcp {
 		serve("tcp", func() error { return p.srv.ServeTCP(l) })
@@ -322,20 +330,30 @@ func (p *Platform) Start() error {
 	for _, l := range p.ws {
 		serve("ws", func() error { return p.srv.ServeWS(l) })
 	}
-	// sipgo registers a UDP listener in its connection pool on the serving
-	// goroutine; requests bound to it (ua.Core.Prepare) need it registered,
-	// so Start returns only once it is.
-	tl := p.ua.TransportLayer()
-	for _, c := range p.udp {
-		for i := 0; i < 1000; i++ {
-			if conn, _ := tl.GetConnection("udp", c.LocalAddr().String()); conn != nil {
-				break
-			}
-			time.Sleep(time.Millisecond)
+	for _, st := range udpStarts {
+		select {
+		case <-st.ready:
+		case <-st.exited:
 		}
 	}
 	p.log.Info("platform started", "host", p.host, "listeners", p.listenerList())
 	return nil
+}
+
+// readyConn is a UDP listener that reports its first read: sipgo has
+// registered the listener in its connection pool by then (sipgo v1.7.2
+// offers a listen-ready signal only for sockets it binds itself, and sends
+// it before registering).
+type readyConn struct {
+	net.PacketConn
+	once  sync.Once
+	ready chan struct{}
+}
+
+// ReadFrom closes ready on the first call and reads.
+func (c *readyConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	c.once.Do(func() { close(c.ready) })
+	return c.PacketConn.ReadFrom(b)
 }
 
 func (p *Platform) listenerList() []string {
@@ -722,6 +740,7 @@ func (p *Platform) Close() error {
 			_ = p.ua.Close()
 		}
 		p.wg.Wait()
+		p.releaseSettings()
 		p.log.Info("platform closed")
 	})
 	return nil

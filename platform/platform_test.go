@@ -2,13 +2,16 @@ package platform_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"github.com/emiago/sipgo/sip"
-	"github.com/switchboard-sip/switchboard/endpoint"
 	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/switchboard-sip/switchboard/endpoint"
+	"github.com/switchboard-sip/switchboard/internal/ua"
 
 	"github.com/switchboard-sip/switchboard/platform"
 	sbt "github.com/switchboard-sip/switchboard/switchboardtest"
@@ -189,5 +192,82 @@ func TestRequestsLeaveFromTheListeningSocket(t *testing.T) {
 	case <-call.Done():
 	case <-time.After(3 * time.Second):
 		t.Fatal("call did not end on 486")
+	}
+}
+
+// TestProcessWideSipgoSettingsMustAgree: sipgo keeps T1 and the UDP size
+// limit in package variables, so a second open platform with other values
+// is refused with an error that says why, one with the same values (the
+// defaults included) is accepted, and once the first is closed the values
+// may change.
+func TestProcessWideSipgoSettingsMustAgree(t *testing.T) {
+	udp := []string{"127.0.0.1:0"}
+	first, err := platform.New(platform.Config{UDP: udp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	same, err := platform.New(platform.Config{UDP: udp, T1: 500 * time.Millisecond, UDPMaxMessage: 8192})
+	if err != nil {
+		t.Fatalf("a platform with the default values spelled out: %v", err)
+	}
+	same.Close()
+	for name, cfg := range map[string]platform.Config{
+		"T1":            {UDP: udp, T1: 100 * time.Millisecond},
+		"UDPMaxMessage": {UDP: udp, UDPMaxMessage: 4096},
+	} {
+		p, err := platform.New(cfg)
+		if err == nil {
+			p.Close()
+			t.Fatalf("%s: a second platform with another value was accepted", name)
+		}
+		if !errors.Is(err, platform.ErrSettingsConflict) || !strings.Contains(err.Error(), "process-wide") || !strings.Contains(err.Error(), name) {
+			t.Fatalf("%s: error %q does not say which setting conflicts and why", name, err)
+		}
+	}
+	if sip.T1 != 500*time.Millisecond || sip.UDPMTUSize != 8192+200 {
+		t.Fatalf("a refused platform changed sipgo: T1 %v, UDPMTUSize %d", sip.T1, sip.UDPMTUSize)
+	}
+	first.Close()
+	// With no platform open the values are free again.
+	other, err := platform.New(platform.Config{UDP: udp, T1: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("after Close: %v", err)
+	}
+	if sip.T1 != 100*time.Millisecond {
+		t.Errorf("sip.T1 = %v, want 100ms", sip.T1)
+	}
+	other.Close()
+	back, err := platform.New(platform.Config{UDP: udp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	back.Close()
+	if sip.T1 != 500*time.Millisecond {
+		t.Errorf("sip.T1 = %v after a default platform, want 500ms", sip.T1)
+	}
+}
+
+// TestStartReturnsWithListenerRegistered: as soon as Start returns, a
+// request is sent from the listening socket (sipgo has registered it), for
+// many platforms in a row.
+func TestStartReturnsWithListenerRegistered(t *testing.T) {
+	for range 20 {
+		uc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := platform.New(platform.Config{}, platform.WithUDPConn(uc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Start(); err != nil {
+			t.Fatal(err)
+		}
+		conn, err := ua.Of(p).Client().TransportLayer().GetConnection("udp", uc.LocalAddr().String())
+		if err != nil || conn == nil {
+			t.Fatalf("listener %s not registered when Start returned: %v", uc.LocalAddr(), err)
+		}
+		p.Close()
 	}
 }

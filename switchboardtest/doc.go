@@ -5,11 +5,11 @@
 //
 //	func TestEcho(t *testing.T) {
 //		srv := switchboardtest.NewServer(t)
-//		srv.Handle(t, "echo", endpoint.HandlerFunc(apps.Echo))
+//		srv.Handle(t, "echo", echo.Handler()) // apps/echo
 //		phone := switchboardtest.NewPhone(t, "alice")
 //		call := phone.Dial(t, srv.URI("echo"))
 //		call.StartTone(440)
-//		time.Sleep(time.Second)
+//		time.Sleep(time.Second) // let a second of echo come back
 //		if !dsp.HasTone(call.Recording(), 8000, 440) { t.Fatal("no echo") }
 //	}
 //

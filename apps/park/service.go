@@ -131,9 +131,10 @@ type Service struct {
 	ringer    *endpoint.Endpoint
 
 	mu      sync.Mutex
-	parked  map[string]*parkedCall  // by token
-	pending map[string]*pendingPark // attended parks, by the parker's Call-ID
-	subs    map[string][]*blfSub    // busy lamps, by orbit
+	parked  map[string]*parkedCall   // by token
+	pending map[string]*pendingPark  // attended parks, by the parker's Call-ID
+	subs    map[string][]*blfSub     // busy lamps, by orbit
+	lamps   map[string]*serial.Queue // busy-lamp NOTIFYs, in order, by orbit
 	onEvent serial.Handlers[Event]
 	events  chan Event
 	closed  bool
@@ -155,7 +156,7 @@ type pendingPark struct {
 
 type blfSub struct {
 	sub     *endpoint.Subscription
-	version int
+	version int // of the next NOTIFY; only the orbit's lamp queue touches it
 }
 
 // New validates cfg and builds the service; Register puts it on the dial
@@ -197,7 +198,7 @@ func New(p *platform.Platform, cfg Config, opts ...Option) (*Service, error) {
 		cfg.InternalDomains = []string{p.Host(), "127.0.0.1", "localhost"}
 	}
 	s := &Service{p: p, cfg: cfg, clock: realClock{}, parked: map[string]*parkedCall{},
-		pending: map[string]*pendingPark{}, subs: map[string][]*blfSub{},
+		pending: map[string]*pendingPark{}, subs: map[string][]*blfSub{}, lamps: map[string]*serial.Queue{},
 		events: make(chan Event, 256), done: make(chan struct{})}
 	for _, o := range opts {
 		o(s)
@@ -344,22 +345,30 @@ func (s *Service) Park(ctx context.Context, call *endpoint.Call, opts ParkOption
 	if parker == "" {
 		parker = call.LocalURI()
 	}
+	if err := call.BeginPark(); err != nil {
+		return Entry{}, ErrNotEstablished
+	}
 	call.HandOff()
 	return s.hold(call, opts.Orbit, parker)
 }
 
-// hold parks an established call: orbit, music, timers, lamps.
+// hold parks an established call in state Parking: orbit, music, timers,
+// lamps.
 func (s *Service) hold(call *endpoint.Call, directed, parker string) (Entry, error) {
 	e, err := s.store.Allocate(directed, Entry{CallID: call.CallID(), Parker: parker, Parked: call.RemoteURI(), Since: s.clock.Now()})
 	if err != nil {
+		call.EndPark(err)
 		return Entry{}, err
 	}
 	s.adopt(call, e)
 	return e, nil
 }
 
-// adopt plays music to a parked call and watches it.
+// adopt plays music to a parked call (in state Parking) and watches it.
 func (s *Service) adopt(call *endpoint.Call, e Entry) {
+	// Established again, reason "call parked", before a retriever can
+	// find the call (b2b wants an established leg).
+	call.EndPark(nil)
 	pc := &parkedCall{entry: e, call: call}
 	s.mu.Lock()
 	s.parked[e.Token] = pc
@@ -369,7 +378,7 @@ func (s *Service) adopt(call *endpoint.Call, e Entry) {
 		m.Attach(call.Flow())
 	}
 	s.emit(Event{Type: Parked, Entry: e})
-	s.lamp(e.Orbit, true)
+	s.lamp(e.Orbit, nil)
 	s.wg.Go(func() {
 		select {
 		case <-call.Done():
@@ -381,7 +390,7 @@ func (s *Service) adopt(call *endpoint.Call, e Entry) {
 		if s.store.Release(e.Orbit, e.Token) {
 			s.forget(e.Token)
 			s.emit(Event{Type: Abandoned, Entry: e})
-			s.lamp(e.Orbit, false)
+			s.lamp(e.Orbit, nil)
 		}
 	})
 }
@@ -415,7 +424,7 @@ func (s *Service) connect(ctx context.Context, to *endpoint.Call, pc *parkedCall
 	if err == nil {
 		err = b.Establish(ctx)
 	}
-	s.lamp(pc.entry.Orbit, false)
+	s.lamp(pc.entry.Orbit, nil)
 	if err != nil {
 		_ = pc.call.Terminate(context.WithoutCancel(ctx))
 		return err
@@ -547,6 +556,7 @@ func (s *Service) admit(ctx context.Context, c *endpoint.Call, directed, parker 
 		return
 	}
 	c.HandOff()
+	_ = c.BeginPark() // fails only if the caller has hung up already
 	s.adopt(c, e)
 }
 
@@ -594,8 +604,8 @@ func (s *Service) dropPending(callID string) {
 	pp := s.pending[callID]
 	delete(s.pending, callID)
 	s.mu.Unlock()
-	if pp != nil {
-		s.store.Release(pp.entry.Orbit, pp.entry.Token)
+	if pp != nil && s.store.Release(pp.entry.Orbit, pp.entry.Token) {
+		s.lamp(pp.entry.Orbit, nil) // the reserved orbit is free again
 	}
 }
 
@@ -680,7 +690,7 @@ func (s *Service) chain(pc *parkedCall, attempt int) {
 	// Nobody took it: disconnect and tell the parker why.
 	if _, err := s.store.Claim(e.Orbit, e.Token); err == nil {
 		s.forget(e.Token)
-		s.lamp(e.Orbit, false)
+		s.lamp(e.Orbit, nil)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = pc.call.Terminate(ctx)
@@ -778,32 +788,63 @@ func (s *Service) serveOrbitOther(r *platform.Request) {
 			}
 		})
 	}
-	_, occupied := s.store.Get(orbit)
-	go s.notifyLamp(orbit, bs, occupied)
+	s.lamp(orbit, bs) // the initial NOTIFY (RFC 6665 section 4.2.1.2)
 }
 
-// lamp tells an orbit's subscribers whether it is occupied.
-func (s *Service) lamp(orbit string, occupied bool) {
+// lamp queues a busy-lamp update of orbit: a NOTIFY of the orbit's state
+// to only (the initial NOTIFY of a new subscription) or, when only is nil,
+// to every subscriber of the orbit. Updates of one orbit run one at a time
+// on the orbit's serial queue, so each watcher gets them in order with
+// versions 0, 1, 2, ... (RFC 4235 section 4.1). The state is read when the
+// update runs, not when it is queued: whatever order concurrent parks and
+// retrievals queue their updates in, the last NOTIFY shows the orbit as it
+// is.
+func (s *Service) lamp(orbit string, only *blfSub) {
 	s.mu.Lock()
-	subs := append([]*blfSub(nil), s.subs[orbit]...)
-	s.mu.Unlock()
-	for _, bs := range subs {
-		go s.notifyLamp(orbit, bs, occupied)
-	}
-}
-
-func (s *Service) notifyLamp(orbit string, bs *blfSub, occupied bool) {
-	s.mu.Lock()
-	bs.version++
-	v := bs.version
-	s.mu.Unlock()
-	body, err := DialogInfo(s.OrbitURI(orbit), v, orbit, occupied, "park-"+orbit)
-	if err != nil {
+	defer s.mu.Unlock()
+	if s.closed {
 		return
 	}
+	q := s.lamps[orbit]
+	if q == nil {
+		q = &serial.Queue{}
+		s.lamps[orbit] = q
+	}
+	s.wg.Add(1) // Close waits for queued updates (s.closed is checked under s.mu)
+	q.Post(func() {
+		defer s.wg.Done()
+		s.notifyLamp(orbit, only)
+	})
+}
+
+// notifyLamp runs on the orbit's lamp queue.
+func (s *Service) notifyLamp(orbit string, only *blfSub) {
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	_, occupied := s.store.Get(orbit)
+	s.mu.Lock()
+	subs := []*blfSub{only}
+	if only == nil {
+		subs = append([]*blfSub(nil), s.subs[orbit]...)
+	}
+	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = bs.sub.Notify(ctx, "application/dialog-info+xml", body)
+	// Watchers are notified concurrently; the next update of the orbit
+	// waits for all of them.
+	var wg sync.WaitGroup
+	for _, bs := range subs {
+		body, err := DialogInfo(s.OrbitURI(orbit), bs.version, orbit, occupied, "park-"+orbit)
+		bs.version++
+		if err != nil {
+			continue
+		}
+		wg.Go(func() { _ = bs.sub.Notify(ctx, "application/dialog-info+xml", body) })
+	}
+	wg.Wait()
 }
 
 // Close stops the timers and event delivery; parked calls stay up until

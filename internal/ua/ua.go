@@ -150,3 +150,6 @@ func (c *Core) TransactionRequest(ctx context.Context, req *sip.Request, opts ..
 func (c *Core) WriteRequest(req *sip.Request) error {
 	return c.cli.WriteRequest(req, c.Prepare)
 }
+
+// Client returns the sipgo client requests are sent with.
+func (c *Core) Client() *sipgo.Client { return c.cli }
