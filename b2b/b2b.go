@@ -46,6 +46,11 @@ type Options struct {
 	// (default "conf-"): such a destination is refused with
 	// ErrConferenceDestination.
 	ConferencePrefix string
+	// NoLocalSplice keeps relaying RTP through leg 2 when leg 2 is joined
+	// to a conference of this platform. By default such a call is spliced:
+	// the conference takes leg 1's flow directly (see Call.Spliced), which
+	// saves two RTP sessions and a jitter of loopback per caller.
+	NoLocalSplice bool
 }
 
 // State is the state of a back-to-back call, derived from its legs.
@@ -325,7 +330,7 @@ func (b *Call) spliceLocked() (bool, error) {
 		}
 		return true, nil
 	}
-	if b.leg2.Destination != "" || l1.Flow() == nil {
+	if b.opts.NoLocalSplice || b.leg2.Destination != "" || l1.Flow() == nil {
 		return false, nil
 	}
 	peer := callsession.LocalPeer(l2)

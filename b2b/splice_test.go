@@ -1,0 +1,209 @@
+package b2b_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/switchboard-sip/switchboard/b2b"
+	"github.com/switchboard-sip/switchboard/conference"
+	"github.com/switchboard-sip/switchboard/endpoint"
+	"github.com/switchboard-sip/switchboard/media/audio"
+	"github.com/switchboard-sip/switchboard/media/dsp"
+	sbt "github.com/switchboard-sip/switchboard/switchboardtest"
+)
+
+// udpSockets counts the process's open sockets (RTP, RTCP and SIP alike).
+func udpSockets(t testing.TB) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, fd := range fds {
+		if l, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name())); err == nil && strings.HasPrefix(l, "socket:") {
+			n++
+		}
+	}
+	return n
+}
+
+// lobby is an application endpoint that bridges every caller into conf
+// with a b2b call, impersonating the caller.
+func lobby(t testing.TB, srv *sbt.Server, conf *conference.Conference, opts b2b.Options) chan *b2b.Call {
+	calls := make(chan *b2b.Call, 4)
+	ep := srv.Handle(t, "lobby", nil)
+	ep.HandleCalls(endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
+		conv := ep.NewConversation()
+		if err := conv.Impersonate(c.RemoteURI(), "", c.RemoteDisplayName()); err != nil {
+			t.Error(err)
+			return
+		}
+		leg2, err := conference.Join(ctx, conv, conf.URI(), conference.JoinOptions{})
+		if err != nil {
+			t.Error(err)
+			_ = c.Decline(ctx, 480, "Temporarily Unavailable")
+			return
+		}
+		b, err := b2b.New(b2b.Leg{Call: c}, b2b.Leg{Call: leg2}, opts)
+		if err == nil {
+			err = b.Establish(ctx)
+		}
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		c.HandOff()
+		calls <- b
+	}))
+	return calls
+}
+
+// TestLocalJoinIsSpliced: a caller bridged by a b2b call into a conference
+// of the same platform keeps the roster entry and the SIP dialogs of the
+// relayed path, but its audio crosses one RTP session: the conference
+// takes leg 1's flow directly, leg 2 and its far end close their sockets
+// (the process holds one RTP/RTCP pair more for the caller, not three), and
+// the caller and a phone in the conference hear each other.
+func TestLocalJoinIsSpliced(t *testing.T) {
+	srv := sbt.NewServer(t)
+	svc, err := conference.NewService(srv.Platform, conference.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	conf, _ := svc.Create("meet", conference.Options{})
+	calls := lobby(t, srv, conf, b2b.Options{})
+	member := sbt.NewPhone(t, "member").Dial(t, conf.URI())
+	phone := sbt.NewPhone(t, "guest")
+
+	before := udpSockets(t)
+	caller := phone.Dial(t, srv.URI("lobby"))
+	var b *b2b.Call
+	select {
+	case b = <-calls:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no b2b call")
+	}
+	// The caller's phone holds one pair of sockets, leg 1 another.
+	if added := udpSockets(t) - before; added != 4 {
+		t.Errorf("bridging one caller opened %d sockets, want 4 (phone's and leg 1's RTP/RTCP)", added)
+	}
+	if !b.Spliced() || b.Relay() != nil {
+		t.Fatalf("local join not spliced (spliced %v, relay %v)", b.Spliced(), b.Relay())
+	}
+	waitFor(t, "the caller in the roster", func() bool { return len(conf.Roster()) == 2 })
+	roster := conf.Roster()
+	if len(roster) != 2 || !strings.Contains(roster[0].URI+roster[1].URI, "guest@") {
+		t.Fatalf("roster %+v, want the member and the impersonated guest", roster)
+	}
+
+	caller.StartTone(700)
+	member.StartTone(1300)
+	time.Sleep(2 * time.Second)
+	caller.StopTone()
+	member.StopTone()
+	if f := dsp.ToneFraction(member.Recording(), 8000, 700); f < 0.3 {
+		t.Errorf("member hears the spliced caller in %.0f%% of windows", 100*f)
+	}
+	if f := dsp.ToneFraction(caller.Recording(), 8000, 1300); f < 0.3 {
+		t.Errorf("spliced caller hears the member in %.0f%% of windows", 100*f)
+	}
+	caller.Hangup(t)
+	select {
+	case <-b.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("b2b call did not end")
+	}
+	for deadline := time.Now().Add(5 * time.Second); len(conf.Roster()) != 1; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("caller still in the roster: %+v", conf.Roster())
+		}
+	}
+	member.Hangup(t)
+}
+
+// BenchmarkLocalJoin measures a caller bridged into a conference of the
+// same platform, spliced (default) and relayed through leg 2's loopback
+// RTP (NoLocalSplice), in the same run: mouth-to-ear from the caller to a
+// phone in the conference, and the server's CPU while both talk. It runs
+// once whatever b.N is: go test -run '^$' -bench LocalJoin ./b2b/
+func BenchmarkLocalJoin(b *testing.B) {
+	for _, mode := range []struct {
+		name string
+		opts b2b.Options
+	}{{"spliced", b2b.Options{}}, {"relayed", b2b.Options{NoLocalSplice: true}}} {
+		b.Run(mode.name, func(b *testing.B) {
+			srv := sbt.NewServer(b)
+			svc, err := conference.NewService(srv.Platform, conference.Config{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer svc.Close()
+			conf, _ := svc.Create("bench", conference.Options{})
+			calls := lobby(b, srv, conf, mode.opts)
+			listener := sbt.NewPhone(b, "listener").Dial(b, conf.URI())
+			talker := sbt.NewPhone(b, "talker").Dial(b, srv.URI("lobby"))
+			bc := <-calls
+			if bc.Spliced() == mode.opts.NoLocalSplice {
+				b.Fatalf("spliced = %v", bc.Spliced())
+			}
+			type stamp struct {
+				at   time.Time
+				tone bool
+			}
+			stamps := make(chan stamp, 4096)
+			listener.Flow().ObserveHeard(audio.SinkFunc(func(pcm []int16) {
+				select {
+				case stamps <- stamp{time.Now(), dsp.LevelDB(pcm, 8000, 1000) > -30}:
+				default:
+				}
+			}))
+			time.Sleep(500 * time.Millisecond)
+			var delays []time.Duration
+			for range 10 {
+				for len(stamps) > 0 {
+					<-stamps
+				}
+				t0 := time.Now()
+				talker.StartTone(1000)
+				for s := range stamps {
+					if s.tone {
+						delays = append(delays, s.at.Sub(t0))
+						break
+					}
+					if s.at.Sub(t0) > time.Second {
+						b.Fatal("tone never reached the listener")
+					}
+				}
+				talker.StopTone()
+				time.Sleep(300 * time.Millisecond)
+			}
+			listener.StartTone(600)
+			talker.StartTone(1000)
+			start, cpu0 := time.Now(), cpuTime()
+			time.Sleep(5 * time.Second)
+			cpu, elapsed := cpuTime()-cpu0, time.Since(start)
+			var sum time.Duration
+			for _, d := range delays {
+				sum += d
+			}
+			b.ReportMetric(float64(sum.Microseconds())/float64(len(delays))/1000, "mouth-to-ear-ms")
+			b.ReportMetric(100*cpu.Seconds()/elapsed.Seconds(), "cpu%")
+			talker.Hangup(b)
+			listener.Hangup(b)
+		})
+	}
+}
+
+// cpuTime is the CPU the process used so far (user + system).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
