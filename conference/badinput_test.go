@@ -32,7 +32,7 @@ func TestJoinRefusals(t *testing.T) {
 		t.Errorf("third of two: %v, want 486 Conference Full", err)
 	}
 	// Trusted participants are not counted against the limit.
-	if _, _, err := conf.Join(ctx, srv.Handle(t, "bot", nil).NewConversation(), conference.JoinOptions{Trusted: true, GeneratedIdentity: true}); err != nil {
+	if _, err := conf.Join(ctx, srv.Handle(t, "bot", nil).NewConversation(), conference.JoinOptions{Trusted: true, GeneratedIdentity: true}); err != nil {
 		t.Errorf("trusted join into a full conference: %v", err)
 	}
 	for name, f := range map[string]func() error{
@@ -140,7 +140,7 @@ Content-Length: 0
 	p := peers.StartSIPp(t, ctx, "-sf", peers.WriteScenario(t, sc), "-m", "1",
 		"-p", fmt.Sprint(peers.FreeSIPPort(t)), fmt.Sprintf("127.0.0.1:%d", srv.Port()))
 	time.Sleep(500 * time.Millisecond)
-	if _, _, err := conf.Join(ctx, srv.Handle(t, "bot", nil).NewConversation(), conference.JoinOptions{Trusted: true, GeneratedIdentity: true}); err != nil {
+	if _, err := conf.Join(ctx, srv.Handle(t, "bot", nil).NewConversation(), conference.JoinOptions{Trusted: true, GeneratedIdentity: true}); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(300 * time.Millisecond)

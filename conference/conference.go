@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/google/uuid"
 
 	"github.com/switchboard-sip/switchboard/endpoint"
 	"github.com/switchboard-sip/switchboard/internal/callsession"
@@ -255,15 +256,7 @@ func (c *Conference) admit(ctx context.Context, call *endpoint.Call) {
 		_ = call.Decline(ctx, ref.code, ref.reason)
 		return
 	}
-	// A call that starts terminating (BYE sent or received) has left the
-	// conference, even while its BYE transaction runs on.
-	leaving := make(chan struct{})
-	var once sync.Once
-	stopWatching := call.OnStateChanged(func(sc endpoint.StateChange) {
-		if sc.State >= endpoint.Terminating {
-			once.Do(func() { close(leaving) })
-		}
-	})
+	leaving, stopWatching := watchLeaving(call)
 	defer stopWatching()
 	if callsession.LocalPeer(call) != nil {
 		// The caller is a call of this platform: a b2b call may splice its
@@ -280,6 +273,13 @@ func (c *Conference) admit(ctx context.Context, call *endpoint.Call) {
 		return
 	}
 	c.joined(p)
+	c.stay(ctx, p, leaving)
+}
+
+// stay keeps a joined participant in the conference until its call ends
+// (ctx is the call's), starts terminating (leaving) or the conference
+// ends, then takes it out.
+func (c *Conference) stay(ctx context.Context, p *participant, leaving <-chan struct{}) {
 	select {
 	case <-ctx.Done(): // the call ended: BYE, eject, timeout
 	case <-leaving:
@@ -287,6 +287,85 @@ func (c *Conference) admit(ctx context.Context, call *endpoint.Call) {
 	}
 	c.unmix(p)
 	c.release(p, true)
+}
+
+// watchLeaving returns a channel closed when call starts terminating (BYE
+// sent or received): it has left the conference, even while its BYE
+// transaction runs on. stop removes the watcher.
+func watchLeaving(call *endpoint.Call) (leaving <-chan struct{}, stop func()) {
+	ch := make(chan struct{})
+	var once sync.Once
+	stop = call.OnStateChanged(func(sc endpoint.StateChange) {
+		if sc.State >= endpoint.Terminating {
+			once.Do(func() { close(ch) })
+		}
+	})
+	return ch, stop
+}
+
+// AddOptions are the options of Conference.Add.
+type AddOptions struct {
+	// URI is the identity the roster shows for the call (the URI-once rule
+	// applies to it); default the call's remote URI, as a back-to-back
+	// call impersonating its caller would present it.
+	URI string
+	// DisplayName is shown with URI; default the call's remote display
+	// name.
+	DisplayName string
+	// GeneratedIdentity gives the participant a fresh hidden identity
+	// (sip:gen-<uuid>@host) instead, so one caller or bot can be in the
+	// conference more than once.
+	GeneratedIdentity bool
+	// Trusted adds the participant as a trusted one: a hidden leader.
+	Trusted bool
+}
+
+// Add puts call, a call of this platform, into the conference directly:
+// no SIP dialog and no RTP between the call and the conference, just its
+// flow in the mixer (UCMA's "join a call to a conference" without a
+// second leg). An incoming call that is not answered yet is answered. The
+// roster, trust and RFC 4575 notifications are as for a participant that
+// dialled in with the identity in opts; the application decides trust,
+// since only code running on the platform can call Add. The participant
+// leaves when the call ends, is ejected (the call is hung up) or the
+// conference ends. Add returns once the participant is in the roster; ctx
+// bounds only that.
+func (c *Conference) Add(ctx context.Context, call *endpoint.Call, opts AddOptions) (ParticipantInfo, error) {
+	if st := call.State(); st >= endpoint.Terminating {
+		return ParticipantInfo{}, endpoint.ErrTerminated
+	}
+	uri, name := opts.URI, opts.DisplayName
+	if opts.GeneratedIdentity {
+		uri, name = "sip:"+endpoint.GeneratedUserPrefix+uuid.NewString()+"@"+c.s.p.Host(), ""
+	}
+	if uri == "" {
+		uri, name = call.RemoteURI(), call.RemoteDisplayName()
+	}
+	trusted := opts.Trusted || opts.GeneratedIdentity
+	p, ref := c.reserve(uri, call, trusted)
+	if ref != nil {
+		return ParticipantInfo{}, fmt.Errorf("conference: add: %w", ref)
+	}
+	p.info.DisplayName = name
+	leaving, stopWatching := watchLeaving(call)
+	if call.State() != endpoint.Established {
+		if err := call.Accept(ctx); err != nil {
+			stopWatching()
+			c.release(p, false)
+			return ParticipantInfo{}, fmt.Errorf("conference: add: %w", err)
+		}
+	}
+	if err := c.mix(p); err != nil {
+		stopWatching()
+		c.release(p, false)
+		return ParticipantInfo{}, fmt.Errorf("conference: add: %w", err)
+	}
+	c.joined(p)
+	go func() {
+		defer stopWatching()
+		c.stay(call.Context(), p, leaving)
+	}()
+	return p.info, nil
 }
 
 // reserve claims the roster slot for uri (the URI-once rule) or says why
@@ -389,7 +468,7 @@ func (c *Conference) release(p *participant, wasIn bool) {
 	}
 	delete(c.parts, p.info.ID)
 	endNow, startGrace := false, false
-	if wasIn && !p.info.Trusted && !c.ended && c.ordinaryLocked() == 0 {
+	if wasIn && !p.info.Trusted && !c.ended && !c.opts.Persistent && c.ordinaryLocked() == 0 {
 		if len(c.parts) == 0 {
 			endNow = true
 		} else if c.grace == nil {
@@ -494,9 +573,14 @@ func (c *Conference) notifyOne(sub *endpoint.Subscription, st *subState, full bo
 }
 
 // Join joins a call from conv (an endpoint of this platform) to this
-// conference and returns once it is in the roster, with its participant
-// info.
-func (c *Conference) Join(ctx context.Context, conv *endpoint.Conversation, opts JoinOptions) (*endpoint.Call, ParticipantInfo, error) {
+// conference, as the package-level Join does, and returns once it is in
+// the roster: ParticipantByCallID(call.CallID()) then finds it.
+func (c *Conference) Join(ctx context.Context, conv *endpoint.Conversation, opts JoinOptions) (*endpoint.Call, error) {
+	call, _, err := c.join(ctx, conv, opts)
+	return call, err
+}
+
+func (c *Conference) join(ctx context.Context, conv *endpoint.Conversation, opts JoinOptions) (*endpoint.Call, ParticipantInfo, error) {
 	call, err := Join(ctx, conv, c.uri, opts)
 	if err != nil {
 		return call, ParticipantInfo{}, err

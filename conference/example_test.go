@@ -23,7 +23,7 @@ func TestExampleJoinLegs(t *testing.T) {
 		sbt.NewPhone(t, name).Dial(t, conf.URI()) // a phone leg
 	}
 	bot := srv.Handle(t, "bot", nil)
-	if _, _, err := conf.Join(context.Background(), bot.NewConversation(),
+	if _, err := conf.Join(context.Background(), bot.NewConversation(),
 		conference.JoinOptions{Trusted: true, GeneratedIdentity: true}); err != nil { // a hidden app leg
 		t.Fatal(err)
 	}

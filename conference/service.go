@@ -109,6 +109,12 @@ type Options struct {
 	Locked bool
 	// MaxParticipants overrides Config.MaxParticipants.
 	MaxParticipants int
+	// Persistent keeps the conference when its last ordinary participant
+	// leaves (a standing meeting room); it then ends only with End or the
+	// service's Close. By default a conference ends when its last ordinary
+	// participant leaves, or after Config.TrustedOnlyGrace with only
+	// trusted participants left.
+	Persistent bool
 }
 
 // Create creates conference id (letters, digits, '-', '_', '.').
@@ -237,18 +243,27 @@ type JoinOptions struct {
 	// GeneratedIdentity gives the call a fresh hidden identity, so one
 	// endpoint can hold many calls in one conference.
 	GeneratedIdentity bool
-	// Establish carries further establish options.
+	// Establish carries further establish options (credentials, headers,
+	// timeouts). Its GeneratedIdentity must be left unset: the one above
+	// is the only switch.
 	Establish endpoint.EstablishOptions
 }
+
+// ErrJoinOptions is returned by Join when JoinOptions.Establish sets
+// GeneratedIdentity: set JoinOptions.GeneratedIdentity instead.
+var ErrJoinOptions = errors.New("conference: set JoinOptions.GeneratedIdentity, not JoinOptions.Establish.GeneratedIdentity")
 
 // Join places a call from conv into the conference at confURI with the
 // join options and returns it once the conference has answered. For a
 // conference of this platform, Conference.Join also waits until the call is
 // in the roster.
 func Join(ctx context.Context, conv *endpoint.Conversation, confURI string, opts JoinOptions) (*endpoint.Call, error) {
+	if opts.Establish.GeneratedIdentity {
+		return nil, ErrJoinOptions
+	}
 	call := conv.NewCall()
 	eo := opts.Establish
-	eo.GeneratedIdentity = eo.GeneratedIdentity || opts.GeneratedIdentity
+	eo.GeneratedIdentity = opts.GeneratedIdentity
 	if opts.Trusted {
 		eo.Headers = append(append([]sip.Header(nil), eo.Headers...), sip.NewHeader(JoinHeader, "trusted"))
 	}
