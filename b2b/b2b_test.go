@@ -61,10 +61,10 @@ func (br *bridge) next(t *testing.T) *b2b.Call {
 
 func TestBaresipToBaresipTonesDTMFAndBye(t *testing.T) {
 	callee := peers.StartBaresip(t, peers.BaresipOptions{User: "callee", AutoAnswer: true,
-		AudioFile: peers.WriteWAV(t, dsp.Sine(8000*60, 8000, 900, 0.3), 8000)})
+		AudioFile: peers.WriteWAV(t, dsp.Sine(8000, 900, 60*time.Second, 0.3), 8000)})
 	br := newBridge(t, func(*endpoint.Call) string { return callee.URI() }, b2b.Options{ImpersonateCaller: true})
 	caller := peers.StartBaresip(t, peers.BaresipOptions{User: "caller",
-		AudioFile: peers.WriteWAV(t, dsp.Sine(8000*60, 8000, 500, 0.3), 8000)})
+		AudioFile: peers.WriteWAV(t, dsp.Sine(8000, 500, 60*time.Second, 0.3), 8000)})
 	if err := caller.Dial(br.srv.URI("bridge")); err != nil {
 		t.Fatal(err)
 	}
@@ -115,10 +115,10 @@ func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
 func TestTranscodingPCMUToPCMA(t *testing.T) {
 	callee := peers.StartBaresip(t, peers.BaresipOptions{User: "alaw", AutoAnswer: true, Codecs: []string{"PCMA"},
-		AudioFile: peers.WriteWAV(t, dsp.Sine(8000*60, 8000, 900, 0.3), 8000)})
+		AudioFile: peers.WriteWAV(t, dsp.Sine(8000, 900, 60*time.Second, 0.3), 8000)})
 	br := newBridge(t, func(*endpoint.Call) string { return callee.URI() }, b2b.Options{})
 	caller := peers.StartBaresip(t, peers.BaresipOptions{User: "ulaw", Codecs: []string{"PCMU"},
-		AudioFile: peers.WriteWAV(t, dsp.Sine(8000*60, 8000, 500, 0.3), 8000)})
+		AudioFile: peers.WriteWAV(t, dsp.Sine(8000, 500, 60*time.Second, 0.3), 8000)})
 	if err := caller.Dial(br.srv.URI("bridge")); err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +293,7 @@ func TestIntoConference(t *testing.T) {
 	var callers []*peers.Baresip
 	for i, f := range tones {
 		bs := peers.StartBaresip(t, peers.BaresipOptions{User: fmt.Sprintf("guest%d", i),
-			AudioFile: peers.WriteWAV(t, dsp.Sine(8000*60, 8000, f, 0.3), 8000)})
+			AudioFile: peers.WriteWAV(t, dsp.Sine(8000, f, 60*time.Second, 0.3), 8000)})
 		if err := bs.Dial(srv.URI("lobby")); err != nil {
 			t.Fatal(err)
 		}

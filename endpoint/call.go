@@ -299,7 +299,7 @@ func (c *Call) SendDTMF(ctx context.Context, digits string) error {
 	}
 	if s.DTMFPayloadType() == 0 {
 		// No telephone-event negotiated: send the tones in-band.
-		tones := dsp.GenerateDTMF(digits, s.Codec().SampleRate(), 100*time.Millisecond, 70*time.Millisecond, 0.25)
+		tones := dsp.GenerateDTMF(s.Codec().SampleRate(), digits, 100*time.Millisecond, 70*time.Millisecond, 0.25)
 		return media.Play(ctx, s, tones)
 	}
 	for i, d := range digits {

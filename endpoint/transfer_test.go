@@ -42,7 +42,7 @@ func newXferRig(t *testing.T, declineCode int) *xferRig {
 			r.target <- sbt.WrapCall(c)
 		}
 	}))
-	r.caller = peers.StartBaresip(t, peers.BaresipOptions{User: "caller", AudioFile: peers.WriteWAV(t, dsp.Sine(8000*30, 8000, 700, 0.3), 8000)})
+	r.caller = peers.StartBaresip(t, peers.BaresipOptions{User: "caller", AudioFile: peers.WriteWAV(t, dsp.Sine(8000, 700, 30*time.Second, 0.3), 8000)})
 	if err := r.caller.Dial(r.srv.URI("desk")); err != nil {
 		t.Fatal(err)
 	}
