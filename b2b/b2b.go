@@ -168,18 +168,18 @@ func (b *Call) setState(s State) {
 }
 
 // passHeaders copies the allow-listed headers of leg 1's INVITE.
-func (b *Call) passHeaders() []sip.Header {
+func (b *Call) passHeaders() []endpoint.Header {
 	req := b.leg1.Call.Request()
 	if req == nil {
 		return nil
 	}
-	var out []sip.Header
+	var out []endpoint.Header
 	for _, name := range b.opts.PassHeaders {
 		if neverPass[strings.ToLower(name)] {
 			continue
 		}
 		for _, h := range req.GetHeaders(name) {
-			out = append(out, sip.NewHeader(h.Name(), h.Value()))
+			out = append(out, endpoint.Header{Name: h.Name(), Value: h.Value()})
 		}
 	}
 	return out
@@ -199,7 +199,7 @@ func (b *Call) Establish(ctx context.Context) error {
 			}
 		}
 		eo := b.leg2.Establish
-		eo.Headers = append(append([]sip.Header(nil), eo.Headers...), b.passHeaders()...)
+		eo.Headers = append(append([]endpoint.Header(nil), eo.Headers...), b.passHeaders()...)
 		if mf := l1.Request(); mf != nil && mf.MaxForwards() != nil {
 			// Loops are stopped by Max-Forwards (RFC 3261 section 16.6).
 			n := int(mf.MaxForwards().Val())
@@ -278,7 +278,7 @@ func (b *Call) fail(ctx context.Context, code int, reason string) {
 	if code < 300 || code > 699 {
 		code, reason = sip.StatusServiceUnavailable, "Service Unavailable"
 	}
-	_ = b.leg1.Call.Decline(context.WithoutCancel(ctx), code, reason)
+	_ = b.leg1.Call.DeclineWithReason(context.WithoutCancel(ctx), code, reason)
 }
 
 func (b *Call) startRelay() error {

@@ -33,7 +33,7 @@ func newBridge(t *testing.T, dest func(*endpoint.Call) string, opts b2b.Options)
 		b, err := b2b.New(b2b.Leg{Call: c}, b2b.Leg{Call: ep.NewConversation().NewCall(), Destination: dest(c)}, opts)
 		if err != nil {
 			br.errs <- err
-			_ = c.Decline(ctx, 500, "Server Internal Error")
+			_ = c.Decline(ctx, 500)
 			return
 		}
 		if err := b.Establish(ctx); err != nil {
@@ -149,7 +149,7 @@ func TestTranscodingPCMUToPCMA(t *testing.T) {
 
 func TestFailuresAreMappedToLeg1(t *testing.T) {
 	busy := sbt.NewPhone(t, "busy", sbt.PhoneOptions{Answer: func(ctx context.Context, c *endpoint.Call) error {
-		_ = c.Decline(ctx, 486, "Busy Here")
+		_ = c.Decline(ctx, 486)
 		return errors.New("busy")
 	}})
 	for name, tc := range map[string]struct {
@@ -276,7 +276,7 @@ func TestIntoConference(t *testing.T) {
 		}
 		leg2, err := conference.Join(ctx, conv, conf.URI(), opts)
 		if err != nil {
-			_ = c.Decline(ctx, 486, "Busy Here")
+			_ = c.Decline(ctx, 486)
 			results <- result{nil, err}
 			return
 		}

@@ -185,13 +185,13 @@ func (c *Conference) admit(ctx context.Context, call *endpoint.Call) {
 		trusted = call.FromLocalApplication() || call.FromTrustedPeer()
 		if !trusted {
 			c.s.log.Info("trusted join refused", "conference", c.id, "from", uri, "source", req.Source())
-			_ = call.Decline(ctx, sip.StatusForbidden, "Trusted Join Not Allowed")
+			_ = call.DeclineWithReason(ctx, sip.StatusForbidden, "Trusted Join Not Allowed")
 			return
 		}
 	}
 	p, ref := c.reserve(uri, call, trusted)
 	if ref != nil {
-		_ = call.Decline(ctx, ref.code, ref.reason)
+		_ = call.DeclineWithReason(ctx, ref.code, ref.reason)
 		return
 	}
 	// A call that starts terminating (BYE sent or received) has left the

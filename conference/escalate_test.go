@@ -74,7 +74,7 @@ func TestEscalationKeepsTheCallAndAddsThirdParty(t *testing.T) {
 func TestFailedEscalationStaysTwoParty(t *testing.T) {
 	_, svc, alice, deskCall := escalationRig(t)
 	busy := sbt.NewPhone(t, "busy", sbt.PhoneOptions{Answer: func(ctx context.Context, c *endpoint.Call) error {
-		_ = c.Decline(ctx, 486, "Busy Here")
+		_ = c.Decline(ctx, 486)
 		return errors.New("declined")
 	}})
 	var last conference.EscalationProgress

@@ -181,8 +181,10 @@ func (c *Call) LocalURI() string {
 	return formatURI(c.dlg.local)
 }
 
-// Request returns the initial INVITE of an incoming call (read only), or
-// nil.
+// Request returns the initial INVITE of an incoming call, or nil: the
+// escape hatch to the whole sipgo message for what [Call.Header],
+// [Call.RemoteURI] and the other accessors do not cover. It must be treated
+// as read only.
 func (c *Call) Request() *sip.Request {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -597,11 +599,11 @@ func (c *Call) terminate(ctx context.Context, reason Reason) error {
 		return nil
 	case Incoming:
 		c.mu.Unlock()
-		return c.Decline(ctx, sip.StatusTemporarilyUnavailable, "Temporarily Unavailable")
+		return c.Decline(ctx, sip.StatusTemporarilyUnavailable)
 	case Establishing:
 		if c.incoming {
 			c.mu.Unlock()
-			return c.Decline(ctx, sip.StatusTemporarilyUnavailable, "Temporarily Unavailable")
+			return c.Decline(ctx, sip.StatusTemporarilyUnavailable)
 		}
 		cancel := c.cancelEstablish
 		c.mu.Unlock()

@@ -55,7 +55,7 @@ func TestDefaultRoutingEndpoint(t *testing.T) {
 	got := make(chan string, 1)
 	ep.HandleCalls(endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
 		got <- c.Request().Recipient.User
-		_ = c.Decline(ctx, 486, "Busy Here")
+		_ = c.Decline(ctx, 486)
 	}))
 	phone := sbt.NewPhone(t, "alice")
 	_, err = phone.DialContext(context.Background(), srv.URI("anything"), endpoint.EstablishOptions{})

@@ -31,7 +31,8 @@ const (
 type TransferOptions struct {
 	Type TransferType
 	// Headers are added to the REFER (for example Referred-By overrides).
-	Headers []sip.Header
+	// Headers that the dialog owns are refused; see [Header].
+	Headers []Header
 }
 
 // TransferError reports a transfer that the target did not complete; the
@@ -68,6 +69,9 @@ func (c *Call) TransferReplacing(ctx context.Context, other *Call, opts Transfer
 }
 
 func (c *Call) refer(ctx context.Context, referTo string, opts TransferOptions) error {
+	if err := checkHeaders(opts.Headers, isReserved, "Transfer"); err != nil {
+		return err
+	}
 	c.mu.Lock()
 	if c.state != Established {
 		c.mu.Unlock()
@@ -81,7 +85,7 @@ func (c *Call) refer(ctx context.Context, referTo string, opts TransferOptions) 
 	hdrs := append([]sip.Header{
 		sip.NewHeader("Refer-To", referTo),
 		sip.NewHeader("Referred-By", "<"+formatURI(c.dlg.local)+">"),
-	}, opts.Headers...)
+	}, sipHeaders(opts.Headers)...)
 	req := c.requestLocked(sip.REFER, nil, hdrs...)
 	c.mu.Unlock()
 
@@ -309,7 +313,7 @@ func (t *TransferRequest) Accept(ctx context.Context, opts EstablishOptions) (*C
 	if rb == "" {
 		rb = "<" + c.RemoteURI() + ">"
 	}
-	opts.Headers = append(append([]sip.Header(nil), opts.Headers...), sip.NewHeader("Referred-By", rb))
+	opts.Headers = append(append([]Header(nil), opts.Headers...), Header{Name: "Referred-By", Value: rb})
 	err := nc.Establish(ctx, t.Target, opts)
 	if err != nil {
 		frag := "SIP/2.0 503 Service Unavailable"

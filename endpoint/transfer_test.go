@@ -34,7 +34,7 @@ func newXferRig(t *testing.T, declineCode int) *xferRig {
 	}))
 	r.srv.Handle(t, "target", endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
 		if declineCode != 0 {
-			_ = c.Decline(ctx, declineCode, "Busy Here")
+			_ = c.DeclineWithReason(ctx, declineCode, "Busy Here")
 			return
 		}
 		if c.Accept(ctx) == nil {

@@ -29,8 +29,9 @@ type Credentials struct {
 // EstablishOptions are per-call settings of Establish.
 type EstablishOptions struct {
 	// Headers are added to the INVITE. Headers that the dialog owns
-	// (Call-ID, From, To, CSeq, Via, Contact) are refused.
-	Headers []sip.Header
+	// (Call-ID, From, To, CSeq, Via, Contact, Content-Length,
+	// Max-Forwards) are refused; see [Header].
+	Headers []Header
 	// MaxEstablishTime bounds the wait for a final response; the INVITE is
 	// then cancelled. Default: no bound beyond ctx.
 	MaxEstablishTime time.Duration
@@ -68,13 +69,8 @@ func (c *Call) Establish(ctx context.Context, destination string, opts Establish
 	if target.Scheme == "tel" {
 		return fmt.Errorf("endpoint: cannot route tel URI %q without a gateway; use a SIP URI", destination)
 	}
-	for _, h := range opts.Headers {
-		if reservedHeaders[strings.ToLower(h.Name())] {
-			return fmt.Errorf("endpoint: header %s may not be set on Establish", h.Name())
-		}
-		if err := checkValue("header "+h.Name(), h.Value()); err != nil {
-			return err
-		}
+	if err := checkHeaders(opts.Headers, isReserved, "Establish"); err != nil {
+		return err
 	}
 	if c.p.Draining() {
 		return platform.ErrClosed
@@ -127,7 +123,7 @@ func (c *Call) Establish(ctx context.Context, destination string, opts Establish
 		c.mu.Unlock()
 		return err
 	}
-	hdrs := append([]sip.Header(nil), opts.Headers...)
+	hdrs := sipHeaders(opts.Headers)
 	if impersonated || c.ep.kind == Application {
 		hdrs = append(hdrs, id.pai()...)
 	}

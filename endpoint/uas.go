@@ -254,8 +254,12 @@ func (c *Call) Accept(ctx context.Context) error {
 }
 
 // AcceptWithHeaders is Accept with extra headers on the 200 OK (for
-// example the orbit of a park, for programs).
-func (c *Call) AcceptWithHeaders(ctx context.Context, hdrs ...sip.Header) error {
+// example the orbit of a park, for programs). Headers that the dialog owns
+// are refused; see [Header].
+func (c *Call) AcceptWithHeaders(ctx context.Context, hdrs ...Header) error {
+	if err := checkHeaders(hdrs, isReserved, "Accept"); err != nil {
+		return err
+	}
 	c.mu.Lock()
 	if c.state != Incoming {
 		c.mu.Unlock()
@@ -278,7 +282,7 @@ func (c *Call) AcceptWithHeaders(ctx context.Context, hdrs ...sip.Header) error 
 	for _, h := range c.rspHdrs {
 		res.AppendHeader(h)
 	}
-	for _, h := range hdrs {
+	for _, h := range sipHeaders(hdrs) {
 		res.AppendHeader(h)
 	}
 	tx, seq, reliable := c.inv.Tx, c.dlg.remoteSeq, isReliable(c.dlg.transport)
@@ -317,17 +321,25 @@ func (c *Call) AcceptWithHeaders(ctx context.Context, hdrs ...sip.Header) error 
 	return nil
 }
 
-// Decline refuses an incoming call with code (603 Decline when 0) and
-// reason.
-func (c *Call) Decline(ctx context.Context, code int, reason string) error {
+// Decline refuses an incoming call with a 3xx–6xx code (603 Decline when
+// 0) and its standard reason phrase, for example 486 Busy Here. Use
+// [Call.DeclineWithReason] for a phrase of your own.
+func (c *Call) Decline(ctx context.Context, code int) error {
+	return c.DeclineWithReason(ctx, code, "")
+}
+
+// DeclineWithReason is Decline with reason as the response's reason
+// phrase; an empty reason gives the standard phrase of code ("Declined" for
+// a code without one).
+func (c *Call) DeclineWithReason(ctx context.Context, code int, reason string) error {
 	if code == 0 {
-		code, reason = 603, "Decline"
+		code = sip.StatusGlobalDecline
 	}
 	if code < 300 || code > 699 {
 		return fmt.Errorf("endpoint: decline code %d is not a failure code", code)
 	}
 	if reason == "" {
-		reason = "Declined"
+		reason = reasonPhrase(code)
 	}
 	c.mu.Lock()
 	if c.state != Incoming {
@@ -339,6 +351,33 @@ func (c *Call) Decline(ctx context.Context, code int, reason string) error {
 	c.setStateLocked(Terminated, ReasonDeclined)
 	c.mu.Unlock()
 	return tx.Respond(res)
+}
+
+// reasonPhrases are the reason phrases of the failure codes of RFC 3261
+// section 21, with 422 (RFC 4028), 433 (RFC 5079), 489 (RFC 6665) and 607
+// (RFC 8197).
+var reasonPhrases = map[int]string{
+	300: "Multiple Choices", 301: "Moved Permanently", 302: "Moved Temporarily", 305: "Use Proxy", 380: "Alternative Service",
+	400: "Bad Request", 401: "Unauthorized", 402: "Payment Required", 403: "Forbidden", 404: "Not Found",
+	405: "Method Not Allowed", 406: "Not Acceptable", 407: "Proxy Authentication Required", 408: "Request Timeout",
+	410: "Gone", 413: "Request Entity Too Large", 414: "Request-URI Too Long", 415: "Unsupported Media Type",
+	416: "Unsupported URI Scheme", 420: "Bad Extension", 421: "Extension Required", 422: "Session Interval Too Small",
+	423: "Interval Too Brief", 433: "Anonymity Disallowed",
+	480: "Temporarily Unavailable", 481: "Call/Transaction Does Not Exist", 482: "Loop Detected",
+	483: "Too Many Hops", 484: "Address Incomplete", 485: "Ambiguous", 486: "Busy Here", 487: "Request Terminated",
+	488: "Not Acceptable Here", 489: "Bad Event", 491: "Request Pending", 493: "Undecipherable",
+	500: "Server Internal Error", 501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable",
+	504: "Server Time-out", 505: "Version Not Supported", 513: "Message Too Large",
+	600: "Busy Everywhere", 603: "Decline", 604: "Does Not Exist Anywhere", 606: "Not Acceptable", 607: "Unwanted",
+}
+
+// reasonPhrase returns the standard reason phrase of a failure code, or
+// "Declined" for a code without one.
+func reasonPhrase(code int) string {
+	if r, ok := reasonPhrases[code]; ok {
+		return r
+	}
+	return "Declined"
 }
 
 // Redirect answers an incoming call with 302 Moved Temporarily to target.
