@@ -193,7 +193,7 @@ func (b *Call) Establish(ctx context.Context) error {
 	l1, l2 := b.leg1.Call, b.leg2.Call
 	if b.leg2.Destination != "" {
 		if b.opts.ImpersonateCaller {
-			if err := l2.Conversation().Impersonate(l1.RemoteURI(), "", l1.RemoteDisplayName()); err != nil {
+			if err := l2.Conversation().Impersonate(endpoint.Identity{URI: l1.RemoteURI(), DisplayName: l1.RemoteDisplayName()}); err != nil {
 				b.fail(ctx, sip.StatusInternalServerError, "Server Internal Error")
 				return fmt.Errorf("b2b: impersonate caller: %w", err)
 			}

@@ -270,7 +270,7 @@ func TestIntoConference(t *testing.T) {
 		opts := conference.JoinOptions{}
 		if generated {
 			opts = conference.JoinOptions{Trusted: true, GeneratedIdentity: true}
-		} else if err := conv.Impersonate(c.RemoteURI(), "", c.RemoteDisplayName()); err != nil {
+		} else if err := conv.Impersonate(endpoint.Identity{URI: c.RemoteURI(), DisplayName: c.RemoteDisplayName()}); err != nil {
 			results <- result{nil, err}
 			return
 		}

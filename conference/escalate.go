@@ -154,7 +154,7 @@ func (c *Conference) Invite(ctx context.Context, target string) (ParticipantInfo
 		return ParticipantInfo{}, ErrEnded
 	}
 	conv := c.s.ep.NewConversation()
-	if err := conv.Impersonate(c.uri, "", "Conference"); err != nil {
+	if err := conv.Impersonate(endpoint.Identity{URI: c.uri, DisplayName: "Conference"}); err != nil {
 		return ParticipantInfo{}, err
 	}
 	call := conv.NewCall()

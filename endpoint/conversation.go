@@ -33,7 +33,8 @@ func (s ConversationState) String() string {
 	return fmt.Sprintf("ConversationState(%d)", int(s))
 }
 
-type identity struct {
+// presence is the parsed form of an Identity that calls present.
+type presence struct {
 	uri   sip.Uri
 	phone *sip.Uri
 	name  string
@@ -45,7 +46,7 @@ type Conversation struct {
 	ep *Endpoint
 
 	mu           sync.Mutex
-	id           identity
+	id           presence
 	impersonated bool
 	state        ConversationState
 	calls        []*Call
@@ -61,16 +62,30 @@ func (c *Conversation) State() ConversationState {
 	return c.state
 }
 
-// Identity returns the URI, phone URI and display name the conversation
-// presents.
-func (c *Conversation) Identity() (uri, phoneURI, displayName string) {
+// Identity is who a conversation's calls and requests present themselves
+// as, in From and (for application endpoints) P-Asserted-Identity (RFC
+// 3325).
+type Identity struct {
+	// URI is a SIP, SIPS or tel URI. Required.
+	URI string
+	// PhoneURI is an optional tel: URI or SIP URI with user=phone,
+	// asserted as a second P-Asserted-Identity. Empty when URI is itself a
+	// user=phone URI.
+	PhoneURI string
+	// DisplayName is shown in From; it may be empty.
+	DisplayName string
+}
+
+// Identity returns the identity the conversation presents: the
+// endpoint's own, or the one set by Impersonate.
+func (c *Conversation) Identity() Identity {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	uri = c.id.uri.String()
+	id := Identity{URI: c.id.uri.String(), DisplayName: c.id.name}
 	if c.id.phone != nil {
-		phoneURI = formatURI(*c.id.phone)
+		id.PhoneURI = formatURI(*c.id.phone)
 	}
-	return uri, phoneURI, c.id.name
+	return id
 }
 
 // Impersonated reports whether Impersonate was called.
@@ -87,11 +102,16 @@ var (
 )
 
 // Impersonate sets the identity that every outgoing request of the
-// conversation carries in From and P-Asserted-Identity. It is allowed only
-// on application endpoints and only while the conversation is idle. uri must
-// be a SIP or tel URI; phoneURI, when set, a tel URI or a SIP URI with
-// user=phone; no value may contain control characters.
-func (c *Conversation) Impersonate(uri, phoneURI, displayName string) error {
+// conversation carries in From and P-Asserted-Identity:
+//
+//	err := conv.Impersonate(endpoint.Identity{URI: "sip:alice@example.com", DisplayName: "Alice"})
+//
+// It is allowed only on application endpoints and only while the
+// conversation is idle. id.URI must be a SIP or tel URI; id.PhoneURI, when
+// set, a tel URI or a SIP URI with user=phone; no field may contain control
+// characters.
+func (c *Conversation) Impersonate(id Identity) error {
+	uri, phoneURI, displayName := id.URI, id.PhoneURI, id.DisplayName
 	if c.ep.kind != Application {
 		return ErrNotApplication
 	}
@@ -129,7 +149,7 @@ func (c *Conversation) Impersonate(uri, phoneURI, displayName string) error {
 	if c.state != ConversationIdle {
 		return ErrImpersonateState
 	}
-	c.id = identity{uri: u, phone: ph, name: displayName}
+	c.id = presence{uri: u, phone: ph, name: displayName}
 	c.impersonated = true
 	return nil
 }
@@ -207,7 +227,7 @@ func rank(s ConversationState) int {
 
 // pai returns the P-Asserted-Identity values (RFC 3325): the URI and,
 // when set, the phone URI.
-func (id identity) pai() []sip.Header {
+func (id presence) pai() []sip.Header {
 	name := ""
 	if id.name != "" {
 		name = `"` + id.name + `" `

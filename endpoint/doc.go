@@ -32,7 +32,7 @@
 // Outgoing calls belong to a conversation:
 //
 //	conv := ep.NewConversation()
-//	_ = conv.Impersonate("sip:alice@example.com", "", "Alice")
+//	_ = conv.Impersonate(endpoint.Identity{URI: "sip:alice@example.com", DisplayName: "Alice"})
 //	call := conv.NewCall()
 //	err := call.Establish(ctx, "sip:bob@192.0.2.10", endpoint.EstablishOptions{})
 //

@@ -185,7 +185,7 @@ func (e *Endpoint) HandleOther(h platform.Handler) {
 
 // NewConversation returns an idle conversation on this endpoint.
 func (e *Endpoint) NewConversation() *Conversation {
-	return &Conversation{ep: e, id: identity{uri: e.owner, phone: e.phone, name: e.settings.DisplayName}}
+	return &Conversation{ep: e, id: presence{uri: e.owner, phone: e.phone, name: e.settings.DisplayName}}
 }
 
 // Close removes the endpoint's routes. Calls in progress continue. It is

@@ -164,7 +164,7 @@ func TestConversationRequestUsesImpersonatedIdentity(t *testing.T) {
 	srv := sbt.NewServer(t)
 	bot := srv.Handle(t, "bot", nil)
 	conv := bot.NewConversation()
-	if err := conv.Impersonate("sip:alice@example.com", "", "Alice"); err != nil {
+	if err := conv.Impersonate(endpoint.Identity{URI: "sip:alice@example.com", DisplayName: "Alice"}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -88,7 +88,7 @@ func (c *Call) Establish(ctx context.Context, destination string, opts Establish
 	id := c.conv.id
 	impersonated := c.conv.impersonated
 	if opts.GeneratedIdentity {
-		id = identity{uri: sip.Uri{Scheme: "sip", User: GeneratedUserPrefix + uuid.NewString(), Host: c.p.Host()}}
+		id = presence{uri: sip.Uri{Scheme: "sip", User: GeneratedUserPrefix + uuid.NewString(), Host: c.p.Host()}}
 		impersonated = true
 	}
 	if c.conv.state == ConversationIdle {

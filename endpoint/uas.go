@@ -43,7 +43,7 @@ func (e *Endpoint) serveInvite(r *platform.Request) {
 		return
 	}
 
-	conv := &Conversation{ep: e, id: identity{uri: e.owner, phone: e.phone, name: e.settings.DisplayName}, state: ConversationIncoming}
+	conv := &Conversation{ep: e, id: presence{uri: e.owner, phone: e.phone, name: e.settings.DisplayName}, state: ConversationIncoming}
 	c := newCall(conv, true)
 	conv.calls = []*Call{c}
 	c.replaces = replaced

@@ -696,7 +696,7 @@ func (s *Service) dialAndConnect(pc *parkedCall, target, why string) bool {
 		return false
 	}
 	conv := s.ringer.NewConversation()
-	if err := conv.Impersonate(s.OrbitURI(pc.entry.Orbit), "", "Parked call "+pc.entry.Orbit); err != nil {
+	if err := conv.Impersonate(endpoint.Identity{URI: s.OrbitURI(pc.entry.Orbit), DisplayName: "Parked call " + pc.entry.Orbit}); err != nil {
 		return false
 	}
 	out := conv.NewCall()

@@ -39,7 +39,7 @@ func main() {
 		// caller's behalf: the far end sees the caller's identity.
 		_ = c.Flow().Play(ctx, dsp.Sine(8000, 440, time.Second, 0.3))
 		conv := bot.NewConversation()
-		if err := conv.Impersonate(c.RemoteURI(), "", c.RemoteDisplayName()); err != nil {
+		if err := conv.Impersonate(endpoint.Identity{URI: c.RemoteURI(), DisplayName: c.RemoteDisplayName()}); err != nil {
 			log.Warn("impersonate", "error", err)
 			return
 		}
