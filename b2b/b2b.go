@@ -119,13 +119,13 @@ func New(leg1, leg2 Leg, opts Options) (*Call, error) {
 		if strings.HasPrefix(u.User, opts.ConferencePrefix) {
 			return nil, ErrConferenceDestination
 		}
-		if leg2.Call.State() != endpoint.Idle {
+		if leg2.Call.State() != endpoint.StateIdle {
 			return nil, ErrLegState
 		}
-	} else if leg2.Call.State() != endpoint.Established {
+	} else if leg2.Call.State() != endpoint.StateEstablished {
 		return nil, fmt.Errorf("%w: leg 2 has no destination and is not established", ErrLegState)
 	}
-	if s := leg1.Call.State(); s != endpoint.Incoming && s != endpoint.Established {
+	if s := leg1.Call.State(); s != endpoint.StateIncoming && s != endpoint.StateEstablished {
 		return nil, ErrLegState
 	}
 	return &Call{leg1: leg1, leg2: leg2, opts: opts, done: make(chan struct{})}, nil
@@ -233,7 +233,7 @@ func (b *Call) Establish(ctx context.Context) error {
 			var re *endpoint.ResponseError
 			var rd *endpoint.RedirectError
 			switch {
-			case l1.State() == endpoint.Terminated:
+			case l1.State() == endpoint.StateTerminated:
 				// The caller gave up (CANCEL); leg 2 was cancelled.
 			case errors.As(err, &re):
 				b.fail(ctx, re.Code, re.Reason)
@@ -248,14 +248,14 @@ func (b *Call) Establish(ctx context.Context) error {
 			return fmt.Errorf("b2b: leg 2: %w", err)
 		}
 	}
-	if l1.State() == endpoint.Incoming {
+	if l1.State() == endpoint.StateIncoming {
 		if err := l1.Accept(ctx); err != nil {
 			_ = l2.Terminate(context.WithoutCancel(ctx))
 			b.finish()
 			return fmt.Errorf("b2b: leg 1: %w", err)
 		}
 	}
-	if l1.State() != endpoint.Established || l2.State() != endpoint.Established {
+	if l1.State() != endpoint.StateEstablished || l2.State() != endpoint.StateEstablished {
 		b.hangupBoth(context.WithoutCancel(ctx))
 		b.finish()
 		return errors.New("b2b: a leg ended while establishing")
@@ -330,7 +330,7 @@ func (b *Call) wire() {
 			case sdp.Inactive:
 				want = endpoint.HoldBoth
 			}
-			if to.HoldType() == want || to.State() != endpoint.Established {
+			if to.HoldType() == want || to.State() != endpoint.StateEstablished {
 				return
 			}
 			go func() {

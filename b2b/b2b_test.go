@@ -408,7 +408,7 @@ func TestReferOnALegIsCarriedOut(t *testing.T) {
 	if f := dsp.ToneFraction(far.Recording(), 8000, 1300); f < 0.7 {
 		t.Errorf("callee hears the third party in %.0f%%", f*100)
 	}
-	if far.State() != endpoint.Established {
+	if far.State() != endpoint.StateEstablished {
 		t.Fatalf("callee's call did not survive the transfer: %v", far.State())
 	}
 	th.Hangup(t)

@@ -199,7 +199,7 @@ func (c *Conference) admit(ctx context.Context, call *endpoint.Call) {
 	leaving := make(chan struct{})
 	var once sync.Once
 	stopWatching := call.OnStateChanged(func(sc endpoint.StateChange) {
-		if sc.State >= endpoint.Terminating {
+		if sc.State >= endpoint.StateTerminating {
 			once.Do(func() { close(leaving) })
 		}
 	})

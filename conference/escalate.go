@@ -76,7 +76,7 @@ func (s *Service) Escalate(ctx context.Context, call *endpoint.Call, opts Escala
 		report(EscalationFailed, uri, err)
 		return nil, fmt.Errorf("conference: escalate: %w", err)
 	}
-	if call.State() != endpoint.Established || call.Flow() == nil {
+	if call.State() != endpoint.StateEstablished || call.Flow() == nil {
 		return fail(nil, endpoint.ErrState)
 	}
 	id := opts.ID

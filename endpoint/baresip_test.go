@@ -111,7 +111,7 @@ func TestIncomingReferFromBaresip(t *testing.T) {
 		t.Fatalf("transfer not carried out\n%s", b.Log())
 	}
 	tc = <-target
-	if nc.State() != endpoint.Established || tc.State() != endpoint.Established {
+	if nc.State() != endpoint.StateEstablished || tc.State() != endpoint.StateEstablished {
 		t.Fatalf("new call %v, target %v", nc.State(), tc.State())
 	}
 	select {

@@ -112,7 +112,7 @@ var (
 // characters.
 func (c *Conversation) Impersonate(id Identity) error {
 	uri, phoneURI, displayName := id.URI, id.PhoneURI, id.DisplayName
-	if c.ep.kind != Application {
+	if c.ep.kind != KindApplication {
 		return ErrNotApplication
 	}
 	u, err := ParseURI(uri)
@@ -184,15 +184,15 @@ func (c *Conversation) callStateChanged() {
 	for _, call := range calls {
 		var s ConversationState
 		switch call.State() {
-		case Idle:
+		case StateIdle:
 			s = ConversationIdle
-		case Incoming:
+		case StateIncoming:
 			s = ConversationIncoming
-		case Establishing:
+		case StateEstablishing:
 			s = ConversationEstablishing
-		case Terminating:
+		case StateTerminating:
 			s = ConversationTerminating
-		case Terminated:
+		case StateTerminated:
 			s = ConversationTerminated
 		default:
 			s = ConversationEstablished

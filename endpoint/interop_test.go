@@ -323,7 +323,7 @@ func TestSessionRefreshKeepsCallUp(t *testing.T) {
 		t.Fatalf("server: interval %v refresher %v, want 2s and false", d, refresher)
 	}
 	time.Sleep(4 * time.Second)
-	if call.State() != endpoint.Established || uas.State() != endpoint.Established {
+	if call.State() != endpoint.StateEstablished || uas.State() != endpoint.StateEstablished {
 		t.Fatalf("after 4 s: phone %v (%q), server %v (%q)", call.State(), call.Reason(), uas.State(), uas.Reason())
 	}
 	call.Hangup(t)

@@ -152,7 +152,7 @@ func (c *Conversation) outOfDialog(method sip.RequestMethod, to string, opts Req
 		ct := p.Contact(c.ep.owner.User, transport)
 		req.AppendHeader(&ct)
 	}
-	if impersonated || c.ep.kind == Application {
+	if impersonated || c.ep.kind == KindApplication {
 		for _, h := range id.pai() {
 			req.AppendHeader(h)
 		}

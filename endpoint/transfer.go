@@ -61,7 +61,7 @@ func (c *Call) Transfer(ctx context.Context, target string, opts TransferOptions
 // its new call replaces other (RFC 3891). It waits for the outcome like an
 // attended transfer.
 func (c *Call) TransferReplacing(ctx context.Context, other *Call, opts TransferOptions) error {
-	if other == nil || other.State() != Established {
+	if other == nil || other.State() != StateEstablished {
 		return fmt.Errorf("endpoint: call to replace must be established: %w", ErrState)
 	}
 	opts.Type = Attended
@@ -73,7 +73,7 @@ func (c *Call) refer(ctx context.Context, referTo string, opts TransferOptions) 
 		return err
 	}
 	c.mu.Lock()
-	if c.state != Established {
+	if c.state != StateEstablished {
 		c.mu.Unlock()
 		return ErrState
 	}
@@ -81,7 +81,7 @@ func (c *Call) refer(ctx context.Context, referTo string, opts TransferOptions) 
 	for len(c.referCh) > 0 {
 		<-c.referCh
 	}
-	c.setStateLocked(Transferring, ReasonTransferring)
+	c.setStateLocked(StateTransferring, ReasonTransferring)
 	hdrs := append([]sip.Header{
 		sip.NewHeader("Refer-To", referTo),
 		sip.NewHeader("Referred-By", "<"+formatURI(c.dlg.local)+">"),
@@ -91,8 +91,8 @@ func (c *Call) refer(ctx context.Context, referTo string, opts TransferOptions) 
 
 	restore := func() {
 		c.mu.Lock()
-		if c.state == Transferring {
-			c.setStateLocked(Established, ReasonTransferFailed)
+		if c.state == StateTransferring {
+			c.setStateLocked(StateEstablished, ReasonTransferFailed)
 		}
 		c.mu.Unlock()
 	}
@@ -303,7 +303,7 @@ func (t *TransferRequest) Accept(ctx context.Context, opts EstablishOptions) (*C
 		return nil, errors.New("endpoint: transfer request already answered")
 	}
 	c := t.call
-	c.setState(Transferring, ReasonTransferAccepted)
+	c.setState(StateTransferring, ReasonTransferAccepted)
 	c.notifyRefer(ctx, "SIP/2.0 100 Trying", "active;expires=60")
 	nc := c.conv.NewCall()
 	opts.Replaces = t.Replaces
@@ -323,8 +323,8 @@ func (t *TransferRequest) Accept(ctx context.Context, opts EstablishOptions) (*C
 		}
 		c.notifyRefer(ctx, frag, "terminated;reason=noresource")
 		c.mu.Lock()
-		if c.state == Transferring {
-			c.setStateLocked(Established, ReasonTransferFailed)
+		if c.state == StateTransferring {
+			c.setStateLocked(StateEstablished, ReasonTransferFailed)
 		}
 		c.mu.Unlock()
 		return nil, err

@@ -61,7 +61,7 @@ func TestUnattendedTransferWithBaresip(t *testing.T) {
 	if err := r.deskCall.Transfer(ctx, r.srv.URI("target"), endpoint.TransferOptions{}); err != nil {
 		t.Fatalf("Transfer: %v\n%s", err, r.caller.Log())
 	}
-	if r.deskCall.State() != endpoint.Terminated || r.deskCall.Reason() != endpoint.ReasonTransferred {
+	if r.deskCall.State() != endpoint.StateTerminated || r.deskCall.Reason() != endpoint.ReasonTransferred {
 		t.Fatalf("desk call %v/%q after unattended transfer", r.deskCall.State(), r.deskCall.Reason())
 	}
 	var tc *sbt.PhoneCall
@@ -103,7 +103,7 @@ func TestAttendedTransferWaitsForOutcome(t *testing.T) {
 		if !errors.As(err, &te) || te.Code != 486 {
 			t.Fatalf("Transfer = %v, want TransferError 486\n%s", err, r.caller.Log())
 		}
-		if s := r.deskCall.State(); s != endpoint.Established {
+		if s := r.deskCall.State(); s != endpoint.StateEstablished {
 			t.Fatalf("desk call is %v after a failed attended transfer, want established", s)
 		}
 		_ = r.deskCall.Terminate(ctx)

@@ -76,11 +76,11 @@ func (c *Call) Establish(ctx context.Context, destination string, opts Establish
 		return platform.ErrClosed
 	}
 	c.mu.Lock()
-	if c.state != Idle || c.incoming {
+	if c.state != StateIdle || c.incoming {
 		c.mu.Unlock()
 		return ErrState
 	}
-	if opts.GeneratedIdentity && c.ep.kind != Application {
+	if opts.GeneratedIdentity && c.ep.kind != KindApplication {
 		c.mu.Unlock()
 		return ErrNotApplication
 	}
@@ -124,7 +124,7 @@ func (c *Call) Establish(ctx context.Context, destination string, opts Establish
 		return err
 	}
 	hdrs := sipHeaders(opts.Headers)
-	if impersonated || c.ep.kind == Application {
+	if impersonated || c.ep.kind == KindApplication {
 		hdrs = append(hdrs, id.pai()...)
 	}
 	hdrs = append(hdrs, sip.NewHeader("Allow", platform.Allowed), sip.NewHeader("Supported", platform.Supported))
@@ -146,7 +146,7 @@ func (c *Call) Establish(ctx context.Context, destination string, opts Establish
 	}
 	defer cancel()
 	c.cancelEstablish = cancel
-	c.setStateLocked(Establishing, ReasonEstablishing)
+	c.setStateLocked(StateEstablishing, ReasonEstablishing)
 	c.mu.Unlock()
 
 	err = c.runInvite(ectx, opts)
@@ -162,7 +162,7 @@ func (c *Call) Establish(ctx context.Context, destination string, opts Establish
 		case errors.Is(err, context.Canceled):
 			reason = ReasonCancelled
 		}
-		c.setStateLocked(Terminated, reason)
+		c.setStateLocked(StateTerminated, reason)
 		c.mu.Unlock()
 	}
 	return err
@@ -376,7 +376,7 @@ func (c *Call) answered(ctx context.Context, tx sip.ClientTransaction, res *sip.
 		bctx, done := context.WithTimeout(context.Background(), 64*c.p.Config().T1)
 		defer done()
 		c.mu.Lock()
-		c.setStateLocked(Established, ReasonEstablished)
+		c.setStateLocked(StateEstablished, ReasonEstablished)
 		c.mu.Unlock()
 		_ = c.terminate(bctx, ReasonCancelled)
 		if negErr != nil {
@@ -385,7 +385,7 @@ func (c *Call) answered(ctx context.Context, tx sip.ClientTransaction, res *sip.
 		return context.Canceled
 	}
 	c.mu.Lock()
-	c.setStateLocked(Established, ReasonEstablished)
+	c.setStateLocked(StateEstablished, ReasonEstablished)
 	c.startTimersLocked()
 	c.conv.mu.Lock()
 	c.conv.state = ConversationEstablished

@@ -50,7 +50,7 @@ func (e *Endpoint) serveInvite(r *platform.Request) {
 	if code, reason, err := c.initIncoming(r); err != nil {
 		c.log.Info("incoming call refused", "call_id", r.CallID().Value(), "code", code, "error", err)
 		_ = r.Respond(code, reason, nil, append(c.rspHdrs, sip.NewHeader("Warning", `399 switchboard "`+sanitizeWarning(err.Error())+`"`))...)
-		c.setState(Terminated, ReasonFailed)
+		c.setState(StateTerminated, ReasonFailed)
 		return
 	}
 	_ = r.Respond(sip.StatusTrying, "Trying", nil)
@@ -144,7 +144,7 @@ func (e *Endpoint) findReplaced(v string) (*Call, error) {
 	}
 	old.mu.Lock()
 	defer old.mu.Unlock()
-	if old.dlg.remoteTag != fromTag || old.state == Terminated {
+	if old.dlg.remoteTag != fromTag || old.state == StateTerminated {
 		return nil, errors.New("tags do not match")
 	}
 	return old, nil
@@ -195,8 +195,8 @@ func (c *Call) initIncoming(r *platform.Request) (int, string, error) {
 func (c *Call) remoteCancelled() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.state == Incoming || (c.state == Establishing && c.incoming) {
-		c.setStateLocked(Terminated, ReasonRemoteCancelled)
+	if c.state == StateIncoming || (c.state == StateEstablishing && c.incoming) {
+		c.setStateLocked(StateTerminated, ReasonRemoteCancelled)
 	}
 }
 
@@ -218,7 +218,7 @@ func (c *Call) responseLocked(code int, reason string, body []byte) *sip.Respons
 // Ring sends 180 Ringing on an incoming call.
 func (c *Call) Ring(ctx context.Context) error {
 	c.mu.Lock()
-	if c.state != Incoming {
+	if c.state != StateIncoming {
 		c.mu.Unlock()
 		return ErrState
 	}
@@ -233,7 +233,7 @@ func (c *Call) Ring(ctx context.Context) error {
 // played now may be lost: early media is not an established call.
 func (c *Call) EarlyMedia(ctx context.Context) error {
 	c.mu.Lock()
-	if c.state != Incoming {
+	if c.state != StateIncoming {
 		c.mu.Unlock()
 		return ErrState
 	}
@@ -261,9 +261,9 @@ func (c *Call) AcceptWithHeaders(ctx context.Context, hdrs ...Header) error {
 		return err
 	}
 	c.mu.Lock()
-	if c.state != Incoming {
+	if c.state != StateIncoming {
 		c.mu.Unlock()
-		if c.State() == Terminated {
+		if c.State() == StateTerminated {
 			return ErrTerminated
 		}
 		return ErrState
@@ -286,11 +286,11 @@ func (c *Call) AcceptWithHeaders(ctx context.Context, hdrs ...Header) error {
 		res.AppendHeader(h)
 	}
 	tx, seq, reliable := c.inv.Tx, c.dlg.remoteSeq, isReliable(c.dlg.transport)
-	c.setStateLocked(Establishing, ReasonAccepted)
+	c.setStateLocked(StateEstablishing, ReasonAccepted)
 	c.mu.Unlock()
 
 	if !c.respond2xx(ctx, tx, res, seq, reliable) {
-		if c.State() == Terminated {
+		if c.State() == StateTerminated {
 			return ErrTerminated
 		}
 		c.log.Warn("no ACK for 200 OK; ending call")
@@ -298,7 +298,7 @@ func (c *Call) AcceptWithHeaders(ctx context.Context, hdrs ...Header) error {
 		return errors.New("endpoint: no ACK received")
 	}
 	c.mu.Lock()
-	if c.state != Establishing {
+	if c.state != StateEstablishing {
 		c.mu.Unlock()
 		return ErrTerminated
 	}
@@ -307,7 +307,7 @@ func (c *Call) AcceptWithHeaders(ctx context.Context, hdrs ...Header) error {
 		_ = c.terminate(context.Background(), ReasonFailed)
 		return errors.New("endpoint: ACK carried no usable SDP answer")
 	}
-	c.setStateLocked(Established, ReasonEstablished)
+	c.setStateLocked(StateEstablished, ReasonEstablished)
 	c.startTimersLocked()
 	old := c.replaces
 	c.mu.Unlock()
@@ -342,13 +342,13 @@ func (c *Call) DeclineWithReason(ctx context.Context, code int, reason string) e
 		reason = reasonPhrase(code)
 	}
 	c.mu.Lock()
-	if c.state != Incoming {
+	if c.state != StateIncoming {
 		c.mu.Unlock()
 		return ErrState
 	}
 	res := c.responseLocked(code, reason, nil)
 	tx := c.inv.Tx
-	c.setStateLocked(Terminated, ReasonDeclined)
+	c.setStateLocked(StateTerminated, ReasonDeclined)
 	c.mu.Unlock()
 	return tx.Respond(res)
 }
@@ -387,14 +387,14 @@ func (c *Call) Redirect(ctx context.Context, target string) error {
 		return err
 	}
 	c.mu.Lock()
-	if c.state != Incoming {
+	if c.state != StateIncoming {
 		c.mu.Unlock()
 		return ErrState
 	}
 	res := c.responseLocked(sip.StatusMovedTemporarily, "Moved Temporarily", nil)
 	res.AppendHeader(&sip.ContactHeader{Address: u})
 	tx := c.inv.Tx
-	c.setStateLocked(Terminated, ReasonDeclined)
+	c.setStateLocked(StateTerminated, ReasonDeclined)
 	c.mu.Unlock()
 	return tx.Respond(res)
 }

@@ -330,7 +330,7 @@ type ParkOptions struct {
 // service takes it over, plays music to it and returns its orbit. The
 // caller must no longer use the call.
 func (s *Service) Park(ctx context.Context, call *endpoint.Call, opts ParkOptions) (Entry, error) {
-	if call.State() != endpoint.Established || call.Flow() == nil {
+	if call.State() != endpoint.StateEstablished || call.Flow() == nil {
 		return Entry{}, ErrNotEstablished
 	}
 	if opts.Orbit != "" {
