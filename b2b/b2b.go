@@ -133,13 +133,13 @@ func New(leg1, leg2 Leg, opts Options) (*Call, error) {
 		if strings.HasPrefix(u.User, opts.ConferencePrefix) {
 			return nil, ErrConferenceDestination
 		}
-		if leg2.Call.State() != endpoint.Idle {
+		if leg2.Call.State() != endpoint.StateIdle {
 			return nil, ErrLegState
 		}
-	} else if leg2.Call.State() != endpoint.Established {
+	} else if leg2.Call.State() != endpoint.StateEstablished {
 		return nil, fmt.Errorf("%w: leg 2 has no destination and is not established", ErrLegState)
 	}
-	if s := leg1.Call.State(); s != endpoint.Incoming && s != endpoint.Established {
+	if s := leg1.Call.State(); s != endpoint.StateIncoming && s != endpoint.StateEstablished {
 		return nil, ErrLegState
 	}
 	return &Call{leg1: leg1, leg2: leg2, opts: opts, done: make(chan struct{})}, nil
@@ -182,18 +182,18 @@ func (b *Call) setState(s State) {
 }
 
 // passHeaders copies the allow-listed headers of leg 1's INVITE.
-func (b *Call) passHeaders() []sip.Header {
+func (b *Call) passHeaders() []endpoint.Header {
 	req := b.leg1.Call.Request()
 	if req == nil {
 		return nil
 	}
-	var out []sip.Header
+	var out []endpoint.Header
 	for _, name := range b.opts.PassHeaders {
 		if neverPass[strings.ToLower(name)] {
 			continue
 		}
 		for _, h := range req.GetHeaders(name) {
-			out = append(out, sip.NewHeader(h.Name(), h.Value()))
+			out = append(out, endpoint.Header{Name: h.Name(), Value: h.Value()})
 		}
 	}
 	return out
@@ -207,13 +207,13 @@ func (b *Call) Establish(ctx context.Context) error {
 	l1, l2 := b.leg1.Call, b.leg2.Call
 	if b.leg2.Destination != "" {
 		if b.opts.ImpersonateCaller {
-			if err := l2.Conversation().Impersonate(l1.RemoteURI(), "", l1.RemoteDisplayName()); err != nil {
+			if err := l2.Conversation().Impersonate(endpoint.Identity{URI: l1.RemoteURI(), DisplayName: l1.RemoteDisplayName()}); err != nil {
 				b.fail(ctx, sip.StatusInternalServerError, "Server Internal Error")
 				return fmt.Errorf("b2b: impersonate caller: %w", err)
 			}
 		}
 		eo := b.leg2.Establish
-		eo.Headers = append(append([]sip.Header(nil), eo.Headers...), b.passHeaders()...)
+		eo.Headers = append(append([]endpoint.Header(nil), eo.Headers...), b.passHeaders()...)
 		if mf := l1.Request(); mf != nil && mf.MaxForwards() != nil {
 			// Loops are stopped by Max-Forwards (RFC 3261 section 16.6).
 			n := int(mf.MaxForwards().Val())
@@ -247,7 +247,7 @@ func (b *Call) Establish(ctx context.Context) error {
 			var re *endpoint.ResponseError
 			var rd *endpoint.RedirectError
 			switch {
-			case l1.State() == endpoint.Terminated:
+			case l1.State() == endpoint.StateTerminated:
 				// The caller gave up (CANCEL); leg 2 was cancelled.
 			case errors.As(err, &re):
 				b.fail(ctx, re.Code, re.Reason)
@@ -262,14 +262,14 @@ func (b *Call) Establish(ctx context.Context) error {
 			return fmt.Errorf("b2b: leg 2: %w", err)
 		}
 	}
-	if l1.State() == endpoint.Incoming {
+	if l1.State() == endpoint.StateIncoming {
 		if err := l1.Accept(ctx); err != nil {
 			_ = l2.Terminate(context.WithoutCancel(ctx))
 			b.finish()
 			return fmt.Errorf("b2b: leg 1: %w", err)
 		}
 	}
-	if l1.State() != endpoint.Established || l2.State() != endpoint.Established {
+	if l1.State() != endpoint.StateEstablished || l2.State() != endpoint.StateEstablished {
 		b.hangupBoth(context.WithoutCancel(ctx))
 		b.finish()
 		return errors.New("b2b: a leg ended while establishing")
@@ -292,7 +292,7 @@ func (b *Call) fail(ctx context.Context, code int, reason string) {
 	if code < 300 || code > 699 {
 		code, reason = sip.StatusServiceUnavailable, "Service Unavailable"
 	}
-	_ = b.leg1.Call.Decline(context.WithoutCancel(ctx), code, reason)
+	_ = b.leg1.Call.DeclineWithReason(context.WithoutCancel(ctx), code, reason)
 }
 
 func (b *Call) startRelay() error {
@@ -391,7 +391,7 @@ func (b *Call) wire() {
 			case sdp.Inactive:
 				want = endpoint.HoldBoth
 			}
-			if to.HoldType() == want || to.State() != endpoint.Established {
+			if to.HoldType() == want || to.State() != endpoint.StateEstablished {
 				return
 			}
 			go func() {

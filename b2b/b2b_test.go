@@ -33,7 +33,7 @@ func newBridge(t *testing.T, dest func(*endpoint.Call) string, opts b2b.Options)
 		b, err := b2b.New(b2b.Leg{Call: c}, b2b.Leg{Call: ep.NewConversation().NewCall(), Destination: dest(c)}, opts)
 		if err != nil {
 			br.errs <- err
-			_ = c.Decline(ctx, 500, "Server Internal Error")
+			_ = c.Decline(ctx, 500)
 			return
 		}
 		if err := b.Establish(ctx); err != nil {
@@ -61,10 +61,10 @@ func (br *bridge) next(t *testing.T) *b2b.Call {
 
 func TestBaresipToBaresipTonesDTMFAndBye(t *testing.T) {
 	callee := peers.StartBaresip(t, peers.BaresipOptions{User: "callee", AutoAnswer: true,
-		AudioFile: peers.WriteWAV(t, dsp.Sine(8000*60, 8000, 900, 0.3), 8000)})
+		AudioFile: peers.WriteWAV(t, dsp.Sine(8000, 900, 60*time.Second, 0.3), 8000)})
 	br := newBridge(t, func(*endpoint.Call) string { return callee.URI() }, b2b.Options{ImpersonateCaller: true})
 	caller := peers.StartBaresip(t, peers.BaresipOptions{User: "caller",
-		AudioFile: peers.WriteWAV(t, dsp.Sine(8000*60, 8000, 500, 0.3), 8000)})
+		AudioFile: peers.WriteWAV(t, dsp.Sine(8000, 500, 60*time.Second, 0.3), 8000)})
 	if err := caller.Dial(br.srv.URI("bridge")); err != nil {
 		t.Fatal(err)
 	}
@@ -115,10 +115,10 @@ func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
 func TestTranscodingPCMUToPCMA(t *testing.T) {
 	callee := peers.StartBaresip(t, peers.BaresipOptions{User: "alaw", AutoAnswer: true, Codecs: []string{"PCMA"},
-		AudioFile: peers.WriteWAV(t, dsp.Sine(8000*60, 8000, 900, 0.3), 8000)})
+		AudioFile: peers.WriteWAV(t, dsp.Sine(8000, 900, 60*time.Second, 0.3), 8000)})
 	br := newBridge(t, func(*endpoint.Call) string { return callee.URI() }, b2b.Options{})
 	caller := peers.StartBaresip(t, peers.BaresipOptions{User: "ulaw", Codecs: []string{"PCMU"},
-		AudioFile: peers.WriteWAV(t, dsp.Sine(8000*60, 8000, 500, 0.3), 8000)})
+		AudioFile: peers.WriteWAV(t, dsp.Sine(8000, 500, 60*time.Second, 0.3), 8000)})
 	if err := caller.Dial(br.srv.URI("bridge")); err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestTranscodingPCMUToPCMA(t *testing.T) {
 
 func TestFailuresAreMappedToLeg1(t *testing.T) {
 	busy := sbt.NewPhone(t, "busy", sbt.PhoneOptions{Answer: func(ctx context.Context, c *endpoint.Call) error {
-		_ = c.Decline(ctx, 486, "Busy Here")
+		_ = c.Decline(ctx, 486)
 		return errors.New("busy")
 	}})
 	for name, tc := range map[string]struct {
@@ -270,13 +270,13 @@ func TestIntoConference(t *testing.T) {
 		opts := conference.JoinOptions{}
 		if generated {
 			opts = conference.JoinOptions{Trusted: true, GeneratedIdentity: true}
-		} else if err := conv.Impersonate(c.RemoteURI(), "", c.RemoteDisplayName()); err != nil {
+		} else if err := conv.Impersonate(endpoint.Identity{URI: c.RemoteURI(), DisplayName: c.RemoteDisplayName()}); err != nil {
 			results <- result{nil, err}
 			return
 		}
 		leg2, err := conference.Join(ctx, conv, conf.URI(), opts)
 		if err != nil {
-			_ = c.Decline(ctx, 486, "Busy Here")
+			_ = c.Decline(ctx, 486)
 			results <- result{nil, err}
 			return
 		}
@@ -293,7 +293,7 @@ func TestIntoConference(t *testing.T) {
 	var callers []*peers.Baresip
 	for i, f := range tones {
 		bs := peers.StartBaresip(t, peers.BaresipOptions{User: fmt.Sprintf("guest%d", i),
-			AudioFile: peers.WriteWAV(t, dsp.Sine(8000*60, 8000, f, 0.3), 8000)})
+			AudioFile: peers.WriteWAV(t, dsp.Sine(8000, f, 60*time.Second, 0.3), 8000)})
 		if err := bs.Dial(srv.URI("lobby")); err != nil {
 			t.Fatal(err)
 		}
@@ -408,7 +408,7 @@ func TestReferOnALegIsCarriedOut(t *testing.T) {
 	if f := dsp.ToneFraction(far.Recording(), 8000, 1300); f < 0.7 {
 		t.Errorf("callee hears the third party in %.0f%%", f*100)
 	}
-	if far.State() != endpoint.Established {
+	if far.State() != endpoint.StateEstablished {
 		t.Fatalf("callee's call did not survive the transfer: %v", far.State())
 	}
 	th.Hangup(t)

@@ -58,7 +58,7 @@ func TestSIPpThroughBridge1000Calls(t *testing.T) {
 	}))
 	dir := t.TempDir()
 	tone := filepath.Join(dir, "tone.ulaw")
-	if err := os.WriteFile(tone, codec.PCMU().Encode(nil, dsp.Sine(8000*5, 8000, 440, 0.2)), 0o600); err != nil {
+	if err := os.WriteFile(tone, codec.PCMU().Encode(nil, dsp.Sine(8000, 440, 5*time.Second, 0.2)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	sc, err := os.ReadFile("../bench/uac_media.xml")

@@ -38,10 +38,10 @@ func (l *pcmLog) samples() []int16 {
 // observers cost one decode per packet, not two.
 func TestObserversOnRelayedCall(t *testing.T) {
 	callee := peers.StartBaresip(t, peers.BaresipOptions{User: "callee", AutoAnswer: true,
-		AudioFile: peers.WriteWAV(t, dsp.Sine(8000*60, 8000, 900, 0.3), 8000)})
+		AudioFile: peers.WriteWAV(t, dsp.Sine(8000, 900, 60*time.Second, 0.3), 8000)})
 	br := newBridge(t, func(*endpoint.Call) string { return callee.URI() }, b2b.Options{})
 	caller := peers.StartBaresip(t, peers.BaresipOptions{User: "caller",
-		AudioFile: peers.WriteWAV(t, dsp.Sine(8000*60, 8000, 500, 0.3), 8000)})
+		AudioFile: peers.WriteWAV(t, dsp.Sine(8000, 500, 60*time.Second, 0.3), 8000)})
 	if err := caller.Dial(br.srv.URI("bridge")); err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,7 @@ func BenchmarkRelayedCalls(b *testing.B) {
 	}
 	dir := b.TempDir()
 	tone := filepath.Join(dir, "tone.ulaw")
-	_ = os.WriteFile(tone, codec.PCMU().Encode(nil, dsp.Sine(8000*5, 8000, 440, 0.2)), 0o600)
+	_ = os.WriteFile(tone, codec.PCMU().Encode(nil, dsp.Sine(8000, 440, 5*time.Second, 0.2)), 0o600)
 	load := func(name string) string {
 		sc, err := os.ReadFile("../bench/" + name)
 		if err != nil {

@@ -40,14 +40,14 @@ func lobby(t testing.TB, srv *sbt.Server, conf *conference.Conference, opts b2b.
 	ep := srv.Handle(t, "lobby", nil)
 	ep.HandleCalls(endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
 		conv := ep.NewConversation()
-		if err := conv.Impersonate(c.RemoteURI(), "", c.RemoteDisplayName()); err != nil {
+		if err := conv.Impersonate(endpoint.Identity{URI: c.RemoteURI(), DisplayName: c.RemoteDisplayName()}); err != nil {
 			t.Error(err)
 			return
 		}
 		leg2, err := conference.Join(ctx, conv, conf.URI(), conference.JoinOptions{})
 		if err != nil {
 			t.Error(err)
-			_ = c.Decline(ctx, 480, "Temporarily Unavailable")
+			_ = c.Decline(ctx, 480)
 			return
 		}
 		b, err := b2b.New(b2b.Leg{Call: c}, b2b.Leg{Call: leg2}, opts)

@@ -56,7 +56,7 @@ func TestAddCallDirectly(t *testing.T) {
 	ep.HandleCalls(endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
 		info, err := conf.Add(ctx, c, <-opts)
 		if err != nil {
-			_ = c.Decline(ctx, 486, "Busy Here")
+			_ = c.Decline(ctx, 486)
 		} else {
 			c.HandOff()
 		}

@@ -247,13 +247,13 @@ func (c *Conference) admit(ctx context.Context, call *endpoint.Call) {
 		trusted = call.FromLocalApplication() || call.FromTrustedPeer()
 		if !trusted {
 			c.s.log.Info("trusted join refused", "conference", c.id, "from", uri, "source", req.Source())
-			_ = call.Decline(ctx, sip.StatusForbidden, "Trusted Join Not Allowed")
+			_ = call.DeclineWithReason(ctx, sip.StatusForbidden, "Trusted Join Not Allowed")
 			return
 		}
 	}
 	p, ref := c.reserve(uri, call, trusted)
 	if ref != nil {
-		_ = call.Decline(ctx, ref.code, ref.reason)
+		_ = call.DeclineWithReason(ctx, ref.code, ref.reason)
 		return
 	}
 	leaving, stopWatching := watchLeaving(call)
@@ -296,7 +296,7 @@ func watchLeaving(call *endpoint.Call) (leaving <-chan struct{}, stop func()) {
 	ch := make(chan struct{})
 	var once sync.Once
 	stop = call.OnStateChanged(func(sc endpoint.StateChange) {
-		if sc.State >= endpoint.Terminating {
+		if sc.State >= endpoint.StateTerminating {
 			once.Do(func() { close(ch) })
 		}
 	})
@@ -331,7 +331,7 @@ type AddOptions struct {
 // conference ends. Add returns once the participant is in the roster; ctx
 // bounds only that.
 func (c *Conference) Add(ctx context.Context, call *endpoint.Call, opts AddOptions) (ParticipantInfo, error) {
-	if st := call.State(); st >= endpoint.Terminating {
+	if st := call.State(); st >= endpoint.StateTerminating {
 		return ParticipantInfo{}, endpoint.ErrTerminated
 	}
 	uri, name := opts.URI, opts.DisplayName
@@ -348,7 +348,7 @@ func (c *Conference) Add(ctx context.Context, call *endpoint.Call, opts AddOptio
 	}
 	p.info.DisplayName = name
 	leaving, stopWatching := watchLeaving(call)
-	if call.State() != endpoint.Established {
+	if call.State() != endpoint.StateEstablished {
 		if err := call.Accept(ctx); err != nil {
 			stopWatching()
 			c.release(p, false)

@@ -53,7 +53,7 @@ func TestThreeBaresipsMixMinus(t *testing.T) {
 	var bs []*peers.Baresip
 	for i, f := range tones {
 		b := peers.StartBaresip(t, peers.BaresipOptions{User: fmt.Sprintf("p%d", i),
-			AudioFile: peers.WriteWAV(t, dsp.Sine(8000*60, 8000, f, 0.2), 8000)})
+			AudioFile: peers.WriteWAV(t, dsp.Sine(8000, f, 60*time.Second, 0.2), 8000)})
 		bs = append(bs, b)
 	}
 	uri := fmt.Sprintf("sip:conf-trio@127.0.0.1:%d", srv.Port())
@@ -149,7 +149,7 @@ func TestTrustedApplicationJoinsTwice(t *testing.T) {
 	// The player call plays a WAV prompt (2 s of 1800 Hz) into the
 	// conference.
 	wavPath := filepath.Join(t.TempDir(), "prompt.wav")
-	if err := writeWAV(wavPath, dsp.Sine(8000*2, 8000, 1800, 0.3)); err != nil {
+	if err := writeWAV(wavPath, dsp.Sine(8000, 1800, 2*time.Second, 0.3)); err != nil {
 		t.Fatal(err)
 	}
 	src, err := audio.OpenWAVSource(wavPath)

@@ -76,7 +76,7 @@ func (s *Service) Escalate(ctx context.Context, call *endpoint.Call, opts Escala
 		report(EscalationFailed, uri, err)
 		return nil, fmt.Errorf("conference: escalate: %w", err)
 	}
-	if call.State() != endpoint.Established || call.Flow() == nil {
+	if call.State() != endpoint.StateEstablished || call.Flow() == nil {
 		return fail(nil, endpoint.ErrState)
 	}
 	id := opts.ID
@@ -154,7 +154,7 @@ func (c *Conference) Invite(ctx context.Context, target string) (ParticipantInfo
 		return ParticipantInfo{}, ErrEnded
 	}
 	conv := c.s.ep.NewConversation()
-	if err := conv.Impersonate(c.uri, "", "Conference"); err != nil {
+	if err := conv.Impersonate(endpoint.Identity{URI: c.uri, DisplayName: "Conference"}); err != nil {
 		return ParticipantInfo{}, err
 	}
 	call := conv.NewCall()

@@ -49,7 +49,7 @@ func TestEscalationKeepsTheCallAndAddsThirdParty(t *testing.T) {
 		}
 	}
 	carol := carolPhone.NextCall(t)
-	if alice.State() != endpoint.Established || alice.CallID() != callID {
+	if alice.State() != endpoint.StateEstablished || alice.CallID() != callID {
 		t.Fatalf("alice's call was torn down: %v", alice.State())
 	}
 	alice.StartTone(650)
@@ -74,7 +74,7 @@ func TestEscalationKeepsTheCallAndAddsThirdParty(t *testing.T) {
 func TestFailedEscalationStaysTwoParty(t *testing.T) {
 	_, svc, alice, deskCall := escalationRig(t)
 	busy := sbt.NewPhone(t, "busy", sbt.PhoneOptions{Answer: func(ctx context.Context, c *endpoint.Call) error {
-		_ = c.Decline(ctx, 486, "Busy Here")
+		_ = c.Decline(ctx, 486)
 		return errors.New("declined")
 	}})
 	var last conference.EscalationProgress
@@ -87,7 +87,7 @@ func TestFailedEscalationStaysTwoParty(t *testing.T) {
 	if err == nil || last.Step != conference.EscalationFailed {
 		t.Fatalf("Escalate = %v, last progress %+v; want failure", err, last)
 	}
-	if alice.State() != endpoint.Established || deskCall.State() != endpoint.Established {
+	if alice.State() != endpoint.StateEstablished || deskCall.State() != endpoint.StateEstablished {
 		t.Fatalf("two-party call did not survive: %v / %v", alice.State(), deskCall.State())
 	}
 	// The two parties still talk directly.

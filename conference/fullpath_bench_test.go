@@ -41,7 +41,7 @@ func BenchmarkConferenceFullPath(b *testing.B) {
 	conf, _ := svc.Create("bench", conference.Options{})
 
 	dir := b.TempDir()
-	ulaw := codec.PCMU().Encode(nil, dsp.Sine(8000*10, 8000, 300, 0.05))
+	ulaw := codec.PCMU().Encode(nil, dsp.Sine(8000, 300, 10*time.Second, 0.05))
 	tone := filepath.Join(dir, "tone.ulaw")
 	if err := os.WriteFile(tone, ulaw, 0o600); err != nil {
 		b.Fatal(err)

@@ -207,7 +207,7 @@ func (s *Service) lookup(u sip.Uri, create bool) (*Conference, bool) {
 func (s *Service) serveCall(ctx context.Context, call *endpoint.Call) {
 	c, ok := s.lookup(call.Request().Recipient, true)
 	if !ok {
-		_ = call.Decline(ctx, sip.StatusNotFound, "Conference Not Found")
+		_ = call.DeclineWithReason(ctx, sip.StatusNotFound, "Conference Not Found")
 		return
 	}
 	c.admit(ctx, call)
@@ -265,7 +265,7 @@ func Join(ctx context.Context, conv *endpoint.Conversation, confURI string, opts
 	eo := opts.Establish
 	eo.GeneratedIdentity = opts.GeneratedIdentity
 	if opts.Trusted {
-		eo.Headers = append(append([]sip.Header(nil), eo.Headers...), sip.NewHeader(JoinHeader, "trusted"))
+		eo.Headers = append(append([]endpoint.Header(nil), eo.Headers...), endpoint.Header{Name: JoinHeader, Value: "trusted"})
 	}
 	if err := call.Establish(ctx, confURI, eo); err != nil {
 		return call, err

@@ -17,7 +17,7 @@ import (
 // audio comes back.
 func TestHoldRetrieveWithBaresip(t *testing.T) {
 	b := peers.StartBaresip(t, peers.BaresipOptions{User: "bob", AutoAnswer: true,
-		AudioFile: peers.WriteWAV(t, dsp.Sine(8000*60, 8000, 700, 0.3), 8000)})
+		AudioFile: peers.WriteWAV(t, dsp.Sine(8000, 700, 60*time.Second, 0.3), 8000)})
 	srv := sbt.NewServer(t)
 	c := srv.Handle(t, "bot", nil).NewConversation().NewCall()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -111,7 +111,7 @@ func TestIncomingReferFromBaresip(t *testing.T) {
 		t.Fatalf("transfer not carried out\n%s", b.Log())
 	}
 	tc = <-target
-	if nc.State() != endpoint.Established || tc.State() != endpoint.Established {
+	if nc.State() != endpoint.StateEstablished || tc.State() != endpoint.StateEstablished {
 		t.Fatalf("new call %v, target %v", nc.State(), tc.State())
 	}
 	select {

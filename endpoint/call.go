@@ -125,7 +125,7 @@ func newCall(conv *Conversation, incoming bool) *Call {
 		ctx: ctx, cancel: cancel,
 	}
 	if incoming {
-		c.state = Incoming
+		c.state = StateIncoming
 	}
 	return c
 }
@@ -134,7 +134,7 @@ func newCall(conv *Conversation, incoming bool) *Call {
 func (c *Call) Conversation() *Conversation { return c.conv }
 
 // Incoming reports whether the call was received.
-func (c *Call) Incoming() bool { return c.incoming }
+func (c *Call) StateIncoming() bool { return c.incoming }
 
 // State returns the call state.
 func (c *Call) State() State {
@@ -185,8 +185,10 @@ func (c *Call) LocalURI() string {
 	return formatURI(c.dlg.local)
 }
 
-// Request returns the initial INVITE of an incoming call (read only), or
-// nil.
+// Request returns the initial INVITE of an incoming call, or nil: the
+// escape hatch to the whole sipgo message for what [Call.Header],
+// [Call.RemoteURI] and the other accessors do not cover. It must be treated
+// as read only.
 func (c *Call) Request() *sip.Request {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -298,12 +300,12 @@ func (c *Call) dtmfReceived(ev media.DTMFEvent) {
 // It blocks until the digits are sent.
 func (c *Call) SendDTMF(ctx context.Context, digits string) error {
 	s := c.session()
-	if s == nil || c.State() != Established {
+	if s == nil || c.State() != StateEstablished {
 		return ErrState
 	}
 	if s.DTMFPayloadType() == 0 {
 		// No telephone-event negotiated: send the tones in-band.
-		tones := dsp.GenerateDTMF(digits, s.Codec().SampleRate(), 100*time.Millisecond, 70*time.Millisecond, 0.25)
+		tones := dsp.GenerateDTMF(s.Codec().SampleRate(), digits, 100*time.Millisecond, 70*time.Millisecond, 0.25)
 		return media.Play(ctx, s, tones)
 	}
 	for i, d := range digits {
@@ -325,7 +327,7 @@ func (c *Call) SendDTMF(ctx context.Context, digits string) error {
 // de-facto format), one request per key, for peers that take DTMF only in
 // signalling.
 func (c *Call) SendDTMFInfo(ctx context.Context, digits string) error {
-	if c.State() != Established {
+	if c.State() != StateEstablished {
 		return ErrState
 	}
 	for _, d := range digits {
@@ -350,7 +352,7 @@ func (c *Call) SendDTMFInfo(ctx context.Context, digits string) error {
 
 // setStateLocked changes state and queues the event; c.mu is held.
 func (c *Call) setStateLocked(s State, r Reason) {
-	if c.state == s || c.state == Terminated {
+	if c.state == s || c.state == StateTerminated {
 		return
 	}
 	prev := c.state
@@ -358,7 +360,7 @@ func (c *Call) setStateLocked(s State, r Reason) {
 	c.log.Debug("call state", "call_id", c.dlg.callID, "from", prev.String(), "to", s.String(), "reason", string(r))
 	c.onState.Post(&c.events, StateChange{Previous: prev, State: s, Reason: r})
 	c.events.Post(c.conv.callStateChanged)
-	if s == Terminated {
+	if s == StateTerminated {
 		c.cleanupLocked()
 	}
 }
@@ -591,21 +593,21 @@ func (c *Call) Terminate(ctx context.Context) error {
 func (c *Call) terminate(ctx context.Context, reason Reason) error {
 	c.mu.Lock()
 	switch c.state {
-	case Terminated, Terminating:
+	case StateTerminated, StateTerminating:
 		c.mu.Unlock()
 		<-c.ctx.Done()
 		return nil
-	case Idle:
-		c.setStateLocked(Terminated, reason)
+	case StateIdle:
+		c.setStateLocked(StateTerminated, reason)
 		c.mu.Unlock()
 		return nil
-	case Incoming:
+	case StateIncoming:
 		c.mu.Unlock()
-		return c.Decline(ctx, sip.StatusTemporarilyUnavailable, "Temporarily Unavailable")
-	case Establishing:
+		return c.Decline(ctx, sip.StatusTemporarilyUnavailable)
+	case StateEstablishing:
 		if c.incoming {
 			c.mu.Unlock()
-			return c.Decline(ctx, sip.StatusTemporarilyUnavailable, "Temporarily Unavailable")
+			return c.Decline(ctx, sip.StatusTemporarilyUnavailable)
 		}
 		cancel := c.cancelEstablish
 		c.mu.Unlock()
@@ -619,13 +621,13 @@ func (c *Call) terminate(ctx context.Context, reason Reason) error {
 		}
 		return nil
 	}
-	c.setStateLocked(Terminating, reason)
+	c.setStateLocked(StateTerminating, reason)
 	bye := c.requestLocked(sip.BYE, nil)
 	c.mu.Unlock()
 	bctx, cancel := context.WithTimeout(ctx, 64*c.p.Config().T1)
 	defer cancel()
 	res, _, err := c.do(bctx, bye)
-	c.setState(Terminated, reason)
+	c.setState(StateTerminated, reason)
 	if err != nil {
 		return err
 	}
@@ -636,7 +638,7 @@ func (c *Call) terminate(ctx context.Context, reason Reason) error {
 }
 
 // abort ends the call without signalling (platform Close).
-func (c *Call) abort() { c.setState(Terminated, ReasonShutdown) }
+func (c *Call) abort() { c.setState(StateTerminated, ReasonShutdown) }
 
 // dialogHandler adapts Call to ua.DialogHandler without exporting its
 // methods on Call.

@@ -21,7 +21,7 @@ func TestEchoRoundTrip(t *testing.T) {
 	srv.Handle(t, "echo", echo.Handler())
 	phone := sbt.NewPhone(t, "alice")
 	call := phone.Dial(t, srv.URI("echo"))
-	if call.State() != endpoint.Established {
+	if call.State() != endpoint.StateEstablished {
 		t.Fatalf("state = %v", call.State())
 	}
 	call.StartTone(440)
@@ -55,7 +55,7 @@ func TestDefaultRoutingEndpoint(t *testing.T) {
 	got := make(chan string, 1)
 	ep.HandleCalls(endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
 		got <- c.Request().Recipient.User
-		_ = c.Decline(ctx, 486, "Busy Here")
+		_ = c.Decline(ctx, 486)
 	}))
 	phone := sbt.NewPhone(t, "alice")
 	_, err = phone.DialContext(context.Background(), srv.URI("anything"), endpoint.EstablishOptions{})
@@ -90,7 +90,7 @@ func TestDrainingRefusesNewCallsAndEndsOldOnes(t *testing.T) {
 		t.Fatalf("Retry-After = %v, want 7", ra)
 	}
 	// The established call survives the drain until the deadline...
-	if call.State() != endpoint.Established {
+	if call.State() != endpoint.StateEstablished {
 		t.Fatalf("established call is %v during drain", call.State())
 	}
 	// ...and then gets a BYE.
@@ -188,7 +188,7 @@ func TestStateChangesAreReportedInOrder(t *testing.T) {
 	done := make(chan struct{})
 	c.OnStateChanged(func(sc endpoint.StateChange) {
 		got = append(got, sc)
-		if sc.State == endpoint.Terminated {
+		if sc.State == endpoint.StateTerminated {
 			close(done)
 		}
 	})
@@ -199,7 +199,7 @@ func TestStateChangesAreReportedInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-done
-	want := []endpoint.State{endpoint.Establishing, endpoint.Established, endpoint.Terminating, endpoint.Terminated}
+	want := []endpoint.State{endpoint.StateEstablishing, endpoint.StateEstablished, endpoint.StateTerminating, endpoint.StateTerminated}
 	if len(got) != len(want) {
 		t.Fatalf("got %v", got)
 	}
@@ -225,13 +225,13 @@ func TestStateHandlersCompose(t *testing.T) {
 	secondEstablished := make(chan struct{})
 	c.OnStateChanged(func(sc endpoint.StateChange) {
 		first = append(first, sc.State)
-		if sc.State == endpoint.Terminated {
+		if sc.State == endpoint.StateTerminated {
 			close(done)
 		}
 	})
 	removeSecond := c.OnStateChanged(func(sc endpoint.StateChange) {
 		second = append(second, sc.State)
-		if sc.State == endpoint.Established {
+		if sc.State == endpoint.StateEstablished {
 			close(secondEstablished)
 		}
 	})
@@ -245,7 +245,7 @@ func TestStateHandlersCompose(t *testing.T) {
 	}
 	<-done
 	removeSecond() // idempotent, also after the call ended
-	want := []endpoint.State{endpoint.Establishing, endpoint.Established, endpoint.Terminating, endpoint.Terminated}
+	want := []endpoint.State{endpoint.StateEstablishing, endpoint.StateEstablished, endpoint.StateTerminating, endpoint.StateTerminated}
 	if !slices.Equal(first, want) {
 		t.Fatalf("first handler saw %v, want %v", first, want)
 	}

@@ -32,7 +32,8 @@ func (s ConversationState) String() string {
 	return fmt.Sprintf("ConversationState(%d)", int(s))
 }
 
-type identity struct {
+// presence is the parsed form of an Identity that calls present.
+type presence struct {
 	uri   sip.Uri
 	phone *sip.Uri
 	name  string
@@ -44,7 +45,7 @@ type Conversation struct {
 	ep *Endpoint
 
 	mu           sync.Mutex
-	id           identity
+	id           presence
 	impersonated bool
 	state        ConversationState
 	calls        []*Call
@@ -60,16 +61,30 @@ func (c *Conversation) State() ConversationState {
 	return c.state
 }
 
-// Identity returns the URI, phone URI and display name the conversation
-// presents.
-func (c *Conversation) Identity() (uri, phoneURI, displayName string) {
+// Identity is who a conversation's calls and requests present themselves
+// as, in From and (for application endpoints) P-Asserted-Identity (RFC
+// 3325).
+type Identity struct {
+	// URI is a SIP, SIPS or tel URI. Required.
+	URI string
+	// PhoneURI is an optional tel: URI or SIP URI with user=phone,
+	// asserted as a second P-Asserted-Identity. Empty when URI is itself a
+	// user=phone URI.
+	PhoneURI string
+	// DisplayName is shown in From; it may be empty.
+	DisplayName string
+}
+
+// Identity returns the identity the conversation presents: the
+// endpoint's own, or the one set by Impersonate.
+func (c *Conversation) Identity() Identity {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	uri = c.id.uri.String()
+	id := Identity{URI: c.id.uri.String(), DisplayName: c.id.name}
 	if c.id.phone != nil {
-		phoneURI = formatURI(*c.id.phone)
+		id.PhoneURI = formatURI(*c.id.phone)
 	}
-	return uri, phoneURI, c.id.name
+	return id
 }
 
 // Impersonated reports whether Impersonate was called.
@@ -86,12 +101,17 @@ var (
 )
 
 // Impersonate sets the identity that every outgoing request of the
-// conversation carries in From and P-Asserted-Identity. It is allowed only
-// on application endpoints and only while the conversation is idle. uri must
-// be a SIP or tel URI; phoneURI, when set, a tel URI or a SIP URI with
-// user=phone; no value may contain control characters.
-func (c *Conversation) Impersonate(uri, phoneURI, displayName string) error {
-	if c.ep.kind != Application {
+// conversation carries in From and P-Asserted-Identity:
+//
+//	err := conv.Impersonate(endpoint.Identity{URI: "sip:alice@example.com", DisplayName: "Alice"})
+//
+// It is allowed only on application endpoints and only while the
+// conversation is idle. id.URI must be a SIP or tel URI; id.PhoneURI, when
+// set, a tel URI or a SIP URI with user=phone; no field may contain control
+// characters.
+func (c *Conversation) Impersonate(id Identity) error {
+	uri, phoneURI, displayName := id.URI, id.PhoneURI, id.DisplayName
+	if c.ep.kind != KindApplication {
 		return ErrNotApplication
 	}
 	u, err := ParseURI(uri)
@@ -128,7 +148,7 @@ func (c *Conversation) Impersonate(uri, phoneURI, displayName string) error {
 	if c.state != ConversationIdle {
 		return ErrImpersonateState
 	}
-	c.id = identity{uri: u, phone: ph, name: displayName}
+	c.id = presence{uri: u, phone: ph, name: displayName}
 	c.impersonated = true
 	return nil
 }
@@ -149,7 +169,7 @@ func (c *Conversation) Calls() []*Call {
 	calls := append([]*Call(nil), c.calls...)
 	c.mu.Unlock()
 	// Call states are read without c.mu (lock order: see callStateChanged).
-	return slices.DeleteFunc(calls, func(call *Call) bool { return call.State() == Terminated })
+	return slices.DeleteFunc(calls, func(call *Call) bool { return call.State() == StateTerminated })
 }
 
 // callStateChanged derives the conversation state from its calls and
@@ -168,19 +188,19 @@ func (c *Conversation) callStateChanged() {
 	for _, call := range calls {
 		var s ConversationState
 		st := call.State()
-		if st == Terminated {
+		if st == StateTerminated {
 			ended[call] = true
 		}
 		switch st {
-		case Idle:
+		case StateIdle:
 			s = ConversationIdle
-		case Incoming:
+		case StateIncoming:
 			s = ConversationIncoming
-		case Establishing:
+		case StateEstablishing:
 			s = ConversationEstablishing
-		case Terminating:
+		case StateTerminating:
 			s = ConversationTerminating
-		case Terminated:
+		case StateTerminated:
 			s = ConversationTerminated
 		default:
 			s = ConversationEstablished
@@ -218,7 +238,7 @@ func rank(s ConversationState) int {
 
 // pai returns the P-Asserted-Identity values (RFC 3325): the URI and,
 // when set, the phone URI.
-func (id identity) pai() []sip.Header {
+func (id presence) pai() []sip.Header {
 	name := ""
 	if id.name != "" {
 		name = `"` + id.name + `" `

@@ -27,11 +27,11 @@ func TestConversationForgetsTerminatedCalls(t *testing.T) {
 	conv := ep.NewConversation()
 	a, b := conv.NewCall(), conv.NewCall()
 	for _, c := range []*Call{a, b} {
-		c.setState(Establishing, ReasonEstablishing)
-		c.setState(Established, ReasonEstablished)
+		c.setState(StateEstablishing, ReasonEstablishing)
+		c.setState(StateEstablished, ReasonEstablished)
 	}
 	conv.callStateChanged()
-	a.setState(Terminated, ReasonLocalHangUp)
+	a.setState(StateTerminated, ReasonLocalHangUp)
 	conv.callStateChanged()
 	conv.mu.Lock()
 	n, st := len(conv.calls), conv.state
@@ -39,7 +39,7 @@ func TestConversationForgetsTerminatedCalls(t *testing.T) {
 	if n != 1 || st != ConversationEstablished {
 		t.Fatalf("one of two calls ended: %d calls kept, state %v; want 1, established", n, st)
 	}
-	b.setState(Terminated, ReasonRemoteHangUp)
+	b.setState(StateTerminated, ReasonRemoteHangUp)
 	conv.callStateChanged()
 	conv.callStateChanged() // nothing left: the state stays
 	conv.mu.Lock()

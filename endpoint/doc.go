@@ -12,19 +12,27 @@
 // passed to the handler is cancelled when the call terminates (for example
 // when the remote side hangs up).
 //
-//	ep, _ := endpoint.NewApplication(p, endpoint.Settings{OwnerURI: "sip:echo@example.com"})
+//	ep, _ := endpoint.NewApplication(p, endpoint.Settings{OwnerURI: "sip:beep@example.com"})
 //	ep.HandleCalls(endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
+//		if c.Header("X-Account") == "" {
+//			_ = c.Decline(ctx, 403) // 403 Forbidden
+//			return
+//		}
 //		if err := c.Accept(ctx); err != nil {
 //			return
 //		}
-//		c.Media().SetSink(audio.SinkFunc(func(pcm []int16) { _ = c.Media().WriteFrame(pcm) }))
-//		<-ctx.Done()
+//		_ = c.Flow().Play(ctx, dsp.Sine(8000, 440, time.Second, 0.3)) // 1 s beep at 8 kHz
 //	}))
+//
+// Simple jobs need no sipgo import: [Header] values add header fields to
+// an INVITE ([EstablishOptions]), a 200 OK ([Call.AcceptWithHeaders]) or a
+// REFER, and [Call.Header] reads those of an incoming INVITE. The parsed
+// sipgo INVITE stays available as [Call.Request] for everything else.
 //
 // Outgoing calls belong to a conversation:
 //
 //	conv := ep.NewConversation()
-//	_ = conv.Impersonate("sip:alice@example.com", "", "Alice")
+//	_ = conv.Impersonate(endpoint.Identity{URI: "sip:alice@example.com", DisplayName: "Alice"})
 //	call := conv.NewCall()
 //	err := call.Establish(ctx, "sip:bob@192.0.2.10", endpoint.EstablishOptions{})
 //

@@ -16,14 +16,17 @@ import (
 	"github.com/switchboard-sip/switchboard/platform"
 )
 
-// Kind tells application endpoints (trusted) from user endpoints.
+// Kind tells application endpoints (trusted) from user endpoints; see
+// [Endpoint.Kind].
 type Kind int
 
 const (
-	// Application endpoints are trusted identities of the platform.
-	Application Kind = iota
-	// User endpoints act for one user and may not impersonate.
-	User
+	// KindApplication endpoints, made by NewApplication, are trusted
+	// identities of the platform.
+	KindApplication Kind = iota
+	// KindUser endpoints, made by NewUser, act for one user and may not
+	// impersonate.
+	KindUser
 )
 
 // Settings describe an endpoint's identity and behaviour.
@@ -100,12 +103,12 @@ type Endpoint struct {
 // NewApplication creates a trusted application endpoint and routes its
 // owner URI on p.
 func NewApplication(p *platform.Platform, s Settings) (*Endpoint, error) {
-	return newEndpoint(p, Application, s)
+	return newEndpoint(p, KindApplication, s)
 }
 
 // NewUser creates a user endpoint (not trusted: it may not impersonate).
 func NewUser(p *platform.Platform, s Settings) (*Endpoint, error) {
-	return newEndpoint(p, User, s)
+	return newEndpoint(p, KindUser, s)
 }
 
 func newEndpoint(p *platform.Platform, k Kind, s Settings) (*Endpoint, error) {
@@ -185,7 +188,7 @@ func (e *Endpoint) HandleOther(h platform.Handler) {
 
 // NewConversation returns an idle conversation on this endpoint.
 func (e *Endpoint) NewConversation() *Conversation {
-	return &Conversation{ep: e, id: identity{uri: e.owner, phone: e.phone, name: e.settings.DisplayName}}
+	return &Conversation{ep: e, id: presence{uri: e.owner, phone: e.phone, name: e.settings.DisplayName}}
 }
 
 // Close removes the endpoint's routes. Calls in progress continue. It is
@@ -257,7 +260,7 @@ func (c *Call) FromLocalApplication() bool {
 		return false
 	}
 	lc, ok := localCaller(c.p, req)
-	return ok && lc.ep.kind == Application
+	return ok && lc.ep.kind == KindApplication
 }
 
 // localCaller reports whether req (an INVITE received by p) was sent by a

@@ -21,7 +21,7 @@ func TestImpersonateValidation(t *testing.T) {
 	}
 	defer user.Close()
 
-	if err := user.NewConversation().Impersonate("sip:x@example.com", "", "X"); !errors.Is(err, endpoint.ErrNotApplication) {
+	if err := user.NewConversation().Impersonate(endpoint.Identity{URI: "sip:x@example.com", DisplayName: "X"}); !errors.Is(err, endpoint.ErrNotApplication) {
 		t.Errorf("user endpoint: err = %v, want ErrNotApplication", err)
 	}
 	bad := []struct{ uri, phone, name string }{
@@ -36,7 +36,7 @@ func TestImpersonateValidation(t *testing.T) {
 		{"sip:+1555@example.com;user=phone", "tel:+1666", ""},
 	}
 	for _, b := range bad {
-		err := app.NewConversation().Impersonate(b.uri, b.phone, b.name)
+		err := app.NewConversation().Impersonate(endpoint.Identity{URI: b.uri, PhoneURI: b.phone, DisplayName: b.name})
 		if err == nil {
 			t.Errorf("Impersonate(%q, %q, %q) succeeded", b.uri, b.phone, b.name)
 		} else if strings.ContainsAny(err.Error(), "\r\n") {
@@ -44,11 +44,12 @@ func TestImpersonateValidation(t *testing.T) {
 		}
 	}
 	conv := app.NewConversation()
-	if err := conv.Impersonate("sip:alice@example.com", "tel:+15551234", "Alice"); err != nil {
+	if err := conv.Impersonate(endpoint.Identity{URI: "sip:alice@example.com", PhoneURI: "tel:+15551234", DisplayName: "Alice"}); err != nil {
 		t.Fatal(err)
 	}
-	if uri, phone, name := conv.Identity(); uri != "sip:alice@example.com" || phone != "tel:+15551234" || name != "Alice" {
-		t.Fatalf("identity = %q %q %q", uri, phone, name)
+	want := endpoint.Identity{URI: "sip:alice@example.com", PhoneURI: "tel:+15551234", DisplayName: "Alice"}
+	if got := conv.Identity(); got != want {
+		t.Fatalf("identity = %+v, want %+v", got, want)
 	}
 }
 
@@ -61,7 +62,7 @@ func TestImpersonateRefusedAfterEstablishment(t *testing.T) {
 	if s := call.Conversation().State(); s != endpoint.ConversationEstablished {
 		t.Fatalf("conversation state = %v", s)
 	}
-	if err := call.Conversation().Impersonate("sip:x@example.com", "", ""); !errors.Is(err, endpoint.ErrImpersonateState) {
+	if err := call.Conversation().Impersonate(endpoint.Identity{URI: "sip:x@example.com"}); !errors.Is(err, endpoint.ErrImpersonateState) {
 		t.Fatalf("err = %v, want ErrImpersonateState", err)
 	}
 }

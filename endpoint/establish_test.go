@@ -19,7 +19,7 @@ func TestEarlyMediaBeforeAnswer(t *testing.T) {
 		if err := c.EarlyMedia(ctx); err != nil {
 			return
 		}
-		_ = c.Flow().Play(ctx, dsp.Sine(8000, 8000, 900, 0.3)) // 1 s before answering
+		_ = c.Flow().Play(ctx, dsp.Sine(8000, 900, time.Second, 0.3)) // 1 s before answering
 		if c.Accept(ctx) == nil {
 			<-ctx.Done()
 		}

@@ -52,7 +52,7 @@ func FuzzRequestPath(f *testing.F) {
 	f.Add([]byte("REFER sip:busy@127.0.0.1 SIP/2.0\r\nRefer-To: <sip:x?Replaces=a%3Bto-tag%3Db>\r\n\r\n"))
 	srv := sbt.NewServer(f)
 	ep := srv.Handle(f, "busy", endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
-		_ = c.Decline(ctx, 486, "Busy Here")
+		_ = c.Decline(ctx, 486)
 	}))
 	_ = ep
 	parser := sip.NewParser()

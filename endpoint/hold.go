@@ -39,7 +39,7 @@ func (h HoldType) direction() sdp.Direction {
 // locally at once, even if the remote side rejects the offer.
 func (c *Call) Hold(ctx context.Context, t HoldType) error {
 	c.mu.Lock()
-	if c.state != Established {
+	if c.state != StateEstablished {
 		c.mu.Unlock()
 		return ErrState
 	}

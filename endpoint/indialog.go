@@ -30,7 +30,7 @@ func (c *Call) serveDialog(r *platform.Request) {
 	c.dlg.remoteSeq = seq
 	state := c.state
 	c.mu.Unlock()
-	if state == Terminated {
+	if state == StateTerminated {
 		_ = r.Respond(sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil)
 		return
 	}
@@ -43,7 +43,7 @@ func (c *Call) serveDialog(r *platform.Request) {
 		if c.transferred {
 			reason = ReasonTransferred
 		}
-		c.setStateLocked(Terminated, reason)
+		c.setStateLocked(StateTerminated, reason)
 		c.mu.Unlock()
 	case sip.INVITE:
 		c.serveReinvite(r)
@@ -276,7 +276,7 @@ func (c *Call) reinvite(ctx context.Context) error {
 	defer c.reinviteMu.Unlock()
 	for attempt := 0; ; attempt++ {
 		c.mu.Lock()
-		if c.state == Terminated || c.state == Terminating {
+		if c.state == StateTerminated || c.state == StateTerminating {
 			c.mu.Unlock()
 			return ErrTerminated
 		}

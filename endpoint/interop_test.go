@@ -53,7 +53,7 @@ func TestImpersonationOnTheWire(t *testing.T) {
 	srv := sbt.NewServer(t)
 	ep := srv.Handle(t, "bot", nil)
 	conv := ep.NewConversation()
-	if err := conv.Impersonate("sip:alice@example.com", "tel:+15551234", "Alice Impersonated"); err != nil {
+	if err := conv.Impersonate(endpoint.Identity{URI: "sip:alice@example.com", PhoneURI: "tel:+15551234", DisplayName: "Alice Impersonated"}); err != nil {
 		t.Fatal(err)
 	}
 	err := conv.NewCall().Establish(ctx, fmt.Sprintf("sip:service@127.0.0.1:%d", port), endpoint.EstablishOptions{})
@@ -323,7 +323,7 @@ func TestSessionRefreshKeepsCallUp(t *testing.T) {
 		t.Fatalf("server: interval %v refresher %v, want 2s and false", d, refresher)
 	}
 	time.Sleep(4 * time.Second)
-	if call.State() != endpoint.Established || uas.State() != endpoint.Established {
+	if call.State() != endpoint.StateEstablished || uas.State() != endpoint.StateEstablished {
 		t.Fatalf("after 4 s: phone %v (%q), server %v (%q)", call.State(), call.Reason(), uas.State(), uas.Reason())
 	}
 	call.Hangup(t)

@@ -7,10 +7,10 @@ package endpoint
 func (c *Call) BeginPark() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.state != Established {
+	if c.state != StateEstablished {
 		return ErrState
 	}
-	c.setStateLocked(Parking, ReasonParking)
+	c.setStateLocked(StateParking, ReasonParking)
 	return nil
 }
 
@@ -24,7 +24,7 @@ func (c *Call) EndPark(err error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.state == Parking {
-		c.setStateLocked(Established, r)
+	if c.state == StateParking {
+		c.setStateLocked(StateEstablished, r)
 	}
 }

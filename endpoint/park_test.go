@@ -36,7 +36,7 @@ func TestParkStates(t *testing.T) {
 		for {
 			select {
 			case sc := <-changes:
-				if sc.State != want && sc.State != endpoint.Parking && sc.Previous != endpoint.Parking {
+				if sc.State != want && sc.State != endpoint.StateParking && sc.Previous != endpoint.StateParking {
 					continue // establishing, established
 				}
 				if sc.State != want || sc.Reason != reason {
@@ -52,7 +52,7 @@ func TestParkStates(t *testing.T) {
 		if err := c.BeginPark(); err != nil {
 			t.Fatal(err)
 		}
-		next(endpoint.Parking, endpoint.ReasonParking)
+		next(endpoint.StateParking, endpoint.ReasonParking)
 		if err := c.BeginPark(); !errors.Is(err, endpoint.ErrState) {
 			t.Fatalf("BeginPark while parking: %v, want ErrState", err)
 		}
@@ -61,8 +61,8 @@ func TestParkStates(t *testing.T) {
 		if fail != nil {
 			want = endpoint.ReasonParkFailed
 		}
-		next(endpoint.Established, want)
-		if c.State() != endpoint.Established || c.Reason() != want {
+		next(endpoint.StateEstablished, want)
+		if c.State() != endpoint.StateEstablished || c.Reason() != want {
 			t.Fatalf("after EndPark(%v): %v (%s)", fail, c.State(), c.Reason())
 		}
 	}

@@ -33,7 +33,7 @@ type RequestOptions struct {
 	// Headers that the request owns (Call-ID, From, To, CSeq, Via,
 	// Contact, Content-Length, Content-Type, Max-Forwards, Event) are
 	// refused.
-	Headers []sip.Header
+	Headers []Header
 }
 
 // dialogMethods create or need a dialog, so Request refuses them.
@@ -120,13 +120,9 @@ func (c *Conversation) outOfDialog(method sip.RequestMethod, to string, opts Req
 			return nil, err
 		}
 	}
-	for _, h := range opts.Headers {
-		if n := strings.ToLower(h.Name()); reservedHeaders[n] || n == "content-type" || n == "event" {
-			return nil, fmt.Errorf("endpoint: header %s may not be set on Request", h.Name())
-		}
-		if err := checkValue("header "+h.Name(), h.Value()); err != nil {
-			return nil, err
-		}
+	owned := func(n string) bool { return isReserved(n) || n == "content-type" || n == "event" }
+	if err := checkHeaders(opts.Headers, owned, "Request"); err != nil {
+		return nil, err
 	}
 	c.mu.Lock()
 	id, impersonated := c.id, c.impersonated
@@ -156,7 +152,7 @@ func (c *Conversation) outOfDialog(method sip.RequestMethod, to string, opts Req
 		ct := p.Contact(c.ep.owner.User, transport)
 		req.AppendHeader(&ct)
 	}
-	if impersonated || c.ep.kind == Application {
+	if impersonated || c.ep.kind == KindApplication {
 		for _, h := range id.pai() {
 			req.AppendHeader(h)
 		}
@@ -165,7 +161,7 @@ func (c *Conversation) outOfDialog(method sip.RequestMethod, to string, opts Req
 		req.AppendHeader(sip.NewHeader("Event", opts.Event))
 	}
 	req.AppendHeader(sip.NewHeader("User-Agent", p.Config().UserAgent))
-	for _, h := range opts.Headers {
+	for _, h := range sipHeaders(opts.Headers) {
 		req.AppendHeader(h)
 	}
 	if opts.Body != nil {

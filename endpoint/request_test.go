@@ -138,7 +138,7 @@ func TestUnsolicitedNotify(t *testing.T) {
 	body := []byte("Messages-Waiting: yes\r\nVoice-Message: 2/8 (0/2)\r\n")
 	_, err := vm.Request(ctx, sip.NOTIFY, to, endpoint.RequestOptions{
 		Event: "message-summary", ContentType: "application/simple-message-summary", Body: body,
-		Headers: []sip.Header{sip.NewHeader("Subscription-State", "active")},
+		Headers: []endpoint.Header{{Name: "Subscription-State", Value: "active"}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -164,7 +164,7 @@ func TestConversationRequestUsesImpersonatedIdentity(t *testing.T) {
 	srv := sbt.NewServer(t)
 	bot := srv.Handle(t, "bot", nil)
 	conv := bot.NewConversation()
-	if err := conv.Impersonate("sip:alice@example.com", "", "Alice"); err != nil {
+	if err := conv.Impersonate(endpoint.Identity{URI: "sip:alice@example.com", DisplayName: "Alice"}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -203,8 +203,9 @@ func TestRequestRefusesBadInput(t *testing.T) {
 		{sip.NOTIFY, to, endpoint.RequestOptions{}},                                   // no Event
 		{sip.MESSAGE, to, endpoint.RequestOptions{Body: []byte("x")}},                 // no content type
 		{sip.MESSAGE, to, endpoint.RequestOptions{ContentType: "text/plain\r\nX: 1"}}, // injection
-		{sip.MESSAGE, to, endpoint.RequestOptions{Headers: []sip.Header{sip.NewHeader("Call-ID", "x")}}},
-		{sip.MESSAGE, to, endpoint.RequestOptions{Headers: []sip.Header{sip.NewHeader("X-Evil", "a\r\nVia: b")}}},
+		{sip.MESSAGE, to, endpoint.RequestOptions{Headers: []endpoint.Header{{Name: "Call-ID", Value: "x"}}}},
+		{sip.MESSAGE, to, endpoint.RequestOptions{Headers: []endpoint.Header{{Name: "X-Evil", Value: "a\r\nVia: b"}}}},
+		{sip.MESSAGE, to, endpoint.RequestOptions{Headers: []endpoint.Header{{Name: "X-Evil: a\r\nVia", Value: "b"}}}},
 		{sip.MESSAGE, "tel:+15551234", endpoint.RequestOptions{}},
 		{sip.MESSAGE, "mailto:x@example.com", endpoint.RequestOptions{}},
 	}

@@ -5,16 +5,18 @@ import "fmt"
 // State is the state of a call.
 type State int
 
-// Call states, as in UCMA.
+// Call states, as in UCMA. StateIncoming is the state of an incoming call
+// not yet accepted or declined; whether a call is incoming at all is
+// [Call.Incoming].
 const (
-	Idle State = iota
-	Incoming
-	Establishing
-	Established
-	Parking
-	Transferring
-	Terminating
-	Terminated
+	StateIdle         State = iota // outgoing call before Establish
+	StateIncoming                  // incoming call awaiting Accept, Decline or Redirect
+	StateEstablishing              // INVITE sent, or 200 OK sent and awaiting ACK
+	StateEstablished               // answered; media flows
+	StateParking                   // being parked (not entered by this package)
+	StateTransferring              // a transfer (REFER) is in progress
+	StateTerminating               // BYE sent, awaiting its response
+	StateTerminated                // ended; see Call.Reason
 )
 
 var stateNames = [...]string{"idle", "incoming", "establishing", "established", "parking", "transferring", "terminating", "terminated"}

@@ -109,7 +109,7 @@ func (c *Call) startTimersLocked() {
 // refreshes at half the interval; the other side sends BYE when no refresh
 // arrived by interval - min(32s, interval/3) (RFC 4028 section 10).
 func (c *Call) resetSessionTimerLocked() {
-	if c.seInterval <= 0 || c.state == Terminated {
+	if c.seInterval <= 0 || c.state == StateTerminated {
 		return
 	}
 	if c.seTimer != nil {
@@ -126,7 +126,7 @@ func (c *Call) refreshSession() {
 	ctx, cancel := context.WithTimeout(c.ctx, 64*c.p.Config().T1)
 	defer cancel()
 	if err := c.reinvite(ctx); err != nil {
-		if c.State() == Terminated {
+		if c.State() == StateTerminated {
 			return
 		}
 		c.log.Warn("session refresh failed; ending call", "error", err)
@@ -147,7 +147,7 @@ func (c *Call) sessionExpired() {
 func (c *Call) checkRTP() {
 	to := c.ep.settings.RTPTimeout
 	c.mu.Lock()
-	if c.state == Terminated || c.rtp == nil {
+	if c.state == StateTerminated || c.rtp == nil {
 		c.mu.Unlock()
 		return
 	}

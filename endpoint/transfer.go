@@ -31,7 +31,8 @@ const (
 type TransferOptions struct {
 	Type TransferType
 	// Headers are added to the REFER (for example Referred-By overrides).
-	Headers []sip.Header
+	// Headers that the dialog owns are refused; see [Header].
+	Headers []Header
 }
 
 // TransferError reports a transfer that the target did not complete; the
@@ -60,7 +61,7 @@ func (c *Call) Transfer(ctx context.Context, target string, opts TransferOptions
 // its new call replaces other (RFC 3891). It waits for the outcome like an
 // attended transfer.
 func (c *Call) TransferReplacing(ctx context.Context, other *Call, opts TransferOptions) error {
-	if other == nil || other.State() != Established {
+	if other == nil || other.State() != StateEstablished {
 		return fmt.Errorf("endpoint: call to replace must be established: %w", ErrState)
 	}
 	opts.Type = Attended
@@ -68,8 +69,11 @@ func (c *Call) TransferReplacing(ctx context.Context, other *Call, opts Transfer
 }
 
 func (c *Call) refer(ctx context.Context, referTo string, opts TransferOptions) error {
+	if err := checkHeaders(opts.Headers, isReserved, "Transfer"); err != nil {
+		return err
+	}
 	c.mu.Lock()
-	if c.state != Established {
+	if c.state != StateEstablished {
 		c.mu.Unlock()
 		return ErrState
 	}
@@ -77,18 +81,18 @@ func (c *Call) refer(ctx context.Context, referTo string, opts TransferOptions) 
 	for len(c.referCh) > 0 {
 		<-c.referCh
 	}
-	c.setStateLocked(Transferring, ReasonTransferring)
+	c.setStateLocked(StateTransferring, ReasonTransferring)
 	hdrs := append([]sip.Header{
 		sip.NewHeader("Refer-To", referTo),
 		sip.NewHeader("Referred-By", "<"+formatURI(c.dlg.local)+">"),
-	}, opts.Headers...)
+	}, sipHeaders(opts.Headers)...)
 	req := c.requestLocked(sip.REFER, nil, hdrs...)
 	c.mu.Unlock()
 
 	restore := func() {
 		c.mu.Lock()
-		if c.state == Transferring {
-			c.setStateLocked(Established, ReasonTransferFailed)
+		if c.state == StateTransferring {
+			c.setStateLocked(StateEstablished, ReasonTransferFailed)
 		}
 		c.mu.Unlock()
 	}
@@ -299,7 +303,7 @@ func (t *TransferRequest) Accept(ctx context.Context, opts EstablishOptions) (*C
 		return nil, errors.New("endpoint: transfer request already answered")
 	}
 	c := t.call
-	c.setState(Transferring, ReasonTransferAccepted)
+	c.setState(StateTransferring, ReasonTransferAccepted)
 	c.notifyRefer(ctx, "SIP/2.0 100 Trying", "active;expires=60")
 	nc := c.conv.NewCall()
 	opts.Replaces = t.Replaces
@@ -309,7 +313,7 @@ func (t *TransferRequest) Accept(ctx context.Context, opts EstablishOptions) (*C
 	if rb == "" {
 		rb = "<" + c.RemoteURI() + ">"
 	}
-	opts.Headers = append(append([]sip.Header(nil), opts.Headers...), sip.NewHeader("Referred-By", rb))
+	opts.Headers = append(append([]Header(nil), opts.Headers...), Header{Name: "Referred-By", Value: rb})
 	err := nc.Establish(ctx, t.Target, opts)
 	if err != nil {
 		frag := "SIP/2.0 503 Service Unavailable"
@@ -319,8 +323,8 @@ func (t *TransferRequest) Accept(ctx context.Context, opts EstablishOptions) (*C
 		}
 		c.notifyRefer(ctx, frag, "terminated;reason=noresource")
 		c.mu.Lock()
-		if c.state == Transferring {
-			c.setStateLocked(Established, ReasonTransferFailed)
+		if c.state == StateTransferring {
+			c.setStateLocked(StateEstablished, ReasonTransferFailed)
 		}
 		c.mu.Unlock()
 		return nil, err

@@ -75,7 +75,7 @@ func TestTransferHandlersCompose(t *testing.T) {
 			t.Fatal("the second handler was asked after the first declined")
 		default:
 		}
-		if s := r.desk.State(); s != endpoint.Established {
+		if s := r.desk.State(); s != endpoint.StateEstablished {
 			t.Fatalf("desk call is %v after a declined REFER", s)
 		}
 	})

@@ -34,7 +34,7 @@ func newXferRig(t *testing.T, declineCode int) *xferRig {
 	}))
 	r.srv.Handle(t, "target", endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
 		if declineCode != 0 {
-			_ = c.Decline(ctx, declineCode, "Busy Here")
+			_ = c.DeclineWithReason(ctx, declineCode, "Busy Here")
 			return
 		}
 		if c.Accept(ctx) == nil {
@@ -42,7 +42,7 @@ func newXferRig(t *testing.T, declineCode int) *xferRig {
 			r.target <- sbt.WrapCall(c)
 		}
 	}))
-	r.caller = peers.StartBaresip(t, peers.BaresipOptions{User: "caller", AudioFile: peers.WriteWAV(t, dsp.Sine(8000*30, 8000, 700, 0.3), 8000)})
+	r.caller = peers.StartBaresip(t, peers.BaresipOptions{User: "caller", AudioFile: peers.WriteWAV(t, dsp.Sine(8000, 700, 30*time.Second, 0.3), 8000)})
 	if err := r.caller.Dial(r.srv.URI("desk")); err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestUnattendedTransferWithBaresip(t *testing.T) {
 	if err := r.deskCall.Transfer(ctx, r.srv.URI("target"), endpoint.TransferOptions{}); err != nil {
 		t.Fatalf("Transfer: %v\n%s", err, r.caller.Log())
 	}
-	if r.deskCall.State() != endpoint.Terminated || r.deskCall.Reason() != endpoint.ReasonTransferred {
+	if r.deskCall.State() != endpoint.StateTerminated || r.deskCall.Reason() != endpoint.ReasonTransferred {
 		t.Fatalf("desk call %v/%q after unattended transfer", r.deskCall.State(), r.deskCall.Reason())
 	}
 	var tc *sbt.PhoneCall
@@ -103,7 +103,7 @@ func TestAttendedTransferWaitsForOutcome(t *testing.T) {
 		if !errors.As(err, &te) || te.Code != 486 {
 			t.Fatalf("Transfer = %v, want TransferError 486\n%s", err, r.caller.Log())
 		}
-		if s := r.deskCall.State(); s != endpoint.Established {
+		if s := r.deskCall.State(); s != endpoint.StateEstablished {
 			t.Fatalf("desk call is %v after a failed attended transfer, want established", s)
 		}
 		_ = r.deskCall.Terminate(ctx)

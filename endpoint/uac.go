@@ -29,8 +29,9 @@ type Credentials struct {
 // EstablishOptions are per-call settings of Establish.
 type EstablishOptions struct {
 	// Headers are added to the INVITE. Headers that the dialog owns
-	// (Call-ID, From, To, CSeq, Via, Contact) are refused.
-	Headers []sip.Header
+	// (Call-ID, From, To, CSeq, Via, Contact, Content-Length,
+	// Max-Forwards) are refused; see [Header].
+	Headers []Header
 	// MaxEstablishTime bounds the wait for a final response; the INVITE is
 	// then cancelled. Default: no bound beyond ctx.
 	MaxEstablishTime time.Duration
@@ -68,23 +69,18 @@ func (c *Call) Establish(ctx context.Context, destination string, opts Establish
 	if target.Scheme == "tel" {
 		return fmt.Errorf("endpoint: cannot route tel URI %q without a gateway; use a SIP URI", destination)
 	}
-	for _, h := range opts.Headers {
-		if reservedHeaders[strings.ToLower(h.Name())] {
-			return fmt.Errorf("endpoint: header %s may not be set on Establish", h.Name())
-		}
-		if err := checkValue("header "+h.Name(), h.Value()); err != nil {
-			return err
-		}
+	if err := checkHeaders(opts.Headers, isReserved, "Establish"); err != nil {
+		return err
 	}
 	if c.p.Draining() {
 		return platform.ErrClosed
 	}
 	c.mu.Lock()
-	if c.state != Idle || c.incoming {
+	if c.state != StateIdle || c.incoming {
 		c.mu.Unlock()
 		return ErrState
 	}
-	if opts.GeneratedIdentity && c.ep.kind != Application {
+	if opts.GeneratedIdentity && c.ep.kind != KindApplication {
 		c.mu.Unlock()
 		return ErrNotApplication
 	}
@@ -92,7 +88,7 @@ func (c *Call) Establish(ctx context.Context, destination string, opts Establish
 	id := c.conv.id
 	impersonated := c.conv.impersonated
 	if opts.GeneratedIdentity {
-		id = identity{uri: sip.Uri{Scheme: "sip", User: GeneratedUserPrefix + uuid.NewString(), Host: c.p.Host()}}
+		id = presence{uri: sip.Uri{Scheme: "sip", User: GeneratedUserPrefix + uuid.NewString(), Host: c.p.Host()}}
 		impersonated = true
 	}
 	if c.conv.state == ConversationIdle {
@@ -127,8 +123,8 @@ func (c *Call) Establish(ctx context.Context, destination string, opts Establish
 		c.mu.Unlock()
 		return err
 	}
-	hdrs := append([]sip.Header(nil), opts.Headers...)
-	if impersonated || c.ep.kind == Application {
+	hdrs := sipHeaders(opts.Headers)
+	if impersonated || c.ep.kind == KindApplication {
 		hdrs = append(hdrs, id.pai()...)
 	}
 	hdrs = append(hdrs, sip.NewHeader("Allow", platform.Allowed), sip.NewHeader("Supported", platform.Supported))
@@ -150,7 +146,7 @@ func (c *Call) Establish(ctx context.Context, destination string, opts Establish
 	}
 	defer cancel()
 	c.cancelEstablish = cancel
-	c.setStateLocked(Establishing, ReasonEstablishing)
+	c.setStateLocked(StateEstablishing, ReasonEstablishing)
 	c.mu.Unlock()
 
 	err = c.runInvite(ectx, opts)
@@ -166,7 +162,7 @@ func (c *Call) Establish(ctx context.Context, destination string, opts Establish
 		case errors.Is(err, context.Canceled):
 			reason = ReasonCancelled
 		}
-		c.setStateLocked(Terminated, reason)
+		c.setStateLocked(StateTerminated, reason)
 		c.mu.Unlock()
 	}
 	return err
@@ -380,7 +376,7 @@ func (c *Call) answered(ctx context.Context, tx sip.ClientTransaction, res *sip.
 		bctx, done := context.WithTimeout(context.Background(), 64*c.p.Config().T1)
 		defer done()
 		c.mu.Lock()
-		c.setStateLocked(Established, ReasonEstablished)
+		c.setStateLocked(StateEstablished, ReasonEstablished)
 		c.mu.Unlock()
 		_ = c.terminate(bctx, ReasonCancelled)
 		if negErr != nil {
@@ -389,7 +385,7 @@ func (c *Call) answered(ctx context.Context, tx sip.ClientTransaction, res *sip.
 		return context.Canceled
 	}
 	c.mu.Lock()
-	c.setStateLocked(Established, ReasonEstablished)
+	c.setStateLocked(StateEstablished, ReasonEstablished)
 	c.startTimersLocked()
 	c.conv.mu.Lock()
 	c.conv.state = ConversationEstablished

@@ -43,14 +43,14 @@ func (e *Endpoint) serveInvite(r *platform.Request) {
 		return
 	}
 
-	conv := &Conversation{ep: e, id: identity{uri: e.owner, phone: e.phone, name: e.settings.DisplayName}, state: ConversationIncoming}
+	conv := &Conversation{ep: e, id: presence{uri: e.owner, phone: e.phone, name: e.settings.DisplayName}, state: ConversationIncoming}
 	c := newCall(conv, true)
 	conv.calls = []*Call{c}
 	c.replaces = replaced
 	if code, reason, err := c.initIncoming(r); err != nil {
 		c.log.Info("incoming call refused", "call_id", r.CallID().Value(), "code", code, "error", err)
 		_ = r.Respond(code, reason, nil, append(c.rspHdrs, sip.NewHeader("Warning", `399 switchboard "`+sanitizeWarning(err.Error())+`"`))...)
-		c.setState(Terminated, ReasonFailed)
+		c.setState(StateTerminated, ReasonFailed)
 		return
 	}
 	_ = r.Respond(sip.StatusTrying, "Trying", nil)
@@ -144,7 +144,7 @@ func (e *Endpoint) findReplaced(v string) (*Call, error) {
 	}
 	old.mu.Lock()
 	defer old.mu.Unlock()
-	if old.dlg.remoteTag != fromTag || old.state == Terminated {
+	if old.dlg.remoteTag != fromTag || old.state == StateTerminated {
 		return nil, errors.New("tags do not match")
 	}
 	return old, nil
@@ -195,8 +195,8 @@ func (c *Call) initIncoming(r *platform.Request) (int, string, error) {
 func (c *Call) remoteCancelled() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.state == Incoming || (c.state == Establishing && c.incoming) {
-		c.setStateLocked(Terminated, ReasonRemoteCancelled)
+	if c.state == StateIncoming || (c.state == StateEstablishing && c.incoming) {
+		c.setStateLocked(StateTerminated, ReasonRemoteCancelled)
 	}
 }
 
@@ -218,7 +218,7 @@ func (c *Call) responseLocked(code int, reason string, body []byte) *sip.Respons
 // Ring sends 180 Ringing on an incoming call.
 func (c *Call) Ring(ctx context.Context) error {
 	c.mu.Lock()
-	if c.state != Incoming {
+	if c.state != StateIncoming {
 		c.mu.Unlock()
 		return ErrState
 	}
@@ -233,7 +233,7 @@ func (c *Call) Ring(ctx context.Context) error {
 // played now may be lost: early media is not an established call.
 func (c *Call) EarlyMedia(ctx context.Context) error {
 	c.mu.Lock()
-	if c.state != Incoming {
+	if c.state != StateIncoming {
 		c.mu.Unlock()
 		return ErrState
 	}
@@ -254,12 +254,16 @@ func (c *Call) Accept(ctx context.Context) error {
 }
 
 // AcceptWithHeaders is Accept with extra headers on the 200 OK (for
-// example the orbit of a park, for programs).
-func (c *Call) AcceptWithHeaders(ctx context.Context, hdrs ...sip.Header) error {
+// example the orbit of a park, for programs). Headers that the dialog owns
+// are refused; see [Header].
+func (c *Call) AcceptWithHeaders(ctx context.Context, hdrs ...Header) error {
+	if err := checkHeaders(hdrs, isReserved, "Accept"); err != nil {
+		return err
+	}
 	c.mu.Lock()
-	if c.state != Incoming {
+	if c.state != StateIncoming {
 		c.mu.Unlock()
-		if c.State() == Terminated {
+		if c.State() == StateTerminated {
 			return ErrTerminated
 		}
 		return ErrState
@@ -278,15 +282,15 @@ func (c *Call) AcceptWithHeaders(ctx context.Context, hdrs ...sip.Header) error 
 	for _, h := range c.rspHdrs {
 		res.AppendHeader(h)
 	}
-	for _, h := range hdrs {
+	for _, h := range sipHeaders(hdrs) {
 		res.AppendHeader(h)
 	}
 	tx, seq, reliable := c.inv.Tx, c.dlg.remoteSeq, isReliable(c.dlg.transport)
-	c.setStateLocked(Establishing, ReasonAccepted)
+	c.setStateLocked(StateEstablishing, ReasonAccepted)
 	c.mu.Unlock()
 
 	if !c.respond2xx(ctx, tx, res, seq, reliable) {
-		if c.State() == Terminated {
+		if c.State() == StateTerminated {
 			return ErrTerminated
 		}
 		c.log.Warn("no ACK for 200 OK; ending call")
@@ -294,7 +298,7 @@ func (c *Call) AcceptWithHeaders(ctx context.Context, hdrs ...sip.Header) error 
 		return errors.New("endpoint: no ACK received")
 	}
 	c.mu.Lock()
-	if c.state != Establishing {
+	if c.state != StateEstablishing {
 		c.mu.Unlock()
 		return ErrTerminated
 	}
@@ -303,7 +307,7 @@ func (c *Call) AcceptWithHeaders(ctx context.Context, hdrs ...sip.Header) error 
 		_ = c.terminate(context.Background(), ReasonFailed)
 		return errors.New("endpoint: ACK carried no usable SDP answer")
 	}
-	c.setStateLocked(Established, ReasonEstablished)
+	c.setStateLocked(StateEstablished, ReasonEstablished)
 	c.startTimersLocked()
 	old := c.replaces
 	c.mu.Unlock()
@@ -317,28 +321,63 @@ func (c *Call) AcceptWithHeaders(ctx context.Context, hdrs ...sip.Header) error 
 	return nil
 }
 
-// Decline refuses an incoming call with code (603 Decline when 0) and
-// reason.
-func (c *Call) Decline(ctx context.Context, code int, reason string) error {
+// Decline refuses an incoming call with a 3xx–6xx code (603 Decline when
+// 0) and its standard reason phrase, for example 486 Busy Here. Use
+// [Call.DeclineWithReason] for a phrase of your own.
+func (c *Call) Decline(ctx context.Context, code int) error {
+	return c.DeclineWithReason(ctx, code, "")
+}
+
+// DeclineWithReason is Decline with reason as the response's reason
+// phrase; an empty reason gives the standard phrase of code ("Declined" for
+// a code without one).
+func (c *Call) DeclineWithReason(ctx context.Context, code int, reason string) error {
 	if code == 0 {
-		code, reason = 603, "Decline"
+		code = sip.StatusGlobalDecline
 	}
 	if code < 300 || code > 699 {
 		return fmt.Errorf("endpoint: decline code %d is not a failure code", code)
 	}
 	if reason == "" {
-		reason = "Declined"
+		reason = reasonPhrase(code)
 	}
 	c.mu.Lock()
-	if c.state != Incoming {
+	if c.state != StateIncoming {
 		c.mu.Unlock()
 		return ErrState
 	}
 	res := c.responseLocked(code, reason, nil)
 	tx := c.inv.Tx
-	c.setStateLocked(Terminated, ReasonDeclined)
+	c.setStateLocked(StateTerminated, ReasonDeclined)
 	c.mu.Unlock()
 	return tx.Respond(res)
+}
+
+// reasonPhrases are the reason phrases of the failure codes of RFC 3261
+// section 21, with 422 (RFC 4028), 433 (RFC 5079), 489 (RFC 6665) and 607
+// (RFC 8197).
+var reasonPhrases = map[int]string{
+	300: "Multiple Choices", 301: "Moved Permanently", 302: "Moved Temporarily", 305: "Use Proxy", 380: "Alternative Service",
+	400: "Bad Request", 401: "Unauthorized", 402: "Payment Required", 403: "Forbidden", 404: "Not Found",
+	405: "Method Not Allowed", 406: "Not Acceptable", 407: "Proxy Authentication Required", 408: "Request Timeout",
+	410: "Gone", 413: "Request Entity Too Large", 414: "Request-URI Too Long", 415: "Unsupported Media Type",
+	416: "Unsupported URI Scheme", 420: "Bad Extension", 421: "Extension Required", 422: "Session Interval Too Small",
+	423: "Interval Too Brief", 433: "Anonymity Disallowed",
+	480: "Temporarily Unavailable", 481: "Call/Transaction Does Not Exist", 482: "Loop Detected",
+	483: "Too Many Hops", 484: "Address Incomplete", 485: "Ambiguous", 486: "Busy Here", 487: "Request Terminated",
+	488: "Not Acceptable Here", 489: "Bad Event", 491: "Request Pending", 493: "Undecipherable",
+	500: "Server Internal Error", 501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable",
+	504: "Server Time-out", 505: "Version Not Supported", 513: "Message Too Large",
+	600: "Busy Everywhere", 603: "Decline", 604: "Does Not Exist Anywhere", 606: "Not Acceptable", 607: "Unwanted",
+}
+
+// reasonPhrase returns the standard reason phrase of a failure code, or
+// "Declined" for a code without one.
+func reasonPhrase(code int) string {
+	if r, ok := reasonPhrases[code]; ok {
+		return r
+	}
+	return "Declined"
 }
 
 // Redirect answers an incoming call with 302 Moved Temporarily to target.
@@ -348,14 +387,14 @@ func (c *Call) Redirect(ctx context.Context, target string) error {
 		return err
 	}
 	c.mu.Lock()
-	if c.state != Incoming {
+	if c.state != StateIncoming {
 		c.mu.Unlock()
 		return ErrState
 	}
 	res := c.responseLocked(sip.StatusMovedTemporarily, "Moved Temporarily", nil)
 	res.AppendHeader(&sip.ContactHeader{Address: u})
 	tx := c.inv.Tx
-	c.setStateLocked(Terminated, ReasonDeclined)
+	c.setStateLocked(StateTerminated, ReasonDeclined)
 	c.mu.Unlock()
 	return tx.Respond(res)
 }

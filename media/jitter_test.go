@@ -106,7 +106,7 @@ func abs(v int) int {
 // decodedTone returns n samples of a tone after a PCMU round trip, as the
 // receiver sees it without loss.
 func decodedTone(n int, freq, amp float64) (pcm, decoded []int16) {
-	pcm = dsp.Sine(n, 8000, freq, amp)
+	pcm = dsp.Sine(8000, freq, time.Duration(n)*time.Second/8000, amp)
 	return pcm, codec.PCMU().Decode(nil, codec.PCMU().Encode(nil, pcm))
 }
 
@@ -475,7 +475,7 @@ func TestJitterBufferConcurrentPushAndPop(t *testing.T) {
 	// reader and a mixer do; run with -race. Timing is left to the
 	// scheduler, so only the accounting is checked.
 	jb := NewJitterBuffer(JitterConfig{Adaptive: true})
-	payload := codec.PCMU().Encode(nil, dsp.Sine(g711Frame, 8000, 1000, 0.5))
+	payload := codec.PCMU().Encode(nil, dsp.Sine(8000, 1000, 20*time.Millisecond, 0.5))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -669,7 +669,7 @@ func BenchmarkJitterBufferPushPop(b *testing.B) {
 
 func BenchmarkJitterBufferPopPCM(b *testing.B) {
 	jb := NewJitterBuffer(JitterConfig{})
-	payload := codec.PCMU().Encode(nil, dsp.Sine(g711Frame, 8000, 1000, 0.5))
+	payload := codec.PCMU().Encode(nil, dsp.Sine(8000, 1000, 20*time.Millisecond, 0.5))
 	pcm := make([]int16, 0, g711Frame)
 	var seq uint16
 	var ts uint32

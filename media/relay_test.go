@@ -221,7 +221,7 @@ func relayPhone(t testing.TB, leg *Session, c codec.Codec, dtmfPT uint8) (*Sessi
 
 func relaySendTone(t testing.TB, s *Session, freq float64, frames int) {
 	t.Helper()
-	pcm := dsp.Sine(frames*g711Frame, 8000, freq, 0.3)
+	pcm := dsp.Sine(8000, freq, time.Duration(frames)*20*time.Millisecond, 0.3)
 	for i := 0; i < len(pcm); i += g711Frame {
 		if err := s.WriteFrame(pcm[i : i+g711Frame]); err != nil {
 			t.Fatal(err)
@@ -271,7 +271,7 @@ func TestRelayFollowsCodecChange(t *testing.T) {
 	legB.SetRemote(relayAddr(phoneB))
 	r := relayStart(t, legA, legB, RelayOptions{})
 
-	frame := dsp.Sine(g711Frame, 8000, 440, 0.3)
+	frame := dsp.Sine(8000, 440, 20*time.Millisecond, 0.3)
 	if err := phoneA.WriteFrame(frame); err != nil {
 		t.Fatal(err)
 	}
@@ -522,7 +522,7 @@ func relayBench(b *testing.B, dst codec.Codec, hold bool) {
 	legB.SetRemote(relayAddr(relayPeer(b)))
 	legB.SetSending(!hold)
 	r := newRelay(b, legA, legB, RelayOptions{})
-	payload := codec.PCMU().Encode(nil, dsp.Sine(g711Frame, 8000, 440, 0.3))
+	payload := codec.PCMU().Encode(nil, dsp.Sine(8000, 440, 20*time.Millisecond, 0.3))
 	seq, ts := uint16(1), uint32(0)
 	b.ReportAllocs()
 	for b.Loop() {

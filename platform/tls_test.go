@@ -82,7 +82,7 @@ func TestTLSClientCertificateNamesAreTrusted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ep.HandleCalls(endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) { _ = c.Decline(ctx, 486, "Busy Here") }))
+	ep.HandleCalls(endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) { _ = c.Decline(ctx, 486) }))
 	if err := p.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -34,7 +34,7 @@ func (s *Service) serveCall(ctx context.Context, c *endpoint.Call) {
 	}
 	p, ok := s.players[name]
 	if !ok {
-		_ = c.Decline(ctx, 404, "Not Found")
+		_ = c.Decline(ctx, 404)
 		return
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -43,7 +43,7 @@ func (s *Service) serveCall(ctx context.Context, c *endpoint.Call) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		_ = c.Decline(ctx, 503, "Service Unavailable")
+		_ = c.Decline(ctx, 503)
 		return
 	}
 	s.active[cs] = struct{}{}

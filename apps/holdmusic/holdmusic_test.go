@@ -20,7 +20,7 @@ import (
 // writeTone writes a WAV file of a sine tone of freq Hz lasting d.
 func writeTone(t testing.TB, path string, rate, channels int, freq float64, d time.Duration) {
 	t.Helper()
-	mono := dsp.Sine(int(d*time.Duration(rate)/time.Second), rate, freq, 0.3)
+	mono := dsp.Sine(rate, freq, d, 0.3)
 	pcm := mono
 	if channels == 2 {
 		pcm = make([]int16, 0, 2*len(mono))

@@ -18,7 +18,7 @@ import (
 // orbit is free again.
 func TestBaresipBlindTransferToParkAndRetrieve(t *testing.T) {
 	r := newRig(t, park.Config{})
-	tone := func(hz float64) string { return peers.WriteWAV(t, dsp.Sine(8000*60, 8000, hz, 0.3), 8000) }
+	tone := func(hz float64) string { return peers.WriteWAV(t, dsp.Sine(8000, hz, 60*time.Second, 0.3), 8000) }
 	bBob := peers.StartBaresip(t, peers.BaresipOptions{User: "bob", AutoAnswer: true, AudioFile: tone(900)})
 	ep := r.srv.Handle(t, "bridge", nil)
 	ep.HandleCalls(endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {

@@ -23,7 +23,7 @@ type toneMusic struct{ p *audio.Player }
 func (m toneMusic) Player(string) (*audio.Player, bool) { return m.p, true }
 
 func newMusic(t *testing.T) toneMusic {
-	src, err := audio.NewToneSource(musicHz, 0.3, 0)
+	src, err := audio.NewToneSource(musicHz, 0, 0.3)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -331,7 +331,7 @@ type ParkOptions struct {
 // service takes it over, plays music to it and returns its orbit. The
 // caller must no longer use the call.
 func (s *Service) Park(ctx context.Context, call *endpoint.Call, opts ParkOptions) (Entry, error) {
-	if call.State() != endpoint.Established || call.Flow() == nil {
+	if call.State() != endpoint.StateEstablished || call.Flow() == nil {
 		return Entry{}, ErrNotEstablished
 	}
 	if opts.Orbit != "" {
@@ -439,15 +439,15 @@ func (s *Service) retrieve(ctx context.Context, c *endpoint.Call, orbit, token s
 	if err != nil {
 		switch {
 		case errors.Is(err, ErrSafeRetrieve):
-			_ = c.Decline(ctx, sip.StatusNotFound, "Safe Retrieve Failed")
+			_ = c.DeclineWithReason(ctx, sip.StatusNotFound, "Safe Retrieve Failed")
 		default:
-			_ = c.Decline(ctx, sip.StatusNotFound, "Orbit Empty")
+			_ = c.DeclineWithReason(ctx, sip.StatusNotFound, "Orbit Empty")
 		}
 		return
 	}
 	pc := s.forget(e.Token)
 	if pc == nil {
-		_ = c.Decline(ctx, sip.StatusNotFound, "Orbit Empty")
+		_ = c.DeclineWithReason(ctx, sip.StatusNotFound, "Orbit Empty")
 		return
 	}
 	if err := s.connect(ctx, c, pc, c.RemoteURI()); err != nil {
@@ -472,11 +472,11 @@ func (s *Service) internal(c *endpoint.Call) bool {
 func (s *Service) serveOrbit(ctx context.Context, c *endpoint.Call) {
 	orbit, ok := ParseOrbit(s.cfg.Orbits, c.Request().Recipient.User)
 	if !ok {
-		_ = c.Decline(ctx, sip.StatusNotFound, "No Such Orbit")
+		_ = c.DeclineWithReason(ctx, sip.StatusNotFound, "No Such Orbit")
 		return
 	}
 	if !s.internal(c) {
-		_ = c.Decline(ctx, sip.StatusForbidden, "Federated Users Cannot Retrieve")
+		_ = c.DeclineWithReason(ctx, sip.StatusForbidden, "Federated Users Cannot Retrieve")
 		return
 	}
 	s.retrieve(ctx, c, orbit, "")
@@ -489,7 +489,7 @@ func (s *Service) serveParkPrefix(ctx context.Context, c *endpoint.Call) {
 	if token, ok := strings.CutPrefix(rest, "retrieve-"); ok {
 		e, found := s.store.ByToken(token)
 		if !found {
-			_ = c.Decline(ctx, sip.StatusNotFound, "Safe Retrieve Failed")
+			_ = c.DeclineWithReason(ctx, sip.StatusNotFound, "Safe Retrieve Failed")
 			return
 		}
 		s.retrieve(ctx, c, e.Orbit, token)
@@ -497,7 +497,7 @@ func (s *Service) serveParkPrefix(ctx context.Context, c *endpoint.Call) {
 	}
 	orbit, ok := ParseOrbit(s.cfg.Orbits, rest)
 	if !ok {
-		_ = c.Decline(ctx, sip.StatusNotFound, "No Such Orbit")
+		_ = c.DeclineWithReason(ctx, sip.StatusNotFound, "No Such Orbit")
 		return
 	}
 	s.parkArrival(ctx, c, orbit)
@@ -548,10 +548,10 @@ func (s *Service) admit(ctx context.Context, c *endpoint.Call, directed, parker 
 	e, err := s.store.Allocate(directed, Entry{CallID: c.CallID(), Parker: parker, Parked: c.RemoteURI(), Since: s.clock.Now()})
 	if err != nil {
 		code, reason := refusal(err)
-		_ = c.Decline(ctx, code, reason)
+		_ = c.DeclineWithReason(ctx, code, reason)
 		return
 	}
-	if err := c.AcceptWithHeaders(ctx, sip.NewHeader("X-Park-Orbit", e.Orbit)); err != nil {
+	if err := c.AcceptWithHeaders(ctx, endpoint.Header{Name: "X-Park-Orbit", Value: e.Orbit}); err != nil {
 		s.store.Release(e.Orbit, e.Token)
 		return
 	}
@@ -581,13 +581,13 @@ func (s *Service) attendedStart(ctx context.Context, c *endpoint.Call) {
 	e, err := s.store.Allocate("", Entry{CallID: c.CallID(), Parker: c.RemoteURI(), Parked: "", Since: s.clock.Now()})
 	if err != nil {
 		code, reason := refusal(err)
-		_ = c.Decline(ctx, code, reason)
+		_ = c.DeclineWithReason(ctx, code, reason)
 		return
 	}
 	s.mu.Lock()
 	s.pending[c.CallID()] = &pendingPark{entry: e}
 	s.mu.Unlock()
-	if err := c.AcceptWithHeaders(ctx, sip.NewHeader("X-Park-Orbit", e.Orbit)); err != nil {
+	if err := c.AcceptWithHeaders(ctx, endpoint.Header{Name: "X-Park-Orbit", Value: e.Orbit}); err != nil {
 		s.dropPending(c.CallID())
 		return
 	}
@@ -617,7 +617,7 @@ func (s *Service) completeAttended(ctx context.Context, c, old *endpoint.Call) {
 	delete(s.pending, old.CallID())
 	s.mu.Unlock()
 	if pp == nil {
-		_ = c.Decline(ctx, sip.StatusCallTransactionDoesNotExists, "No Park In Progress")
+		_ = c.DeclineWithReason(ctx, sip.StatusCallTransactionDoesNotExists, "No Park In Progress")
 		return
 	}
 	// Re-park under the new call's identity in the same orbit.
@@ -706,7 +706,7 @@ func (s *Service) dialAndConnect(pc *parkedCall, target, why string) bool {
 		return false
 	}
 	conv := s.ringer.NewConversation()
-	if err := conv.Impersonate(s.OrbitURI(pc.entry.Orbit), "", "Parked call "+pc.entry.Orbit); err != nil {
+	if err := conv.Impersonate(endpoint.Identity{URI: s.OrbitURI(pc.entry.Orbit), DisplayName: "Parked call " + pc.entry.Orbit}); err != nil {
 		return false
 	}
 	out := conv.NewCall()

@@ -51,8 +51,8 @@ func TestParkedCallReportsParkingThenParked(t *testing.T) {
 			t.Fatalf("Park: %v", res.err)
 		}
 		want := []endpoint.StateChange{
-			{Previous: endpoint.Established, State: endpoint.Parking, Reason: endpoint.ReasonParking},
-			{Previous: endpoint.Parking, State: endpoint.Established, Reason: wantReason},
+			{Previous: endpoint.StateEstablished, State: endpoint.StateParking, Reason: endpoint.ReasonParking},
+			{Previous: endpoint.StateParking, State: endpoint.StateEstablished, Reason: wantReason},
 		}
 		if len(res.changes) != 2 || res.changes[0] != want[0] || res.changes[1] != want[1] {
 			t.Fatalf("state changes %+v, want %+v", res.changes, want)
@@ -61,7 +61,7 @@ func TestParkedCallReportsParkingThenParked(t *testing.T) {
 	phone := sbt.NewPhone(t, "caller")
 	first := phone.Dial(t, r.srv.URI("parkme"))
 	check(endpoint.ReasonParked, false)
-	if first.State() != endpoint.Established {
+	if first.State() != endpoint.StateEstablished {
 		t.Fatalf("parked caller's call is %v", first.State())
 	}
 	phone.Dial(t, r.srv.URI("parkme")) // the only orbit is taken

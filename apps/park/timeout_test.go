@@ -96,7 +96,7 @@ func (l *eventLog) waitFor(t *testing.T, want park.EventType) {
 // connected to the parked party.
 func TestTimeoutChainRingBackThenFallback(t *testing.T) {
 	busy := sbt.NewPhone(t, "parker", sbt.PhoneOptions{Answer: func(ctx context.Context, c *endpoint.Call) error {
-		_ = c.Decline(ctx, 486, "Busy Here")
+		_ = c.Decline(ctx, 486)
 		return errors.New("busy")
 	}})
 	operator := sbt.NewPhone(t, "operator")
@@ -126,7 +126,7 @@ func TestTimeoutChainRingBackThenFallback(t *testing.T) {
 func TestTimeoutChainDisconnectsAndTellsTheParker(t *testing.T) {
 	msgs := make(chan string, 2)
 	parker := sbt.NewPhone(t, "parker", sbt.PhoneOptions{Answer: func(ctx context.Context, c *endpoint.Call) error {
-		_ = c.Decline(ctx, 480, "Temporarily Unavailable")
+		_ = c.Decline(ctx, 480)
 		return errors.New("away")
 	}})
 	parker.Endpoint.HandleOther(platform.HandlerFunc(func(r *platform.Request) {

@@ -49,13 +49,13 @@ func startServer(t testing.TB, edit func(*Config)) (*Server, int) {
 	return s, uc.LocalAddr().(*net.UDPAddr).Port
 }
 
-func sine(freq float64, seconds float64) []int16 {
-	return dsp.Sine(int(8000*seconds), 8000, freq, 0.3)
+func sine(freq float64, d time.Duration) []int16 {
+	return dsp.Sine(8000, freq, d, 0.3)
 }
 
 func TestBaresipEcho(t *testing.T) {
 	_, port := startServer(t, nil)
-	b := peers.StartBaresip(t, peers.BaresipOptions{User: "caller", AudioFile: peers.WriteWAV(t, sine(440, 30), 8000)})
+	b := peers.StartBaresip(t, peers.BaresipOptions{User: "caller", AudioFile: peers.WriteWAV(t, sine(440, 30*time.Second), 8000)})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := b.Dial(fmt.Sprintf("sip:echo@127.0.0.1:%d", port)); err != nil {

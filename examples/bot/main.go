@@ -37,9 +37,9 @@ func main() {
 		}
 		// One second of 440 Hz, then call the echo service on the
 		// caller's behalf: the far end sees the caller's identity.
-		_ = c.Flow().Play(ctx, dsp.Sine(8000, 8000, 440, 0.3))
+		_ = c.Flow().Play(ctx, dsp.Sine(8000, 440, time.Second, 0.3))
 		conv := bot.NewConversation()
-		if err := conv.Impersonate(c.RemoteURI(), "", c.RemoteDisplayName()); err != nil {
+		if err := conv.Impersonate(endpoint.Identity{URI: c.RemoteURI(), DisplayName: c.RemoteDisplayName()}); err != nil {
 			log.Warn("impersonate", "error", err)
 			return
 		}

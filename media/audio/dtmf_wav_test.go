@@ -15,7 +15,7 @@ import (
 // recorder and an offline analysis of its files do.
 func TestDTMFWAVRoundTrip(t *testing.T) {
 	const keys = "0123456789*#ABCD"
-	pcm := dsp.GenerateDTMF(keys, 8000, 50*time.Millisecond, 50*time.Millisecond, 0.25)
+	pcm := dsp.GenerateDTMF(8000, keys, 50*time.Millisecond, 50*time.Millisecond, 0.25)
 	for _, codec := range []codec.Codec{codec.PCMU(), codec.PCMA()} {
 		path := filepath.Join(t.TempDir(), "dtmf.wav")
 		w, err := audio.CreateWAV(path, 8000, 1)

@@ -244,7 +244,7 @@ func TestPlayerSendsEachFrameOnceToAllSessionsInSync(t *testing.T) {
 	checkPlayerGoroutines(t)
 	// A 437 Hz tone advances 0.74 cycles per 20 ms frame, so consecutive
 	// frames differ and a listener one frame out of step would show.
-	path := writeTestWAV(t, 44100, 2, stereo(dsp.Sine(2*44100, 44100, 437, 0.5)))
+	path := writeTestWAV(t, 44100, 2, stereo(dsp.Sine(44100, 437, 2*time.Second, 0.5)))
 	wav, err := OpenWAVSource(path)
 	if err != nil {
 		t.Fatal(err)
@@ -481,7 +481,7 @@ func TestPlayerMP3LoopIsGapless(t *testing.T) {
 func TestPlayerSessionJoiningMidStreamHearsCurrentPosition(t *testing.T) {
 	checkPlayerGoroutines(t)
 	// 0.5 s of 500 Hz, then 0.5 s of 1500 Hz.
-	pcm := slices.Concat(dsp.Sine(4000, 8000, 500, 0.5), dsp.Sine(4000, 8000, 1500, 0.5))
+	pcm := slices.Concat(dsp.Sine(8000, 500, 500*time.Millisecond, 0.5), dsp.Sine(8000, 1500, 500*time.Millisecond, 0.5))
 	src, err := NewClipSource(&Clip{SampleRate: 8000, Channels: 1, Samples: pcm})
 	if err != nil {
 		t.Fatal(err)
@@ -520,7 +520,7 @@ func TestPlayerSessionJoiningMidStreamHearsCurrentPosition(t *testing.T) {
 
 func TestPlayerAutomaticModePlaysOnlyWithListeners(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		src, err := NewToneSource(400, 0.5, 0)
+		src, err := NewToneSource(400, 0, 0.5)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -554,7 +554,7 @@ func TestPlayerAutomaticModePlaysOnlyWithListeners(t *testing.T) {
 		}
 		// The pause held the position: the tone continues where it left
 		// off, without a gap or a jump.
-		if got, want := rec.Samples(), dsp.Sine(60*playerFrame, 8000, 400, 0.5); !slices.Equal(got, want) {
+		if got, want := rec.Samples(), dsp.Sine(8000, 400, 1200*time.Millisecond, 0.5); !slices.Equal(got, want) {
 			t.Error("audio across the automatic pause is not the continuous tone")
 		}
 	})
@@ -562,7 +562,7 @@ func TestPlayerAutomaticModePlaysOnlyWithListeners(t *testing.T) {
 
 func TestPlayerManualModeRunsWithoutListeners(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		src, err := NewToneSource(400, 0.5, 0)
+		src, err := NewToneSource(400, 0, 0.5)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -582,7 +582,7 @@ func TestPlayerManualModeRunsWithoutListeners(t *testing.T) {
 		p.AddSink(&rec)
 		time.Sleep(100 * time.Millisecond)
 		// A listener joining after 1 s hears the tone from 1 s on.
-		tone := dsp.Sine(55*playerFrame, 8000, 400, 0.5)
+		tone := dsp.Sine(8000, 400, 1100*time.Millisecond, 0.5)
 		if got := rec.Samples(); len(got) != 5*playerFrame || !slices.Equal(got, tone[50*playerFrame:]) {
 			t.Errorf("late sink got %d samples, not the tone from 1 s on", len(got))
 		}
@@ -591,7 +591,7 @@ func TestPlayerManualModeRunsWithoutListeners(t *testing.T) {
 
 func TestPlayerPauseResumeStop(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		src, err := NewToneSource(400, 0.5, 0)
+		src, err := NewToneSource(400, 0, 0.5)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -602,7 +602,7 @@ func TestPlayerPauseResumeStop(t *testing.T) {
 		defer p.Close()
 		var rec pcmRecorder
 		p.AddSink(&rec)
-		tone := dsp.Sine(100*playerFrame, 8000, 400, 0.5)
+		tone := dsp.Sine(8000, 400, 2*time.Second, 0.5)
 
 		p.Start()
 		time.Sleep(500*time.Millisecond + time.Millisecond)
@@ -636,7 +636,7 @@ func TestPlayerPauseResumeStop(t *testing.T) {
 
 func TestPlayerOnCompletedOncePerPlay(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		src, err := NewToneSource(400, 0.5, 210*time.Millisecond) // 10.5 frames
+		src, err := NewToneSource(400, 210*time.Millisecond, 0.5) // 10.5 frames
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -656,7 +656,7 @@ func TestPlayerOnCompletedOncePerPlay(t *testing.T) {
 			t.Fatalf("OnCompleted ran %d times, want 1", n)
 		}
 		got := rec.Samples()
-		want := append(dsp.Sine(1680, 8000, 400, 0.5), make([]int16, 80)...) // last frame padded
+		want := append(dsp.Sine(8000, 400, 210*time.Millisecond, 0.5), make([]int16, 80)...) // last frame padded
 		if !slices.Equal(got, want) {
 			t.Errorf("played %d samples, want the 1680-sample tone and 80 of padding", len(got))
 		}
@@ -670,7 +670,7 @@ func TestPlayerOnCompletedOncePerPlay(t *testing.T) {
 
 func TestPlayerLoopDoesNotComplete(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		src, err := NewToneSource(400, 0.5, 200*time.Millisecond)
+		src, err := NewToneSource(400, 200*time.Millisecond, 0.5)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -695,7 +695,7 @@ func TestPlayerLoopDoesNotComplete(t *testing.T) {
 
 func TestPlayerHandlerMayRestartOrClose(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		src, err := NewToneSource(400, 0.5, 200*time.Millisecond)
+		src, err := NewToneSource(400, 200*time.Millisecond, 0.5)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -742,7 +742,7 @@ func (f *failingSource) ReadPCM(dst []int16) (int, error) {
 
 func TestPlayerSourceErrorEndsPlay(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		tone, err := NewToneSource(400, 0.5, 0)
+		tone, err := NewToneSource(400, 0, 0.5)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -766,7 +766,7 @@ func TestPlayerSourceErrorEndsPlay(t *testing.T) {
 
 func TestPlayerDetachAndClosedSessions(t *testing.T) {
 	checkPlayerGoroutines(t)
-	src, err := NewToneSource(1000, 0.5, 0)
+	src, err := NewToneSource(1000, 0, 0.5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -849,10 +849,10 @@ func g711WAV(tag uint16, rate int, data []byte) []byte {
 
 func TestPlayerWAVFormats(t *testing.T) {
 	dir := t.TempDir()
-	tone8k := dsp.Sine(8000, 8000, 1000, 0.5)
+	tone8k := dsp.Sine(8000, 1000, time.Second, 0.5)
 	files := map[string]string{
-		"pcm16 48 kHz stereo": writeTestWAV(t, 48000, 2, stereo(dsp.Sine(48000, 48000, 1000, 0.5))),
-		"pcm16 16 kHz mono":   writeTestWAV(t, 16000, 1, dsp.Sine(16000, 16000, 1000, 0.5)),
+		"pcm16 48 kHz stereo": writeTestWAV(t, 48000, 2, stereo(dsp.Sine(48000, 1000, time.Second, 0.5))),
+		"pcm16 16 kHz mono":   writeTestWAV(t, 16000, 1, dsp.Sine(16000, 1000, time.Second, 0.5)),
 	}
 	for name, b := range map[string][]byte{
 		"mu-law 8 kHz": g711WAV(wavFormatMuLaw, 8000, codec.PCMU().Encode(nil, tone8k)),
@@ -884,7 +884,7 @@ func TestPlayerWAVFormats(t *testing.T) {
 
 func TestOpenWAVSourceErrors(t *testing.T) {
 	dir := t.TempDir()
-	good := writeTestWAV(t, 8000, 1, dsp.Sine(800, 8000, 1000, 0.5))
+	good := writeTestWAV(t, 8000, 1, dsp.Sine(8000, 1000, 100*time.Millisecond, 0.5))
 	b, err := os.ReadFile(good)
 	if err != nil {
 		t.Fatal(err)
@@ -918,10 +918,10 @@ func TestOpenWAVSourceErrors(t *testing.T) {
 }
 
 func TestToneAndSilenceSources(t *testing.T) {
-	if _, err := NewToneSource(4000, 0.5, 0); err == nil {
+	if _, err := NewToneSource(4000, 0, 0.5); err == nil {
 		t.Error("4 kHz tone accepted at 8 kHz")
 	}
-	tone, err := NewToneSource(1000, 0.25, 100*time.Millisecond)
+	tone, err := NewToneSource(1000, 100*time.Millisecond, 0.25)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -930,13 +930,13 @@ func TestToneAndSilenceSources(t *testing.T) {
 	if n != 800 || err != io.EOF {
 		t.Fatalf("ReadPCM = %d, %v; want 800, EOF", n, err)
 	}
-	if !slices.Equal(buf[:n], dsp.Sine(800, 8000, 1000, 0.25)) {
+	if !slices.Equal(buf[:n], dsp.Sine(8000, 1000, 100*time.Millisecond, 0.25)) {
 		t.Error("tone source differs from dsp.Sine")
 	}
 	if err := tone.Rewind(); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := tone.ReadPCM(buf[:10]); !slices.Equal(buf[:n], dsp.Sine(10, 8000, 1000, 0.25)) {
+	if n, _ := tone.ReadPCM(buf[:10]); !slices.Equal(buf[:n], dsp.Sine(8000, 1000, 1250*time.Microsecond, 0.25)) {
 		t.Error("Rewind does not restart the tone at phase zero")
 	}
 	silence := NewSilenceSource(0)
@@ -983,7 +983,7 @@ func benchSources(b *testing.B) map[string]func() Source {
 			return src
 		},
 		"wav": func() Source {
-			src, err := NewClipSource(&Clip{SampleRate: 44100, Channels: 2, Samples: stereo(dsp.Sine(44100, 44100, 1000, 0.5))})
+			src, err := NewClipSource(&Clip{SampleRate: 44100, Channels: 2, Samples: stereo(dsp.Sine(44100, 1000, time.Second, 0.5))})
 			if err != nil {
 				b.Fatal(err)
 			}

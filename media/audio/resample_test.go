@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/switchboard-sip/switchboard/media/dsp"
 )
@@ -37,7 +38,7 @@ func TestResamplerTonePassband(t *testing.T) {
 	for _, p := range pairs {
 		t.Run(fmt.Sprintf("%d-%d", p.from, p.to), func(t *testing.T) {
 			for _, freq := range []float64{300, 1000, 3000} {
-				in := dsp.Sine(p.from, p.from, freq, 0.5) // one second
+				in := dsp.Sine(p.from, freq, time.Second, 0.5) // one second
 				out := resampleAll(t, in, p.from, p.to)
 				if want := p.to; len(out) != want {
 					t.Fatalf("%v Hz: %d output samples, want %d", freq, len(out), want)
@@ -57,7 +58,7 @@ func TestResamplerAntiAliasing(t *testing.T) {
 	// within 1 dB; 5 kHz (which would alias to 3 kHz) ends up at least
 	// 40 dB below the 1 kHz case.
 	const from, to = 44100, 8000
-	ref := trimEdges(resampleAll(t, dsp.Sine(from, from, 1000, 0.5), from, to))
+	ref := trimEdges(resampleAll(t, dsp.Sine(from, 1000, time.Second, 0.5), from, to))
 	refDB := dsp.LevelDB(ref, to, 1000)
 	if want := 20 * math.Log10(0.5); math.Abs(refDB-want) > 1 {
 		t.Errorf("1 kHz at %.2f dB, want %.2f ± 1", refDB, want)
@@ -76,7 +77,7 @@ func TestResamplerAntiAliasing(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(fmt.Sprint(tc.freq), func(t *testing.T) {
-			out := trimEdges(resampleAll(t, dsp.Sine(from, from, tc.freq, 0.5), from, to))
+			out := trimEdges(resampleAll(t, dsp.Sine(from, tc.freq, time.Second, 0.5), from, to))
 			aliasDB := dsp.LevelDB(out, to, tc.alias)
 			if down := refDB - aliasDB; down < tc.minDown {
 				t.Errorf("alias at %v Hz only %.1f dB below the 1 kHz case, want ≥ %v", tc.alias, down, tc.minDown)
@@ -91,7 +92,7 @@ func TestResamplerAntiAliasing(t *testing.T) {
 func TestResamplerNoImaging(t *testing.T) {
 	// Upsampling 3 kHz from 8 kHz to 16 kHz must not create its image at
 	// 5 kHz.
-	out := trimEdges(resampleAll(t, dsp.Sine(8000, 8000, 3000, 0.5), 8000, 16000))
+	out := trimEdges(resampleAll(t, dsp.Sine(8000, 3000, time.Second, 0.5), 8000, 16000))
 	tone, image := dsp.LevelDB(out, 16000, 3000), dsp.LevelDB(out, 16000, 5000)
 	if tone-image < 60 {
 		t.Errorf("image at 5 kHz only %.1f dB below the tone", tone-image)
@@ -189,10 +190,10 @@ func TestResamplerPassthrough(t *testing.T) {
 }
 
 func TestResamplerReset(t *testing.T) {
-	in := dsp.Sine(4410, 44100, 1000, 0.5)
+	in := dsp.Sine(44100, 1000, 100*time.Millisecond, 0.5)
 	want := resampleAll(t, in, 44100, 8000)
 	r, _ := NewResampler(44100, 8000)
-	r.Process(nil, dsp.Sine(1000, 44100, 3000, 0.9))
+	r.Process(nil, dsp.Sine(44100, 3000, 1000*time.Second/44100, 0.9))
 	r.Reset()
 	if got := r.Flush(r.Process(nil, in)); !slices.Equal(got, want) {
 		t.Error("output after Reset differs from a fresh Resampler")
@@ -311,7 +312,7 @@ func BenchmarkResample(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			in := dsp.Sine(p.from/50, p.from, 1000, 0.5) // 20 ms
+			in := dsp.Sine(p.from, 1000, 20*time.Millisecond, 0.5) // 20 ms
 			out := make([]int16, 0, p.to/50+2)
 			b.ReportAllocs()
 			for b.Loop() {
@@ -329,8 +330,8 @@ func BenchmarkResampleStereo44100To8000(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	left := dsp.Sine(882, 44100, 1000, 0.5)
-	right := dsp.Sine(882, 44100, 1500, 0.5)
+	left := dsp.Sine(44100, 1000, 20*time.Millisecond, 0.5)
+	right := dsp.Sine(44100, 1500, 20*time.Millisecond, 0.5)
 	stereo := make([]int16, 0, 2*len(left))
 	for i := range left {
 		stereo = append(stereo, left[i], right[i])

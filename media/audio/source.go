@@ -125,10 +125,11 @@ type genSource struct {
 }
 
 // NewToneSource returns a mono 8 kHz Source of a sine tone of freq Hz,
-// which must be between 0 and 4000 exclusive, with peak amplitude as a
-// fraction of full scale (1.0 peaks at ±32767; more clips). It lasts d, or
-// forever if d is not positive. Rewind restarts the tone at phase zero.
-func NewToneSource(freq, amplitude float64, d time.Duration) (Source, error) {
+// which must be between 0 and 4000 exclusive. It lasts d, or forever if d
+// is not positive. amplitude is the peak as a fraction of full scale (1.0
+// peaks at ±32767; more clips). The arguments come in the order of
+// [dsp.Sine]. Rewind restarts the tone at phase zero.
+func NewToneSource(freq float64, d time.Duration, amplitude float64) (Source, error) {
 	if !(freq > 0 && freq < toneRate/2) {
 		return nil, fmt.Errorf("audio: source: tone frequency %g Hz outside (0, %d)", freq, toneRate/2)
 	}

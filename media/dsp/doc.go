@@ -12,7 +12,7 @@
 //
 // A short example:
 //
-//	tone := dsp.Sine(8000, 8000, 1000, 0.5) // one second of 1 kHz at half scale
+//	tone := dsp.Sine(8000, 1000, time.Second, 0.5) // one second of 1 kHz at half scale
 //	// ... send tone through a call and record the far end into got ...
 //	if dsp.ToneFraction(got, 8000, 1000) < 0.9 {
 //		t.Errorf("1 kHz tone missing from recording")

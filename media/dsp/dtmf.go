@@ -213,21 +213,19 @@ func (d *DTMFDetector) debounce(k byte, purity float64) byte {
 	return d.cand
 }
 
-// GenerateDTMF returns the DTMF tones for digits at sampleRate Hz: each key
+// GenerateDTMF returns the DTMF tones for digits at sampleRate Hz (the
+// argument order of [Sine]: rate, what, how long, how loud): each key
 // sounds for toneDur and is followed by gapDur of silence. amplitude is the
 // peak of each of the two tones as a fraction of full scale, so the sum
 // peaks at up to twice it (clipped at full scale); 0.25, about -12 dB per
 // tone, is typical. digits may contain 0–9, *, #, A–D and a–d; any other
 // character, such as a comma, becomes a pause of toneDur+gapDur. It returns
 // nil for a non-positive sampleRate.
-func GenerateDTMF(digits string, sampleRate int, toneDur, gapDur time.Duration, amplitude float64) []int16 {
+func GenerateDTMF(sampleRate int, digits string, toneDur, gapDur time.Duration, amplitude float64) []int16 {
 	if sampleRate <= 0 {
 		return nil
 	}
-	samples := func(d time.Duration) int {
-		return max(int(math.Round(d.Seconds()*float64(sampleRate))), 0)
-	}
-	tn, gn := samples(toneDur), samples(gapDur)
+	tn, gn := samplesIn(sampleRate, toneDur), samplesIn(sampleRate, gapDur)
 	out := make([]int16, 0, len(digits)*(tn+gn))
 	for _, ch := range digits {
 		if 'a' <= ch && ch <= 'd' {

@@ -23,10 +23,10 @@ func detect(pcm []int16, sampleRate, chunk int) string {
 	return string(keys)
 }
 
-// twoTone returns n samples of a low and a high tone with their own peak
+// twoTone returns d of a low and a high tone with their own peak
 // amplitudes (fractions of full scale).
-func twoTone(n, sampleRate int, lo, hi, ampLo, ampHi float64) []int16 {
-	return mix(Sine(n, sampleRate, lo, ampLo), Sine(n, sampleRate, hi, ampHi))
+func twoTone(sampleRate int, lo, hi float64, d time.Duration, ampLo, ampHi float64) []int16 {
+	return mix(Sine(sampleRate, lo, d, ampLo), Sine(sampleRate, hi, d, ampHi))
 }
 
 func silence(d time.Duration, sampleRate int) []int16 {
@@ -36,7 +36,7 @@ func silence(d time.Duration, sampleRate int) []int16 {
 func TestDTMFDetectsAllKeys(t *testing.T) {
 	const keys = "0123456789*#ABCD"
 	for _, rate := range []int{8000, 16000} {
-		pcm := GenerateDTMF(keys, rate, 50*ms, 50*ms, 0.25)
+		pcm := GenerateDTMF(rate, keys, 50*ms, 50*ms, 0.25)
 		for _, chunk := range []int{rate / 50, 1, 37, len(pcm)} {
 			if got := detect(pcm, rate, chunk); got != keys {
 				t.Errorf("%d Hz, chunks of %d: detected %q, want %q", rate, chunk, got, keys)
@@ -48,7 +48,7 @@ func TestDTMFDetectsAllKeys(t *testing.T) {
 func TestDTMFInNoise(t *testing.T) {
 	const keys = "0123456789*#ABCD"
 	const amp = 0.25
-	pcm := GenerateDTMF(keys, 8000, 50*ms, 50*ms, amp)
+	pcm := GenerateDTMF(8000, keys, 50*ms, 50*ms, amp)
 	// White noise 20 dB below the keys (SNR +20 dB; the "-20 dB" of the
 	// requirement read as the noise level) and 10 dB below. The two tones
 	// have an RMS of amp; uniform noise of peak a has an RMS of a/√3.
@@ -69,12 +69,12 @@ func TestDTMFOneEventPerPress(t *testing.T) {
 		pcm  []int16
 		want string
 	}{
-		{"repeated key", GenerateDTMF("1111", 8000, 50*ms, 50*ms, 0.25), "1111"},
-		{"long press", GenerateDTMF("5", 8000, 500*ms, 50*ms, 0.25), "5"},
-		{"40 ms tones and gaps", GenerateDTMF("99#9", 8000, 40*ms, 40*ms, 0.25), "99#9"},
-		{"20 ms dropout in a press", concat(GenerateDTMF("7", 8000, 100*ms, 20*ms, 0.25), GenerateDTMF("7", 8000, 100*ms, 0, 0.25)), "7"},
-		{"key change without a gap", concat(GenerateDTMF("3", 8000, 60*ms, 0, 0.25), GenerateDTMF("6", 8000, 60*ms, 0, 0.25)), "36"},
-		{"20 ms tone", GenerateDTMF("4", 8000, 20*ms, 100*ms, 0.25), ""},
+		{"repeated key", GenerateDTMF(8000, "1111", 50*ms, 50*ms, 0.25), "1111"},
+		{"long press", GenerateDTMF(8000, "5", 500*ms, 50*ms, 0.25), "5"},
+		{"40 ms tones and gaps", GenerateDTMF(8000, "99#9", 40*ms, 40*ms, 0.25), "99#9"},
+		{"20 ms dropout in a press", concat(GenerateDTMF(8000, "7", 100*ms, 20*ms, 0.25), GenerateDTMF(8000, "7", 100*ms, 0, 0.25)), "7"},
+		{"key change without a gap", concat(GenerateDTMF(8000, "3", 60*ms, 0, 0.25), GenerateDTMF(8000, "6", 60*ms, 0, 0.25)), "36"},
+		{"20 ms tone", GenerateDTMF(8000, "4", 20*ms, 100*ms, 0.25), ""},
 	} {
 		// Every alignment of the input to the analysis windows.
 		for offset := range 60 {
@@ -96,7 +96,6 @@ func concat(parts ...[]int16) []int16 {
 }
 
 func TestDTMFLevelsAndTwist(t *testing.T) {
-	n := 8000 / 10
 	for _, tc := range []struct {
 		name         string
 		ampLo, ampHi float64
@@ -108,13 +107,13 @@ func TestDTMFLevelsAndTwist(t *testing.T) {
 		{"twist 12 dB", 0.4, 0.1, ""},
 		{"too quiet: -40 dB per tone", 0.01, 0.01, ""},
 	} {
-		pcm := concat(twoTone(n, 8000, 697, 1209, tc.ampLo, tc.ampHi), silence(100*ms, 8000))
+		pcm := concat(twoTone(8000, 697, 1209, 100*ms, tc.ampLo, tc.ampHi), silence(100*ms, 8000))
 		if got := detect(pcm, 8000, 160); got != tc.want {
 			t.Errorf("%s: detected %q, want %q", tc.name, got, tc.want)
 		}
 	}
 	// Frequencies 1.5% off nominal (Q.24's tolerance) are still keys.
-	off := concat(twoTone(n, 8000, 852*1.015, 1477*0.985, 0.25, 0.25), silence(100*ms, 8000))
+	off := concat(twoTone(8000, 852*1.015, 1477*0.985, 100*ms, 0.25, 0.25), silence(100*ms, 8000))
 	if got := detect(off, 8000, 160); got != "9" {
 		t.Errorf("1.5%% off nominal: detected %q, want \"9\"", got)
 	}
@@ -126,14 +125,14 @@ func TestDTMFIgnoresOtherSounds(t *testing.T) {
 		name string
 		pcm  []int16
 	}{
-		{"1 kHz tone", Sine(2*rate, rate, 1000, 0.5)},
-		{"697 Hz only", Sine(2*rate, rate, 697, 0.5)},
-		{"1209 Hz only", Sine(2*rate, rate, 1209, 0.5)},
-		{"697 Hz and 770 Hz (same group)", twoTone(2*rate, rate, 697, 770, 0.25, 0.25)},
+		{"1 kHz tone", Sine(rate, 1000, 2*time.Second, 0.5)},
+		{"697 Hz only", Sine(rate, 697, 2*time.Second, 0.5)},
+		{"1209 Hz only", Sine(rate, 1209, 2*time.Second, 0.5)},
+		{"697 Hz and 770 Hz (same group)", twoTone(rate, 697, 770, 2*time.Second, 0.25, 0.25)},
 		{"white noise", noise(2*rate, 0.5, 1)},
 		{"speech-like", speechLike(20*rate, rate, 1)},
 		{"music-like", musicLike(10*rate, rate)},
-		{"dial tone 350+440 Hz", twoTone(2*rate, rate, 350, 440, 0.25, 0.25)},
+		{"dial tone 350+440 Hz", twoTone(rate, 350, 440, 2*time.Second, 0.25, 0.25)},
 	} {
 		if got := detect(tc.pcm, rate, 160); got != "" {
 			t.Errorf("%s: detected %q", tc.name, got)
@@ -206,7 +205,7 @@ func musicLike(n, sampleRate int) []int16 {
 }
 
 func TestGenerateDTMF(t *testing.T) {
-	pcm := GenerateDTMF("1,d", 8000, 50*ms, 30*ms, 0.25)
+	pcm := GenerateDTMF(8000, "1,d", 50*ms, 30*ms, 0.25)
 	if len(pcm) != 3*640 {
 		t.Fatalf("len %d, want %d", len(pcm), 3*640)
 	}
@@ -225,14 +224,14 @@ func TestGenerateDTMF(t *testing.T) {
 	if !HasTone(pcm[1280:1680], 8000, 941) || !HasTone(pcm[1280:1680], 8000, 1633) {
 		t.Error("'d' is not 941+1633 Hz")
 	}
-	if GenerateDTMF("1", 0, 50*ms, 50*ms, 0.25) != nil {
+	if GenerateDTMF(0, "1", 50*ms, 50*ms, 0.25) != nil {
 		t.Error("non-positive rate did not give nil")
 	}
-	loud := GenerateDTMF("1", 8000, 50*ms, 0, 1)
+	loud := GenerateDTMF(8000, "1", 50*ms, 0, 1)
 	if slicesMax(loud) != math.MaxInt16 {
 		t.Error("full-amplitude DTMF does not clip at full scale")
 	}
-	if got := detect(GenerateDTMF("1", 3000, 50*ms, 50*ms, 0.25), 3000, 160); got != "" {
+	if got := detect(GenerateDTMF(3000, "1", 50*ms, 50*ms, 0.25), 3000, 160); got != "" {
 		t.Errorf("3 kHz detector found %q", got)
 	}
 }
@@ -247,7 +246,7 @@ func slicesMax(s []int16) int16 {
 
 func TestDTMFDetectorReset(t *testing.T) {
 	d := NewDTMFDetector(8000)
-	pcm := GenerateDTMF("8", 8000, 100*ms, 0, 0.25)
+	pcm := GenerateDTMF(8000, "8", 100*ms, 0, 0.25)
 	if got := string(d.Write(pcm)); got != "8" {
 		t.Fatalf("detected %q", got)
 	}
@@ -265,7 +264,7 @@ func FuzzDTMFDetector(f *testing.F) {
 	f.Add([]byte{0, 1, 2, 3}, uint16(8000))
 	f.Add(func() []byte {
 		var b []byte
-		for _, v := range GenerateDTMF("1#", 8000, 50*ms, 50*ms, 0.25) {
+		for _, v := range GenerateDTMF(8000, "1#", 50*ms, 50*ms, 0.25) {
 			b = append(b, byte(v), byte(uint16(v)>>8))
 		}
 		return b
@@ -291,7 +290,7 @@ func FuzzDTMFDetector(f *testing.F) {
 }
 
 func BenchmarkDTMFDetector(b *testing.B) {
-	pcm := GenerateDTMF("1234567890", 8000, 50*ms, 50*ms, 0.25)
+	pcm := GenerateDTMF(8000, "1234567890", 50*ms, 50*ms, 0.25)
 	d := NewDTMFDetector(8000)
 	b.ReportAllocs()
 	i := 0

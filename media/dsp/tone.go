@@ -3,6 +3,7 @@ package dsp
 import (
 	"math"
 	"slices"
+	"time"
 )
 
 // fullScale is the peak of a full-scale sine; levels are relative to it.
@@ -21,13 +22,27 @@ const (
 	SilenceDB = -55.0
 )
 
-// Sine returns n samples of a sine wave of freq Hz sampled at sampleRate Hz,
-// starting at phase zero. amplitude is the peak as a fraction of full scale:
-// 1.0 peaks at ±32767; larger values clip symmetrically at ±32767.
-func Sine(n, sampleRate int, freq, amplitude float64) []int16 {
-	out := make([]int16, max(n, 0))
+// Sine returns d of a sine wave of freq Hz sampled at sampleRate Hz,
+// starting at phase zero: d·sampleRate samples, rounded to the nearest
+// whole sample (none for a non-positive d or sampleRate). amplitude is the
+// peak as a fraction of full scale: 1.0 peaks at ±32767; larger values clip
+// symmetrically at ±32767.
+//
+// Generators in this package and in media/audio take their arguments in
+// the same order: sample rate, what to sound, how long, how loud.
+func Sine(sampleRate int, freq float64, d time.Duration, amplitude float64) []int16 {
+	out := make([]int16, samplesIn(sampleRate, d))
 	NewOscillator(sampleRate, freq, amplitude).Read(out)
 	return out
+}
+
+// samplesIn returns how many samples at sampleRate Hz last d, rounded to
+// the nearest whole sample; 0 for a non-positive d or sampleRate.
+func samplesIn(sampleRate int, d time.Duration) int {
+	if sampleRate <= 0 || d <= 0 {
+		return 0
+	}
+	return int(math.Round(d.Seconds() * float64(sampleRate)))
 }
 
 // Oscillator generates a continuous sine wave in successive reads, so that

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 )
 
 func mix(parts ...[]int16) []int16 {
@@ -30,25 +31,25 @@ func noise(n int, amplitude float64, seed uint64) []int16 {
 }
 
 func TestSine(t *testing.T) {
-	s := Sine(8, 8000, 1000, 1)
+	s := Sine(8000, 1000, time.Millisecond, 1)
 	want := []int16{0, 23170, 32767, 23170, 0, -23170, -32767, -23170}
 	if !slices.Equal(s, want) {
 		t.Errorf("Sine = %v, want %v", s, want)
 	}
-	if got := Sine(0, 8000, 1000, 1); len(got) != 0 {
-		t.Errorf("Sine(0) = %v", got)
+	if got := Sine(8000, 1000, 0, 1); len(got) != 0 {
+		t.Errorf("Sine(0 s) = %v", got)
 	}
-	if got := Sine(-1, 8000, 1000, 1); len(got) != 0 {
-		t.Errorf("Sine(-1) = %v", got)
+	if got := Sine(8000, 1000, -time.Second, 1); len(got) != 0 {
+		t.Errorf("Sine(-1 s) = %v", got)
 	}
-	clipped := Sine(100, 8000, 440, 2)
+	clipped := Sine(8000, 440, 12500*time.Microsecond, 2)
 	if lo, hi := slices.Min(clipped), slices.Max(clipped); lo != -32767 || hi != 32767 {
 		t.Errorf("clipped sine spans [%d, %d], want [-32767, 32767]", lo, hi)
 	}
 }
 
 func TestOscillatorStreamsLikeSine(t *testing.T) {
-	want := Sine(8000, 8000, 440, 0.5)
+	want := Sine(8000, 440, time.Second, 0.5)
 	o := NewOscillator(8000, 440, 0.5)
 	var got []int16
 	for _, n := range []int{1, 159, 160, 3000, 4680} {
@@ -77,12 +78,12 @@ func TestGoertzelLevels(t *testing.T) {
 		wantDB  float64
 		tolDB   float64
 	}{
-		{"full scale on frequency", Sine(8000, 8000, 1000, 1), 8000, 1000, 0, 0.05},
-		{"half scale", Sine(8000, 8000, 1000, 0.5), 8000, 1000, -6.02, 0.05},
-		{"tenth scale, odd length", Sine(1234, 8000, 697, 0.1), 8000, 697, -20, 0.1},
-		{"short window off bin", Sine(160, 8000, 1013, 0.5), 8000, 1013, -6.02, 0.1},
-		{"48 kHz", Sine(960, 48000, 1000, 0.25), 48000, 1000, -12.04, 0.1},
-		{"other frequency", Sine(8000, 8000, 1000, 1), 8000, 1400, -200, 120},
+		{"full scale on frequency", Sine(8000, 1000, time.Second, 1), 8000, 1000, 0, 0.05},
+		{"half scale", Sine(8000, 1000, time.Second, 0.5), 8000, 1000, -6.02, 0.05},
+		{"tenth scale, odd length", Sine(8000, 697, 154250*time.Microsecond, 0.1), 8000, 697, -20, 0.1},
+		{"short window off bin", Sine(8000, 1013, 20*time.Millisecond, 0.5), 8000, 1013, -6.02, 0.1},
+		{"48 kHz", Sine(48000, 1000, 20*time.Millisecond, 0.25), 48000, 1000, -12.04, 0.1},
+		{"other frequency", Sine(8000, 1000, time.Second, 1), 8000, 1400, -200, 120},
 		{"silence", make([]int16, 160), 8000, 1000, -200, 0},
 	}
 	for _, tc := range tests {
@@ -93,13 +94,13 @@ func TestGoertzelLevels(t *testing.T) {
 			}
 		})
 	}
-	if got := LevelDB(Sine(8000, 8000, 1000, 1), 8000, 1400); got > -80 {
+	if got := LevelDB(Sine(8000, 1000, time.Second, 1), 8000, 1400); got > -80 {
 		t.Errorf("leakage to 1400 Hz = %.1f dB, want below -80", got)
 	}
 }
 
 func TestGoertzelDegenerate(t *testing.T) {
-	s := Sine(160, 8000, 1000, 1)
+	s := Sine(8000, 1000, 20*time.Millisecond, 1)
 	tests := []struct {
 		name    string
 		samples []int16
@@ -133,8 +134,8 @@ func TestRMS(t *testing.T) {
 	}{
 		{"empty", nil, 0, 0},
 		{"silence", make([]int16, 100), 0, 0},
-		{"full-scale sine", Sine(8000, 8000, 1000, 1), 1 / math.Sqrt2, 1e-4},
-		{"half-scale sine", Sine(8000, 8000, 1000, 0.5), 0.5 / math.Sqrt2, 1e-4},
+		{"full-scale sine", Sine(8000, 1000, time.Second, 1), 1 / math.Sqrt2, 1e-4},
+		{"half-scale sine", Sine(8000, 1000, time.Second, 0.5), 0.5 / math.Sqrt2, 1e-4},
 		{"constant", []int16{16384, -16384}, 16384.0 / 32767, 1e-9},
 	}
 	for _, tc := range tests {
@@ -146,7 +147,7 @@ func TestRMS(t *testing.T) {
 
 func TestHasTone(t *testing.T) {
 	const rate = 8000
-	second := func(f, a float64) []int16 { return Sine(rate, rate, f, a) }
+	second := func(f, a float64) []int16 { return Sine(rate, f, time.Second, a) }
 	tests := []struct {
 		name    string
 		samples []int16
@@ -165,8 +166,8 @@ func TestHasTone(t *testing.T) {
 		{"tone in noise", mix(second(1000, 0.3), noise(rate, 0.05, 7)), []float64{1000}, []float64{440, 1400}},
 		{"silence", make([]int16, rate), nil, []float64{440, 1000, 1400, 3000}},
 		{"white noise", noise(rate, 0.5, 1), nil, []float64{300, 440, 1000, 1400, 2000, 3500}},
-		{"20 ms window", Sine(160, rate, 1000, 0.5), []float64{1000}, []float64{440, 1400}},
-		{"48 kHz", Sine(48000, 48000, 1000, 0.5), []float64{1000}, []float64{440, 1400, 15000}},
+		{"20 ms window", Sine(rate, 1000, 20*time.Millisecond, 0.5), []float64{1000}, []float64{440, 1400}},
+		{"48 kHz", Sine(48000, 1000, time.Second, 0.5), []float64{1000}, []float64{440, 1400, 15000}},
 		{"near nyquist", second(3800, 0.5), []float64{3800}, []float64{3000}},
 	}
 	for _, tc := range tests {
@@ -218,16 +219,16 @@ func TestToneFraction(t *testing.T) {
 		want    float64
 		tol     float64
 	}{
-		{"all tone", Sine(rate, rate, 1000, 0.5), 1000, 1, 0},
-		{"leading silence", slices.Concat(silence, Sine(half, rate, 1000, 0.5)), 1000, 1, 0},
-		{"leading low noise", slices.Concat(noise(half, 0.0005, 3), Sine(half, rate, 1000, 0.5)), 1000, 1, 0},
-		{"half another tone", slices.Concat(Sine(half, rate, 440, 0.5), Sine(half, rate, 1000, 0.5)), 1000, 0.5, 0.03},
-		{"wrong tone", Sine(rate, rate, 440, 0.5), 1000, 0, 0},
-		{"half noise", slices.Concat(noise(half, 0.3, 4), Sine(half, rate, 1000, 0.5)), 1000, 0.5, 0.03},
+		{"all tone", Sine(rate, 1000, time.Second, 0.5), 1000, 1, 0},
+		{"leading silence", slices.Concat(silence, Sine(rate, 1000, time.Second/2, 0.5)), 1000, 1, 0},
+		{"leading low noise", slices.Concat(noise(half, 0.0005, 3), Sine(rate, 1000, time.Second/2, 0.5)), 1000, 1, 0},
+		{"half another tone", slices.Concat(Sine(rate, 440, time.Second/2, 0.5), Sine(rate, 1000, time.Second/2, 0.5)), 1000, 0.5, 0.03},
+		{"wrong tone", Sine(rate, 440, time.Second, 0.5), 1000, 0, 0},
+		{"half noise", slices.Concat(noise(half, 0.3, 4), Sine(rate, 1000, time.Second/2, 0.5)), 1000, 0.5, 0.03},
 		{"noise only", noise(rate, 0.3, 5), 1000, 0, 0.02},
 		{"silence only", make([]int16, rate), 1000, 0, 0},
 		{"empty", nil, 1000, 0, 0},
-		{"shorter than a window", Sine(100, rate, 1000, 0.5), 1000, 1, 0},
+		{"shorter than a window", Sine(rate, 1000, 12500*time.Microsecond, 0.5), 1000, 1, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -236,7 +237,7 @@ func TestToneFraction(t *testing.T) {
 			}
 		})
 	}
-	if got := ToneFraction(Sine(100, 8000, 1000, 1), 0, 1000); got != 0 {
+	if got := ToneFraction(Sine(8000, 1000, 12500*time.Microsecond, 1), 0, 1000); got != 0 {
 		t.Errorf("zero rate: ToneFraction = %v", got)
 	}
 }
@@ -244,7 +245,7 @@ func TestToneFraction(t *testing.T) {
 func ExampleHasTone() {
 	const rate = 8000
 	// One second of a 440 Hz + 1000 Hz mixture at -10 dBFS each.
-	a, b := Sine(rate, rate, 440, 0.316), Sine(rate, rate, 1000, 0.316)
+	a, b := Sine(rate, 440, time.Second, 0.316), Sine(rate, 1000, time.Second, 0.316)
 	for i := range a {
 		a[i] += b[i]
 	}
@@ -256,7 +257,7 @@ func ExampleHasTone() {
 }
 
 func BenchmarkGoertzel(b *testing.B) {
-	s := Sine(160, 8000, 1000, 0.5)
+	s := Sine(8000, 1000, 20*time.Millisecond, 0.5)
 	b.ReportAllocs()
 	for b.Loop() {
 		Goertzel(s, 8000, 1000)
@@ -265,7 +266,7 @@ func BenchmarkGoertzel(b *testing.B) {
 }
 
 func BenchmarkToneFraction(b *testing.B) {
-	s := Sine(8000, 8000, 1000, 0.5)
+	s := Sine(8000, 1000, time.Second, 0.5)
 	b.ReportAllocs()
 	for b.Loop() {
 		ToneFraction(s, 8000, 1000)

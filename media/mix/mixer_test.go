@@ -292,7 +292,7 @@ func TestMixerClampsOnce(t *testing.T) {
 	}
 	const frames = 20
 	tickN(m, frames)
-	s := dsp.Sine(frames*mixN, 8000, 300, amp) // what each input sent
+	s := dsp.Sine(8000, 300, frames*20*time.Millisecond, amp) // what each input sent
 	clamp := func(v int32) int32 { return min(max(v, -32768), 32767) }
 	var maxErr int32
 	flips, differsFromNaive := 0, 0
@@ -845,7 +845,7 @@ type mixLoopInput struct {
 }
 
 func mixLoop(freq, amp float64) *mixLoopInput {
-	return &mixLoopInput{pcm: dsp.Sine(8000, 8000, freq, amp)}
+	return &mixLoopInput{pcm: dsp.Sine(8000, freq, time.Second, amp)}
 }
 
 func (l *mixLoopInput) ReadFrame(dst []int16) ([]int16, media.FrameStatus) {
