@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -544,4 +545,60 @@ func BenchmarkRelaySameCodec(b *testing.B) {
 func BenchmarkRelayTranscode(b *testing.B) {
 	b.Run("send", func(b *testing.B) { relayBench(b, codec.PCMA(), false) })
 	b.Run("hold", func(b *testing.B) { relayBench(b, codec.PCMA(), true) })
+}
+
+// BenchmarkRelayReceivePath measures one relayed packet from the receiving
+// session's packet handling (statistics, latching, consumer, observers)
+// to the other session's send, without the socket read: with no observer
+// (the relay decodes nothing), with one heard observer on the receiving
+// leg, and with a heard and a sent observer on each leg (four observers,
+// two decodes per packet); each also with the far leg on hold, which
+// leaves out the sendto syscall that dominates the rest.
+func BenchmarkRelayReceivePath(b *testing.B) {
+	for _, tc := range []struct {
+		name      string
+		observers int
+		hold      bool
+	}{{"no-observer", 0, false}, {"one-observer", 1, false}, {"four-observers", 4, false},
+		{"no-observer-hold", 0, true}, {"one-observer-hold", 1, true}, {"four-observers-hold", 4, true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			legA, legB := relayLeg(b, codec.PCMU(), 101), relayLeg(b, codec.PCMU(), 101)
+			legB.SetRemote(relayAddr(relayPeer(b)))
+			// On hold the far leg sends nothing: what is left is the
+			// relay's and observers' own work, without the sendto.
+			legB.SetSending(!tc.hold)
+			from := relayAddr(relayPeer(b))
+			legA.SetRemote(from)
+			relayStart(b, legA, legB, RelayOptions{})
+			var heard atomic.Int64
+			count := audio.SinkFunc(func(pcm []int16) { heard.Add(int64(len(pcm))) })
+			switch tc.observers {
+			case 1:
+				legA.ObserveHeard(count)
+			case 4:
+				legA.ObserveHeard(count)
+				legA.ObserveSent(count)
+				legB.ObserveHeard(count)
+				legB.ObserveSent(count)
+			}
+			payload := codec.PCMU().Encode(nil, dsp.Sine(8000, 440, 20*time.Millisecond, 0.3))
+			p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SSRC: 7}, Payload: payload}
+			pcm := make([]int16, 0, 2*g711Frame)
+			b.ReportAllocs()
+			for b.Loop() {
+				p.SequenceNumber++
+				p.Timestamp += g711Frame
+				pcm = legA.receive(&p, 172, from, time.Now(), pcm)
+			}
+			b.StopTimer()
+			st := legA.Stats()
+			if tc.observers == 0 && (st.Decoded != 0 || heard.Load() != 0) {
+				b.Fatalf("relay without observers decoded %d payloads", st.Decoded)
+			}
+			if tc.observers > 0 && heard.Load() == 0 {
+				b.Fatal("observer saw nothing")
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/packet")
+		})
+	}
 }

@@ -539,44 +539,52 @@ func (s *Session) readLoop() {
 			s.dropped.Add(1)
 			continue
 		}
-		now := time.Now()
-		s.recv.Add(1)
-		s.bytes.Add(uint64(n))
-		s.lastRecv.Store(now.UnixNano())
-
-		s.mu.Lock()
-		if !s.latched && !s.cfg.NoLatch {
-			// Symmetric RTP: answer to where the media comes from.
-			if from.Addr().Unmap() != s.remote.Addr().Unmap() || from.Port() != s.remote.Port() {
-				s.log.Debug("rtp latched", "sdp", s.remote.String(), "source", from.String())
-			}
-			s.remote, s.latched = netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), true
-		}
-		cd, dtmfPT, cons, heard, onDTMF := s.codec, s.dtmfPT, s.cons, s.heard, s.onDTMF
-		clock := 8000
-		if cd != nil {
-			clock = cd.ClockRate()
-		}
-		inOrder := s.rx.update(p.SSRC, p.SequenceNumber, p.Timestamp, p.Marker, now, clock)
-		s.mu.Unlock()
-		switch {
-		case cd != nil && p.PayloadType == cd.PayloadType():
-			pcm = s.deliverHeard(cons, heard, cd, inOrder, p.SequenceNumber, p.Timestamp, p.Marker, p.Payload, pcm)
-		case dtmfPT != 0 && p.PayloadType == dtmfPT:
-			s.readDTMF(&p, onDTMF)
-			if cons != nil && cons.mode == consumePackets {
-				cons.mu.Lock()
-				if !cons.released {
-					cons.packets(p.PayloadType, p.SequenceNumber, p.Timestamp, p.Marker, p.Payload)
-				}
-				cons.mu.Unlock()
-			}
-		case p.PayloadType == 13:
-			// Comfort noise (RFC 3389): nothing to play.
-		default:
-			s.dropped.Add(1)
-		}
+		pcm = s.receive(&p, n, from, time.Now(), pcm)
 	}
+}
+
+// receive handles one parsed packet of n bytes from from: statistics,
+// latching, then the consumer, the heard observers and DTMF. It runs on
+// the reader goroutine (or a benchmark's); pcm is its scratch buffer,
+// returned grown.
+func (s *Session) receive(p *rtp.Packet, n int, from netip.AddrPort, now time.Time, pcm []int16) []int16 {
+	s.recv.Add(1)
+	s.bytes.Add(uint64(n))
+	s.lastRecv.Store(now.UnixNano())
+
+	s.mu.Lock()
+	if !s.latched && !s.cfg.NoLatch {
+		// Symmetric RTP: answer to where the media comes from.
+		if from.Addr().Unmap() != s.remote.Addr().Unmap() || from.Port() != s.remote.Port() {
+			s.log.Debug("rtp latched", "sdp", s.remote.String(), "source", from.String())
+		}
+		s.remote, s.latched = netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), true
+	}
+	cd, dtmfPT, cons, heard, onDTMF := s.codec, s.dtmfPT, s.cons, s.heard, s.onDTMF
+	clock := 8000
+	if cd != nil {
+		clock = cd.ClockRate()
+	}
+	inOrder := s.rx.update(p.SSRC, p.SequenceNumber, p.Timestamp, p.Marker, now, clock)
+	s.mu.Unlock()
+	switch {
+	case cd != nil && p.PayloadType == cd.PayloadType():
+		pcm = s.deliverHeard(cons, heard, cd, inOrder, p.SequenceNumber, p.Timestamp, p.Marker, p.Payload, pcm)
+	case dtmfPT != 0 && p.PayloadType == dtmfPT:
+		s.readDTMF(p, onDTMF)
+		if cons != nil && cons.mode == consumePackets {
+			cons.mu.Lock()
+			if !cons.released {
+				cons.packets(p.PayloadType, p.SequenceNumber, p.Timestamp, p.Marker, p.Payload)
+			}
+			cons.mu.Unlock()
+		}
+	case p.PayloadType == 13:
+		// Comfort noise (RFC 3389): nothing to play.
+	default:
+		s.dropped.Add(1)
+	}
+	return pcm
 }
 
 // readDTMF reports a telephone-event once, on its first end packet (RFC 4733
