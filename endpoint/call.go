@@ -413,23 +413,11 @@ func (c *Call) do(ctx context.Context, req *sip.Request) (*sip.Response, sip.Cli
 	if err != nil {
 		return nil, nil, fmt.Errorf("endpoint: send %s: %w", req.Method, err)
 	}
-	for {
-		select {
-		case res := <-tx.Responses():
-			if res.IsProvisional() {
-				continue
-			}
-			return res, tx, nil
-		case <-tx.Done():
-			if err := tx.Err(); err != nil {
-				return nil, tx, fmt.Errorf("endpoint: %s: %w", req.Method, err)
-			}
-			return nil, tx, fmt.Errorf("endpoint: %s: transaction ended without response", req.Method)
-		case <-ctx.Done():
-			tx.Terminate()
-			return nil, tx, ctx.Err()
-		}
+	res, err := finalResponse(ctx, tx, string(req.Method))
+	if err != nil && ctx.Err() != nil {
+		tx.Terminate()
 	}
+	return res, tx, err
 }
 
 // request builds an in-dialog request with a fresh CSeq.

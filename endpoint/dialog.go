@@ -1,6 +1,8 @@
 package endpoint
 
 import (
+	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -113,4 +115,26 @@ func uasDialog(req *sip.Request, localTag string) dialog {
 		d.destination = req.Source()
 	}
 	return d
+}
+
+// finalResponse waits for the final response of tx, skipping provisional
+// ones. what names the request in errors ("BYE", "MESSAGE to sip:bob@…").
+// When ctx ends first it returns ctx.Err() and leaves tx to the caller.
+func finalResponse(ctx context.Context, tx sip.ClientTransaction, what string) (*sip.Response, error) {
+	for {
+		select {
+		case res := <-tx.Responses():
+			if res.IsProvisional() {
+				continue
+			}
+			return res, nil
+		case <-tx.Done():
+			if err := tx.Err(); err != nil {
+				return nil, fmt.Errorf("endpoint: %s: %w", what, err)
+			}
+			return nil, fmt.Errorf("endpoint: %s: transaction ended without response", what)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }

@@ -75,25 +75,14 @@ func (c *Conversation) Request(ctx context.Context, method sip.RequestMethod, to
 		return nil, fmt.Errorf("endpoint: send %s to %s: %w", method, to, err)
 	}
 	defer tx.Terminate()
-	for {
-		select {
-		case res := <-tx.Responses():
-			if res.IsProvisional() {
-				continue
-			}
-			if !res.IsSuccess() {
-				return nil, &ResponseError{Code: res.StatusCode, Reason: res.Reason, Res: res}
-			}
-			return res, nil
-		case <-tx.Done():
-			if err := tx.Err(); err != nil {
-				return nil, fmt.Errorf("endpoint: %s to %s: %w", method, to, err)
-			}
-			return nil, fmt.Errorf("endpoint: %s to %s: transaction ended without response", method, to)
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+	res, err := finalResponse(ctx, tx, fmt.Sprintf("%s to %s", method, to))
+	if err != nil {
+		return nil, err
 	}
+	if !res.IsSuccess() {
+		return nil, &ResponseError{Code: res.StatusCode, Reason: res.Reason, Res: res}
+	}
+	return res, nil
 }
 
 // outOfDialog builds the request of Conversation.Request: a fresh Call-ID

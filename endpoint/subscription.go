@@ -221,27 +221,21 @@ func (s *Subscription) notify(ctx context.Context, state, contentType string, bo
 		return fmt.Errorf("endpoint: NOTIFY: %w", err)
 	}
 	defer tx.Terminate()
-	for {
-		select {
-		case res := <-tx.Responses():
-			if res.IsProvisional() {
-				continue
-			}
-			if res.StatusCode == 481 || res.StatusCode == 408 || res.StatusCode >= 500 && res.StatusCode != 503 {
-				// RFC 6665 section 4.2.2: the subscriber is gone.
-				s.end()
-			}
-			if !res.IsSuccess() {
-				return &ResponseError{Code: res.StatusCode, Reason: res.Reason, Res: res}
-			}
-			return nil
-		case <-tx.Done():
-			s.end()
-			return fmt.Errorf("endpoint: NOTIFY: %w", tx.Err())
-		case <-ctx.Done():
-			return ctx.Err()
+	res, err := finalResponse(ctx, tx, "NOTIFY")
+	if err != nil {
+		if ctx.Err() == nil {
+			s.end() // the transaction failed: timeout or transport error
 		}
+		return err
 	}
+	if res.StatusCode == 481 || res.StatusCode == 408 || res.StatusCode >= 500 && res.StatusCode != 503 {
+		// RFC 6665 section 4.2.2: the subscriber is gone.
+		s.end()
+	}
+	if !res.IsSuccess() {
+		return &ResponseError{Code: res.StatusCode, Reason: res.Reason, Res: res}
+	}
+	return nil
 }
 
 func (s *Subscription) end() {
