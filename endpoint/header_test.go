@@ -20,7 +20,6 @@ func TestHeadersWithoutSIPPackage(t *testing.T) {
 	type seen struct {
 		account, missing string
 		tags             []string
-		outgoing         string
 	}
 	got := make(chan seen, 1)
 	srv.Handle(t, "bot", endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {

@@ -93,7 +93,6 @@ type consumer struct {
 	released bool
 	dec      codec.Decoder // jitter buffer decoder (frames, playout)
 	decFor   codec.Codec
-	buf      []int16
 }
 
 // observer wraps a sink so that removal compares by wrapper, not by the
