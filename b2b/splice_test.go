@@ -2,6 +2,7 @@ package b2b_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,7 +13,9 @@ import (
 	"github.com/switchboard-sip/switchboard/b2b"
 	"github.com/switchboard-sip/switchboard/conference"
 	"github.com/switchboard-sip/switchboard/endpoint"
+	"github.com/switchboard-sip/switchboard/internal/peers"
 	"github.com/switchboard-sip/switchboard/media/audio"
+	"github.com/switchboard-sip/switchboard/media/codec"
 	"github.com/switchboard-sip/switchboard/media/dsp"
 	sbt "github.com/switchboard-sip/switchboard/switchboardtest"
 )
@@ -206,4 +209,64 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkLocalJoinSIPp bridges LEGS (30) SIPp callers streaming G.711
+// into one conference through the lobby's b2b calls, spliced and relayed
+// in the same run, and reports the server process's CPU (% of one core;
+// SIPp runs in its own process) and the process's open sockets while all
+// are in. It runs once whatever b.N is:
+// go test -run '^$' -bench LocalJoinSIPp ./b2b/
+func BenchmarkLocalJoinSIPp(b *testing.B) {
+	const legs = 30
+	for _, mode := range []struct {
+		name string
+		opts b2b.Options
+	}{{"spliced", b2b.Options{}}, {"relayed", b2b.Options{NoLocalSplice: true}}} {
+		b.Run(mode.name, func(b *testing.B) {
+			srv := sbt.NewServer(b)
+			svc, err := conference.NewService(srv.Platform, conference.Config{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer svc.Close()
+			conf, _ := svc.Create("bench", conference.Options{})
+			calls := lobby(b, srv, conf, mode.opts)
+			go func() {
+				for range calls {
+				}
+			}()
+			base := udpSockets(b)
+			dir := b.TempDir()
+			tone := filepath.Join(dir, "tone.ulaw")
+			if err := os.WriteFile(tone, codec.PCMU().Encode(nil, dsp.Sine(8000, 300, 10*time.Second, 0.05)), 0o600); err != nil {
+				b.Fatal(err)
+			}
+			sc, err := os.ReadFile("../bench/uac_media.xml")
+			if err != nil {
+				b.Fatal(err)
+			}
+			// Each caller needs its own URI: the roster holds a URI once.
+			scenario := peers.WriteScenario(b, strings.NewReplacer(`rtp_stream="tone.ulaw`, `rtp_stream="`+tone,
+				"From: sipp <sip:sipp@", "From: sipp <sip:sipp[call_number]@").Replace(string(sc)))
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			p := peers.StartSIPp(b, ctx, "-sf", scenario, "-s", "lobby", "-m", fmt.Sprint(legs), "-l", fmt.Sprint(legs),
+				"-r", "20", "-d", "15000", "-p", fmt.Sprint(peers.FreeSIPPort(b)), "-mp", fmt.Sprint(peers.FreeUDPPort(b)&^1),
+				fmt.Sprintf("127.0.0.1:%d", srv.Port()))
+			defer p.Stop()
+			for deadline := time.Now().Add(20 * time.Second); len(conf.Roster()) < legs; time.Sleep(50 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					b.Fatalf("only %d callers joined", len(conf.Roster()))
+				}
+			}
+			sockets := udpSockets(b) - base
+			time.Sleep(time.Second)
+			start, cpu0 := time.Now(), cpuTime()
+			time.Sleep(5 * time.Second)
+			cpu, elapsed := cpuTime()-cpu0, time.Since(start)
+			b.ReportMetric(100*cpu.Seconds()/elapsed.Seconds(), "cpu%")
+			b.ReportMetric(float64(sockets)/legs, "sockets/caller")
+		})
+	}
 }
