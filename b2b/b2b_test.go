@@ -252,7 +252,7 @@ func TestConferenceURIAsDestinationIsRefused(t *testing.T) {
 // same caller URI is refused unless it uses a generated identity.
 func TestIntoConference(t *testing.T) {
 	srv := sbt.NewServer(t)
-	svc, err := conference.NewService(srv.Platform, conference.Config{})
+	svc, err := conference.New(srv.Platform, conference.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

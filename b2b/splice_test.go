@@ -75,7 +75,7 @@ func lobby(t testing.TB, srv *sbt.Server, conf *conference.Conference, opts b2b.
 // the caller and a phone in the conference hear each other.
 func TestLocalJoinIsSpliced(t *testing.T) {
 	srv := sbt.NewServer(t)
-	svc, err := conference.NewService(srv.Platform, conference.Config{})
+	svc, err := conference.New(srv.Platform, conference.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func BenchmarkLocalJoin(b *testing.B) {
 	}{{"spliced", b2b.Options{}}, {"relayed", b2b.Options{NoLocalSplice: true}}} {
 		b.Run(mode.name, func(b *testing.B) {
 			srv := sbt.NewServer(b)
-			svc, err := conference.NewService(srv.Platform, conference.Config{})
+			svc, err := conference.New(srv.Platform, conference.Config{})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -225,7 +225,7 @@ func BenchmarkLocalJoinSIPp(b *testing.B) {
 	}{{"spliced", b2b.Options{}}, {"relayed", b2b.Options{NoLocalSplice: true}}} {
 		b.Run(mode.name, func(b *testing.B) {
 			srv := sbt.NewServer(b)
-			svc, err := conference.NewService(srv.Platform, conference.Config{})
+			svc, err := conference.New(srv.Platform, conference.Config{})
 			if err != nil {
 				b.Fatal(err)
 			}

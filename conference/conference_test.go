@@ -21,7 +21,7 @@ import (
 func newService(t *testing.T, cfg conference.Config) (*sbt.Server, *conference.Service) {
 	t.Helper()
 	srv := sbt.NewServer(t)
-	svc, err := conference.NewService(srv.Platform, cfg)
+	svc, err := conference.New(srv.Platform, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 // application call with a generated identity.
 func TestExampleJoinLegs(t *testing.T) {
 	srv := sbt.NewServer(t)
-	svc, _ := conference.NewService(srv.Platform, conference.Config{})
+	svc, _ := conference.New(srv.Platform, conference.Config{})
 	defer svc.Close()
 	conf, _ := svc.Create("standup", conference.Options{})
 

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -135,7 +136,11 @@ type Platform struct {
 	draining  atomic.Bool
 	closed    atomic.Bool
 	closeOnce sync.Once
+	closeErr  error
 	wg        sync.WaitGroup
+
+	appsMu sync.Mutex
+	apps   []io.Closer // closed last first by Close
 
 	releaseSettings func() // gives back the hold on sipgo's process-wide settings
 }
@@ -689,8 +694,9 @@ func validate(req *sip.Request) string {
 
 // Shutdown drains the platform: new INVITEs get 503 with Retry-After while
 // established dialogs run on. When every dialog has ended, or ctx is done,
-// remaining dialogs are terminated (BYE or CANCEL) and the platform closes.
-// It returns ctx.Err() when the deadline cut calls short.
+// remaining dialogs are terminated (BYE or CANCEL) and the platform closes
+// as Close does, closing the registered apps. It returns ctx.Err() when
+// the deadline cut calls short, else the apps' Close errors.
 func (p *Platform) Shutdown(ctx context.Context) error {
 	if p.closed.Load() {
 		return ErrClosed
@@ -721,18 +727,60 @@ func (p *Platform) Shutdown(ctx context.Context) error {
 		wg.Wait()
 		cancel()
 	}
-	p.Close()
+	if cerr := p.Close(); err == nil {
+		err = cerr
+	}
 	return err
 }
 
-// Close stops the platform at once: listeners close, dialogs are aborted
-// without signalling. It is idempotent and waits for the serving goroutines.
+// Register hands an app to the platform, which closes it on Shutdown or
+// Close: apps are closed last registered first, once the platform's
+// dialogs have ended and before its transports close. Every bundled app's
+// New registers the app it returns, so closing the platform closes them
+// all; a bot may register its own. Registering with a closed platform
+// closes c at once and returns ErrClosed.
+func (p *Platform) Register(c io.Closer) error {
+	p.appsMu.Lock()
+	if p.closed.Load() {
+		p.appsMu.Unlock()
+		_ = c.Close()
+		return ErrClosed
+	}
+	p.apps = append(p.apps, c)
+	p.appsMu.Unlock()
+	return nil
+}
+
+// closeApps closes the registered apps, last first, and joins their
+// errors.
+func (p *Platform) closeApps() error {
+	p.appsMu.Lock()
+	apps := p.apps
+	p.apps = nil
+	p.appsMu.Unlock()
+	var errs []error
+	for i := len(apps) - 1; i >= 0; i-- {
+		if err := apps[i].Close(); err != nil {
+			p.log.Warn("closing an app", "err", err)
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close stops the platform at once: dialogs are aborted without
+// signalling, the registered apps are closed (last registered first), then
+// the listeners close. It is idempotent, waits for the serving goroutines
+// and returns the errors of the apps' Close.
 func (p *Platform) Close() error {
 	p.closeOnce.Do(func() {
+		p.appsMu.Lock()
 		p.closed.Store(true)
+		p.appsMu.Unlock()
 		for _, h := range p.core.Snapshot() {
 			h.Abort()
 		}
+		p.closeErr = p.closeApps()
 		p.closeListeners()
 		if p.ua != nil {
 			_ = p.cli.Close()
@@ -743,7 +791,7 @@ func (p *Platform) Close() error {
 		p.releaseSettings()
 		p.log.Info("platform closed")
 	})
-	return nil
+	return p.closeErr
 }
 
 func (p *Platform) closeListeners() {

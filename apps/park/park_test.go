@@ -53,9 +53,6 @@ func newRig(t *testing.T, cfg park.Config, opts ...park.Option) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := svc.Register(); err != nil {
-		t.Fatal(err)
-	}
 	t.Cleanup(func() { svc.Close() })
 	r.svc = svc
 	r.srv.Handle(t, "desk", endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {

@@ -159,8 +159,9 @@ type blfSub struct {
 	version int // of the next NOTIFY; only the orbit's lamp queue touches it
 }
 
-// New validates cfg and builds the service; Register puts it on the dial
-// plan.
+// New validates cfg, builds the service, routes the park address, the
+// directed and safe addresses and the orbits on p to it, and registers it
+// with p, which closes it on Shutdown or Close.
 func New(p *platform.Platform, cfg Config, opts ...Option) (*Service, error) {
 	if cfg.User == "" {
 		cfg.User = "park"
@@ -216,12 +217,19 @@ func New(p *platform.Platform, cfg Config, opts ...Option) (*Service, error) {
 		return nil, err
 	}
 	s.wg.Go(s.runEvents)
+	if err := s.register(); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("park: %w", err)
+	}
+	if err := p.Register(s); err != nil {
+		return nil, fmt.Errorf("park: %w", err)
+	}
 	return s, nil
 }
 
-// Register routes the park address, the directed/safe addresses and the
+// register routes the park address, the directed/safe addresses and the
 // orbits to the service.
-func (s *Service) Register() error {
+func (s *Service) register() error {
 	host := s.p.Host()
 	add := func(st endpoint.Settings, h endpoint.Handler, other platform.Handler) error {
 		st.RTPTimeout = 60 * time.Second

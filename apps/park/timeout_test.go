@@ -187,9 +187,6 @@ func newRigWithParker(t *testing.T, cfg park.Config, parkerURI string, opts ...p
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := svc.Register(); err != nil {
-		t.Fatal(err)
-	}
 	t.Cleanup(func() { svc.Close() })
 	r.svc = svc
 	r.srv.Handle(t, "desk", endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {

@@ -184,3 +184,35 @@ func TestMusicAndParkInDialPlan(t *testing.T) {
 	}
 	parked.Hangup(t)
 }
+
+// TestPartialStartClosesEverything checks that when an app fails to start
+// (here the conference service, last in the dial plan, whose prefix
+// collides with park's), newServer closes the platform and every app
+// started before it: the hold-music players and park stop their
+// goroutines and the SIP sockets close.
+func TestPartialStartClosesEverything(t *testing.T) {
+	sbt.CheckGoroutines(t)
+	cfg, err := loadConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Platform.UDP, cfg.Platform.TCP = nil, nil
+	cfg.Platform.RTPPortMin, cfg.Platform.RTPPortMax = 0, 0
+	cfg.Apps.Conference.Prefix = "park-"
+	uc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close()
+	s, err := newServer(cfg, sbt.Logger(t), platform.WithUDPConn(uc))
+	if err == nil {
+		s.Platform.Close()
+		t.Fatal("newServer succeeded with colliding routes")
+	}
+	if !strings.Contains(err.Error(), "conference") {
+		t.Errorf("error %q does not name the app that failed", err)
+	}
+	if _, werr := uc.WriteTo([]byte("x"), uc.LocalAddr()); werr == nil {
+		t.Error("the SIP socket is still open after a failed start")
+	}
+}
