@@ -123,11 +123,7 @@ func TestLocalJoinIsSpliced(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("b2b call did not end")
 	}
-	for deadline := time.Now().Add(5 * time.Second); len(conf.Roster()) != 1; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("caller still in the roster: %+v", conf.Roster())
-		}
-	}
+	sbt.WaitRoster(t, conf, 1, 5*time.Second) // the caller left
 	member.Hangup(t)
 }
 

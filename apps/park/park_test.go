@@ -86,9 +86,8 @@ func (r *rig) parkPhone(t *testing.T, ph *sbt.Phone) (*sbt.PhoneCall, park.Entry
 
 func hears(t *testing.T, pc *sbt.PhoneCall, hz float64, min float64) {
 	t.Helper()
-	pc.ResetRecording()
-	time.Sleep(time.Second)
-	if f := dsp.ToneFraction(pc.Recording(), 8000, hz); f < min {
+	pc.WaitTone(t, hz, 5*time.Second)
+	if f := dsp.ToneFraction(pc.Listen(t, time.Second), 8000, hz); f < min {
 		t.Fatalf("%s hears %v Hz in %.0f%%, want >= %.0f%%", pc.LocalURI(), hz, f*100, min*100)
 	}
 }
