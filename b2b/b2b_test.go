@@ -437,7 +437,7 @@ func TestMediaTimeoutOnOneLegEndsBoth(t *testing.T) {
 	caller.StartTone(500)
 	far.StartTone(900)
 	far.WaitTone(t, 500, 5*time.Second) // media flows before the peer vanishes
-	callee.Server.Close() // no BYE: leg 2's peer just vanishes
+	callee.Server.Close()               // no BYE: leg 2's peer just vanishes
 	caller.WaitTerminated(t, 8*time.Second)
 	if caller.Reason() != endpoint.ReasonRemoteHangUp {
 		t.Fatalf("caller's call ended with %q", caller.Reason())
