@@ -808,3 +808,39 @@ func (p *Platform) closeListeners() {
 		_ = l.Close()
 	}
 }
+
+// IsListenerURI reports whether u addresses one of this platform's own
+// listeners: its host names the platform (IsLocalHost) and its port, 5060
+// (5061 for sips or transport=tls) when absent, is the port of a listener
+// of the URI's transport (UDP when none is given).
+func (p *Platform) IsListenerURI(u sip.Uri) bool {
+	if !p.IsLocalHost(u.Host) {
+		return false
+	}
+	transport := "udp"
+	if u.UriParams != nil {
+		if t, ok := u.UriParams.Get("transport"); ok {
+			transport = strings.ToLower(t)
+		}
+	}
+	if u.IsEncrypted() {
+		transport = "tls"
+	}
+	port := u.Port
+	if port == 0 {
+		port = 5060
+		if transport == "tls" {
+			port = 5061
+		}
+	}
+	for _, a := range p.listenerList() {
+		t, addr, _ := strings.Cut(a, ":")
+		if t != transport {
+			continue
+		}
+		if ap, err := netip.ParseAddrPort(addr); err == nil && int(ap.Port()) == port {
+			return true
+		}
+	}
+	return false
+}
