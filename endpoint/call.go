@@ -87,16 +87,16 @@ type Call struct {
 	transferred bool
 
 	// incoming
-	inv     *platform.Request // initial INVITE with our To tag set
-	invReq  *sip.Request
+	inv    *platform.Request // initial INVITE with our To tag set
+	invReq *sip.Request
 	// selfBranch is the Via branch of this outgoing call's initial
 	// INVITE when it was sent to one of this platform's own listeners:
 	// the branch then never left the process, so an incoming INVITE that
 	// carries it is this call arriving (see localCaller).
 	selfBranch string
-	offer   []byte // remote offer of the initial INVITE (nil: delayed offer)
-	answer  []byte
-	rspHdrs []sip.Header
+	offer      []byte // remote offer of the initial INVITE (nil: delayed offer)
+	answer     []byte
+	rspHdrs    []sip.Header
 
 	// outgoing
 	invite          *sip.Request
