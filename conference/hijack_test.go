@@ -77,3 +77,23 @@ func TestTrustedJoinHijackRefused(t *testing.T) {
 		t.Fatalf("roster after the hijack: %+v, want only the member", r)
 	}
 }
+
+// TestJoinHeaderIsATokenNotASubstring: "X-Switchboard-Join: untrusted"
+// from an outside phone is an ordinary join (it used to be read as a
+// request for a trusted join, because it contains "trusted", and refused).
+func TestJoinHeaderIsATokenNotASubstring(t *testing.T) {
+	_, svc := newService(t, conference.Config{})
+	conf, _ := svc.Create("tokens", conference.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	pc, err := sbt.NewPhone(t, "plain").DialContext(ctx, conf.URI(), endpoint.EstablishOptions{
+		Headers: []endpoint.Header{{Name: conference.JoinHeader, Value: "untrusted"}}})
+	if err != nil {
+		t.Fatalf("join with %s: untrusted: %v", conference.JoinHeader, err)
+	}
+	defer pc.Hangup(t)
+	r := sbt.WaitRoster(t, conf, 1, 5*time.Second)
+	if r[0].Trusted {
+		t.Fatalf("participant %+v is trusted", r[0])
+	}
+}

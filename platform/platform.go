@@ -597,6 +597,19 @@ func (p *Platform) lookup(u sip.Uri) Handler {
 	return p.fallback
 }
 
+// untrustedHeaders are the headers removed from every request of an
+// untrusted source: claims only a trusted peer may make.
+var untrustedHeaders = []string{"P-Asserted-Identity"}
+
+// removeAll removes every header called name, whatever the case of its
+// spelling and however often it is repeated. sipgo's RemoveHeader removes
+// only the first header whose name matches exactly.
+func removeAll(req *sip.Request, name string) {
+	for _, h := range req.GetHeaders(name) {
+		req.RemoveHeader(h.Name())
+	}
+}
+
 // ActiveDialogs returns the number of registered dialogs.
 func (p *Platform) ActiveDialogs() int {
 	n, _ := p.core.Dialogs()
@@ -628,7 +641,9 @@ func (p *Platform) ServeRequest(req *sip.Request, tx sip.ServerTransaction) {
 	if !r.Trusted {
 		// RFC 3325 section 5: an asserted identity from outside the trust
 		// domain means nothing; drop it so no handler relies on it.
-		req.RemoveHeader("P-Asserted-Identity")
+		for _, name := range untrustedHeaders {
+			removeAll(req, name)
+		}
 	}
 	if tag, ok := req.To().Params.Get("tag"); ok && tag != "" {
 		if h, ok := p.core.Dialog(req.CallID().Value(), tag); ok {
