@@ -127,7 +127,7 @@ func BenchmarkParkRetrieveLatency(b *testing.B) {
 }
 
 func newRigB(b *testing.B) *rig {
-	r := &rig{srv: sbt.NewServer(b), desk: make(chan park.Entry, 8), errs: make(chan error, 8)}
+	r := &rig{srv: sbt.NewServer(b, trustLoopback), desk: make(chan park.Entry, 8), errs: make(chan error, 8)}
 	svc, err := park.New(r.srv.Platform, park.Config{})
 	if err != nil {
 		b.Fatal(err)
