@@ -13,6 +13,7 @@ import (
 	"github.com/switchboard-sip/switchboard/b2b"
 	"github.com/switchboard-sip/switchboard/endpoint"
 	"github.com/switchboard-sip/switchboard/media"
+	"github.com/switchboard-sip/switchboard/media/dsp"
 	"github.com/switchboard-sip/switchboard/recorder"
 	sbt "github.com/switchboard-sip/switchboard/switchboardtest"
 )
@@ -179,6 +180,30 @@ func levels(t *testing.T, name string, ch []int16, want, other float64) {
 	}
 }
 
+// dualTone plays a schedule of tone pairs into two calls from one clock:
+// each step lasts d, and both calls switch frequency in the same tick,
+// with their packets paced as a phone's (the test phones' StartTone
+// restarts its clock on every change, which would move the packet
+// phase). It returns when the schedule is played.
+func dualTone(a, b *sbt.PhoneCall, sched [][2]float64, d time.Duration) {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	fa, fb := make([]int16, 160), make([]int16, 160)
+	perStep := int(d / (20 * time.Millisecond))
+	var oa, ob *dsp.Oscillator
+	for i := 0; i < len(sched)*perStep; i++ {
+		if i%perStep == 0 {
+			oa = dsp.NewOscillator(8000, sched[i/perStep][0], 0.3)
+			ob = dsp.NewOscillator(8000, sched[i/perStep][1], 0.3)
+		}
+		oa.Read(fa)
+		ob.Read(fb)
+		_ = a.Flow().WriteFrame(fa)
+		_ = b.Flow().WriteFrame(fb)
+		<-tick.C
+	}
+}
+
 // startTones starts both tones at the same instant.
 func (r *rig) startTones(caller, callee float64) {
 	r.caller.StartTone(caller)
@@ -332,12 +357,12 @@ func TestLossyLegStaysAligned(t *testing.T) {
 		t.Fatal(err)
 	}
 	const rounds = 6
-	freqs := [2][2]float64{{300, 600}, {400, 800}}
+	freqs := [2][2]float64{{300, 1500}, {900, 2500}}
+	var sched [][2]float64
 	for i := range rounds {
-		f := freqs[i%2]
-		r.startTones(f[0], f[1])
-		time.Sleep(2 * time.Second)
+		sched = append(sched, freqs[i%2])
 	}
+	dualTone(r.caller, r.callee, sched, 2*time.Second)
 	if err := rec.Stop(""); err != nil {
 		t.Fatal(err)
 	}
@@ -349,6 +374,7 @@ func TestLossyLegStaysAligned(t *testing.T) {
 		f := freqs[i%2]
 		ta, tb := sbt.CheckAligned(t, left, f[0], right, f[1], 8000, from, 20*time.Millisecond)
 		worst = max(worst, ta-tb, tb-ta)
+		t.Logf("switch %d: %v Hz at %v, %v Hz at %v: %v", i, f[0], ta, f[1], tb, ta-tb)
 		from = max(ta, tb) + time.Second
 	}
 	fwd, dropped := r.b.Relay().Stats(), r.b.Leg1().Flow().Stats().PacketsLost

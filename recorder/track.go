@@ -52,6 +52,10 @@ const (
 	// maxSeqGap bounds the loss one gap may account for (1 s of 20 ms
 	// packets); a larger one is a restart, placed by arrival.
 	maxSeqGap = 50
+	// knownAfter is how many chunks, each with a new packet, show that a
+	// track's chunks come on arrival rather than from a jitter buffer
+	// (pulled frames repeat the packet count sooner or later).
+	knownAfter = 100
 )
 
 // source says what a track records.
@@ -93,6 +97,9 @@ type track struct {
 	minLate int64 // smallest lateness in the drift window
 	nLate   int
 	lastE   uint64 // the flow's expected-packet count at the last chunk
+	chunks  int    // chunks seen, up to knownAfter
+	known   bool   // chunks come on arrival (not pulled from a jitter buffer)
+	clocked bool   // chunks are pulled from a jitter buffer
 
 	// Clock state, used by the clock goroutine only.
 	frame  []int16
@@ -128,7 +135,12 @@ func (t *track) WriteAudio(pcm []int16) {
 		st := t.flow.Stats()
 		e := st.PacketsLost + st.PacketsReceived
 		t.mu.Lock()
-		if t.lastE != 0 && e > t.lastE {
+		switch {
+		case t.lastE != 0 && e == t.lastE:
+			// Shown a frame without a new packet: frames are pulled from
+			// a jitter buffer, which conceals losses itself.
+			t.clocked = true
+		case t.lastE != 0 && e > t.lastE && !t.clocked:
 			seqGap = int64(e-t.lastE) - 1
 		}
 		t.lastE = e
@@ -136,6 +148,10 @@ func (t *track) WriteAudio(pcm []int16) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if !t.known && !t.clocked {
+		t.chunks++
+		t.known = t.chunks >= knownAfter
+	}
 	t.place(pcm, n, arrival, seqGap)
 }
 
@@ -148,8 +164,13 @@ func (t *track) place(pcm []int16, n, arrival, seqGap int64) {
 	} else {
 		late := arrival - (t.cursor + n)
 		if seqGap > 0 && seqGap <= maxSeqGap {
-			// At most as many lost frames as the arrival time allows.
-			g := min(seqGap, (late+r.placeTol)/n)
+			// Lost packets: leave their time silent. Until the track is
+			// known to be pulled from a jitter buffer, no more lost
+			// frames than the arrival time allows.
+			g := seqGap
+			if !t.known {
+				g = min(g, (late+r.placeTol)/n)
+			}
 			if g > 0 {
 				t.cursor += g * n
 				late -= g * n

@@ -229,13 +229,14 @@ const (
 
 // ToneOnset returns when freq first starts in samples (after from): the
 // start of the first 10 ms window, at 1 ms steps, in which freq is at
-// least -30 dB and then stays so for 50 ms. Its error is the same for
+// least -30 dB and is so in at least half of the windows of the next 100
+// ms (packet loss leaves holes in a tone). Its error is the same for
 // every channel, so onsets of different channels compare to within a
 // millisecond or two.
 func ToneOnset(samples []int16, rate int, freq float64, from time.Duration) (time.Duration, bool) {
 	w := int(time.Duration(rate) * onsetWindow / time.Second)
 	hop := max(int(time.Duration(rate)*onsetHop/time.Second), 1)
-	hold := int(50 * time.Millisecond / onsetHop)
+	span := int(100 * time.Millisecond / onsetHop)
 	on := func(i int) bool {
 		return i+w <= len(samples) && dsp.Goertzel(samples[i:i+w], rate, freq) >= 1e-3
 	}
@@ -244,11 +245,13 @@ func ToneOnset(samples []int16, rate int, freq float64, from time.Duration) (tim
 		if !on(i) {
 			continue
 		}
-		ok := true
-		for k := 1; k <= hold && ok; k++ {
-			ok = on(i + k*hop)
+		hits := 0
+		for k := 1; k <= span; k++ {
+			if on(i + k*hop) {
+				hits++
+			}
 		}
-		if ok {
+		if 2*hits >= span {
 			return time.Duration(i) * time.Second / time.Duration(rate), true
 		}
 	}
