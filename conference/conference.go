@@ -109,7 +109,7 @@ func (s splicer) Splice(f *media.Flow) error {
 	c.mu.Lock()
 	old, gone := p.in, p.gone
 	if !gone {
-		p.in = in
+		p.in, p.flow = in, f
 	}
 	c.mu.Unlock()
 	if gone {
