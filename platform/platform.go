@@ -143,6 +143,7 @@ type Platform struct {
 	apps   []io.Closer // closed last first by Close
 
 	releaseSettings func() // gives back the hold on sipgo's process-wide settings
+	merges          *mergeDetector
 }
 
 // New validates cfg, binds every listener and prepares the platform. It
@@ -157,6 +158,7 @@ func New(cfg Config, opts ...Option) (*Platform, error) {
 	}
 	cfg = cfg.withDefaults(len(p.udp)+len(p.tcp) > 0)
 	p.cfg = cfg
+	p.merges = newMergeDetector(64*cfg.T1, 65536)
 	var err error
 	if p.trusted, err = parsePrefixes(cfg.TrustedPeers); err != nil {
 		return nil, err
@@ -319,7 +321,7 @@ func (p *Platform) Start() error {
 	var udpStarts []udpStart
 	for _, c := range p.udp {
 		st := udpStart{ready: make(chan struct{}), exited: make(chan struct{})}
-		rc := &readyConn{PacketConn: c, ready: st.ready}
+		rc := &readyConn{PacketConn: c, ready: st.ready, parser: sip.NewParser()}
 		serve("udp", func() error {
 			defer close(st.exited)
 			return p.srv.ServeUDP(rc)
@@ -351,14 +353,21 @@ func (p *Platform) Start() error {
 // it before registering).
 type readyConn struct {
 	net.PacketConn
-	once  sync.Once
-	ready chan struct{}
+	once   sync.Once
+	ready  chan struct{}
+	parser *sip.Parser // for answerUnparsable; used by sipgo's one reader
 }
 
-// ReadFrom closes ready on the first call and reads.
+// ReadFrom closes ready on the first call and reads. A datagram that is a
+// request sipgo cannot parse is answered 400 here and not passed on.
 func (c *readyConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	c.once.Do(func() { close(c.ready) })
-	return c.PacketConn.ReadFrom(b)
+	for {
+		n, from, err := c.PacketConn.ReadFrom(b)
+		if err != nil || !answerUnparsable(c.PacketConn, c.parser, b[:n], from) {
+			return n, from, err
+		}
+	}
 }
 
 func (p *Platform) listenerList() []string {
@@ -627,14 +636,16 @@ func (p *Platform) dispatch(req *sip.Request, tx sip.ServerTransaction) {
 // without sockets (fuzzing).
 func (p *Platform) ServeRequest(req *sip.Request, tx sip.ServerTransaction) {
 	r := &Request{Request: req, Tx: tx}
-	if reason := validate(req); reason != "" {
-		if !req.IsAck() {
-			_ = r.Respond(sip.StatusBadRequest, reason, nil)
-		}
+	if code, reason := validate(req); code != 0 {
+		respondInvalid(r, code, reason)
 		return
 	}
 	if mf := req.MaxForwards(); mf != nil && mf.Val() == 0 && !req.IsAck() {
 		_ = r.Respond(483, "Too Many Hops", nil)
+		return
+	}
+	if p.merges.merged(req, time.Now()) {
+		_ = r.Respond(482, "Loop Detected", nil)
 		return
 	}
 	r.Trusted = p.IsTrusted(req)
@@ -682,29 +693,6 @@ func (p *Platform) ServeRequest(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	h.ServeSIP(r)
-}
-
-// validate checks what every handler relies on (sipgo has parsed the
-// message) and returns the reason phrase of a 400, or "".
-func validate(req *sip.Request) string {
-	switch {
-	case req.From() == nil:
-		return "Missing From"
-	case req.To() == nil:
-		return "Missing To"
-	case req.CallID() == nil || req.CallID().Value() == "":
-		return "Missing Call-ID"
-	case req.CSeq() == nil:
-		return "Missing CSeq"
-	case req.CSeq().MethodName != req.Method:
-		return "CSeq Method Mismatch"
-	case req.Recipient.Host == "":
-		return "Bad Request-URI"
-	}
-	if _, ok := req.From().Params.Get("tag"); !ok {
-		return "Missing From Tag"
-	}
-	return ""
 }
 
 // Shutdown drains the platform: new INVITEs get 503 with Retry-After while

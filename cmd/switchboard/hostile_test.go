@@ -133,3 +133,63 @@ func header(msg []byte, name string) string {
 	}
 	return ""
 }
+
+// TestSilentSDPAddressGetsNoStream replays issue 14 item 7: one INVITE to
+// sip:moh@ and its ACK, from a raw socket, with an SDP whose address never
+// sends a packet. The music must stop within the silent-peer grace (5 s)
+// instead of streaming for as long as the call lasts.
+func TestSilentSDPAddressGetsNoStream(t *testing.T) {
+	_, port := startServer(t, nil)
+	sig, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sig.Close()
+	victim, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer victim.Close()
+	server := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}
+	inv := rawInvite("moh", port, sig.LocalAddr(), "silent-sdp", victim.LocalAddr().(*net.UDPAddr).Port)
+	if _, err := sig.WriteTo(inv, server); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 65535)
+	var ok string
+	for ok == "" {
+		_ = sig.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, _, err := sig.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("no 200 OK: %v", err)
+		}
+		if bytes.HasPrefix(buf[:n], []byte("SIP/2.0 200")) {
+			ok = string(buf[:n])
+		}
+	}
+	to := header([]byte(ok), "To")
+	ack := fmt.Sprintf("ACK sip:moh@127.0.0.1:%d SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-ack\r\n"+
+		"From: <sip:attacker@127.0.0.1>;tag=t-silent-sdp\r\nTo: %s\r\nCall-ID: silent-sdp\r\nCSeq: 1 ACK\r\n"+
+		"Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n", port, sig.LocalAddr(), to)
+	if _, err := sig.WriteTo([]byte(ack), server); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	first, last := time.Time{}, time.Time{}
+	for time.Since(start) < 9*time.Second {
+		_ = victim.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		if _, _, err := victim.ReadFrom(buf); err == nil {
+			if first.IsZero() {
+				first = time.Now()
+			}
+			last = time.Now()
+		}
+	}
+	if first.IsZero() {
+		t.Fatal("the music never started: the test proves nothing")
+	}
+	if d := last.Sub(start); d > 6*time.Second {
+		t.Fatalf("RTP still sent to a silent address %.1f s after the ACK (grace 5 s)", d.Seconds())
+	}
+	t.Logf("music to the silent address from %.1f s to %.1f s after the ACK", first.Sub(start).Seconds(), last.Sub(start).Seconds())
+}
