@@ -321,7 +321,7 @@ func (p *Platform) Start() error {
 	var udpStarts []udpStart
 	for _, c := range p.udp {
 		st := udpStart{ready: make(chan struct{}), exited: make(chan struct{})}
-		rc := &readyConn{PacketConn: c, ready: st.ready, parser: sip.NewParser()}
+		rc := &readyConn{PacketConn: c, ready: st.ready, parser: sip.NewParser(), p: p}
 		serve("udp", func() error {
 			defer close(st.exited)
 			return p.srv.ServeUDP(rc)
@@ -355,16 +355,17 @@ type readyConn struct {
 	net.PacketConn
 	once   sync.Once
 	ready  chan struct{}
-	parser *sip.Parser // for answerUnparsable; used by sipgo's one reader
+	parser *sip.Parser // for screen; used by sipgo's one reader
+	p      *Platform
 }
 
-// ReadFrom closes ready on the first call and reads. A datagram that is a
-// request sipgo cannot parse is answered 400 here and not passed on.
+// ReadFrom closes ready on the first call and reads. What the platform
+// answers statelessly (Platform.screen) is not passed on.
 func (c *readyConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	c.once.Do(func() { close(c.ready) })
 	for {
 		n, from, err := c.PacketConn.ReadFrom(b)
-		if err != nil || !answerUnparsable(c.PacketConn, c.parser, b[:n], from) {
+		if err != nil || !c.p.screen(c.PacketConn, c.parser, b[:n], from) {
 			return n, from, err
 		}
 	}
@@ -619,6 +620,14 @@ func removeAll(req *sip.Request, name string) {
 	}
 }
 
+// optionsHeaders adds what an out-of-dialog OPTIONS answer advertises.
+func (p *Platform) optionsHeaders(res *sip.Response) {
+	res.AppendHeader(sip.NewHeader("Allow", Allowed))
+	res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
+	res.AppendHeader(sip.NewHeader("Supported", Supported))
+	res.AppendHeader(sip.NewHeader("Server", p.cfg.UserAgent))
+}
+
 // ActiveDialogs returns the number of registered dialogs.
 func (p *Platform) ActiveDialogs() int {
 	n, _ := p.core.Dialogs()
@@ -674,11 +683,10 @@ func (p *Platform) ServeRequest(req *sip.Request, tx sip.ServerTransaction) {
 		_ = r.Respond(sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil)
 		return
 	case sip.OPTIONS:
-		_ = r.Respond(sip.StatusOK, "OK", nil,
-			sip.NewHeader("Allow", Allowed),
-			sip.NewHeader("Accept", "application/sdp"),
-			sip.NewHeader("Supported", Supported),
-			sip.NewHeader("Server", p.cfg.UserAgent))
+		// Over UDP, screen answers these before sipgo sees them.
+		res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil)
+		p.optionsHeaders(res)
+		_ = tx.Respond(res)
 		return
 	case sip.INVITE:
 		if p.Draining() {

@@ -2,6 +2,7 @@ package platform
 
 import (
 	"bytes"
+	"hash/fnv"
 	"net"
 	"strconv"
 	"strings"
@@ -62,19 +63,71 @@ func respondInvalid(r *Request, code int, reason string) {
 	_ = r.Respond(code, reason, nil)
 }
 
-// answerUnparsable answers a datagram sipgo's parser rejects, when it is
-// a request with enough headers to address a response (RFC 3261 section
-// 18.3 and 16.3: a malformed request gets 400 if at all possible). It
-// reports whether the datagram was such a request: it is then not handed
-// to sipgo. Responses and ACKs that do not parse are left to sipgo, which
-// drops them.
-func answerUnparsable(conn net.PacketConn, parser *sip.Parser, b []byte, from net.Addr) bool {
+// screen looks at a datagram before sipgo does and answers, statelessly,
+// what needs no transaction: a request sipgo's parser rejects (400 if at
+// all possible, RFC 3261 sections 18.3 and 16.3; sipgo would drop it
+// without a word), a request validate refuses, and an out-of-dialog
+// OPTIONS (a keep-alive probe: a flood of them must not hold a server
+// transaction each until Timer J). It reports whether it answered, and
+// the datagram is then not handed to sipgo. Responses, ACKs and
+// everything else go on to sipgo.
+func (p *Platform) screen(conn net.PacketConn, parser *sip.Parser, b []byte, from net.Addr) bool {
 	if len(bytes.TrimSpace(b)) == 0 {
 		return false // CRLF keep-alive
 	}
-	if _, err := parser.ParseSIP(b); err == nil {
+	msg, err := parser.ParseSIP(b)
+	if err != nil {
+		return answerUnparsable(conn, b, from)
+	}
+	req, ok := msg.(*sip.Request)
+	if !ok || req.IsAck() {
 		return false
 	}
+	if code, reason := validate(req); code != 0 {
+		req.SipVersion = "SIP/2.0"
+		p.writeStateless(conn, from, sip.NewResponseFromRequest(req, code, reason, nil))
+		return true
+	}
+	if req.Method == sip.OPTIONS && !hasToTag(req) {
+		if mf := req.MaxForwards(); mf != nil && mf.Val() == 0 {
+			return false // 483 from ServeRequest
+		}
+		res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil)
+		p.optionsHeaders(res)
+		p.writeStateless(conn, from, res)
+		return true
+	}
+	return false
+}
+
+func hasToTag(req *sip.Request) bool {
+	tag, ok := req.To().Params.Get("tag")
+	return ok && tag != ""
+}
+
+// writeStateless sends a response outside any transaction, to the address
+// the request came from (what sipgo does for UDP), with a To tag derived
+// from the request so that a retransmission is answered alike (RFC 3261
+// section 8.2.6.2).
+func (p *Platform) writeStateless(conn net.PacketConn, to net.Addr, res *sip.Response) {
+	if t := res.To(); t != nil && res.StatusCode > 100 {
+		if _, ok := t.Params.Get("tag"); !ok {
+			h := fnv.New64a()
+			h.Write([]byte(res.CallID().Value()))
+			if via := res.Via(); via != nil {
+				b, _ := via.Params.Get("branch")
+				h.Write([]byte(b))
+			}
+			t.Params.Add("tag", strconv.FormatUint(h.Sum64(), 36))
+		}
+	}
+	_, _ = conn.WriteTo([]byte(res.String()), to)
+}
+
+// answerUnparsable answers a datagram that does not parse when it is a
+// request with enough headers to address a response; it reports whether
+// it was a request (answered or not: it is not passed on).
+func answerUnparsable(conn net.PacketConn, b []byte, from net.Addr) bool {
 	line, rest, ok := bytes.Cut(b, []byte("\r\n"))
 	if !ok || !bytes.HasSuffix(line, []byte(" SIP/2.0")) || bytes.HasPrefix(line, []byte("ACK ")) || bytes.HasPrefix(line, []byte("SIP/")) {
 		return false
