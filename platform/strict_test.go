@@ -64,6 +64,7 @@ func TestMalformedRequestsAnswered(t *testing.T) {
 		{"bad Max-Forwards", strings.Replace(good, "Max-Forwards: 70", "Max-Forwards: many", 1), "SIP/2.0 400"},
 		{"bad Content-Length", strings.Replace(good, "Content-Length: 0", "Content-Length: -5", 1), "SIP/2.0 400"},
 		{"short UDP body", strings.Replace(good, "Content-Length: 0", "Content-Length: 50", 1), "SIP/2.0 400"},
+		{"raw CR in the Request-URI", strings.Replace(good, "INVITE sip:x@", "INVITE sip:x\r@", 1), "SIP/2.0 400"},
 		{"REFER with empty Refer-To", request("REFER", srv.URI("x"), "Contact: <sip:tester@127.0.0.1:5999>", "Refer-To: <>"), "SIP/2.0 400"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
