@@ -472,10 +472,13 @@ func (c *Conference) release(p *participant, wasIn bool) {
 	}
 	delete(c.parts, p.info.ID)
 	endNow, startGrace := false, false
-	if wasIn && !p.info.Trusted && !c.ended && !c.opts.Persistent && c.ordinaryLocked() == 0 {
-		if len(c.parts) == 0 {
+	if wasIn && !c.ended && !c.opts.Persistent && c.ordinaryLocked() == 0 {
+		switch {
+		case len(c.parts) == 0 && (!p.info.Trusted || c.grace != nil):
+			// The last one out: an ordinary participant, or the last
+			// trusted leg during the trusted-only grace.
 			endNow = true
-		} else if c.grace == nil {
+		case !p.info.Trusted && c.grace == nil:
 			startGrace = true
 		}
 	}

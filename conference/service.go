@@ -12,6 +12,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/switchboard-sip/switchboard/endpoint"
+	"github.com/switchboard-sip/switchboard/internal/serial"
 	"github.com/switchboard-sip/switchboard/media"
 	"github.com/switchboard-sip/switchboard/platform"
 )
@@ -58,6 +59,17 @@ type Service struct {
 	mu     sync.Mutex
 	confs  map[string]*Conference
 	closed bool
+
+	onCreated serial.Handlers[*Conference]
+}
+
+// OnCreated adds a handler of conferences as they are created (by Create
+// or by an ad hoc call) and returns its remove function. Handlers run in
+// the order added, on the creating goroutine, before the first participant
+// joins; they must not block (a recording bot joins from a goroutine of
+// its own).
+func (s *Service) OnCreated(f func(*Conference)) (remove func()) {
+	return s.onCreated.Add(f)
 }
 
 // Errors of the service.
@@ -128,16 +140,19 @@ func (s *Service) Create(id string, opts Options) (*Conference, error) {
 		return nil, fmt.Errorf("conference: invalid id %q", id)
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
 		return nil, ErrClosed
 	}
 	if _, ok := s.confs[id]; ok {
+		s.mu.Unlock()
 		return nil, fmt.Errorf("%w: %s", ErrExists, id)
 	}
 	c := newConference(s, id, opts)
 	s.confs[id] = c
+	s.mu.Unlock()
 	s.log.Info("conference created", "conference", id)
+	s.onCreated.Run(c)
 	return c, nil
 }
 

@@ -29,6 +29,7 @@ func TestDefaultConfigAnswersSIPp(t *testing.T) {
 	}
 	var logs bytes.Buffer
 	cmd := exec.Command(bin, "serve")
+	cmd.Dir = t.TempDir() // the default recordings/ is made here
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"github.com/switchboard-sip/switchboard/apps/echo"
 	"github.com/switchboard-sip/switchboard/apps/holdmusic"
 	"github.com/switchboard-sip/switchboard/apps/park"
+	"github.com/switchboard-sip/switchboard/apps/recording"
 	"github.com/switchboard-sip/switchboard/conference"
 	"github.com/switchboard-sip/switchboard/platform"
 )
@@ -61,6 +62,10 @@ type AppsConfig struct {
 		Enabled           bool `yaml:"enabled"`
 		conference.Config `yaml:",inline"`
 	} `yaml:"conference"`
+	Recording struct {
+		Enabled          bool `yaml:"enabled"`
+		recording.Config `yaml:",inline"`
+	} `yaml:"recording"`
 }
 
 // loadConfig reads the embedded default and then, if path is set, the file

@@ -25,6 +25,7 @@ import (
 	"github.com/switchboard-sip/switchboard/apps/echo"
 	"github.com/switchboard-sip/switchboard/apps/holdmusic"
 	"github.com/switchboard-sip/switchboard/apps/park"
+	"github.com/switchboard-sip/switchboard/apps/recording"
 	"github.com/switchboard-sip/switchboard/conference"
 	"github.com/switchboard-sip/switchboard/platform"
 )
@@ -90,6 +91,7 @@ type Server struct {
 	Conferences *conference.Service // nil when disabled
 	Music       *holdmusic.Service  // nil when disabled
 	Park        *park.Service       // nil when disabled
+	Recording   *recording.Service  // nil when disabled
 	cfg         Config
 }
 
@@ -109,7 +111,7 @@ func newServer(cfg Config, log *slog.Logger, opts ...platform.Option) (*Server, 
 }
 
 // startApps starts the apps the dial plan enables, in dependency order
-// (park plays the music).
+// (park plays the music; the recorder records in conferences).
 func (s *Server) startApps(log *slog.Logger) error {
 	p, cfg, err := s.Platform, s.cfg, error(nil)
 	timers := [2]time.Duration{cfg.Calls.SessionExpires, cfg.Calls.RTPTimeout}
@@ -139,6 +141,14 @@ func (s *Server) startApps(log *slog.Logger) error {
 	}
 	if cfg.Apps.Conference.Enabled {
 		if s.Conferences, err = conference.New(p, cfg.Apps.Conference.Config, conference.WithLogger(log)); err != nil {
+			return err
+		}
+	}
+	if cfg.Apps.Recording.Enabled {
+		if s.Conferences == nil {
+			return errors.New("apps.recording needs apps.conference (callers are recorded in a private conference)")
+		}
+		if s.Recording, err = recording.New(p, s.Conferences, cfg.Apps.Recording.Config, recording.WithLogger(log)); err != nil {
 			return err
 		}
 	}
