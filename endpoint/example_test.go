@@ -138,3 +138,30 @@ func ExampleConversation_Impersonate() {
 	// P-Asserted-Identity: <tel:+15551234567>
 	// endpoint: remote answered 486 Busy Here
 }
+
+// Out-of-dialog requests leave from the endpoint's owner URI: here a
+// MESSAGE (RFC 3428) to a user, whose endpoint serves requests other
+// than INVITE with HandleOther.
+func ExampleEndpoint_SendMessage() {
+	phones := startPlatform(platform.Config{})
+	defer phones.Close()
+	bob, _ := endpoint.NewUser(phones, endpoint.Settings{OwnerURI: "sip:bob@127.0.0.1"})
+	defer bob.Close()
+	bob.HandleOther(platform.HandlerFunc(func(r *platform.Request) {
+		fmt.Printf("%s from %s: %s\n", r.Method, r.From().Address.String(), r.Body())
+		_ = r.Respond(200, "OK", nil)
+	}))
+
+	server := startPlatform(platform.Config{})
+	defer server.Close()
+	park, _ := endpoint.NewApplication(server, endpoint.Settings{OwnerURI: "sip:park@127.0.0.1"})
+	defer park.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := park.SendMessage(ctx, uri(phones, "bob"), "text/plain;charset=utf-8", []byte("Your call was parked on 7001"))
+	fmt.Println("delivered:", err == nil)
+	// Output:
+	// MESSAGE from sip:park@127.0.0.1: Your call was parked on 7001
+	// delivered: true
+}
