@@ -39,7 +39,7 @@ func ExampleCall_Establish_conference() {
 	svc, _ := conference.NewService(server, conference.Config{})
 	defer svc.Close()
 	conf, _ := svc.Create("support", conference.Options{})
-	joined := make(chan struct{}, 4)
+	joined := make(chan struct{}, 16)
 	conf.OnRosterChanged(func(conference.RosterChange) { joined <- struct{}{} })
 
 	lobby, _ := endpoint.NewApplication(server, endpoint.Settings{OwnerURI: "sip:lobby@127.0.0.1"})
