@@ -43,7 +43,7 @@ func printRoster(roster []conference.ParticipantInfo) {
 func ExampleConference_Join() {
 	server := startPlatform()
 	defer server.Close()
-	svc, err := conference.NewService(server, conference.Config{})
+	svc, err := conference.New(server, conference.Config{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func ExampleConference_Join() {
 func ExampleConference_Add() {
 	server := startPlatform()
 	defer server.Close()
-	svc, _ := conference.NewService(server, conference.Config{})
+	svc, _ := conference.New(server, conference.Config{})
 	defer svc.Close()
 	room, _ := svc.Create("room-7", conference.Options{Persistent: true})
 	changes := make(chan conference.RosterChange, 16)
