@@ -36,7 +36,7 @@ func startPlatform() *platform.Platform {
 func ExampleCall_Establish_conference() {
 	server := startPlatform()
 	defer server.Close()
-	svc, _ := conference.NewService(server, conference.Config{})
+	svc, _ := conference.New(server, conference.Config{})
 	defer svc.Close()
 	conf, _ := svc.Create("support", conference.Options{})
 	joined := make(chan struct{}, 16)
