@@ -49,7 +49,7 @@ func ExampleConference_Join() {
 	}
 	defer svc.Close()
 	conf, _ := svc.Create("standup", conference.Options{})
-	joined := make(chan conference.RosterChange, 8)
+	joined := make(chan conference.RosterChange, 16)
 	conf.OnRosterChanged(func(ch conference.RosterChange) { joined <- ch })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -103,7 +103,7 @@ func ExampleConference_Add() {
 	svc, _ := conference.New(server, conference.Config{})
 	defer svc.Close()
 	room, _ := svc.Create("room-7", conference.Options{Persistent: true})
-	changes := make(chan conference.RosterChange, 4)
+	changes := make(chan conference.RosterChange, 16)
 	room.OnRosterChanged(func(ch conference.RosterChange) { changes <- ch })
 
 	lobby, _ := endpoint.NewApplication(server, endpoint.Settings{OwnerURI: "sip:lobby@127.0.0.1"})

@@ -138,3 +138,85 @@ func ExampleConversation_Impersonate() {
 	// P-Asserted-Identity: <tel:+15551234567>
 	// endpoint: remote answered 486 Busy Here
 }
+
+// Out-of-dialog requests leave from the endpoint's owner URI: here a
+// MESSAGE (RFC 3428) to a user, whose endpoint serves requests other
+// than INVITE with HandleOther.
+func ExampleEndpoint_SendMessage() {
+	phones := startPlatform(platform.Config{})
+	defer phones.Close()
+	bob, _ := endpoint.NewUser(phones, endpoint.Settings{OwnerURI: "sip:bob@127.0.0.1"})
+	defer bob.Close()
+	bob.HandleOther(platform.HandlerFunc(func(r *platform.Request) {
+		fmt.Printf("%s from %s: %s\n", r.Method, r.From().Address.String(), r.Body())
+		_ = r.Respond(200, "OK", nil)
+	}))
+
+	server := startPlatform(platform.Config{})
+	defer server.Close()
+	park, _ := endpoint.NewApplication(server, endpoint.Settings{OwnerURI: "sip:park@127.0.0.1"})
+	defer park.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := park.SendMessage(ctx, uri(phones, "bob"), "text/plain;charset=utf-8", []byte("Your call was parked on 7001"))
+	fmt.Println("delivered:", err == nil)
+	// Output:
+	// MESSAGE from sip:park@127.0.0.1: Your call was parked on 7001
+	// delivered: true
+}
+
+// Event handlers compose: each OnX adds a handler and returns its remove
+// function, and every handler added runs, in order, on the call's event
+// goroutine. Here an audit log and a menu both see the caller's first key;
+// the audit log then removes itself and the menu alone sees the second.
+func ExampleCall_OnDTMF() {
+	server := startPlatform(platform.Config{})
+	defer server.Close()
+	ivr, _ := endpoint.NewApplication(server, endpoint.Settings{OwnerURI: "sip:ivr@127.0.0.1"})
+	defer ivr.Close()
+	seen := make(chan string, 8)
+	ivr.HandleCalls(endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
+		first := make(chan struct{}, 1)
+		removeAudit := c.OnDTMF(func(ev media.DTMFEvent) {
+			seen <- fmt.Sprintf("audit: %c (%v)", ev.Digit, ev.Source)
+		})
+		c.OnDTMF(func(ev media.DTMFEvent) {
+			seen <- fmt.Sprintf("menu: %c", ev.Digit)
+			select {
+			case first <- struct{}{}:
+			default:
+			}
+		})
+		if err := c.Accept(ctx); err != nil {
+			return
+		}
+		select {
+		case <-first:
+			removeAudit()
+		case <-ctx.Done():
+			return
+		}
+		<-ctx.Done()
+	}))
+
+	phones := startPlatform(platform.Config{})
+	defer phones.Close()
+	alice, _ := endpoint.NewUser(phones, endpoint.Settings{OwnerURI: "sip:alice@127.0.0.1"})
+	defer alice.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	call := alice.NewConversation().NewCall()
+	if err := call.Establish(ctx, uri(server, "ivr"), endpoint.EstablishOptions{}); err != nil {
+		log.Fatal(err)
+	}
+	_ = call.SendDTMF(ctx, "12")
+	for range 3 {
+		fmt.Println(<-seen)
+	}
+	_ = call.Terminate(ctx)
+	// Output:
+	// audit: 1 (rfc4733)
+	// menu: 1
+	// menu: 2
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+	"github.com/switchboard-sip/switchboard/media/audio"
 	"github.com/switchboard-sip/switchboard/media/codec"
 )
 
@@ -21,13 +22,20 @@ func TestSymmetricRTPLatchesToSource(t *testing.T) {
 	defer other.Close()
 	p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: 1, SSRC: 3}, Payload: make([]byte, 160)}
 	b, _ := p.Marshal()
-	send(t, other, s.LocalAddr(), b)
-	want := other.LocalAddr().(*net.UDPAddr).AddrPort()
-	for deadline := time.Now().Add(2 * time.Second); s.Remote() != want; {
-		if time.Now().After(deadline) {
-			t.Fatalf("remote %v, want latched %v", s.Remote(), want)
+	// The session latches before it hands the packet to its consumer, so
+	// the packet's arrival at the sink is the moment to look.
+	arrived := make(chan struct{}, 1)
+	takeAudio(t, s, audio.SinkFunc(func([]int16) {
+		select {
+		case arrived <- struct{}{}:
+		default:
 		}
-		time.Sleep(5 * time.Millisecond)
+	}))
+	send(t, other, s.LocalAddr(), b)
+	waitSignal(t, arrived, "the packet from the new source")
+	want := other.LocalAddr().(*net.UDPAddr).AddrPort()
+	if s.Remote() != want {
+		t.Fatalf("remote %v, want latched %v", s.Remote(), want)
 	}
 	// Our audio now goes where the media came from.
 	if err := s.WriteFrame(make([]int16, g711Frame)); err != nil {
@@ -120,12 +128,12 @@ func TestRTCPReportsBetweenSessions(t *testing.T) {
 	for i := 0; i < 50; i++ {
 		_ = a.WriteFrame(frame)
 		_ = b.WriteFrame(frame)
-		time.Sleep(5 * time.Millisecond)
 	}
-	time.Sleep(300 * time.Millisecond)
-	if a.Stats().RTCPRecv == 0 || b.Stats().RTCPRecv == 0 || a.Stats().RTCPSent == 0 {
-		t.Fatalf("no RTCP exchanged: a %+v b %+v", a.Stats(), b.Stats())
-	}
+	// Reports go out every ReportInterval (100 ms): wait for the first
+	// ones each way rather than for a fixed time.
+	relayWait(t, "RTCP each way", func() bool {
+		return a.Stats().RTCPRecv > 0 && b.Stats().RTCPRecv > 0 && a.Stats().RTCPSent > 0 && b.Stats().PacketsReceived == 50
+	})
 	if st := b.Stats(); st.PacketsReceived != 50 || st.PacketsLost != 0 {
 		t.Fatalf("b received %d lost %d", st.PacketsReceived, st.PacketsLost)
 	}
@@ -142,13 +150,52 @@ func TestDTMFFloodIsBounded(t *testing.T) {
 		b, _ := p.Marshal()
 		send(t, peer, to, b)
 	}
-	time.Sleep(300 * time.Millisecond)
+	// The reader handles packets in order and reports DTMF inline, so once
+	// an audio packet sent after the flood reaches the sink, the flood has
+	// been handled. The sentinel itself may be lost to a full socket
+	// buffer, so it is resent until one arrives.
+	var sentinels atomic.Uint64
+	arrived := make(chan struct{}, 1)
+	takeAudio(t, s, audio.SinkFunc(func([]int16) {
+		sentinels.Add(1)
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
+	}))
+	for seq, deadline := 2000, time.Now().Add(3*time.Second); ; seq++ {
+		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: uint16(seq), Timestamp: uint32(seq * 160), SSRC: 5}, Payload: make([]byte, 160)}
+		b, _ := p.Marshal()
+		send(t, peer, to, b)
+		select {
+		case <-arrived:
+		case <-time.After(20 * time.Millisecond):
+			if time.Now().Before(deadline) {
+				continue
+			}
+			t.Fatal("the reader never caught up with the flood")
+		}
+		break
+	}
 	if got := n.Load(); got > maxDTMFPerSecond*2 || got == 0 {
 		t.Fatalf("%d key presses reported from a flood, want 1..%d", got, maxDTMFPerSecond*2)
 	}
 	// The kernel may drop part of the burst before the reader sees it;
 	// of what arrived, everything beyond the cap is dropped and counted.
-	if st := s.Stats(); st.PacketsReceived < 200 || st.Dropped+uint64(maxDTMFPerSecond*2) < st.PacketsReceived {
-		t.Fatalf("flood not counted as dropped: %+v", st)
+	st := s.Stats()
+	flood := st.PacketsReceived - sentinels.Load()
+	if flood < 200 || st.Dropped+uint64(maxDTMFPerSecond*2) < flood {
+		t.Fatalf("flood not counted as dropped: %+v (%d sentinels)", st, sentinels.Load())
+	}
+}
+
+// waitSignal waits up to 3 s for a value on ch, failing the test with
+// what it waited for.
+func waitSignal(t testing.TB, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(3 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
 	}
 }

@@ -3,7 +3,6 @@ package media
 import (
 	"net"
 	"net/netip"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -72,9 +71,13 @@ func TestSessionWriteFrameHeaders(t *testing.T) {
 
 func TestSessionDropsBadPacketsAndDecodesGoodOnes(t *testing.T) {
 	s, peer := pair(t)
-	var mu sync.Mutex
-	var got int
-	takeAudio(t, s, audio.SinkFunc(func(pcm []int16) { mu.Lock(); got += len(pcm); mu.Unlock() }))
+	var got atomic.Int64
+	all := make(chan struct{})
+	takeAudio(t, s, audio.SinkFunc(func(pcm []int16) {
+		if got.Add(int64(len(pcm))) == 320 {
+			close(all)
+		}
+	}))
 	to := s.LocalAddr()
 	good := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: 1, SSRC: 9}, Payload: make([]byte, 160)}
 	gb, _ := good.Marshal()
@@ -93,18 +96,10 @@ func TestSessionDropsBadPacketsAndDecodesGoodOnes(t *testing.T) {
 	for _, b := range [][]byte{badVersion, badPadding, {0x80}, {}, gb, eb} {
 		send(t, peer, to, b)
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		mu.Lock()
-		n := got
-		mu.Unlock()
-		if n == 320 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("decoded %d samples, want 320 (stats %+v)", n, s.Stats())
-		}
-		time.Sleep(10 * time.Millisecond)
+	select {
+	case <-all:
+	case <-time.After(2 * time.Second):
+		t.Fatalf("decoded %d samples, want 320 (stats %+v)", got.Load(), s.Stats())
 	}
 	if st := s.Stats(); st.PacketsReceived != 2 || st.Dropped < 3 {
 		t.Fatalf("stats = %+v, want 2 received and >= 3 dropped", st)

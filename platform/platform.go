@@ -198,7 +198,15 @@ func New(cfg Config, opts ...Option) (*Platform, error) {
 		sipgo.WithUserAgent(cfg.UserAgent),
 		sipgo.WithUserAgentHostname(p.host),
 		sipgo.WithUserAgenTLSConfig(tlsConf),
-		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(siplog)),
+		sipgo.WithUserAgentTransactionLayerOptions(
+			sip.WithTransactionLayerLogger(siplog),
+			// sipgo's default handler logs responses that match no
+			// transaction (a 100 Trying overtaken by the final response,
+			// a retransmission) to its process-wide default logger.
+			sip.WithTransactionLayerUnhandledResponseHandler(func(r *sip.Response) {
+				siplog.Debug("response matches no transaction", "response", r.Short())
+			}),
+		),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(siplog)),
 	)
 	if err != nil {
