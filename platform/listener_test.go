@@ -3,6 +3,8 @@ package platform_test
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -401,4 +403,34 @@ func TestTCPServedAgainAfterFDExhaustion(t *testing.T) {
 		t.Fatalf("after the connections closed, a fresh TCP OPTIONS got %q within 1s", got)
 	}
 	t.Logf("served again %s after the connections closed", time.Since(start))
+}
+
+// TestIdleTLSConnectionsAreClosed: the idle timeout applies beneath TLS
+// too: a connection that completes its handshake and then sends nothing is
+// closed after TCPIdleTimeout.
+func TestIdleTLSConnectionsAreClosed(t *testing.T) {
+	sbt.CheckGoroutines(t)
+	const idle = 300 * time.Millisecond
+	dir := t.TempDir()
+	ca := issue(t, "test-ca", nil, true)
+	srvCert, srvKey := issue(t, "switchboard", ca, false).files(t, dir, "server")
+	p := startPlatform(t, platform.Config{
+		TLS:            []platform.TLSListener{{Addr: "127.0.0.1:0", CertFile: srvCert, KeyFile: srvKey}},
+		TCPIdleTimeout: idle,
+	})
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.cert)
+	start := time.Now()
+	conn, err := tls.Dial("tcp", p.Addr("tls").String(), &tls.Config{RootCAs: pool, ServerName: "switchboard"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	after, ok := closedByPeer(conn, start, start.Add(5*time.Second))
+	if !ok {
+		t.Fatal("the silent TLS connection was still open 5s after it was opened")
+	}
+	if after < idle || after > idle+2*time.Second {
+		t.Errorf("the silent TLS connection was closed after %s, want about %s", after, idle)
+	}
 }
