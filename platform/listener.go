@@ -197,10 +197,12 @@ type guardedConn struct {
 	closeOnce sync.Once
 }
 
-// Read reads, closing the connection when nothing arrives within the idle
-// timeout. The error it then returns wraps net.ErrClosed, which sipgo's
-// read loop takes for a closed connection: it ends that loop and removes
-// the connection from sipgo's pool.
+// Read reads, failing when nothing arrives within the idle timeout. The
+// error it then returns wraps net.ErrClosed, which sipgo's read loop takes
+// for a closed connection: it ends that loop, which closes the connection
+// and removes it from sipgo's pool (the TLS handshake and the WebSocket
+// upgrade close it on error too). Read leaves the closing to them so that
+// a TLS connection can still send its close_notify alert.
 func (c *guardedConn) Read(b []byte) (int, error) {
 	if c.g.idle > 0 {
 		if err := c.Conn.SetReadDeadline(time.Now().Add(c.g.idle)); err != nil {
@@ -209,18 +211,20 @@ func (c *guardedConn) Read(b []byte) (int, error) {
 	}
 	n, err := c.Conn.Read(b)
 	if err != nil && c.g.idle > 0 && errors.Is(err, os.ErrDeadlineExceeded) {
-		_ = c.Close()
-		c.g.log.Debug("platform: closed an idle connection",
+		c.g.log.Debug("platform: closing an idle connection",
 			"transport", c.transport, "remote", c.RemoteAddr().String(), "idle_timeout", c.g.idle)
 		return n, fmt.Errorf("platform: %s connection from %s idle for %s: %w", c.transport, c.RemoteAddr(), c.g.idle, net.ErrClosed)
 	}
 	return n, err
 }
 
-// Close closes the connection; the first call releases its place in the
-// per-source count.
+// Close closes the connection and releases its place in the per-source
+// count. It is idempotent (later calls return nil).
 func (c *guardedConn) Close() error {
-	err := c.Conn.Close()
-	c.closeOnce.Do(func() { c.g.release(c.src) })
+	var err error
+	c.closeOnce.Do(func() {
+		err = c.Conn.Close()
+		c.g.release(c.src)
+	})
 	return err
 }

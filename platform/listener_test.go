@@ -128,7 +128,9 @@ func (s *syncBuffer) String() string {
 func TestIdleTCPConnectionsAreClosed(t *testing.T) {
 	sbt.CheckGoroutines(t)
 	const idle = 300 * time.Millisecond
-	p := startPlatform(t, platform.Config{TCP: []string{"127.0.0.1:0"}, TCPIdleTimeout: idle})
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	p := startPlatform(t, platform.Config{TCP: []string{"127.0.0.1:0"}, TCPIdleTimeout: idle}, platform.WithLogger(log))
 	start := time.Now()
 	silent := dialFrom(t, "", p.Addr("tcp"))
 	active := dialFrom(t, "", p.Addr("tcp"))
@@ -159,6 +161,11 @@ func TestIdleTCPConnectionsAreClosed(t *testing.T) {
 	}
 	if got := tcpOptions(active, 2*time.Second); !strings.HasPrefix(got, "SIP/2.0 200") {
 		t.Fatalf("active connection at the end: OPTIONS got %q", got)
+	}
+	// sipgo must take the idle close for a closed connection (a debug
+	// line), not a read error.
+	if strings.Contains(logs.String(), "error") {
+		t.Errorf("the idle close was logged as an error:\n%s", logs.String())
 	}
 }
 
@@ -411,13 +418,15 @@ func TestTCPServedAgainAfterFDExhaustion(t *testing.T) {
 func TestIdleTLSConnectionsAreClosed(t *testing.T) {
 	sbt.CheckGoroutines(t)
 	const idle = 300 * time.Millisecond
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	dir := t.TempDir()
 	ca := issue(t, "test-ca", nil, true)
 	srvCert, srvKey := issue(t, "switchboard", ca, false).files(t, dir, "server")
 	p := startPlatform(t, platform.Config{
 		TLS:            []platform.TLSListener{{Addr: "127.0.0.1:0", CertFile: srvCert, KeyFile: srvKey}},
 		TCPIdleTimeout: idle,
-	})
+	}, platform.WithLogger(log))
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.cert)
 	start := time.Now()
@@ -432,5 +441,8 @@ func TestIdleTLSConnectionsAreClosed(t *testing.T) {
 	}
 	if after < idle || after > idle+2*time.Second {
 		t.Errorf("the silent TLS connection was closed after %s, want about %s", after, idle)
+	}
+	if strings.Contains(logs.String(), "error") {
+		t.Errorf("the idle close was logged as an error:\n%s", logs.String())
 	}
 }
