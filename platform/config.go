@@ -62,7 +62,25 @@ type Config struct {
 
 	// RetryAfter is the Retry-After sent with 503 while draining. Default 30s.
 	RetryAfter time.Duration `yaml:"retry_after"`
+
+	// TCPIdleTimeout closes an accepted TCP, TLS or WS connection from
+	// which nothing has been read for this long (a CRLF keep-alive of
+	// RFC 5626 counts). Default 5m; negative disables; a positive value
+	// below 100ms is refused. Keep it above the longest time a peer that
+	// sends no keep-alives may stay silent on a connection it still
+	// expects responses and requests on (a ringing INVITE, a call).
+	TCPIdleTimeout time.Duration `yaml:"tcp_idle_timeout"`
+
+	// MaxConnsPerSource caps the connections accepted from one IP address
+	// and open at once, over all TCP, TLS and WS listeners; a connection
+	// over the cap is closed as soon as it is accepted. Default 64;
+	// negative disables.
+	MaxConnsPerSource int `yaml:"max_conns_per_source"`
 }
+
+// minTCPIdleTimeout is the shortest accepted Config.TCPIdleTimeout: a
+// smaller value is a unit mistake (a bare YAML number is nanoseconds).
+const minTCPIdleTimeout = 100 * time.Millisecond
 
 // TLSListener is one TLS listen address.
 type TLSListener struct {
@@ -92,6 +110,12 @@ func (c *Config) withDefaults(haveSockets bool) Config {
 	}
 	if out.UDPMaxMessage == 0 {
 		out.UDPMaxMessage = 8192
+	}
+	if out.TCPIdleTimeout == 0 {
+		out.TCPIdleTimeout = 5 * time.Minute
+	}
+	if out.MaxConnsPerSource == 0 {
+		out.MaxConnsPerSource = 64
 	}
 	return out
 }

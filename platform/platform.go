@@ -166,10 +166,14 @@ func New(cfg Config, opts ...Option) (*Platform, error) {
 	if cfg.RTPPortMin < 0 || cfg.RTPPortMax > 65535 || cfg.RTPPortMin > cfg.RTPPortMax {
 		return nil, fmt.Errorf("platform: invalid RTP port range %d-%d", cfg.RTPPortMin, cfg.RTPPortMax)
 	}
+	if cfg.TCPIdleTimeout > 0 && cfg.TCPIdleTimeout < minTCPIdleTimeout {
+		return nil, fmt.Errorf("platform: tcp_idle_timeout %s is below the minimum %s (negative disables)", cfg.TCPIdleTimeout, minTCPIdleTimeout)
+	}
 	if err := p.bind(); err != nil {
 		p.closeListeners()
 		return nil, err
 	}
+	p.guardListeners()
 	p.host = cfg.Host
 	if p.host == "" {
 		p.host = p.firstListenerIP()
@@ -283,6 +287,24 @@ func (p *Platform) bind() error {
 		p.tls = append(p.tls, &tlsListener{Listener: l, conf: conf, reg: p.certs})
 	}
 	return nil
+}
+
+// guardListeners wraps every stream listener, bound or passed in, so that
+// accept errors are retried, idle connections closed and connections per
+// source capped (listener.go). A TLS listener is guarded beneath its
+// handshake: the cap applies before a handshake is spent on a connection.
+func (p *Platform) guardListeners() {
+	g := newConnGuard(p.cfg.TCPIdleTimeout, p.cfg.MaxConnsPerSource, p.log)
+	for i, l := range p.tcp {
+		p.tcp[i] = g.listen(l, "tcp")
+	}
+	for _, l := range p.tls {
+		tl := l.(*tlsListener)
+		tl.Listener = g.listen(tl.Listener, "tls")
+	}
+	for i, l := range p.ws {
+		p.ws[i] = g.listen(l, "ws")
+	}
 }
 
 func (p *Platform) firstListenerIP() string {
