@@ -70,7 +70,7 @@ func dialFrom(t testing.TB, from string, addr net.Addr) net.Conn {
 }
 
 // startPlatform starts a platform with cfg and closes it at cleanup.
-func startPlatform(t testing.TB, cfg platform.Config, opts ...platform.Option) *platform.Platform {
+func startTCPPlatform(t testing.TB, cfg platform.Config, opts ...platform.Option) *platform.Platform {
 	t.Helper()
 	p, err := platform.New(cfg, opts...)
 	if err != nil {
@@ -130,7 +130,7 @@ func TestIdleTCPConnectionsAreClosed(t *testing.T) {
 	const idle = 300 * time.Millisecond
 	var logs syncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	p := startPlatform(t, platform.Config{TCP: []string{"127.0.0.1:0"}, TCPIdleTimeout: idle}, platform.WithLogger(log))
+	p := startTCPPlatform(t, platform.Config{TCP: []string{"127.0.0.1:0"}, TCPIdleTimeout: idle}, platform.WithLogger(log))
 	start := time.Now()
 	silent := dialFrom(t, "", p.Addr("tcp"))
 	active := dialFrom(t, "", p.Addr("tcp"))
@@ -180,7 +180,7 @@ func TestConnectionsPerSourceAreCapped(t *testing.T) {
 	sbt.CheckGoroutines(t)
 	var logs syncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	p := startPlatform(t, platform.Config{TCP: []string{"127.0.0.1:0"}, MaxConnsPerSource: 3}, platform.WithLogger(log))
+	p := startTCPPlatform(t, platform.Config{TCP: []string{"127.0.0.1:0"}, MaxConnsPerSource: 3}, platform.WithLogger(log))
 	addr := p.Addr("tcp")
 
 	var first []net.Conn
@@ -423,7 +423,7 @@ func TestIdleTLSConnectionsAreClosed(t *testing.T) {
 	dir := t.TempDir()
 	ca := issue(t, "test-ca", nil, true)
 	srvCert, srvKey := issue(t, "switchboard", ca, false).files(t, dir, "server")
-	p := startPlatform(t, platform.Config{
+	p := startTCPPlatform(t, platform.Config{
 		TLS:            []platform.TLSListener{{Addr: "127.0.0.1:0", CertFile: srvCert, KeyFile: srvKey}},
 		TCPIdleTimeout: idle,
 	}, platform.WithLogger(log))
