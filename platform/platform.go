@@ -677,6 +677,9 @@ func (p *Platform) ServeRequest(req *sip.Request, tx sip.ServerTransaction) {
 	r := &Request{Request: req, Tx: tx}
 	if code, reason := validate(req); code != 0 {
 		respondInvalid(r, code, reason)
+		if reason == reasonDuplicateLength {
+			p.closeStream(req)
+		}
 		return
 	}
 	if mf := req.MaxForwards(); mf != nil && mf.Val() == 0 && !req.IsAck() {

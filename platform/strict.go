@@ -36,7 +36,7 @@ func validate(req *sip.Request) (int, string) {
 		return 400, "Bad Request-URI"
 	case len(req.GetHeaders("Content-Length")) > 1:
 		// Two lengths let a stream be split two ways (request smuggling).
-		return 400, "Duplicate Content-Length"
+		return 400, reasonDuplicateLength
 	}
 	if _, ok := req.From().Params.Get("tag"); !ok {
 		return 400, "Missing From Tag"
@@ -49,6 +49,42 @@ func validate(req *sip.Request) (int, string) {
 		}
 	}
 	return 0, ""
+}
+
+// reasonDuplicateLength is the reason of the 400 for two Content-Length
+// headers; over a stream the connection is closed after it (closeStream).
+const reasonDuplicateLength = "Duplicate Content-Length"
+
+// closeStream closes the TCP, TLS or WS connection req arrived on: after
+// two Content-Length headers, where the next request begins is anybody's
+// guess, so nothing more is read from it.
+func (p *Platform) closeStream(req *sip.Request) {
+	if strings.EqualFold(req.Transport(), "UDP") || p.ua == nil {
+		return
+	}
+	pool := p.ua.TransportLayer().Pool(req.Transport())
+	if pool == nil {
+		return
+	}
+	c := pool.Get(req.Source())
+	if c == nil {
+		return
+	}
+	_, _ = c.TryClose() // give back the reference Get took before the socket goes
+	// Close the socket beneath sipgo's connection: its read loop then
+	// ends and releases the connection as for any closed peer.
+	var conn net.Conn
+	switch sc := c.(type) {
+	case *sip.TCPConnection: // TLS connections are TCPConnections too
+		conn = sc.Conn
+	case *sip.WSConnection:
+		conn = sc.Conn
+	}
+	if conn != nil {
+		_ = conn.Close()
+		p.log.Info("platform: closed a connection after a request with two Content-Length headers",
+			"transport", req.Transport(), "source", req.Source())
+	}
 }
 
 // respondInvalid answers a request that validate refused. A 505 is sent

@@ -2,6 +2,7 @@ package platform_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -107,5 +108,69 @@ func TestMergedRequestLoopDetected(t *testing.T) {
 	}
 	if n := len(calls); n != 1 {
 		t.Fatalf("%d calls from one merged request", n)
+	}
+}
+
+// TestTCPKeepAliveAndSmuggling: over TCP a CRLF CRLF ping gets a CRLF pong
+// (RFC 5626 section 4.4.1), and a request with two Content-Length headers
+// gets 400 and the connection is closed, so a request smuggled behind it
+// is never served.
+func TestTCPKeepAliveAndSmuggling(t *testing.T) {
+	srv := sbt.NewServer(t)
+	served := make(chan string, 4)
+	srv.Handle(t, "x", endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
+		served <- c.CallID()
+		_ = c.Decline(ctx, 486)
+	}))
+	c, err := net.Dial("tcp", srv.Addr("tcp").String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "\r\n" {
+		t.Fatalf("ping answered %q (%v), want a CRLF pong", buf[:n], err)
+	}
+
+	tcpReq := func(callID string, extra ...string) string {
+		h := []string{
+			"INVITE sip:x@127.0.0.1 SIP/2.0",
+			"Via: SIP/2.0/TCP " + c.LocalAddr().String() + ";branch=z9hG4bK" + callID,
+			"From: <sip:tester@127.0.0.1>;tag=abc", "To: <sip:x@127.0.0.1>",
+			"Call-ID: " + callID, "CSeq: 1 INVITE", "Max-Forwards: 70",
+			"Contact: <sip:tester@" + c.LocalAddr().String() + ";transport=tcp>",
+		}
+		return strings.Join(append(h, extra...), "\r\n") + "\r\n\r\n"
+	}
+	smuggled := tcpReq("smuggled", "Content-Length: 0")
+	first := tcpReq("outer", "Content-Length: 0", fmt.Sprintf("Content-Length: %d", len(smuggled)))
+	if _, err := c.Write([]byte(first + smuggled)); err != nil {
+		t.Fatal(err)
+	}
+	var got strings.Builder
+	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	var rerr error
+	for rerr == nil {
+		var n int
+		n, rerr = c.Read(buf)
+		got.Write(buf[:n])
+	}
+	if ne, ok := rerr.(net.Error); ok && ne.Timeout() {
+		t.Errorf("the connection is still open 3 s after two Content-Length headers")
+	}
+	if !strings.HasPrefix(got.String(), "SIP/2.0 400 Duplicate Content-Length") {
+		t.Fatalf("two Content-Length headers answered %q, want 400", got.String())
+	}
+	if strings.Contains(got.String(), "smuggled") {
+		t.Fatalf("the smuggled request was answered:\n%s", got.String())
+	}
+	select {
+	case id := <-served:
+		t.Fatalf("a request reached the handler: %s", id)
+	case <-time.After(300 * time.Millisecond):
 	}
 }
