@@ -184,7 +184,3 @@ func (w *wavWriter) close() error {
 	}
 	return err
 }
-
-// duration returns the playing time of the audio accepted so far, in
-// sample frames.
-func (w *wavWriter) frames() int64 { return (w.written + int64(len(w.buf))) / int64(w.block) }
