@@ -379,7 +379,7 @@ func (r *Recorder) createFiles() error {
 			r.closeFiles()
 			return err
 		}
-		w, err := newWAVWriter(f, name, enc, channels, sampleRate)
+		w, err := newWAVWriter(f, name, enc, channels, sampleRate, r.cfg.SyncInterval)
 		if err != nil {
 			f.Close()
 			r.closeFiles()
