@@ -92,7 +92,7 @@ type Recorder struct {
 
 	frameN             int
 	placeTol, driftTol int64 // samples
-	respurt            int64
+	respurt, jumpLate  int64
 	voiceSum           int64 // sum of squares of a frame at VoiceLevel
 	hangFrames         int
 	ringSamples        int
@@ -162,6 +162,7 @@ func New(cfg Config, opts ...Option) (*Recorder, error) {
 	r.placeTol = durSamples(placeTolerance)
 	r.driftTol = durSamples(driftTolerance)
 	r.respurt = durSamples(respurtAfter)
+	r.jumpLate = durSamples(jumpAfter)
 	r.latencyFrames = int64(cfg.Latency / frameDur)
 	// The ring holds the latency, a second of slack and a frame.
 	r.ringSamples = 1 << bits.Len(uint(durSamples(cfg.Latency+time.Second)))
