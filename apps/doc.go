@@ -1,7 +1,14 @@
-// Package apps is the home of Switchboard's bundled applications. Each app
-// is a subpackage exposing an endpoint.Handler or a service that routes
-// its own addresses, so that cmd/switchboard (and any program embedding
-// Switchboard) can put it on its dial plan:
+// Package apps is the home of Switchboard's bundled applications. Every app
+// is a subpackage with the same shape, so that cmd/switchboard (and any
+// program embedding Switchboard) puts it on its dial plan the same way:
+//
+//	app, err := park.New(p, park.Config{}, park.WithLogger(log))
+//
+// New(platform, Config, ...Option) validates the config, routes the app's
+// addresses on the platform and registers the app with it; the platform
+// closes its apps, last started first, on Shutdown or Close, and each
+// app's Close is idempotent. Apps whose behaviour a bot may want on its
+// own endpoint also export a Handler.
 //
 //   - apps/echo answers and sends back what the caller says.
 //   - apps/announce plays an announcement and hangs up (the default

@@ -210,7 +210,8 @@ func TestByeAndHoldCrossTheBridge(t *testing.T) {
 	far := callee.NextCall(t)
 	caller.StartTone(500)
 	far.StartTone(900)
-	time.Sleep(300 * time.Millisecond)
+	far.WaitTone(t, 500, 5*time.Second)
+	caller.WaitTone(t, 900, 5*time.Second)
 	caller.ResetRecording()
 	far.ResetRecording()
 	time.Sleep(time.Second)
@@ -252,7 +253,7 @@ func TestConferenceURIAsDestinationIsRefused(t *testing.T) {
 // same caller URI is refused unless it uses a generated identity.
 func TestIntoConference(t *testing.T) {
 	srv := sbt.NewServer(t)
-	svc, err := conference.NewService(srv.Platform, conference.Config{})
+	svc, err := conference.New(srv.Platform, conference.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -398,7 +399,8 @@ func TestReferOnALegIsCarriedOut(t *testing.T) {
 	th := third.NextCall(t)
 	far.StartTone(900)
 	th.StartTone(1300)
-	time.Sleep(400 * time.Millisecond)
+	th.WaitTone(t, 900, 5*time.Second)
+	far.WaitTone(t, 1300, 5*time.Second)
 	far.ResetRecording()
 	th.ResetRecording()
 	time.Sleep(time.Second)
@@ -434,8 +436,8 @@ func TestMediaTimeoutOnOneLegEndsBoth(t *testing.T) {
 	far := callee.NextCall(t)
 	caller.StartTone(500)
 	far.StartTone(900)
-	time.Sleep(500 * time.Millisecond)
-	callee.Server.Close() // no BYE: leg 2's peer just vanishes
+	far.WaitTone(t, 500, 5*time.Second) // media flows before the peer vanishes
+	callee.Server.Close()               // no BYE: leg 2's peer just vanishes
 	caller.WaitTerminated(t, 8*time.Second)
 	if caller.Reason() != endpoint.ReasonRemoteHangUp {
 		t.Fatalf("caller's call ended with %q", caller.Reason())

@@ -75,7 +75,7 @@ func lobby(t testing.TB, srv *sbt.Server, conf *conference.Conference, opts b2b.
 // the caller and a phone in the conference hear each other.
 func TestLocalJoinIsSpliced(t *testing.T) {
 	srv := sbt.NewServer(t)
-	svc, err := conference.NewService(srv.Platform, conference.Config{})
+	svc, err := conference.New(srv.Platform, conference.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,11 +123,7 @@ func TestLocalJoinIsSpliced(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("b2b call did not end")
 	}
-	for deadline := time.Now().Add(5 * time.Second); len(conf.Roster()) != 1; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("caller still in the roster: %+v", conf.Roster())
-		}
-	}
+	sbt.WaitRoster(t, conf, 1, 5*time.Second) // the caller left
 	member.Hangup(t)
 }
 
@@ -143,7 +139,7 @@ func BenchmarkLocalJoin(b *testing.B) {
 	}{{"spliced", b2b.Options{}}, {"relayed", b2b.Options{NoLocalSplice: true}}} {
 		b.Run(mode.name, func(b *testing.B) {
 			srv := sbt.NewServer(b)
-			svc, err := conference.NewService(srv.Platform, conference.Config{})
+			svc, err := conference.New(srv.Platform, conference.Config{})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -225,7 +221,7 @@ func BenchmarkLocalJoinSIPp(b *testing.B) {
 	}{{"spliced", b2b.Options{}}, {"relayed", b2b.Options{NoLocalSplice: true}}} {
 		b.Run(mode.name, func(b *testing.B) {
 			srv := sbt.NewServer(b)
-			svc, err := conference.NewService(srv.Platform, conference.Config{})
+			svc, err := conference.New(srv.Platform, conference.Config{})
 			if err != nil {
 				b.Fatal(err)
 			}

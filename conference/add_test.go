@@ -40,7 +40,7 @@ func openSockets(t testing.TB) int {
 // and the persistent conference outlives its last participant.
 func TestAddCallDirectly(t *testing.T) {
 	srv := sbt.NewServer(t)
-	svc, err := conference.NewService(srv.Platform, conference.Config{})
+	svc, err := conference.New(srv.Platform, conference.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -236,8 +236,12 @@ func (r *refusal) Error() string { return fmt.Sprintf("%d %s", r.code, r.reason)
 func (c *Conference) admit(ctx context.Context, call *endpoint.Call) {
 	req := call.Request()
 	wantTrusted := false
-	if h := req.GetHeader(JoinHeader); h != nil && strings.Contains(strings.ToLower(h.Value()), "trusted") {
-		wantTrusted = true
+	for _, h := range req.GetHeaders(JoinHeader) {
+		for opt := range strings.SplitSeq(h.Value(), ",") {
+			if strings.EqualFold(strings.TrimSpace(opt), "trusted") {
+				wantTrusted = true // a token, not a substring: "untrusted" is not a trusted join
+			}
+		}
 	}
 	uri := call.RemoteURI()
 	user := req.From().Address.User

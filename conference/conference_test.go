@@ -21,7 +21,7 @@ import (
 func newService(t *testing.T, cfg conference.Config) (*sbt.Server, *conference.Service) {
 	t.Helper()
 	srv := sbt.NewServer(t)
-	svc, err := conference.NewService(srv.Platform, cfg)
+	svc, err := conference.New(srv.Platform, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,17 +31,7 @@ func newService(t *testing.T, cfg conference.Config) (*sbt.Server, *conference.S
 
 func waitRoster(t *testing.T, c *conference.Conference, n int) []conference.ParticipantInfo {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		r := c.Roster()
-		if len(r) == n {
-			return r
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("roster has %d participants, want %d: %+v", len(r), n, r)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return sbt.WaitRoster(t, c, n, 10*time.Second)
 }
 
 // TestThreeBaresipsMixMinus: three baresip phones dial one conference,
@@ -317,19 +307,15 @@ func TestMuteEjectLock(t *testing.T) {
 	a.StartTone(600)
 	b.StartTone(1100)
 	roster := waitRoster(t, conf, 2)
-	time.Sleep(500 * time.Millisecond)
-	b.ResetRecording()
-	time.Sleep(time.Second)
-	if f := dsp.ToneFraction(b.Recording(), 8000, 600); f < 0.6 {
+	b.WaitTone(t, 600, 5*time.Second)
+	if f := dsp.ToneFraction(b.Listen(t, time.Second), 8000, 600); f < 0.6 {
 		t.Fatalf("bob hears alice in %.0f%% before mute", f*100)
 	}
 	if err := conf.Mute(roster[0].ID, true); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond)
-	b.ResetRecording()
-	time.Sleep(time.Second)
-	if f := dsp.ToneFraction(b.Recording(), 8000, 600); f > 0.05 {
+	b.WaitNoTone(t, 600, 5*time.Second)
+	if f := dsp.ToneFraction(b.Listen(t, time.Second), 8000, 600); f > 0.05 {
 		t.Fatalf("bob still hears muted alice in %.0f%%", f*100)
 	}
 	changes := make(chan conference.RosterChange, 4)

@@ -31,7 +31,7 @@
 // called. Conferences created on the fly by dialling (Config.AdHoc) end the
 // same way.
 //
-//	svc, _ := conference.NewService(p, conference.Config{AdHoc: true})
+//	svc, _ := conference.New(p, conference.Config{AdHoc: true})
 //	conf, _ := svc.Create("sales", conference.Options{})
 //	// phones dial conf.URI(); an app joins twice, hidden:
 //	player, _ := conference.Join(ctx, ep.NewConversation(), conf.URI(),

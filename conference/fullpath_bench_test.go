@@ -33,7 +33,7 @@ func cpuTime() time.Duration {
 func BenchmarkConferenceFullPath(b *testing.B) {
 	legs := 50
 	srv := sbt.NewServer(b)
-	svc, err := conference.NewService(srv.Platform, conference.Config{})
+	svc, err := conference.New(srv.Platform, conference.Config{})
 	if err != nil {
 		b.Fatal(err)
 	}

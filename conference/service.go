@@ -67,9 +67,9 @@ var (
 	ErrClosed   = errors.New("conference: service closed")
 )
 
-// NewService creates the conference service and routes sip:<prefix>*@host
-// to it.
-func NewService(p *platform.Platform, cfg Config, opts ...Option) (*Service, error) {
+// New creates the conference service, routes sip:<prefix>*@host on p to
+// it and registers it with p, which closes it on Shutdown or Close.
+func New(p *platform.Platform, cfg Config, opts ...Option) (*Service, error) {
 	if cfg.Prefix == "" {
 		cfg.Prefix = "conf-"
 	}
@@ -99,6 +99,9 @@ func NewService(p *platform.Platform, cfg Config, opts ...Option) (*Service, err
 	s.ep = ep
 	ep.HandleCalls(endpoint.HandlerFunc(s.serveCall))
 	ep.HandleOther(platform.HandlerFunc(s.serveOther))
+	if err := p.Register(s); err != nil {
+		return nil, fmt.Errorf("conference: %w", err)
+	}
 	return s, nil
 }
 

@@ -87,11 +87,16 @@ type Call struct {
 	transferred bool
 
 	// incoming
-	inv     *platform.Request // initial INVITE with our To tag set
-	invReq  *sip.Request
-	offer   []byte // remote offer of the initial INVITE (nil: delayed offer)
-	answer  []byte
-	rspHdrs []sip.Header
+	inv    *platform.Request // initial INVITE with our To tag set
+	invReq *sip.Request
+	// selfBranch is the Via branch of this outgoing call's initial
+	// INVITE when it was sent to one of this platform's own listeners:
+	// the branch then never left the process, so an incoming INVITE that
+	// carries it is this call arriving (see localCaller).
+	selfBranch string
+	offer      []byte // remote offer of the initial INVITE (nil: delayed offer)
+	answer     []byte
+	rspHdrs    []sip.Header
 
 	// outgoing
 	invite          *sip.Request
@@ -594,8 +599,7 @@ func (c *Call) terminate(ctx context.Context, reason Reason) error {
 		return c.Decline(ctx, sip.StatusTemporarilyUnavailable)
 	case StateEstablishing:
 		if c.incoming {
-			c.mu.Unlock()
-			return c.Decline(ctx, sip.StatusTemporarilyUnavailable)
+			return c.endUnconfirmedLocked(ctx, reason)
 		}
 		cancel := c.cancelEstablish
 		c.mu.Unlock()
@@ -623,6 +627,22 @@ func (c *Call) terminate(ctx context.Context, reason Reason) error {
 		return &ResponseError{Code: res.StatusCode, Reason: res.Reason, Res: res}
 	}
 	return nil
+}
+
+// endUnconfirmedLocked ends an incoming call whose 200 OK was sent but not
+// (yet) acknowledged: the dialog exists, so it is ended with BYE (RFC 3261
+// section 13.3.1.4). Unlike a confirmed call, everything is released at
+// once, before the BYE's own transaction ends: a peer that never ACKed is
+// unlikely to answer the BYE, and a flood of unACKed INVITEs must not hold
+// ports and goroutines for another 64*T1. c.mu is held; it is released.
+func (c *Call) endUnconfirmedLocked(ctx context.Context, reason Reason) error {
+	bye := c.requestLocked(sip.BYE, nil)
+	c.setStateLocked(StateTerminated, reason)
+	c.mu.Unlock()
+	bctx, cancel := context.WithTimeout(ctx, 64*c.p.Config().T1)
+	defer cancel()
+	_, _, err := c.do(bctx, bye)
+	return err
 }
 
 // abort ends the call without signalling (platform Close).

@@ -251,9 +251,13 @@ func formatsFor(names []string) ([]sdp.Format, error) {
 
 // FromLocalApplication reports whether an incoming call was placed by an
 // outgoing call of an application endpoint on the same platform. The check
-// uses the dialog the caller registered (its Call-ID and From tag), which a
-// remote party cannot forge without knowing them; conferences use it to
-// admit trusted joins from local application endpoints.
+// finds the dialog the caller registered (its Call-ID and From tag) and
+// then requires the INVITE to carry the Via branch of that call's INVITE,
+// which that call sent to one of this platform's own listeners: Call-ID and
+// From tag alone are values a remote party learns from any INVITE we send
+// it, and the branch of an INVITE that went from our socket to our socket
+// never left the process. Conferences use it to admit trusted joins from
+// local application endpoints.
 func (c *Call) FromLocalApplication() bool {
 	req := c.Request()
 	if req == nil {
@@ -264,7 +268,8 @@ func (c *Call) FromLocalApplication() bool {
 }
 
 // localCaller reports whether req (an INVITE received by p) was sent by a
-// call of an endpoint on the same platform, and returns that call.
+// call of an endpoint on the same platform, and returns that call (see
+// FromLocalApplication).
 func localCaller(p *platform.Platform, req *sip.Request) (*Call, bool) {
 	tag, ok := req.From().Params.Get("tag")
 	if !ok {
@@ -275,10 +280,23 @@ func localCaller(p *platform.Platform, req *sip.Request) (*Call, bool) {
 		return nil, false
 	}
 	c, ok := callOf(h)
-	if !ok || c.incoming {
+	if !ok || c.incoming || c.selfBranchOf() == "" {
+		return nil, false
+	}
+	via := req.Via()
+	if via == nil {
+		return nil, false
+	}
+	if b, ok := via.Params.Get("branch"); !ok || b != c.selfBranchOf() {
 		return nil, false
 	}
 	return c, true
+}
+
+func (c *Call) selfBranchOf() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.selfBranch
 }
 
 // ErrNotApplication is returned for actions reserved to application

@@ -50,6 +50,14 @@ func FuzzRequestPath(f *testing.F) {
 	f.Add([]byte(strings.Replace(fuzzInvite, "To: <sip:busy@127.0.0.1>", "To: <sip:busy@127.0.0.1>;tag=x", 1)))
 	f.Add([]byte(strings.Replace(fuzzInvite, "m=audio", "m=video", 1)))
 	f.Add([]byte("REFER sip:busy@127.0.0.1 SIP/2.0\r\nRefer-To: <sip:x?Replaces=a%3Bto-tag%3Db>\r\n\r\n"))
+	// The hostile-input cases of issue 14, kept as seeds.
+	f.Add([]byte(strings.Replace(fuzzInvite, " SIP/2.0\r\n", " SIP/3.0\r\n", 1)))
+	f.Add([]byte(strings.Replace(fuzzInvite, "Max-Forwards: 70", "Max-Forwards: 70\r\nContent-Length: 0", 1)))
+	f.Add([]byte(strings.Replace(fuzzInvite, "Contact: <sip:f@127.0.0.1:5999>", "Contact: *", 1)))
+	f.Add([]byte(strings.Replace(fuzzInvite, "Max-Forwards: 70", "Max-Forwards: 70\r\np-asserted-identity: <sip:ceo@x>\r\nP-ASSERTED-IDENTITY: <tel:1>", 1)))
+	f.Add([]byte(strings.Replace(fuzzInvite, "Max-Forwards: 70", "Max-Forwards: 70\r\nX-Switchboard-Join: untrusted", 1)))
+	f.Add([]byte(strings.Replace(fuzzInvite, "c=IN IP4 127.0.0.1", "c=IN IP4 127.0.0.77", 1)))
+	f.Add([]byte(strings.Replace(fuzzInvite, "Max-Forwards: 70", "Max-Forwards: 70\r\nReferred-By: <sip:victim@127.0.0.9:43110>", 1)))
 	srv := sbt.NewServer(f)
 	ep := srv.Handle(f, "busy", endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
 		_ = c.Decline(ctx, 486)

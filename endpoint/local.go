@@ -1,6 +1,9 @@
 package endpoint
 
 import (
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
 	"github.com/switchboard-sip/switchboard/internal/callsession"
 	"github.com/switchboard-sip/switchboard/internal/ua"
 	"github.com/switchboard-sip/switchboard/media"
@@ -33,9 +36,51 @@ func init() {
 	callsession.MediaElsewhere = func(call any, src *media.Flow) { call.(*Call).mediaElsewhere(src) }
 }
 
+// noteSelfBranch is a sipgo client request option run after ua.Core's
+// Prepare, before the initial INVITE leaves: when the INVITE goes to one of
+// this platform's own listeners it records the Via branch, a value that
+// then never leaves the process.
+func (c *Call) noteSelfBranch(_ *sipgo.Client, req *sip.Request) error {
+	if !c.p.IsListenerURI(req.Recipient) {
+		return nil
+	}
+	if via := req.Via(); via != nil {
+		if b, ok := via.Params.Get("branch"); ok {
+			c.mu.Lock()
+			c.selfBranch = b
+			c.mu.Unlock()
+		}
+	}
+	return nil
+}
+
+// sentBy reports whether in (an incoming call) is out (an outgoing call of
+// this platform) arriving: out sent its INVITE to our own listener and in's
+// INVITE carries that INVITE's Via branch. Call-ID and From tag alone are
+// not enough: a remote party learns them from any INVITE we send it and
+// can replay them from its own socket.
+func sentBy(in, out *Call) bool {
+	in.mu.Lock()
+	req := in.invReq
+	in.mu.Unlock()
+	out.mu.Lock()
+	branch := out.selfBranch
+	out.mu.Unlock()
+	if req == nil || branch == "" {
+		return false
+	}
+	via := req.Via()
+	if via == nil {
+		return false
+	}
+	b, ok := via.Params.Get("branch")
+	return ok && b == branch
+}
+
 // localPeer returns the call at the other end of c's dialog when it is a
 // call of this platform: the dialog is registered under the same Call-ID
-// with our remote tag as its local tag.
+// with our remote tag as its local tag, and the incoming one of the two
+// carries the outgoing one's self-addressed INVITE branch (sentBy).
 func (c *Call) localPeer() *Call {
 	c.mu.Lock()
 	callID, remoteTag := c.dlg.callID, c.dlg.remoteTag
@@ -48,7 +93,14 @@ func (c *Call) localPeer() *Call {
 		return nil
 	}
 	peer, ok := callOf(h)
-	if !ok || peer == c {
+	if !ok || peer == c || peer.incoming == c.incoming {
+		return nil
+	}
+	in, out := c, peer
+	if !c.incoming {
+		in, out = peer, c
+	}
+	if !sentBy(in, out) {
 		return nil
 	}
 	return peer

@@ -95,24 +95,22 @@ func TestHoldWithMusicAndRetrieve(t *testing.T) {
 	if c.HoldType() != endpoint.HoldRemoteWithMusic || held.Negotiated().Direction != sdp.RecvOnly {
 		t.Fatalf("hold type %v, held side %v", c.HoldType(), held.Negotiated().Direction)
 	}
-	time.Sleep(300 * time.Millisecond)
-	held.ResetRecording()
-	time.Sleep(1500 * time.Millisecond)
-	if f := dsp.ToneFraction(held.Recording(), 8000, 1000); f < 0.8 {
+	held.WaitTone(t, 1000, 5*time.Second)
+	if f := dsp.ToneFraction(held.Listen(t, 1500*time.Millisecond), 8000, 1000); f < 0.8 {
 		t.Fatalf("held party heard the music in %.0f%% of the hold", f*100)
 	}
 	if err := c.Retrieve(ctx); err != nil {
 		t.Fatal(err)
 	}
 	desk.StartTone(1400)
-	time.Sleep(300 * time.Millisecond)
-	held.ResetRecording()
+	held.WaitTone(t, 1400, 5*time.Second)
+	desk.WaitTone(t, 700, 5*time.Second)
 	desk.ResetRecording()
-	time.Sleep(1500 * time.Millisecond)
-	if f := dsp.ToneFraction(held.Recording(), 8000, 1400); f < 0.8 {
+	rec := held.Listen(t, 1500*time.Millisecond)
+	if f := dsp.ToneFraction(rec, 8000, 1400); f < 0.8 {
 		t.Fatalf("after retrieve the held party heard us in %.0f%%", f*100)
 	}
-	if f := dsp.ToneFraction(held.Recording(), 8000, 1000); f > 0.05 {
+	if f := dsp.ToneFraction(rec, 8000, 1000); f > 0.05 {
 		t.Fatalf("music still playing after retrieve (%.0f%%)", f*100)
 	}
 	if f := dsp.ToneFraction(desk.Recording(), 8000, 700); f < 0.8 {

@@ -172,7 +172,7 @@ func (c *Call) Establish(ctx context.Context, destination string, opts Establish
 func (c *Call) runInvite(ctx context.Context, opts EstablishOptions) error {
 	core := ua.Of(c.p)
 	req := c.invite
-	tx, err := core.TransactionRequest(context.WithoutCancel(ctx), req)
+	tx, err := core.TransactionRequest(context.WithoutCancel(ctx), req, c.noteSelfBranch)
 	if err != nil {
 		return fmt.Errorf("endpoint: send INVITE: %w", err)
 	}

@@ -130,6 +130,7 @@ func (s *Session) readRTCP() {
 			continue
 		}
 		s.rtcpRecv.Add(1)
+		s.heardFrom.Store(true)
 		now := time.Now()
 		ssrc := s.SSRC()
 		s.mu.Lock()

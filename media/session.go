@@ -93,6 +93,9 @@ type Stats struct {
 	// (frames pulled from a jitter buffer included). A relay with no
 	// observer decodes nothing, so this stays 0.
 	Decoded uint64
+	// Suppressed counts packets not sent because the remote address has
+	// shown no sign of life (SessionConfig.SilentPeerGrace).
+	Suppressed uint64
 }
 
 // SessionConfig configures a Session.
@@ -111,7 +114,15 @@ type SessionConfig struct {
 	// SetRemote, which gets media through NATs that rewrote the SDP-less
 	// part of the path.
 	NoLatch bool
-	Logger  *slog.Logger
+	// SilentPeerGrace is how long the session sends to a remote address
+	// that has shown no sign of life: once it has passed since SetRemote
+	// without an RTP or RTCP packet arriving, packets are counted in
+	// Stats.Suppressed instead of sent, until one arrives (then sending
+	// resumes, to its source when latching). A stranger's SDP cannot
+	// aim a stream at an address that never asked for it. Default 5s;
+	// negative disables.
+	SilentPeerGrace time.Duration
+	Logger          *slog.Logger
 }
 
 // ErrNoTelephoneEvent is returned by SendDTMF when the peer negotiated no
@@ -179,6 +190,12 @@ type Session struct {
 	decoded                                   atomic.Uint64
 	rtcpSent, rtcpRecv                        atomic.Uint64
 	lastRecv                                  atomic.Int64
+	// heardFrom is set by any RTP or RTCP packet received since the
+	// remote last changed (remoteSet, unix ns); see SilentPeerGrace.
+	heardFrom    atomic.Bool
+	remoteSet    atomic.Int64
+	suppressed   atomic.Uint64
+	silentLogged bool // under wmu
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -200,6 +217,9 @@ func NewSession(conn *net.UDPConn, cfg SessionConfig) *Session {
 	if cfg.ReportInterval == 0 {
 		cfg.ReportInterval = 5 * time.Second
 	}
+	if cfg.SilentPeerGrace == 0 {
+		cfg.SilentPeerGrace = 5 * time.Second
+	}
 	s := &Session{
 		conn:    conn,
 		rtcp:    cfg.RTCP,
@@ -216,11 +236,15 @@ func NewSession(conn *net.UDPConn, cfg SessionConfig) *Session {
 	}
 	s.cname = conn.LocalAddr().String()
 	s.lastRecv.Store(time.Now().UnixNano())
+	s.remoteSet.Store(time.Now().UnixNano())
 	s.wg.Go(s.readLoop)
 	if s.rtcp != nil {
 		s.wg.Go(s.readRTCP)
 		s.mu.Lock()
-		s.rtcpTimer = time.AfterFunc(s.reportDelay(), s.sendReport)
+		// The first report goes out after half an interval (RFC 3550
+		// section 6.2): it is also our sign of life to a peer that
+		// applies a silent-peer grace as we do.
+		s.rtcpTimer = time.AfterFunc(s.reportDelay()/2, s.sendReport)
 		s.mu.Unlock()
 	}
 	return s
@@ -245,6 +269,8 @@ func (s *Session) SetRemote(a netip.AddrPort) {
 	s.mu.Lock()
 	if a != s.remote {
 		s.latched = false
+		s.heardFrom.Store(false)
+		s.remoteSet.Store(time.Now().UnixNano())
 	}
 	s.remote = a
 	s.mu.Unlock()
@@ -324,6 +350,7 @@ func (s *Session) Stats() Stats {
 	return Stats{
 		PacketsSent:        s.sentPkts.Load(),
 		Decoded:            s.decoded.Load(),
+		Suppressed:         s.suppressed.Load(),
 		BytesSent:          s.sentBytes.Load(),
 		PacketsReceived:    s.recv.Load(),
 		BytesReceived:      s.bytes.Load(),
@@ -385,6 +412,24 @@ func (s *Session) showSentLocked(sent []*observer, cd codec.Codec, pt uint8, pay
 	showSent(sent, s.sentPCM)
 }
 
+// silentPeerLocked reports whether the remote address has shown no sign
+// of life for longer than SilentPeerGrace; s.wmu is held.
+func (s *Session) silentPeerLocked(remote netip.AddrPort) bool {
+	if s.cfg.SilentPeerGrace < 0 || s.heardFrom.Load() {
+		s.silentLogged = false
+		return false
+	}
+	if time.Since(time.Unix(0, s.remoteSet.Load())) < s.cfg.SilentPeerGrace {
+		return false
+	}
+	if !s.silentLogged {
+		s.silentLogged = true
+		s.log.Info("rtp: remote shows no sign of life; not sending until it does",
+			"remote", remote.String(), "grace", s.cfg.SilentPeerGrace.String())
+	}
+	return true
+}
+
 func (s *Session) writeLocked(pt uint8, ts uint32, payload []byte, remote netip.AddrPort) error {
 	s.seq++
 	h := rtp.Header{
@@ -406,6 +451,10 @@ func (s *Session) writeLocked(pt uint8, ts uint32, payload []byte, remote netip.
 		return err
 	}
 	copy(buf[hn:], payload)
+	if s.silentPeerLocked(remote) {
+		s.suppressed.Add(1)
+		return nil
+	}
 	if _, err := s.conn.WriteToUDPAddrPort(buf, remote); err != nil {
 		return err
 	}
@@ -551,6 +600,7 @@ func (s *Session) receive(p *rtp.Packet, n int, from netip.AddrPort, now time.Ti
 	s.recv.Add(1)
 	s.bytes.Add(uint64(n))
 	s.lastRecv.Store(now.UnixNano())
+	s.heardFrom.Store(true)
 
 	s.mu.Lock()
 	if !s.latched && !s.cfg.NoLatch {

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -135,9 +136,14 @@ type Platform struct {
 	draining  atomic.Bool
 	closed    atomic.Bool
 	closeOnce sync.Once
+	closeErr  error
 	wg        sync.WaitGroup
 
+	appsMu sync.Mutex
+	apps   []io.Closer // closed last first by Close
+
 	releaseSettings func() // gives back the hold on sipgo's process-wide settings
+	merges          *mergeDetector
 }
 
 // New validates cfg, binds every listener and prepares the platform. It
@@ -152,6 +158,7 @@ func New(cfg Config, opts ...Option) (*Platform, error) {
 	}
 	cfg = cfg.withDefaults(len(p.udp)+len(p.tcp) > 0)
 	p.cfg = cfg
+	p.merges = newMergeDetector(64*cfg.T1, 65536)
 	var err error
 	if p.trusted, err = parsePrefixes(cfg.TrustedPeers); err != nil {
 		return nil, err
@@ -314,7 +321,7 @@ func (p *Platform) Start() error {
 	var udpStarts []udpStart
 	for _, c := range p.udp {
 		st := udpStart{ready: make(chan struct{}), exited: make(chan struct{})}
-		rc := &readyConn{PacketConn: c, ready: st.ready}
+		rc := &readyConn{PacketConn: c, ready: st.ready, parser: sip.NewParser(), p: p}
 		serve("udp", func() error {
 			defer close(st.exited)
 			return p.srv.ServeUDP(rc)
@@ -346,14 +353,22 @@ func (p *Platform) Start() error {
 // it before registering).
 type readyConn struct {
 	net.PacketConn
-	once  sync.Once
-	ready chan struct{}
+	once   sync.Once
+	ready  chan struct{}
+	parser *sip.Parser // for screen; used by sipgo's one reader
+	p      *Platform
 }
 
-// ReadFrom closes ready on the first call and reads.
+// ReadFrom closes ready on the first call and reads. What the platform
+// answers statelessly (Platform.screen) is not passed on.
 func (c *readyConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	c.once.Do(func() { close(c.ready) })
-	return c.PacketConn.ReadFrom(b)
+	for {
+		n, from, err := c.PacketConn.ReadFrom(b)
+		if err != nil || !c.p.screen(c.PacketConn, c.parser, b[:n], from) {
+			return n, from, err
+		}
+	}
 }
 
 func (p *Platform) listenerList() []string {
@@ -592,6 +607,27 @@ func (p *Platform) lookup(u sip.Uri) Handler {
 	return p.fallback
 }
 
+// untrustedHeaders are the headers removed from every request of an
+// untrusted source: claims only a trusted peer may make.
+var untrustedHeaders = []string{"P-Asserted-Identity"}
+
+// removeAll removes every header called name, whatever the case of its
+// spelling and however often it is repeated. sipgo's RemoveHeader removes
+// only the first header whose name matches exactly.
+func removeAll(req *sip.Request, name string) {
+	for _, h := range req.GetHeaders(name) {
+		req.RemoveHeader(h.Name())
+	}
+}
+
+// optionsHeaders adds what an out-of-dialog OPTIONS answer advertises.
+func (p *Platform) optionsHeaders(res *sip.Response) {
+	res.AppendHeader(sip.NewHeader("Allow", Allowed))
+	res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
+	res.AppendHeader(sip.NewHeader("Supported", Supported))
+	res.AppendHeader(sip.NewHeader("Server", p.cfg.UserAgent))
+}
+
 // ActiveDialogs returns the number of registered dialogs.
 func (p *Platform) ActiveDialogs() int {
 	n, _ := p.core.Dialogs()
@@ -609,21 +645,25 @@ func (p *Platform) dispatch(req *sip.Request, tx sip.ServerTransaction) {
 // without sockets (fuzzing).
 func (p *Platform) ServeRequest(req *sip.Request, tx sip.ServerTransaction) {
 	r := &Request{Request: req, Tx: tx}
-	if reason := validate(req); reason != "" {
-		if !req.IsAck() {
-			_ = r.Respond(sip.StatusBadRequest, reason, nil)
-		}
+	if code, reason := validate(req); code != 0 {
+		respondInvalid(r, code, reason)
 		return
 	}
 	if mf := req.MaxForwards(); mf != nil && mf.Val() == 0 && !req.IsAck() {
 		_ = r.Respond(483, "Too Many Hops", nil)
 		return
 	}
+	if p.merges.merged(req, time.Now()) {
+		_ = r.Respond(482, "Loop Detected", nil)
+		return
+	}
 	r.Trusted = p.IsTrusted(req)
 	if !r.Trusted {
 		// RFC 3325 section 5: an asserted identity from outside the trust
 		// domain means nothing; drop it so no handler relies on it.
-		req.RemoveHeader("P-Asserted-Identity")
+		for _, name := range untrustedHeaders {
+			removeAll(req, name)
+		}
 	}
 	if tag, ok := req.To().Params.Get("tag"); ok && tag != "" {
 		if h, ok := p.core.Dialog(req.CallID().Value(), tag); ok {
@@ -643,11 +683,10 @@ func (p *Platform) ServeRequest(req *sip.Request, tx sip.ServerTransaction) {
 		_ = r.Respond(sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil)
 		return
 	case sip.OPTIONS:
-		_ = r.Respond(sip.StatusOK, "OK", nil,
-			sip.NewHeader("Allow", Allowed),
-			sip.NewHeader("Accept", "application/sdp"),
-			sip.NewHeader("Supported", Supported),
-			sip.NewHeader("Server", p.cfg.UserAgent))
+		// Over UDP, screen answers these before sipgo sees them.
+		res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil)
+		p.optionsHeaders(res)
+		_ = tx.Respond(res)
 		return
 	case sip.INVITE:
 		if p.Draining() {
@@ -664,33 +703,11 @@ func (p *Platform) ServeRequest(req *sip.Request, tx sip.ServerTransaction) {
 	h.ServeSIP(r)
 }
 
-// validate checks what every handler relies on (sipgo has parsed the
-// message) and returns the reason phrase of a 400, or "".
-func validate(req *sip.Request) string {
-	switch {
-	case req.From() == nil:
-		return "Missing From"
-	case req.To() == nil:
-		return "Missing To"
-	case req.CallID() == nil || req.CallID().Value() == "":
-		return "Missing Call-ID"
-	case req.CSeq() == nil:
-		return "Missing CSeq"
-	case req.CSeq().MethodName != req.Method:
-		return "CSeq Method Mismatch"
-	case req.Recipient.Host == "":
-		return "Bad Request-URI"
-	}
-	if _, ok := req.From().Params.Get("tag"); !ok {
-		return "Missing From Tag"
-	}
-	return ""
-}
-
 // Shutdown drains the platform: new INVITEs get 503 with Retry-After while
 // established dialogs run on. When every dialog has ended, or ctx is done,
-// remaining dialogs are terminated (BYE or CANCEL) and the platform closes.
-// It returns ctx.Err() when the deadline cut calls short.
+// remaining dialogs are terminated (BYE or CANCEL) and the platform closes
+// as Close does, closing the registered apps. It returns ctx.Err() when
+// the deadline cut calls short, else the apps' Close errors.
 func (p *Platform) Shutdown(ctx context.Context) error {
 	if p.closed.Load() {
 		return ErrClosed
@@ -721,18 +738,60 @@ func (p *Platform) Shutdown(ctx context.Context) error {
 		wg.Wait()
 		cancel()
 	}
-	p.Close()
+	if cerr := p.Close(); err == nil {
+		err = cerr
+	}
 	return err
 }
 
-// Close stops the platform at once: listeners close, dialogs are aborted
-// without signalling. It is idempotent and waits for the serving goroutines.
+// Register hands an app to the platform, which closes it on Shutdown or
+// Close: apps are closed last registered first, once the platform's
+// dialogs have ended and before its transports close. Every bundled app's
+// New registers the app it returns, so closing the platform closes them
+// all; a bot may register its own. Registering with a closed platform
+// closes c at once and returns ErrClosed.
+func (p *Platform) Register(c io.Closer) error {
+	p.appsMu.Lock()
+	if p.closed.Load() {
+		p.appsMu.Unlock()
+		_ = c.Close()
+		return ErrClosed
+	}
+	p.apps = append(p.apps, c)
+	p.appsMu.Unlock()
+	return nil
+}
+
+// closeApps closes the registered apps, last first, and joins their
+// errors.
+func (p *Platform) closeApps() error {
+	p.appsMu.Lock()
+	apps := p.apps
+	p.apps = nil
+	p.appsMu.Unlock()
+	var errs []error
+	for i := len(apps) - 1; i >= 0; i-- {
+		if err := apps[i].Close(); err != nil {
+			p.log.Warn("closing an app", "err", err)
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close stops the platform at once: dialogs are aborted without
+// signalling, the registered apps are closed (last registered first), then
+// the listeners close. It is idempotent, waits for the serving goroutines
+// and returns the errors of the apps' Close.
 func (p *Platform) Close() error {
 	p.closeOnce.Do(func() {
+		p.appsMu.Lock()
 		p.closed.Store(true)
+		p.appsMu.Unlock()
 		for _, h := range p.core.Snapshot() {
 			h.Abort()
 		}
+		p.closeErr = p.closeApps()
 		p.closeListeners()
 		if p.ua != nil {
 			_ = p.cli.Close()
@@ -743,7 +802,7 @@ func (p *Platform) Close() error {
 		p.releaseSettings()
 		p.log.Info("platform closed")
 	})
-	return nil
+	return p.closeErr
 }
 
 func (p *Platform) closeListeners() {
@@ -759,4 +818,40 @@ func (p *Platform) closeListeners() {
 	for _, l := range p.ws {
 		_ = l.Close()
 	}
+}
+
+// IsListenerURI reports whether u addresses one of this platform's own
+// listeners: its host names the platform (IsLocalHost) and its port, 5060
+// (5061 for sips or transport=tls) when absent, is the port of a listener
+// of the URI's transport (UDP when none is given).
+func (p *Platform) IsListenerURI(u sip.Uri) bool {
+	if !p.IsLocalHost(u.Host) {
+		return false
+	}
+	transport := "udp"
+	if u.UriParams != nil {
+		if t, ok := u.UriParams.Get("transport"); ok {
+			transport = strings.ToLower(t)
+		}
+	}
+	if u.IsEncrypted() {
+		transport = "tls"
+	}
+	port := u.Port
+	if port == 0 {
+		port = 5060
+		if transport == "tls" {
+			port = 5061
+		}
+	}
+	for _, a := range p.listenerList() {
+		t, addr, _ := strings.Cut(a, ":")
+		if t != transport {
+			continue
+		}
+		if ap, err := netip.ParseAddrPort(addr); err == nil && int(ap.Port()) == port {
+			return true
+		}
+	}
+	return false
 }

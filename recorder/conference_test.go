@@ -20,7 +20,7 @@ import (
 func TestConferenceTracks(t *testing.T) {
 	sbt.CheckGoroutines(t)
 	srv := sbt.NewServer(t)
-	svc, err := conference.NewService(srv.Platform, conference.Config{})
+	svc, err := conference.New(srv.Platform, conference.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -144,6 +144,7 @@ type PhoneCall struct {
 
 	mu       sync.Mutex
 	rec      []int16
+	heard    chan struct{} // closed and replaced when audio arrives
 	attached bool
 	stop     context.CancelFunc
 	wg       sync.WaitGroup
@@ -173,8 +174,80 @@ func (pc *PhoneCall) attach() {
 	pc.Flow().ObserveHeard(audio.SinkFunc(func(pcm []int16) {
 		pc.mu.Lock()
 		pc.rec = append(pc.rec, pcm...)
+		if pc.heard != nil {
+			close(pc.heard)
+			pc.heard = nil
+		}
 		pc.mu.Unlock()
 	}))
+}
+
+// waitHeard waits, up to within, until done holds for the audio recorded
+// so far; it is checked again each time audio arrives. It reports whether
+// done held.
+func (pc *PhoneCall) waitHeard(within time.Duration, done func(rec []int16) bool) bool {
+	pc.attach()
+	timeout := time.NewTimer(within)
+	defer timeout.Stop()
+	for {
+		pc.mu.Lock()
+		if done(pc.rec) {
+			pc.mu.Unlock()
+			return true
+		}
+		if pc.heard == nil {
+			pc.heard = make(chan struct{})
+		}
+		wake := pc.heard
+		pc.mu.Unlock()
+		select {
+		case <-wake:
+		case <-pc.Done():
+			return false
+		case <-timeout.C:
+			return false
+		}
+	}
+}
+
+// WaitTone waits until the call hears freq Hz: the last 100 ms received
+// hold the tone. It fails the test after within. Use it instead of
+// sleeping until audio has started to flow.
+func (pc *PhoneCall) WaitTone(t testing.TB, freq float64, within time.Duration) {
+	t.Helper()
+	const window = 800 // 100 ms at 8 kHz
+	if !pc.waitHeard(within, func(rec []int16) bool {
+		return len(rec) >= window && dsp.HasTone(rec[len(rec)-window:], 8000, freq)
+	}) {
+		t.Fatalf("no %g Hz heard within %v", freq, within)
+	}
+}
+
+// WaitNoTone waits until the call stops hearing freq Hz: the last 100 ms
+// received do not hold the tone. It fails the test after within.
+func (pc *PhoneCall) WaitNoTone(t testing.TB, freq float64, within time.Duration) {
+	t.Helper()
+	const window = 800 // 100 ms at 8 kHz
+	if !pc.waitHeard(within, func(rec []int16) bool {
+		return len(rec) >= window && !dsp.HasTone(rec[len(rec)-window:], 8000, freq)
+	}) {
+		t.Fatalf("%g Hz still heard after %v", freq, within)
+	}
+}
+
+// Listen discards what was recorded so far, waits until d more audio has
+// been received and returns it. Waiting counts received audio, not wall
+// time, so a loaded machine cannot shorten the window; it fails the test
+// if the audio does not arrive within 3*d + 2 s.
+func (pc *PhoneCall) Listen(t testing.TB, d time.Duration) []int16 {
+	t.Helper()
+	pc.ResetRecording()
+	n := int(d * 8000 / time.Second)
+	if !pc.waitHeard(3*d+2*time.Second, func(rec []int16) bool { return len(rec) >= n }) {
+		t.Fatalf("heard %d ms of audio, want %v", len(pc.Recording())/8, d)
+	}
+	rec := pc.Recording()
+	return rec[:n]
 }
 
 // Recording returns a copy of the audio heard so far.

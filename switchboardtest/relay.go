@@ -12,6 +12,7 @@ import (
 
 	"github.com/switchboard-sip/switchboard/endpoint"
 	"github.com/switchboard-sip/switchboard/internal/callsession"
+	"github.com/switchboard-sip/switchboard/media"
 )
 
 // RelayOptions describe the network a Relay simulates.
@@ -27,9 +28,13 @@ type RelayOptions struct {
 
 // Relay forwards RTP between two media sessions through a simulated lossy,
 // jittery network on loopback, like netem but inside the test process.
+// RTCP (RTP port + 1) passes too, without loss or delay, as it does on a
+// network path: a session that hears nothing at all stops sending to a
+// silent peer (media.SessionConfig.SilentPeerGrace).
 type Relay struct {
 	opts      RelayOptions
 	sa, sb    *net.UDPConn
+	ca, cb    *net.UDPConn // RTCP, at sa's and sb's port + 1
 	mu        sync.Mutex
 	rng       *rand.Rand
 	toA, toB  netip.AddrPort
@@ -42,20 +47,30 @@ type Relay struct {
 // NewRelay starts a relay; it is closed on test cleanup.
 func NewRelay(t testing.TB, opts RelayOptions) *Relay {
 	t.Helper()
-	listen := func() *net.UDPConn {
-		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	ports := &media.PortRange{IP: netip.MustParseAddr("127.0.0.1")}
+	listen := func() (*net.UDPConn, *net.UDPConn) {
+		rtp, rtcp, err := ports.ListenPair()
 		if err != nil {
 			t.Fatal(err)
 		}
-		return c
+		return rtp, rtcp
 	}
 	seed := opts.Seed
 	if seed == 0 {
 		seed = rand.Uint64()
 	}
-	r := &Relay{opts: opts, sa: listen(), sb: listen(), rng: rand.New(rand.NewPCG(seed, seed^0x5bd1e995))}
-	r.wg.Go(func() { r.pump(r.sa, r.sb, func() netip.AddrPort { r.mu.Lock(); defer r.mu.Unlock(); return r.toB }) })
-	r.wg.Go(func() { r.pump(r.sb, r.sa, func() netip.AddrPort { r.mu.Lock(); defer r.mu.Unlock(); return r.toA }) })
+	r := &Relay{opts: opts, rng: rand.New(rand.NewPCG(seed, seed^0x5bd1e995))}
+	r.sa, r.ca = listen()
+	r.sb, r.cb = listen()
+	toA := func() netip.AddrPort { r.mu.Lock(); defer r.mu.Unlock(); return r.toA }
+	toB := func() netip.AddrPort { r.mu.Lock(); defer r.mu.Unlock(); return r.toB }
+	rtcpOf := func(f func() netip.AddrPort) func() netip.AddrPort {
+		return func() netip.AddrPort { a := f(); return netip.AddrPortFrom(a.Addr(), a.Port()+1) }
+	}
+	r.wg.Go(func() { r.pump(r.sa, r.sb, toB, true) })
+	r.wg.Go(func() { r.pump(r.sb, r.sa, toA, true) })
+	r.wg.Go(func() { r.pump(r.ca, r.cb, rtcpOf(toB), false) })
+	r.wg.Go(func() { r.pump(r.cb, r.ca, rtcpOf(toA), false) })
 	t.Cleanup(r.Close)
 	return r
 }
@@ -73,13 +88,21 @@ func (r *Relay) Attach(ca, cb *endpoint.Call) {
 // Stats returns how many packets were forwarded and dropped.
 func (r *Relay) Stats() (forwarded, dropped uint64) { return r.forwarded.Load(), r.dropped.Load() }
 
-func (r *Relay) pump(in, out *net.UDPConn, dest func() netip.AddrPort) {
+// pump forwards what in receives from out to dest; lossy packets (RTP)
+// suffer the simulated network, the others (RTCP) pass at once.
+func (r *Relay) pump(in, out *net.UDPConn, dest func() netip.AddrPort, lossy bool) {
 	buf := make([]byte, 1500)
 	for {
 		n, _, err := in.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
+			}
+			continue
+		}
+		if !lossy {
+			if to := dest(); to.Port() > 1 {
+				_, _ = out.WriteToUDPAddrPort(buf[:n], to)
 			}
 			continue
 		}
@@ -114,5 +137,7 @@ func (r *Relay) Close() {
 	}
 	r.sa.Close()
 	r.sb.Close()
+	r.ca.Close()
+	r.cb.Close()
 	r.wg.Wait()
 }

@@ -2,7 +2,14 @@
 // announcement and hangs up. The package embeds a default announcement
 // (a 1 kHz chime followed by "Hello. This is Switchboard. Goodbye.").
 //
-//	h, err := announce.New(announce.Config{File: "welcome.wav"})
+// Like every bundled app it is built with New on a platform, which closes
+// it on Shutdown or Close:
+//
+//	app, err := announce.New(p, announce.Config{User: "hello", File: "welcome.wav"})
+//
+// A bot that wants the behaviour on its own endpoint uses NewHandler:
+//
+//	h, err := announce.NewHandler(announce.Config{File: "welcome.wav"})
 //	ep.HandleCalls(h)
 package announce
 
@@ -15,6 +22,7 @@ import (
 
 	"github.com/switchboard-sip/switchboard/endpoint"
 	"github.com/switchboard-sip/switchboard/media/audio"
+	"github.com/switchboard-sip/switchboard/platform"
 )
 
 //go:embed hello.wav
@@ -22,6 +30,9 @@ var defaultAnnouncement []byte
 
 // Config configures the announcement app.
 type Config struct {
+	// User is the user part the app answers, sip:<user>@host. Default
+	// "hello". NewHandler ignores it.
+	User string `yaml:"user"`
 	// File is a WAV file (any rate, mono or stereo). Default: the embedded
 	// announcement.
 	File string `yaml:"file"`
@@ -37,8 +48,57 @@ type Handler struct {
 	pause time.Duration
 }
 
-// New loads the announcement and converts it once to 8 kHz mono.
-func New(cfg Config) (*Handler, error) {
+// Option configures an App.
+type Option func(*endpoint.Settings)
+
+// WithCallTimers sets the RFC 4028 session interval and the RTP timeout
+// of the app's calls (see endpoint.Settings). Default: the endpoint's.
+func WithCallTimers(sessionExpires, rtpTimeout time.Duration) Option {
+	return func(s *endpoint.Settings) { s.SessionExpires, s.RTPTimeout = sessionExpires, rtpTimeout }
+}
+
+// App is the announcement app on a platform.
+type App struct {
+	*Handler
+	ep *endpoint.Endpoint
+}
+
+// New loads the announcement, puts the app on p at sip:<cfg.User>@host
+// and registers it with p, which closes it on Shutdown or Close. A missing
+// or unreadable file is an error naming it.
+func New(p *platform.Platform, cfg Config, opts ...Option) (*App, error) {
+	h, err := NewHandler(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.User == "" {
+		cfg.User = "hello"
+	}
+	st := endpoint.Settings{OwnerURI: "sip:" + cfg.User + "@" + p.Host()}
+	for _, o := range opts {
+		o(&st)
+	}
+	ep, err := endpoint.NewApplication(p, st)
+	if err != nil {
+		return nil, fmt.Errorf("announce: %w", err)
+	}
+	ep.HandleCalls(h)
+	a := &App{Handler: h, ep: ep}
+	if err := p.Register(a); err != nil {
+		return nil, fmt.Errorf("announce: %w", err)
+	}
+	return a, nil
+}
+
+// Endpoint returns the app's endpoint.
+func (a *App) Endpoint() *endpoint.Endpoint { return a.ep }
+
+// Close takes the app off the dial plan; calls in progress play on until
+// the platform ends them. It is idempotent.
+func (a *App) Close() error { return a.ep.Close() }
+
+// NewHandler loads the announcement and converts it once to 8 kHz mono.
+func NewHandler(cfg Config) (*Handler, error) {
 	var (
 		a   *audio.Clip
 		err error
@@ -51,7 +111,7 @@ func New(cfg Config) (*Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("announce: %w", err)
 	}
-	pcm, err := To8kMono(a)
+	pcm, err := a.Mono(8000)
 	if err != nil {
 		return nil, fmt.Errorf("announce: %w", err)
 	}
@@ -59,25 +119,6 @@ func New(cfg Config) (*Handler, error) {
 		cfg.Pause = 200 * time.Millisecond
 	}
 	return &Handler{pcm: pcm, pause: cfg.Pause}, nil
-}
-
-// To8kMono converts decoded audio to 8 kHz mono PCM for G.711 calls.
-func To8kMono(a *audio.Clip) ([]int16, error) {
-	s := a.Samples
-	if a.Channels == 2 {
-		s = audio.DownmixStereo(nil, s)
-	} else if a.Channels != 1 {
-		return nil, fmt.Errorf("%d channels not supported", a.Channels)
-	}
-	if a.SampleRate == 8000 {
-		return s, nil
-	}
-	r, err := audio.NewResampler(a.SampleRate, 8000)
-	if err != nil {
-		return nil, err
-	}
-	out := r.Process(nil, s)
-	return r.Flush(out), nil
 }
 
 // Duration returns the announcement's length.

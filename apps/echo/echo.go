@@ -2,16 +2,74 @@
 // audio frame straight back to the caller, which measures the round trip
 // of a phone's audio through Switchboard.
 //
-//	ep.HandleCalls(echo.Handler())
+// Like every bundled app it is built with New on a platform, which closes
+// it on Shutdown or Close:
+//
+//	app, err := echo.New(p, echo.Config{User: "echo"}) // sip:echo@host
+//
+// A bot that wants the behaviour on its own endpoint uses Handler.
 package echo
 
 import (
 	"context"
+	"fmt"
+	"time"
 
 	"github.com/switchboard-sip/switchboard/endpoint"
 	"github.com/switchboard-sip/switchboard/media"
 	"github.com/switchboard-sip/switchboard/media/audio"
+	"github.com/switchboard-sip/switchboard/platform"
 )
+
+// Config configures the echo app.
+type Config struct {
+	// User is the user part the app answers, sip:<user>@host. Default
+	// "echo".
+	User string `yaml:"user"`
+}
+
+// Option configures an App.
+type Option func(*endpoint.Settings)
+
+// WithCallTimers sets the RFC 4028 session interval and the RTP timeout
+// of the app's calls (see endpoint.Settings). Default: the endpoint's.
+func WithCallTimers(sessionExpires, rtpTimeout time.Duration) Option {
+	return func(s *endpoint.Settings) { s.SessionExpires, s.RTPTimeout = sessionExpires, rtpTimeout }
+}
+
+// App is the echo app on a platform.
+type App struct {
+	ep *endpoint.Endpoint
+}
+
+// New puts the echo app on p at sip:<cfg.User>@host and registers it with
+// p, which closes it on Shutdown or Close.
+func New(p *platform.Platform, cfg Config, opts ...Option) (*App, error) {
+	if cfg.User == "" {
+		cfg.User = "echo"
+	}
+	st := endpoint.Settings{OwnerURI: "sip:" + cfg.User + "@" + p.Host()}
+	for _, o := range opts {
+		o(&st)
+	}
+	ep, err := endpoint.NewApplication(p, st)
+	if err != nil {
+		return nil, fmt.Errorf("echo: %w", err)
+	}
+	ep.HandleCalls(Handler())
+	a := &App{ep: ep}
+	if err := p.Register(a); err != nil {
+		return nil, fmt.Errorf("echo: %w", err)
+	}
+	return a, nil
+}
+
+// Endpoint returns the app's endpoint.
+func (a *App) Endpoint() *endpoint.Endpoint { return a.ep }
+
+// Close takes the app off the dial plan; calls in progress run on until
+// the platform ends them. It is idempotent.
+func (a *App) Close() error { return a.ep.Close() }
 
 // Handler returns the echo handler.
 func Handler() endpoint.Handler { return endpoint.HandlerFunc(Serve) }

@@ -13,11 +13,12 @@
 //
 // Calls reach the music in two ways. The [Service.Handler] answers calls
 // to sip:moh@host (the default source) and sip:moh-<name>@host (the source
-// called name) and plays until the caller hangs up; [Service.Register]
-// routes both on a platform. An application holding a call uses
-// [Service.Player] with [endpoint.Call.HoldWithMusic].
+// called name) and plays until the caller hangs up; [New] routes both on
+// the platform and registers the Service with it, so closing the platform
+// closes the music. An application holding a call uses [Service.Player]
+// with [endpoint.Call.HoldWithMusic].
 //
-//	moh, err := holdmusic.New(holdmusic.Config{
+//	moh, err := holdmusic.New(p, holdmusic.Config{ // sip:moh@ and sip:moh-jazz@
 //		Sources: map[string]holdmusic.SourceConfig{
 //			"jazz": {Dir: "/var/lib/moh/jazz", Shuffle: true},
 //		},
@@ -25,8 +26,6 @@
 //	if err != nil {
 //		return err // a missing, corrupt or empty source fails here
 //	}
-//	defer moh.Close()
-//	eps, err := moh.Register(p, "pbx.example.com") // sip:moh@ and sip:moh-jazz@
 //	...
 //	jazz, _ := moh.Player("jazz")
 //	err = call.HoldWithMusic(ctx, jazz)

@@ -71,22 +71,21 @@ func (s *Service) serveCall(ctx context.Context, c *endpoint.Call) {
 	log.Debug("holdmusic: caller left")
 }
 
-// Register creates two application endpoints on p serving the Handler:
+// register creates two application endpoints on p serving the Handler:
 // sip:moh@host for the default source and a prefix endpoint sip:moh-@host
-// for the named ones. The caller owns the endpoints and closes them, before
-// closing the Service.
-func (s *Service) Register(p *platform.Platform, host string) ([]*endpoint.Endpoint, error) {
+// for the named ones.
+func (s *Service) register(p *platform.Platform) error {
 	h := s.Handler()
-	def, err := endpoint.NewApplication(p, endpoint.Settings{OwnerURI: "sip:" + User + "@" + host})
-	if err != nil {
-		return nil, fmt.Errorf("holdmusic: %w", err)
+	for _, st := range []endpoint.Settings{
+		{OwnerURI: "sip:" + User + "@" + p.Host()},
+		{OwnerURI: "sip:" + User + "-@" + p.Host(), Prefix: true},
+	} {
+		ep, err := endpoint.NewApplication(p, st)
+		if err != nil {
+			return fmt.Errorf("holdmusic: %w", err)
+		}
+		ep.HandleCalls(h)
+		s.eps = append(s.eps, ep)
 	}
-	def.HandleCalls(h)
-	named, err := endpoint.NewApplication(p, endpoint.Settings{OwnerURI: "sip:" + User + "-@" + host, Prefix: true})
-	if err != nil {
-		_ = def.Close()
-		return nil, fmt.Errorf("holdmusic: %w", err)
-	}
-	named.HandleCalls(h)
-	return []*endpoint.Endpoint{def, named}, nil
+	return nil
 }

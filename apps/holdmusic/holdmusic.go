@@ -8,7 +8,9 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/switchboard-sip/switchboard/endpoint"
 	"github.com/switchboard-sip/switchboard/media/audio"
+	"github.com/switchboard-sip/switchboard/platform"
 )
 
 // DefaultMarkerHz is the frequency in Hz of the steady marker tone (C5)
@@ -76,6 +78,7 @@ type Service struct {
 	log     *slog.Logger
 	def     string
 	players map[string]*audio.Player // read-only after New
+	eps     []*endpoint.Endpoint     // sip:moh@ and sip:moh-@
 	names   []string                 // sorted
 
 	mu     sync.Mutex
@@ -88,10 +91,12 @@ type Service struct {
 }
 
 // New opens every source of cfg and starts its player, which waits in
-// automatic mode for a first listener. It fails, naming the source and the
-// file, if a source is missing, corrupt, empty or too long, so that a bad
-// file is found at start-up rather than during a call.
-func New(cfg Config, opts ...Option) (*Service, error) {
+// automatic mode for a first listener, routes sip:moh@host and
+// sip:moh-<name>@host on p to the Handler, and registers the Service with
+// p, which closes it on Shutdown or Close. It fails, naming the source and
+// the file, if a source is missing, corrupt, empty or too long, so that a
+// bad file is found at start-up rather than during a call.
+func New(p *platform.Platform, cfg Config, opts ...Option) (*Service, error) {
 	var o options
 	for _, opt := range opts {
 		opt(&o)
@@ -125,12 +130,19 @@ func New(cfg Config, opts ...Option) (*Service, error) {
 	}
 	slices.Sort(s.names)
 	for _, name := range s.names {
-		p, err := s.newPlayer(name, sources[name])
+		pl, err := s.newPlayer(name, sources[name])
 		if err != nil {
 			_ = s.closePlayers()
 			return nil, err
 		}
-		s.players[name] = p
+		s.players[name] = pl
+	}
+	if err := s.register(p); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	if err := p.Register(s); err != nil {
+		return nil, fmt.Errorf("holdmusic: %w", err)
 	}
 	return s, nil
 }
@@ -212,12 +224,16 @@ func (s *Service) Names() []string { return slices.Clone(s.names) }
 // Default returns the name of the default source.
 func (s *Service) Default() string { return s.def }
 
-// Close ends the calls the handler is serving (which hangs them up), waits
-// for their handlers to return, and closes every player. It is idempotent
+// Close takes the Service off the dial plan, ends the calls the handler is
+// serving (which hangs them up), waits for their handlers to return, and
+// closes every player. It is idempotent
 // and safe for concurrent use; later calls to the handler are declined
 // with 503 Service Unavailable.
 func (s *Service) Close() error {
 	s.closeOnce.Do(func() {
+		for _, ep := range s.eps {
+			_ = ep.Close()
+		}
 		s.mu.Lock()
 		s.closed = true
 		for cs := range s.active {

@@ -81,20 +81,11 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 func newService(t testing.TB, cfg Config) (*sbt.Server, *Service) {
 	t.Helper()
 	srv := sbt.NewServer(t)
-	svc, err := New(cfg, WithLogger(sbt.Logger(t)))
+	svc, err := New(srv.Platform, cfg, WithLogger(sbt.Logger(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = svc.Close() })
-	eps, err := svc.Register(srv.Platform, "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for _, ep := range eps {
-			_ = ep.Close()
-		}
-	})
 	return srv, svc
 }
 
@@ -222,7 +213,16 @@ func TestSharedPlayer(t *testing.T) {
 	bob.Hangup(t)
 	waitFor(t, "bob detached", func() bool { return p.Stats().Sessions == 1 })
 
-	// Close hangs up alice and declines new callers.
+	// A bot serving the handler on its own endpoint.
+	own, err := endpoint.NewApplication(srv.Platform, endpoint.Settings{OwnerURI: "sip:mymoh@127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer own.Close()
+	own.HandleCalls(svc.Handler())
+
+	// Close hangs up alice, takes sip:moh@ off the dial plan (404) and
+	// makes the handler decline new callers (503).
 	if err := svc.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +232,9 @@ func TestSharedPlayer(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err := sbt.NewPhone(t, "carol").DialContext(ctx, srv.URI("moh"), endpoint.EstablishOptions{})
+	_, err = sbt.NewPhone(t, "carol").DialContext(ctx, srv.URI("moh"), endpoint.EstablishOptions{})
+	checkCode(t, err, 404)
+	_, err = sbt.NewPhone(t, "dave").DialContext(ctx, srv.URI("mymoh"), endpoint.EstablishOptions{})
 	checkCode(t, err, 503)
 }
 
@@ -393,6 +395,7 @@ func TestBadConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	missing := filepath.Join(dir, "missing.mp3")
+	srv := sbt.NewServer(t)
 	for _, tc := range []struct {
 		name string
 		cfg  Config
@@ -413,7 +416,7 @@ func TestBadConfig(t *testing.T) {
 		{"bad after good", Config{Sources: map[string]SourceConfig{"a": {}, "z": {File: missing}}}, []string{`source "z"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			svc, err := New(tc.cfg)
+			svc, err := New(srv.Platform, tc.cfg)
 			if err == nil {
 				svc.Close()
 				t.Fatal("New succeeded")
@@ -437,7 +440,8 @@ func TestClose(t *testing.T) {
 	sbt.CheckGoroutines(t)
 	path := filepath.Join(t.TempDir(), "beep.wav")
 	writeTone(t, path, 8000, 1, 1000, 200*time.Millisecond)
-	svc, err := New(Config{Sources: map[string]SourceConfig{"beep": {File: path}, "default": {}}})
+	srv := sbt.NewServer(t)
+	svc, err := New(srv.Platform, Config{Sources: map[string]SourceConfig{"beep": {File: path}, "default": {}}})
 	if err != nil {
 		t.Fatal(err)
 	}

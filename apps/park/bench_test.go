@@ -46,16 +46,13 @@ func BenchmarkParkedCallsOneDecoder(b *testing.B) {
 		fmt.Sscan(v, &n)
 	}
 	srv := sbt.NewServer(b, platform.Config{RTPPortMin: 30000, RTPPortMax: 39998})
-	music, err := holdmusic.New(holdmusic.Config{})
+	music, err := holdmusic.New(srv.Platform, holdmusic.Config{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer music.Close()
 	svc, err := park.New(srv.Platform, park.Config{Orbits: []park.OrbitRange{{Start: "1000", End: "2999"}}}, park.WithMusic(music, ""))
 	if err != nil {
-		b.Fatal(err)
-	}
-	if err := svc.Register(); err != nil {
 		b.Fatal(err)
 	}
 	defer svc.Close()
@@ -130,12 +127,9 @@ func BenchmarkParkRetrieveLatency(b *testing.B) {
 }
 
 func newRigB(b *testing.B) *rig {
-	r := &rig{srv: sbt.NewServer(b), desk: make(chan park.Entry, 8), errs: make(chan error, 8)}
+	r := &rig{srv: sbt.NewServer(b, trustLoopback), desk: make(chan park.Entry, 8), errs: make(chan error, 8)}
 	svc, err := park.New(r.srv.Platform, park.Config{})
 	if err != nil {
-		b.Fatal(err)
-	}
-	if err := svc.Register(); err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { svc.Close() })

@@ -12,6 +12,7 @@ import (
 	"github.com/switchboard-sip/switchboard/endpoint"
 	"github.com/switchboard-sip/switchboard/media/audio"
 	"github.com/switchboard-sip/switchboard/media/dsp"
+	"github.com/switchboard-sip/switchboard/platform"
 	sbt "github.com/switchboard-sip/switchboard/switchboardtest"
 )
 
@@ -47,13 +48,15 @@ type rig struct {
 
 // newRig starts a server with the park service and a "desk" app that
 // parks every call it answers through the API.
+// trustLoopback makes the test phones (on 127.0.0.1) trusted peers, as a
+// proxy or PBX in front of the server is in a deployment: park believes
+// their From and Referred-By only then.
+var trustLoopback = platform.Config{TrustedPeers: []string{"127.0.0.1/32"}}
+
 func newRig(t *testing.T, cfg park.Config, opts ...park.Option) *rig {
-	r := &rig{srv: sbt.NewServer(t), desk: make(chan park.Entry, 64), errs: make(chan error, 64)}
+	r := &rig{srv: sbt.NewServer(t, trustLoopback), desk: make(chan park.Entry, 64), errs: make(chan error, 64)}
 	svc, err := park.New(r.srv.Platform, cfg, append([]park.Option{park.WithMusic(newMusic(t), "")}, opts...)...)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Register(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { svc.Close() })
@@ -89,9 +92,8 @@ func (r *rig) parkPhone(t *testing.T, ph *sbt.Phone) (*sbt.PhoneCall, park.Entry
 
 func hears(t *testing.T, pc *sbt.PhoneCall, hz float64, min float64) {
 	t.Helper()
-	pc.ResetRecording()
-	time.Sleep(time.Second)
-	if f := dsp.ToneFraction(pc.Recording(), 8000, hz); f < min {
+	pc.WaitTone(t, hz, 5*time.Second)
+	if f := dsp.ToneFraction(pc.Listen(t, time.Second), 8000, hz); f < min {
 		t.Fatalf("%s hears %v Hz in %.0f%%, want >= %.0f%%", pc.LocalURI(), hz, f*100, min*100)
 	}
 }

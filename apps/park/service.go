@@ -47,7 +47,11 @@ type Config struct {
 	// FallbackURI is called when the parker does not answer; empty means
 	// disconnect.
 	FallbackURI string `yaml:"fallback_uri"`
-	// InternalDomains are the From hosts allowed to retrieve by orbit.
+	// InternalDomains are the From hosts allowed to retrieve by orbit, and
+	// the hosts a parker (Referred-By, else From) may be in to be rung
+	// back and told. Either is believed only from a trusted peer
+	// (platform.Config.TrustedPeers) or a local application: from any
+	// other source retrieval by orbit gets 403 and nobody is rung back.
 	// Default: the platform's host, 127.0.0.1 and localhost.
 	InternalDomains []string `yaml:"internal_domains"`
 	// Announce plays "parked on orbit <digits>" to a parker who calls the
@@ -159,8 +163,9 @@ type blfSub struct {
 	version int // of the next NOTIFY; only the orbit's lamp queue touches it
 }
 
-// New validates cfg and builds the service; Register puts it on the dial
-// plan.
+// New validates cfg, builds the service, routes the park address, the
+// directed and safe addresses and the orbits on p to it, and registers it
+// with p, which closes it on Shutdown or Close.
 func New(p *platform.Platform, cfg Config, opts ...Option) (*Service, error) {
 	if cfg.User == "" {
 		cfg.User = "park"
@@ -216,12 +221,19 @@ func New(p *platform.Platform, cfg Config, opts ...Option) (*Service, error) {
 		return nil, err
 	}
 	s.wg.Go(s.runEvents)
+	if err := s.register(); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("park: %w", err)
+	}
+	if err := p.Register(s); err != nil {
+		return nil, fmt.Errorf("park: %w", err)
+	}
 	return s, nil
 }
 
-// Register routes the park address, the directed/safe addresses and the
+// register routes the park address, the directed/safe addresses and the
 // orbits to the service.
-func (s *Service) Register() error {
+func (s *Service) register() error {
 	host := s.p.Host()
 	add := func(st endpoint.Settings, h endpoint.Handler, other platform.Handler) error {
 		st.RTPTimeout = 60 * time.Second
@@ -450,6 +462,8 @@ func (s *Service) retrieve(ctx context.Context, c *endpoint.Call, orbit, token s
 		_ = c.DeclineWithReason(ctx, sip.StatusNotFound, "Orbit Empty")
 		return
 	}
+	s.log.Info("park: retrieved", "orbit", orbit, "by", c.RemoteURI(), "source", c.Request().Source(),
+		"trusted_source", vouched(c), "safe_retrieve", token != "")
 	if err := s.connect(ctx, c, pc, c.RemoteURI()); err != nil {
 		s.log.Warn("retrieve failed", "orbit", orbit, "error", err)
 		return
@@ -457,15 +471,46 @@ func (s *Service) retrieve(ctx context.Context, c *endpoint.Call, orbit, token s
 	c.HandOff()
 }
 
-// internal reports whether a retriever's From host is an internal domain.
-func (s *Service) internal(c *endpoint.Call) bool {
-	host := strings.ToLower(c.Request().From().Address.Host)
+// vouched reports whether what c's INVITE claims about its sender (From,
+// Referred-By) can be believed: it came from a trusted peer (a proxy or
+// PBX in Config.TrustedPeers, or a trusted TLS certificate) or from an
+// application endpoint of this platform. A header from anyone else is a
+// claim, never a credential.
+func vouched(c *endpoint.Call) bool { return c.FromTrustedPeer() || c.FromLocalApplication() }
+
+// internalHost reports whether host is one of the internal domains.
+func (s *Service) internalHost(host string) bool {
 	for _, d := range s.cfg.InternalDomains {
 		if strings.EqualFold(d, host) {
 			return true
 		}
 	}
 	return false
+}
+
+// internal reports whether a retriever may retrieve by orbit: its From
+// host is an internal domain and its source vouches for that From.
+func (s *Service) internal(c *endpoint.Call) bool {
+	return vouched(c) && s.internalHost(c.Request().From().Address.Host)
+}
+
+// parkerOf returns the parker of an arriving call, the identity rung back
+// and told by MESSAGE when nobody retrieves: Referred-By (or, without it,
+// From), accepted only when the source vouches for it and it names an
+// internal domain. Otherwise it is "", and nobody is rung back: a stranger
+// must not make the server call or message whatever URI it names.
+func (s *Service) parkerOf(c *endpoint.Call) string {
+	claim := referredBy(c)
+	if claim == "" {
+		claim = c.RemoteURI()
+	}
+	u, err := endpoint.ParseURI(claim)
+	if err != nil || !vouched(c) || !s.internalHost(u.Host) {
+		s.log.Info("park: parker identity not accepted; no ring-back", "claimed", claim,
+			"source", c.Request().Source(), "trusted_source", vouched(c))
+		return ""
+	}
+	return claim
 }
 
 // serveOrbit handles an INVITE to sip:<orbit>@host: retrieval.
@@ -476,6 +521,8 @@ func (s *Service) serveOrbit(ctx context.Context, c *endpoint.Call) {
 		return
 	}
 	if !s.internal(c) {
+		s.log.Info("park: retrieval refused", "orbit", orbit, "from", c.RemoteURI(),
+			"source", c.Request().Source(), "trusted_source", vouched(c))
 		_ = c.DeclineWithReason(ctx, sip.StatusForbidden, "Federated Users Cannot Retrieve")
 		return
 	}
@@ -535,11 +582,7 @@ func referredBy(c *endpoint.Call) string {
 
 // parkArrival parks an arriving call (blind transfer or directed park).
 func (s *Service) parkArrival(ctx context.Context, c *endpoint.Call, directed string) {
-	parker := referredBy(c)
-	if parker == "" {
-		parker = c.RemoteURI()
-	}
-	s.admit(ctx, c, directed, parker)
+	s.admit(ctx, c, directed, s.parkerOf(c))
 }
 
 // admit parks an incoming call in an orbit (directed, or by policy):
@@ -578,7 +621,7 @@ func refusal(err error) (int, string) {
 // reserved for the call that will replace this one, announced, and
 // returned in X-Park-Orbit; the parker then transfers with Replaces.
 func (s *Service) attendedStart(ctx context.Context, c *endpoint.Call) {
-	e, err := s.store.Allocate("", Entry{CallID: c.CallID(), Parker: c.RemoteURI(), Parked: "", Since: s.clock.Now()})
+	e, err := s.store.Allocate("", Entry{CallID: c.CallID(), Parker: s.parkerOf(c), Parked: "", Since: s.clock.Now()})
 	if err != nil {
 		code, reason := refusal(err)
 		_ = c.DeclineWithReason(ctx, code, reason)
@@ -666,7 +709,7 @@ func (s *Service) timeout(token string) {
 
 func (s *Service) chain(pc *parkedCall, attempt int) {
 	e := pc.entry
-	if attempt <= s.cfg.MaxAttempts {
+	if attempt <= s.cfg.MaxAttempts && e.Parker != "" {
 		s.emit(Event{Type: RingBack, Entry: e})
 		if s.dialAndConnect(pc, e.Parker, "ring back") {
 			return
@@ -730,7 +773,7 @@ func (s *Service) dialAndConnect(pc *parkedCall, target, why string) bool {
 
 // tell sends the parker a SIP MESSAGE with text, from the park address.
 func (s *Service) tell(ctx context.Context, to, text string) {
-	if s.ringer == nil {
+	if s.ringer == nil || to == "" {
 		return
 	}
 	if err := s.ringer.SendMessage(ctx, to, "text/plain", []byte(text)); err != nil {

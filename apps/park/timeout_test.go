@@ -182,12 +182,9 @@ func TestRealTimePickupTimeoutRingsParkerBack(t *testing.T) {
 }
 
 func newRigWithParker(t *testing.T, cfg park.Config, parkerURI string, opts ...park.Option) *rig {
-	r := &rig{srv: sbt.NewServer(t), desk: make(chan park.Entry, 8), errs: make(chan error, 8)}
+	r := &rig{srv: sbt.NewServer(t, trustLoopback), desk: make(chan park.Entry, 8), errs: make(chan error, 8)}
 	svc, err := park.New(r.srv.Platform, cfg, append([]park.Option{park.WithMusic(newMusic(t), "")}, opts...)...)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Register(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { svc.Close() })

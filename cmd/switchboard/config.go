@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/switchboard-sip/switchboard/apps/announce"
+	"github.com/switchboard-sip/switchboard/apps/echo"
 	"github.com/switchboard-sip/switchboard/apps/holdmusic"
 	"github.com/switchboard-sip/switchboard/apps/park"
 	"github.com/switchboard-sip/switchboard/conference"
@@ -46,7 +47,8 @@ type LogConfig struct {
 
 // AppsConfig is the dial plan. An app with an empty user is disabled.
 type AppsConfig struct {
-	Echo  AppConfig `yaml:"echo"`
+	Echo  echo.Config     `yaml:"echo"`
+	Hello announce.Config `yaml:"hello"`
 	Music struct {
 		Enabled          bool `yaml:"enabled"`
 		holdmusic.Config `yaml:",inline"`
@@ -59,15 +61,6 @@ type AppsConfig struct {
 		Enabled           bool `yaml:"enabled"`
 		conference.Config `yaml:",inline"`
 	} `yaml:"conference"`
-	Hello struct {
-		User            string `yaml:"user"`
-		announce.Config `yaml:",inline"`
-	} `yaml:"hello"`
-}
-
-// AppConfig names the user part an app answers.
-type AppConfig struct {
-	User string `yaml:"user"`
 }
 
 // loadConfig reads the embedded default and then, if path is set, the file

@@ -19,13 +19,13 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"github.com/switchboard-sip/switchboard/apps/announce"
 	"github.com/switchboard-sip/switchboard/apps/echo"
 	"github.com/switchboard-sip/switchboard/apps/holdmusic"
 	"github.com/switchboard-sip/switchboard/apps/park"
 	"github.com/switchboard-sip/switchboard/conference"
-	"github.com/switchboard-sip/switchboard/endpoint"
 	"github.com/switchboard-sip/switchboard/platform"
 )
 
@@ -81,10 +81,12 @@ func version() string {
 	return v + " " + bi.GoVersion
 }
 
-// Server is the wired platform and apps.
+// Server is the wired platform and apps. Every app is registered with the
+// platform, so closing the platform closes them all, last started first.
 type Server struct {
 	Platform    *platform.Platform
-	Endpoints   []*endpoint.Endpoint
+	Echo        *echo.App           // nil when disabled
+	Hello       *announce.App       // nil when disabled
 	Conferences *conference.Service // nil when disabled
 	Music       *holdmusic.Service  // nil when disabled
 	Park        *park.Service       // nil when disabled
@@ -92,68 +94,55 @@ type Server struct {
 }
 
 // newServer builds the platform and puts the apps of the dial plan on it.
+// On failure it closes the platform, which closes the apps started so far.
 func newServer(cfg Config, log *slog.Logger, opts ...platform.Option) (*Server, error) {
 	p, err := platform.New(cfg.Platform, append([]platform.Option{platform.WithLogger(log)}, opts...)...)
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{Platform: p, cfg: cfg}
-	add := func(user string, h endpoint.Handler) error {
-		if user == "" {
-			return nil
-		}
-		ep, err := endpoint.NewApplication(p, endpoint.Settings{
-			OwnerURI:       "sip:" + user + "@" + p.Host(),
-			SessionExpires: cfg.Calls.SessionExpires,
-			RTPTimeout:     cfg.Calls.RTPTimeout,
-		})
-		if err != nil {
+	if err := s.startApps(log); err != nil {
+		_ = p.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// startApps starts the apps the dial plan enables, in dependency order
+// (park plays the music).
+func (s *Server) startApps(log *slog.Logger) error {
+	p, cfg, err := s.Platform, s.cfg, error(nil)
+	timers := [2]time.Duration{cfg.Calls.SessionExpires, cfg.Calls.RTPTimeout}
+	if cfg.Apps.Echo.User != "" {
+		if s.Echo, err = echo.New(p, cfg.Apps.Echo, echo.WithCallTimers(timers[0], timers[1])); err != nil {
 			return err
 		}
-		ep.HandleCalls(h)
-		s.Endpoints = append(s.Endpoints, ep)
-		return nil
 	}
-	hello, err := announce.New(cfg.Apps.Hello.Config)
-	if err != nil {
-		p.Close()
-		return nil, err
-	}
-	if err := errors.Join(add(cfg.Apps.Echo.User, echo.Handler()), add(cfg.Apps.Hello.User, hello)); err != nil {
-		p.Close()
-		return nil, err
+	if cfg.Apps.Hello.User != "" {
+		if s.Hello, err = announce.New(p, cfg.Apps.Hello, announce.WithCallTimers(timers[0], timers[1])); err != nil {
+			return err
+		}
 	}
 	if cfg.Apps.Music.Enabled {
-		if s.Music, err = holdmusic.New(cfg.Apps.Music.Config, holdmusic.WithLogger(log)); err != nil {
-			p.Close()
-			return nil, err
-		}
-		if _, err := s.Music.Register(p, p.Host()); err != nil {
-			p.Close()
-			return nil, err
+		if s.Music, err = holdmusic.New(p, cfg.Apps.Music.Config, holdmusic.WithLogger(log)); err != nil {
+			return err
 		}
 	}
 	if cfg.Apps.Park.Enabled {
-		var popts []park.Option
+		popts := []park.Option{park.WithLogger(log)}
 		if s.Music != nil {
 			popts = append(popts, park.WithMusic(s.Music, cfg.Apps.Music.Default))
 		}
-		if s.Park, err = park.New(p, cfg.Apps.Park.Config, append(popts, park.WithLogger(log))...); err != nil {
-			p.Close()
-			return nil, err
-		}
-		if err := s.Park.Register(); err != nil {
-			p.Close()
-			return nil, err
+		if s.Park, err = park.New(p, cfg.Apps.Park.Config, popts...); err != nil {
+			return err
 		}
 	}
 	if cfg.Apps.Conference.Enabled {
-		if s.Conferences, err = conference.NewService(p, cfg.Apps.Conference.Config, conference.WithLogger(log)); err != nil {
-			p.Close()
-			return nil, err
+		if s.Conferences, err = conference.New(p, cfg.Apps.Conference.Config, conference.WithLogger(log)); err != nil {
+			return err
 		}
 	}
-	return s, nil
+	return nil
 }
 
 func serve(cfg Config) error {
@@ -165,6 +154,7 @@ func serve(cfg Config) error {
 	if err != nil {
 		return err
 	}
+	defer s.Platform.Close() // every path closes the platform and its apps
 	if err := s.Platform.Start(); err != nil {
 		return err
 	}

@@ -129,10 +129,8 @@ func TestAdHocConferenceInDialPlan(t *testing.T) {
 	a := sbt.NewPhone(t, "ann").Dial(t, uri)
 	b := sbt.NewPhone(t, "bob").Dial(t, uri)
 	a.StartTone(600)
-	time.Sleep(400 * time.Millisecond)
-	b.ResetRecording()
-	time.Sleep(time.Second)
-	if f := dsp.ToneFraction(b.Recording(), 8000, 600); f < 0.7 {
+	b.WaitTone(t, 600, 5*time.Second)
+	if f := dsp.ToneFraction(b.Listen(t, time.Second), 8000, 600); f < 0.7 {
 		t.Fatalf("bob hears ann in %.0f%% of the conference", f*100)
 	}
 	if c, ok := s.Conferences.Conference("x"); !ok || len(c.Roster()) != 2 {
@@ -148,10 +146,8 @@ func TestAdHocConferenceInDialPlan(t *testing.T) {
 func TestMusicAndParkInDialPlan(t *testing.T) {
 	s, port := startServer(t, nil)
 	listener := sbt.NewPhone(t, "listener").Dial(t, fmt.Sprintf("sip:moh@127.0.0.1:%d", port))
-	time.Sleep(300 * time.Millisecond)
-	listener.ResetRecording()
-	time.Sleep(time.Second)
-	if f := dsp.ToneFraction(listener.Recording(), 8000, holdmusic.DefaultMarkerHz); f < 0.6 {
+	listener.WaitTone(t, holdmusic.DefaultMarkerHz, 5*time.Second)
+	if f := dsp.ToneFraction(listener.Listen(t, time.Second), 8000, holdmusic.DefaultMarkerHz); f < 0.6 {
 		t.Fatalf("moh: marker tone in %.0f%%", f*100)
 	}
 	listener.Hangup(t)
@@ -176,11 +172,41 @@ func TestMusicAndParkInDialPlan(t *testing.T) {
 	if l[0].Orbit != "7000" || !strings.Contains(l[0].Parker, "parker@") {
 		t.Fatalf("park entry %+v", l[0])
 	}
-	time.Sleep(300 * time.Millisecond)
-	parked.ResetRecording()
-	time.Sleep(time.Second)
-	if f := dsp.ToneFraction(parked.Recording(), 8000, holdmusic.DefaultMarkerHz); f < 0.6 {
+	parked.WaitTone(t, holdmusic.DefaultMarkerHz, 5*time.Second)
+	if f := dsp.ToneFraction(parked.Listen(t, time.Second), 8000, holdmusic.DefaultMarkerHz); f < 0.6 {
 		t.Fatalf("parked party hears the music in %.0f%%", f*100)
 	}
 	parked.Hangup(t)
+}
+
+// TestPartialStartClosesEverything checks that when an app fails to start
+// (here the conference service, last in the dial plan, whose prefix
+// collides with park's), newServer closes the platform and every app
+// started before it: the hold-music players and park stop their
+// goroutines and the SIP sockets close.
+func TestPartialStartClosesEverything(t *testing.T) {
+	sbt.CheckGoroutines(t)
+	cfg, err := loadConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Platform.UDP, cfg.Platform.TCP = nil, nil
+	cfg.Platform.RTPPortMin, cfg.Platform.RTPPortMax = 0, 0
+	cfg.Apps.Conference.Prefix = "park-"
+	uc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close()
+	s, err := newServer(cfg, sbt.Logger(t), platform.WithUDPConn(uc))
+	if err == nil {
+		s.Platform.Close()
+		t.Fatal("newServer succeeded with colliding routes")
+	}
+	if !strings.Contains(err.Error(), "conference") {
+		t.Errorf("error %q does not name the app that failed", err)
+	}
+	if _, werr := uc.WriteTo([]byte("x"), uc.LocalAddr()); werr == nil {
+		t.Error("the SIP socket is still open after a failed start")
+	}
 }

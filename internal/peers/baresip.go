@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/switchboard-sip/switchboard/media/audio"
 )
 
 // installHint is appended to every failure caused by a missing peer.
@@ -652,7 +654,7 @@ func (b *Baresip) RecordingSamples(t testing.TB) ([]int16, int) {
 		if len(recs) > 0 {
 			w, err := readWAVFile(recs[len(recs)-1])
 			if err == nil && w.finalized {
-				return w.mono(), w.rate
+				return w.mono(), w.SampleRate
 			}
 			lastErr = err
 			if err == nil {
@@ -721,23 +723,12 @@ func contains(list []string, s string) bool {
 func WriteWAV(t testing.TB, samples []int16, rate int) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), fmt.Sprintf("audio-%dhz.wav", rate))
-	data := make([]byte, 44+2*len(samples))
-	copy(data[0:], "RIFF")
-	binary.LittleEndian.PutUint32(data[4:], uint32(36+2*len(samples)))
-	copy(data[8:], "WAVEfmt ")
-	binary.LittleEndian.PutUint32(data[16:], 16)
-	binary.LittleEndian.PutUint16(data[20:], 1) // PCM
-	binary.LittleEndian.PutUint16(data[22:], 1) // mono
-	binary.LittleEndian.PutUint32(data[24:], uint32(rate))
-	binary.LittleEndian.PutUint32(data[28:], uint32(rate*2))
-	binary.LittleEndian.PutUint16(data[32:], 2)
-	binary.LittleEndian.PutUint16(data[34:], 16)
-	copy(data[36:], "data")
-	binary.LittleEndian.PutUint32(data[40:], uint32(2*len(samples)))
-	for i, s := range samples {
-		binary.LittleEndian.PutUint16(data[44+2*i:], uint16(s))
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatalf("peers: writing WAV: %v", err)
 	}
-	if err := os.WriteFile(path, data, 0o644); err != nil {
+	defer f.Close()
+	if err := audio.WriteWAV(f, &audio.Clip{SampleRate: rate, Channels: 1, Samples: samples}); err != nil {
 		t.Fatalf("peers: writing WAV: %v", err)
 	}
 	return path
@@ -751,24 +742,23 @@ func ReadWAV(t testing.TB, path string) ([]int16, int) {
 	if err != nil {
 		t.Fatalf("peers: %v", err)
 	}
-	return w.mono(), w.rate
+	return w.mono(), w.SampleRate
 }
 
-// wavFormat returns the sample rate and channel count of a 16-bit PCM WAV
-// file, failing the test if it is not one.
+// wavFormat returns the sample rate and channel count of a WAV file,
+// failing the test if it is not one.
 func wavFormat(t testing.TB, path string) (rate, channels int) {
 	t.Helper()
 	w, err := readWAVFile(path)
 	if err != nil {
 		t.Fatalf("peers: baresip audio file: %v", err)
 	}
-	return w.rate, w.channels
+	return w.SampleRate, w.Channels
 }
 
-// wavFile is a decoded 16-bit PCM WAV file.
+// wavFile is a WAV file decoded by media/audio.
 type wavFile struct {
-	rate, channels int
-	samples        []int16 // Interleaved.
+	*audio.Clip
 	// finalized reports whether the RIFF size matches the file size, which
 	// is false while libsndfile is still writing it.
 	finalized bool
@@ -776,64 +766,30 @@ type wavFile struct {
 
 // mono returns the samples with channels averaged.
 func (w wavFile) mono() []int16 {
-	if w.channels <= 1 {
-		return w.samples
+	if w.Channels <= 1 {
+		return w.Samples
 	}
-	out := make([]int16, len(w.samples)/w.channels)
+	out := make([]int16, len(w.Samples)/w.Channels)
 	for i := range out {
 		sum := 0
-		for c := range w.channels {
-			sum += int(w.samples[i*w.channels+c])
+		for c := range w.Channels {
+			sum += int(w.Samples[i*w.Channels+c])
 		}
-		out[i] = int16(sum / w.channels)
+		out[i] = int16(sum / w.Channels)
 	}
 	return out
 }
 
-// readWAVFile parses a RIFF/WAVE file with 16-bit PCM samples.
+// readWAVFile reads a WAV file with media/audio's reader and notes whether
+// its writer has finalized the header sizes.
 func readWAVFile(path string) (wavFile, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return wavFile{}, err
 	}
-	if len(data) < 12 || string(data[0:4]) != "RIFF" || string(data[8:12]) != "WAVE" {
-		return wavFile{}, fmt.Errorf("%s: not a RIFF/WAVE file", path)
+	clip, err := audio.ReadWAV(bytes.NewReader(data))
+	if err != nil {
+		return wavFile{}, fmt.Errorf("%s: %w", path, err)
 	}
-	w := wavFile{finalized: int(binary.LittleEndian.Uint32(data[4:])) == len(data)-8}
-	haveFmt := false
-	for off := 12; off+8 <= len(data); {
-		id := string(data[off : off+4])
-		size := int(binary.LittleEndian.Uint32(data[off+4:]))
-		body := data[off+8:]
-		if size > len(body) {
-			size = len(body)
-		}
-		body = body[:size]
-		switch id {
-		case "fmt ":
-			if len(body) < 16 {
-				return wavFile{}, fmt.Errorf("%s: short fmt chunk", path)
-			}
-			format := binary.LittleEndian.Uint16(body[0:])
-			w.channels = int(binary.LittleEndian.Uint16(body[2:]))
-			w.rate = int(binary.LittleEndian.Uint32(body[4:]))
-			bits := binary.LittleEndian.Uint16(body[14:])
-			if (format != 1 && format != 0xFFFE) || bits != 16 || w.channels < 1 {
-				return wavFile{}, fmt.Errorf("%s: want 16-bit PCM, have format %d with %d bits and %d channels",
-					path, format, bits, w.channels)
-			}
-			haveFmt = true
-		case "data":
-			if !haveFmt {
-				return wavFile{}, fmt.Errorf("%s: data chunk before fmt chunk", path)
-			}
-			w.samples = make([]int16, len(body)/2)
-			for i := range w.samples {
-				w.samples[i] = int16(binary.LittleEndian.Uint16(body[2*i:]))
-			}
-			return w, nil
-		}
-		off += 8 + size + size&1
-	}
-	return wavFile{}, fmt.Errorf("%s: no data chunk", path)
+	return wavFile{Clip: clip, finalized: len(data) >= 8 && int(binary.LittleEndian.Uint32(data[4:])) == len(data)-8}, nil
 }

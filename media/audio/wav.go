@@ -34,6 +34,28 @@ type Clip struct {
 	Samples []int16
 }
 
+// Mono returns the clip's audio as mono PCM at rate Hz: stereo is
+// downmixed and other rates are resampled; a mono clip at rate is returned
+// as it is, not copied. Calls at 8 kHz (G.711) use Mono(8000).
+func (a *Clip) Mono(rate int) ([]int16, error) {
+	s := a.Samples
+	switch a.Channels {
+	case 1:
+	case 2:
+		s = DownmixStereo(nil, s)
+	default:
+		return nil, fmt.Errorf("audio: %d channels not supported", a.Channels)
+	}
+	if a.SampleRate == rate {
+		return s, nil
+	}
+	r, err := NewResampler(a.SampleRate, rate)
+	if err != nil {
+		return nil, err
+	}
+	return r.Flush(r.Process(nil, s)), nil
+}
+
 // Duration returns the playing time of a. It returns 0 if SampleRate or
 // Channels is not positive.
 func (a *Clip) Duration() time.Duration {
