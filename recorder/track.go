@@ -136,14 +136,18 @@ func (t *track) WriteAudio(pcm []int16) {
 	}
 	r := t.r
 	arrival := r.samplesAt(time.Now())
-	var seqGap int64
+	var e uint64
 	if t.seqAware {
 		// The observer runs on the reader goroutine right after the
 		// packet was counted: expected = lost + received moves by the
 		// sequence number step.
 		st := t.flow.Stats()
-		e := st.PacketsLost + st.PacketsReceived
-		t.mu.Lock()
+		e = st.PacketsLost + st.PacketsReceived
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var seqGap int64
+	if t.seqAware {
 		switch {
 		case t.lastE != 0 && e == t.lastE:
 			// Shown a frame without a new packet: frames are pulled from
@@ -153,13 +157,10 @@ func (t *track) WriteAudio(pcm []int16) {
 			seqGap = int64(e-t.lastE) - 1
 		}
 		t.lastE = e
-		t.mu.Unlock()
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if !t.known && !t.clocked {
-		t.chunks++
-		t.known = t.chunks >= knownAfter
+		if !t.known && !t.clocked {
+			t.chunks++
+			t.known = t.chunks >= knownAfter
+		}
 	}
 	t.place(pcm, n, arrival, seqGap)
 }
@@ -174,7 +175,8 @@ func (t *track) place(pcm []int16, n, arrival, seqGap int64) {
 		late := arrival - (t.cursor + n)
 		if seqGap > 0 && seqGap <= maxSeqGap {
 			// Lost packets: leave their time silent. Until the track is
-			// known to be pulled from a jitter buffer, no more lost
+			// known to come on arrival (not from a jitter buffer, whose
+			// frames make the count jump without loss), no more lost
 			// frames than the arrival time allows.
 			g := seqGap
 			if !t.known {
@@ -203,7 +205,6 @@ func (t *track) place(pcm []int16, n, arrival, seqGap int64) {
 			// sender paused (or a loss went uncounted). Move the run, not
 			// yet read, to where it arrived.
 			t.shiftRun(t.minJump, int64(jumpChunks-1)*n)
-			late -= t.minJump
 			t.nJump, t.nLate = 0, 0
 		default:
 			if t.nLate == 0 || late < t.minLate {
@@ -223,7 +224,7 @@ func (t *track) place(pcm []int16, n, arrival, seqGap int64) {
 }
 
 func (t *track) startSpurt(at int64) {
-	t.placed, t.cursor, t.spurt, t.nLate = true, at, at, 0
+	t.placed, t.cursor, t.spurt, t.nLate, t.nJump = true, at, at, 0, 0
 }
 
 // shiftSpurt moves the current spurt d samples earlier: what the clock
@@ -238,7 +239,7 @@ func (t *track) shiftSpurt(d int64) {
 	}
 	t.cursor -= d
 	t.spurt -= d
-	t.nLate = 0
+	t.nLate, t.nJump = 0, 0
 }
 
 // shiftRun moves the last span samples placed d samples later, leaving
