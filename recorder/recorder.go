@@ -102,7 +102,6 @@ type Recorder struct {
 	state    State
 	tracks   []*track
 	ends     []<-chan struct{} // a source ended: stop
-	cleanup  []func()          // removes taps and watchers at the end
 	meta     Metadata
 	t0       time.Time
 	pauses   []Pause
@@ -443,10 +442,6 @@ func (r *Recorder) detach() {
 			t.remove = nil
 		}
 	}
-	for _, f := range r.cleanup {
-		f()
-	}
-	r.cleanup = nil
 }
 
 // Pause pauses the recording (see PauseMode); the pause is listed in the
@@ -490,7 +485,9 @@ func (r *Recorder) Resume() error {
 // audio up to now is written, the files are closed and the sidecar
 // completed before Stop returns. It returns the write error that stopped
 // the recording earlier, if any. Stop is idempotent; on an idle recorder
-// it only makes Start fail.
+// it only makes Start fail. The Stopped event is delivered on the event
+// goroutine, possibly after Stop returns; Stop may be called from a
+// handler.
 func (r *Recorder) Stop(reason StopReason) error {
 	if reason == "" {
 		reason = StopRequested

@@ -273,6 +273,22 @@ func TestStereoB2BMixedCodecs(t *testing.T) {
 	if r.b.State() != b2b.Established {
 		t.Errorf("b2b call %v after the recording stopped", r.b.State())
 	}
+	f, err := os.Open(filepath.Join(dir, files[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m, err := recorder.ReadMetadata(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.Metadata(); m.ID != got.ID || m.ID != rec.ID() || m.Duration != got.Duration || m.StopReason != recorder.StopRequested ||
+		!m.Start.Equal(got.Start) || len(m.Files) != 1 {
+		t.Errorf("sidecar read back %+v, recorder says %+v", m, got)
+	}
+	if d := time.Duration(m.Duration * float64(time.Second)); d != wav.Duration() {
+		t.Errorf("sidecar duration %v, file %v", d, wav.Duration())
+	}
 }
 
 func sanitized(s string) string {
