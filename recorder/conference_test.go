@@ -16,7 +16,10 @@ import (
 // channels of one file, another one file per track in the participants'
 // own G.711 (Native). The mix holds all three tones; each participant's
 // track holds its own tone and the others at least 20 dB down; the
-// sidecar labels each channel and file with the participant's URI.
+// sidecar labels each channel and file with the participant's URI. A
+// fourth phone joins a second into the recording: following the roster,
+// the per-track recorder gives it a file of the same length, silent until
+// it joined, then holding its tone.
 func TestConferenceTracks(t *testing.T) {
 	sbt.CheckGoroutines(t)
 	srv := sbt.NewServer(t)
@@ -52,15 +55,28 @@ func TestConferenceTracks(t *testing.T) {
 
 	multi, dir := newRecorder(t, recorder.Config{Layout: recorder.MultiChannel})
 	perTrack, dir2 := newRecorder(t, recorder.Config{Layout: recorder.FilePerTrack, Encoding: recorder.Native})
-	for _, rec := range []*recorder.Recorder{multi, perTrack} {
-		if err := rec.AddConference(conf, recorder.ConferenceOptions{PerParticipant: true}); err != nil {
+	for i, rec := range []*recorder.Recorder{multi, perTrack} {
+		if err := rec.AddConference(conf, recorder.ConferenceOptions{PerParticipant: true, FollowRoster: i == 1}); err != nil {
 			t.Fatal(err)
 		}
 		if err := rec.Start(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(2 * time.Second)
+	bad, _ := newRecorder(t, recorder.Config{Layout: recorder.MultiChannel})
+	if err := bad.AddConference(conf, recorder.ConferenceOptions{PerParticipant: true, FollowRoster: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := bad.Start(); err == nil || !strings.Contains(err.Error(), "FilePerTrack") {
+		t.Errorf("following the roster into one multi-channel file: %v", err)
+	}
+	start := time.Now()
+	time.Sleep(time.Second)
+	late := sbt.NewPhone(t, "dee").Dial(t, conf.URI())
+	joinedAt := time.Since(start)
+	late.StartTone(3000)
+	t.Cleanup(func() { late.Hangup(t) })
+	time.Sleep(1500 * time.Millisecond)
 	for _, rec := range []*recorder.Recorder{multi, perTrack} {
 		if err := rec.Stop(""); err != nil {
 			t.Fatal(err)
@@ -95,11 +111,23 @@ func TestConferenceTracks(t *testing.T) {
 	}
 
 	pfiles := perTrack.Files()
-	if len(pfiles) != 5 {
-		t.Fatalf("per-track files %v, want 4 wav and a sidecar", pfiles)
+	if len(pfiles) != 6 {
+		t.Fatalf("per-track files %v, want 5 wav and a sidecar", pfiles)
+	}
+	lateWAV := sbt.ReadRecording(t, filepath.Join(dir2, pfiles[4]))
+	ls := lateWAV.Channel(t, 0)
+	at := func(d time.Duration) int { return min(int(d/(time.Second/8000)), len(ls)) }
+	before, after := sbt.ToneLevel(ls[:at(joinedAt-100*time.Millisecond)], 8000, 3000), sbt.ToneLevel(ls[at(joinedAt+300*time.Millisecond):], 8000, 3000)
+	t.Logf("late joiner's file %s: %v; 3000 Hz before joining %.1f dB, after %.1f dB", pfiles[4], lateWAV.Duration(), before, after)
+	if before > -60 || after < -20 || !strings.Contains(pfiles[4], "dee") {
+		t.Errorf("late joiner's file %s: 3000 Hz at %.1f dB before joining, %.1f dB after", pfiles[4], before, after)
+	}
+	pinfo := sbt.ReadRecordingInfo(t, filepath.Join(dir2, pfiles[5]))
+	if len(pinfo.Files) != 5 || !strings.Contains(pinfo.Files[4].Channels[0].Party, "dee@") {
+		t.Errorf("sidecar files %+v", pinfo.Files)
 	}
 	var length time.Duration
-	for k, name := range pfiles[:4] {
+	for k, name := range pfiles[:5] {
 		w := sbt.ReadRecording(t, filepath.Join(dir2, name))
 		if k == 0 {
 			// The mix is no leg: Native writes it as PCM16.
@@ -114,6 +142,9 @@ func TestConferenceTracks(t *testing.T) {
 		}
 		if w.Duration() != length {
 			t.Errorf("%s lasts %v, the mix %v", name, w.Duration(), length)
+		}
+		if k == 4 {
+			continue // the late joiner, above
 		}
 		if !strings.Contains(name, names[k-1]) {
 			t.Errorf("file %s not named after %s", name, names[k-1])

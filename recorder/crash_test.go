@@ -108,7 +108,8 @@ func TestKill9Child(t *testing.T) {
 		}
 		return c
 	}
-	phone := media.NewSession(listen(), media.SessionConfig{Codec: codec.PCMU()})
+	// ours only listens: the phone must not stop sending to a silent peer.
+	phone := media.NewSession(listen(), media.SessionConfig{Codec: codec.PCMU(), SilentPeerGrace: -1})
 	ours := media.NewSession(listen(), media.SessionConfig{Codec: codec.PCMU()})
 	phone.SetRemote(ours.LocalAddr())
 	ours.SetRemote(phone.LocalAddr())

@@ -61,7 +61,7 @@ func (f *memFile) Close() error { f.closed = true; return nil }
 func TestWAVWriterCheckpoints(t *testing.T) {
 	for _, enc := range []Encoding{PCM16, PCMU, PCMA} {
 		f := &memFile{}
-		w, err := newWAVWriter(f, "x.wav", enc, 2, 8000)
+		w, err := newWAVWriter(f, "x.wav", enc, 2, 8000, time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -120,7 +120,7 @@ func TestWAVWriterCheckpoints(t *testing.T) {
 
 // TestWAVSizeLimit: a file that would pass 4 GiB stops with an error.
 func TestWAVSizeLimit(t *testing.T) {
-	w, err := newWAVWriter(&memFile{}, "x.wav", PCM16, 1, 8000)
+	w, err := newWAVWriter(&memFile{}, "x.wav", PCM16, 1, 8000, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

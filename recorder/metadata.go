@@ -3,6 +3,7 @@ package recorder
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"time"
 )
 
@@ -73,6 +74,16 @@ type Pause struct {
 	// PauseSilence the silence starts there, with PauseOmit the audio
 	// before and after the pause meets there.
 	FileOffset float64 `json:"file_offset_seconds"`
+}
+
+// ReadMetadata decodes a sidecar: what an application listing recordings
+// reads back.
+func ReadMetadata(r io.Reader) (*Metadata, error) {
+	var m Metadata
+	if err := json.NewDecoder(r).Decode(&m); err != nil {
+		return nil, fmt.Errorf("recorder: metadata: %w", err)
+	}
+	return &m, nil
 }
 
 // writeSidecar writes m as <name>.json through s.

@@ -92,7 +92,7 @@ type Recorder struct {
 
 	frameN             int
 	placeTol, driftTol int64 // samples
-	respurt            int64
+	respurt, jumpLate  int64
 	voiceSum           int64 // sum of squares of a frame at VoiceLevel
 	hangFrames         int
 	ringSamples        int
@@ -101,8 +101,10 @@ type Recorder struct {
 	mu       sync.Mutex
 	state    State
 	tracks   []*track
-	ends     []<-chan struct{} // a source ended: stop
-	cleanup  []func()          // removes taps and watchers at the end
+	ends     []<-chan struct{}        // a source ended: stop
+	follow   []func() (remove func()) // starts following a roster
+	unfollow []func()
+	joined   []*track // joined a followed conference; the clock adopts them
 	meta     Metadata
 	t0       time.Time
 	pauses   []Pause
@@ -162,6 +164,7 @@ func New(cfg Config, opts ...Option) (*Recorder, error) {
 	r.placeTol = durSamples(placeTolerance)
 	r.driftTol = durSamples(driftTolerance)
 	r.respurt = durSamples(respurtAfter)
+	r.jumpLate = durSamples(jumpAfter)
 	r.latencyFrames = int64(cfg.Latency / frameDur)
 	// The ring holds the latency, a second of slack and a frame.
 	r.ringSamples = 1 << bits.Len(uint(durSamples(cfg.Latency+time.Second)))
@@ -276,6 +279,9 @@ func (r *Recorder) Start() error {
 	if len(r.tracks) == 0 {
 		return ErrNoTracks
 	}
+	if len(r.follow) > 0 && r.cfg.Layout != FilePerTrack {
+		return errors.New("recorder: following a conference's roster needs the FilePerTrack layout")
+	}
 	if r.cfg.Layout == Stereo && len(r.tracks) != 2 {
 		return fmt.Errorf("recorder: stereo needs two tracks, have %d", len(r.tracks))
 	}
@@ -322,6 +328,9 @@ func (r *Recorder) Start() error {
 		}
 	}
 	r.state = Recording
+	for _, f := range r.follow {
+		r.unfollow = append(r.unfollow, f())
+	}
 	r.post(StateChange{State: Recording})
 	r.log.Info("recording started", "files", len(r.files), "tracks", len(r.tracks), "layout", r.cfg.Layout.String())
 	r.wg.Go(r.run)
@@ -360,45 +369,95 @@ func (r *Recorder) createFiles() error {
 		groups = [][]*track{r.tracks}
 	}
 	for i, g := range groups {
-		name := r.base + ".wav"
-		if r.cfg.Layout == FilePerTrack {
-			label := sanitize(strings.TrimPrefix(strings.TrimPrefix(g[0].label, "sip:"), "sips:"))
-			if len(label) > 40 {
-				label = label[:40]
-			}
-			name = fmt.Sprintf("%s-%d-%s.wav", r.base, i+1, label)
-		}
-		mixed := r.cfg.Layout == Mono
-		channels := len(g)
-		if mixed {
-			channels = 1
-		}
-		enc := r.encodingFor(g)
-		f, err := r.store.Create(name)
+		of, fi, err := r.openFile(g, i)
 		if err != nil {
 			r.closeFiles()
 			return err
 		}
-		w, err := newWAVWriter(f, name, enc, channels, sampleRate)
-		if err != nil {
-			f.Close()
-			r.closeFiles()
-			return err
-		}
-		of := &outFile{w: w, tracks: g, mix: mixed, pcm: make([]int16, channels*r.frameN)}
 		r.files = append(r.files, of)
-		fi := FileInfo{Name: name, Encoding: enc.String()}
-		for ch, t := range g {
-			ci := ChannelInfo{Channel: ch, Label: t.label, Party: t.party, Source: t.src.String()}
-			if mixed {
-				ci.Channel = 0
-			}
-			if t.codec != nil {
-				ci.Codec = t.codec.Name()
-			}
-			fi.Channels = append(fi.Channels, ci)
-		}
 		r.meta.Files = append(r.meta.Files, fi)
+	}
+	return nil
+}
+
+// openFile creates the i-th audio file, holding the tracks g.
+func (r *Recorder) openFile(g []*track, i int) (*outFile, FileInfo, error) {
+	name := r.base + ".wav"
+	if r.cfg.Layout == FilePerTrack {
+		label := sanitize(strings.TrimPrefix(strings.TrimPrefix(g[0].label, "sip:"), "sips:"))
+		if len(label) > 40 {
+			label = label[:40]
+		}
+		name = fmt.Sprintf("%s-%d-%s.wav", r.base, i+1, label)
+	}
+	mixed := r.cfg.Layout == Mono
+	channels := len(g)
+	if mixed {
+		channels = 1
+	}
+	enc := r.encodingFor(g)
+	f, err := r.store.Create(name)
+	if err != nil {
+		return nil, FileInfo{}, err
+	}
+	w, err := newWAVWriter(f, name, enc, channels, sampleRate, r.cfg.SyncInterval)
+	if err != nil {
+		f.Close()
+		return nil, FileInfo{}, err
+	}
+	of := &outFile{w: w, tracks: g, mix: mixed, pcm: make([]int16, channels*r.frameN)}
+	fi := FileInfo{Name: name, Encoding: enc.String()}
+	for ch, t := range g {
+		ci := ChannelInfo{Channel: ch, Label: t.label, Party: t.party, Source: t.src.String()}
+		if mixed {
+			ci.Channel = 0
+		}
+		if t.codec != nil {
+			ci.Codec = t.codec.Name()
+		}
+		fi.Channels = append(fi.Channels, ci)
+	}
+	return of, fi, nil
+}
+
+// adopt gives the participants who joined a followed conference since the
+// last tick a track and a file of their own, which starts with silence up
+// to now (see ConferenceOptions.FollowRoster). It runs on the clock.
+func (r *Recorder) adopt() error {
+	r.mu.Lock()
+	joined := r.joined
+	r.joined = nil
+	r.mu.Unlock()
+	for _, t := range joined {
+		if c := t.flow.Codec(); c != nil {
+			t.codec = c
+		}
+		of, fi, err := r.openFile([]*track{t}, len(r.files))
+		if err != nil {
+			return err
+		}
+		// The time already recorded, as silence; flushed as it goes, so
+		// the buffer does not grow.
+		for range r.written {
+			of.w.writeFrame(of.pcm)
+			if len(of.w.buf) > cap(of.w.buf)/2 {
+				if err := of.w.flush(); err != nil {
+					_ = of.w.close()
+					return err
+				}
+			}
+		}
+		t.mu.Lock()
+		t.readPos = r.frames * int64(r.frameN)
+		t.mu.Unlock()
+		t.remove = t.flow.ObserveHeard(t)
+		r.mu.Lock()
+		t.index = len(r.tracks)
+		r.tracks = append(r.tracks, t)
+		r.files = append(r.files, of)
+		r.meta.Files = append(r.meta.Files, fi)
+		r.mu.Unlock()
+		r.log.Info("participant track added", "label", t.label, "file", fi.Name)
 	}
 	return nil
 }
@@ -442,10 +501,6 @@ func (r *Recorder) detach() {
 			t.remove = nil
 		}
 	}
-	for _, f := range r.cleanup {
-		f()
-	}
-	r.cleanup = nil
 }
 
 // Pause pauses the recording (see PauseMode); the pause is listed in the
@@ -489,7 +544,9 @@ func (r *Recorder) Resume() error {
 // audio up to now is written, the files are closed and the sidecar
 // completed before Stop returns. It returns the write error that stopped
 // the recording earlier, if any. Stop is idempotent; on an idle recorder
-// it only makes Start fail.
+// it only makes Start fail. The Stopped event is delivered on the event
+// goroutine, possibly after Stop returns; Stop may be called from a
+// handler.
 func (r *Recorder) Stop(reason StopReason) error {
 	if reason == "" {
 		reason = StopRequested
@@ -534,6 +591,10 @@ func (r *Recorder) run() {
 			r.finish(at, reason, nil)
 			return
 		case <-tick.C:
+		}
+		if err := r.adopt(); err != nil {
+			r.finish(time.Now(), StopWriteError, err)
+			return
 		}
 		now := time.Now()
 		due := int64(now.Sub(r.t0)/frameDur) - r.latencyFrames
@@ -665,7 +726,12 @@ func (r *Recorder) finish(at time.Time, reason StopReason, werr error) {
 		r.stopAt, r.reason = at, reason
 		close(r.stopCh)
 	}
+	unfollow := r.unfollow
+	r.unfollow, r.joined = nil, nil
 	r.mu.Unlock()
+	for _, f := range unfollow {
+		f()
+	}
 	r.detach()
 	if werr == nil {
 		end := int64((at.Sub(r.t0) + frameDur/2) / frameDur)
@@ -692,6 +758,7 @@ func (r *Recorder) finish(at time.Time, reason StopReason, werr error) {
 		}
 	}
 	r.meta.End = at
+	r.meta.Parties = r.cfg.Parties
 	r.meta.Duration = (time.Duration(r.written) * frameDur).Seconds()
 	r.meta.Pauses = append([]Pause(nil), r.pauses...)
 	r.meta.StopReason = reason

@@ -69,7 +69,10 @@ func (rc *relayedCall) close() {
 // "phones" of each call are included in both), the recorder's extra CPU
 // per call, the ratio, the recorder's allocations per recorded frame
 // (the difference of the two phases' allocations over the frames
-// recorded) and the bytes written per second. Runs once whatever b.N:
+// recorded) and the bytes written per second. REC_SYNC (default 1s) sets
+// the sync interval: compare with REC_SYNC=1h (no fsync or header
+// rewrite during the run) for the cost of the crash-safety policy. Runs
+// once whatever b.N:
 //
 //	REC_CALLS=200 go test -run '^$' -bench RelayedRecordings -benchtime 1x ./recorder/
 func BenchmarkRelayedRecordings(b *testing.B) {
@@ -79,6 +82,10 @@ func BenchmarkRelayedRecordings(b *testing.B) {
 	}
 	if v, err := strconv.Atoi(os.Getenv("REC_SECONDS")); err == nil {
 		secs = v
+	}
+	syncEvery := time.Second
+	if v, err := time.ParseDuration(os.Getenv("REC_SYNC")); err == nil {
+		syncEvery = v
 	}
 	var rcs []*relayedCall
 	for range calls {
@@ -131,7 +138,7 @@ func BenchmarkRelayedRecordings(b *testing.B) {
 		dir := b.TempDir()
 		var recs []*recorder.Recorder
 		for _, rc := range rcs {
-			rec, err := recorder.New(recorder.Config{Dir: dir, Layout: recorder.Stereo})
+			rec, err := recorder.New(recorder.Config{Dir: dir, Layout: recorder.Stereo, SyncInterval: syncEvery})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -173,6 +173,11 @@ type ConferenceOptions struct {
 	IncludeHidden bool
 	// Exclude lists participant ids to leave out.
 	Exclude []string
+	// FollowRoster, with PerParticipant and the FilePerTrack layout, also
+	// gives participants who join after Start a file of their own. It
+	// starts with silence up to their joining, so that every file has the
+	// recording's time line and length.
+	FollowRoster bool
 }
 
 // AddConference adds tracks recording a conference: the mix (everybody,
@@ -218,10 +223,14 @@ func (r *Recorder) AddConference(c *conference.Conference, opts ConferenceOption
 	for _, id := range opts.Exclude {
 		skip[id] = true
 	}
+	eligible := func(p conference.ParticipantInfo) bool {
+		return !skip[p.ID] && (!p.Hidden || opts.IncludeHidden)
+	}
 	for _, p := range c.Roster() {
-		if skip[p.ID] || (p.Hidden && !opts.IncludeHidden) {
+		if !eligible(p) {
 			continue
 		}
+		skip[p.ID] = true
 		f, ok := c.ParticipantFlow(p.ID)
 		if !ok || f == nil {
 			continue
@@ -233,6 +242,36 @@ func (r *Recorder) AddConference(c *conference.Conference, opts ConferenceOption
 			return err
 		}
 		end = nil
+	}
+	if opts.FollowRoster {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.state != Idle {
+			return ErrStarted
+		}
+		r.follow = append(r.follow, func() func() {
+			// Runs on the conference's event goroutine, one change at a
+			// time: skip needs no lock.
+			return c.OnRosterChanged(func(rc conference.RosterChange) {
+				for _, p := range rc.Joined {
+					if !eligible(p) {
+						continue
+					}
+					skip[p.ID] = true
+					f, ok := c.ParticipantFlow(p.ID)
+					if !ok || f == nil {
+						continue
+					}
+					t := newTrack(r, srcParticipant, f, p.URI, p.URI, r.ringSamples)
+					r.mu.Lock()
+					if r.reason == "" {
+						r.addParty(p.URI)
+						r.joined = append(r.joined, t)
+					}
+					r.mu.Unlock()
+				}
+			})
+		})
 	}
 	return nil
 }

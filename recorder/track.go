@@ -31,7 +31,9 @@ import (
 //     the clock has not yet read) earlier, so a first packet delayed by
 //     jitter does not delay the spurt; a line that stays later than every
 //     arrival for a second (a sender whose clock is slow, a loss nobody
-//     counted) is moved later;
+//     counted) is moved later, and at once, with the chunks that showed
+//     it, when four chunks in a row arrive more than 50 ms late (a sender
+//     that paused);
 //   - a chunk that arrives much later than the line (hold, DTX, a long
 //     outage) starts a new spurt at its arrival.
 //
@@ -47,6 +49,11 @@ const (
 	// be before the line moves later.
 	driftTolerance = 5 * time.Millisecond
 	driftWindow    = 50
+	// jumpAfter is the lateness that, for jumpChunks chunks in a row,
+	// moves the line at once: more than any jitter the placement absorbs
+	// otherwise.
+	jumpAfter  = 50 * time.Millisecond
+	jumpChunks = 4
 	// respurtAfter is the lateness that starts a new spurt.
 	respurtAfter = 120 * time.Millisecond
 	// maxSeqGap bounds the loss one gap may account for (1 s of 20 ms
@@ -96,6 +103,8 @@ type track struct {
 	spurt   int64 // where the current spurt starts
 	minLate int64 // smallest lateness in the drift window
 	nLate   int
+	minJump int64  // smallest lateness in the current run of jumps
+	nJump   int    // chunks in a row later than jumpLate
 	lastE   uint64 // the flow's expected-packet count at the last chunk
 	chunks  int    // chunks seen, up to knownAfter
 	known   bool   // chunks come on arrival (not pulled from a jitter buffer)
@@ -127,14 +136,18 @@ func (t *track) WriteAudio(pcm []int16) {
 	}
 	r := t.r
 	arrival := r.samplesAt(time.Now())
-	var seqGap int64
+	var e uint64
 	if t.seqAware {
 		// The observer runs on the reader goroutine right after the
 		// packet was counted: expected = lost + received moves by the
 		// sequence number step.
 		st := t.flow.Stats()
-		e := st.PacketsLost + st.PacketsReceived
-		t.mu.Lock()
+		e = st.PacketsLost + st.PacketsReceived
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var seqGap int64
+	if t.seqAware {
 		switch {
 		case t.lastE != 0 && e == t.lastE:
 			// Shown a frame without a new packet: frames are pulled from
@@ -144,13 +157,10 @@ func (t *track) WriteAudio(pcm []int16) {
 			seqGap = int64(e-t.lastE) - 1
 		}
 		t.lastE = e
-		t.mu.Unlock()
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if !t.known && !t.clocked {
-		t.chunks++
-		t.known = t.chunks >= knownAfter
+		if !t.known && !t.clocked {
+			t.chunks++
+			t.known = t.chunks >= knownAfter
+		}
 	}
 	t.place(pcm, n, arrival, seqGap)
 }
@@ -165,7 +175,8 @@ func (t *track) place(pcm []int16, n, arrival, seqGap int64) {
 		late := arrival - (t.cursor + n)
 		if seqGap > 0 && seqGap <= maxSeqGap {
 			// Lost packets: leave their time silent. Until the track is
-			// known to be pulled from a jitter buffer, no more lost
+			// known to come on arrival (not from a jitter buffer, whose
+			// frames make the count jump without loss), no more lost
 			// frames than the arrival time allows.
 			g := seqGap
 			if !t.known {
@@ -176,11 +187,25 @@ func (t *track) place(pcm []int16, n, arrival, seqGap int64) {
 				late -= g * n
 			}
 		}
+		if late > r.jumpLate {
+			if t.nJump == 0 || late < t.minJump {
+				t.minJump = late
+			}
+			t.nJump++
+		} else {
+			t.nJump = 0
+		}
 		switch {
 		case late > r.respurt:
 			t.startSpurt(arrival - n)
 		case late < -r.placeTol:
 			t.shiftSpurt(-late)
+		case t.nJump >= jumpChunks:
+			// Every chunk of the run was far later than the line: the
+			// sender paused (or a loss went uncounted). Move the run, not
+			// yet read, to where it arrived.
+			t.shiftRun(t.minJump, int64(jumpChunks-1)*n)
+			t.nJump, t.nLate = 0, 0
 		default:
 			if t.nLate == 0 || late < t.minLate {
 				t.minLate = late
@@ -199,7 +224,7 @@ func (t *track) place(pcm []int16, n, arrival, seqGap int64) {
 }
 
 func (t *track) startSpurt(at int64) {
-	t.placed, t.cursor, t.spurt, t.nLate = true, at, at, 0
+	t.placed, t.cursor, t.spurt, t.nLate, t.nJump = true, at, at, 0, 0
 }
 
 // shiftSpurt moves the current spurt d samples earlier: what the clock
@@ -214,7 +239,20 @@ func (t *track) shiftSpurt(d int64) {
 	}
 	t.cursor -= d
 	t.spurt -= d
-	t.nLate = 0
+	t.nLate, t.nJump = 0, 0
+}
+
+// shiftRun moves the last span samples placed d samples later, leaving
+// silence before them, and the line with them.
+func (t *track) shiftRun(d, span int64) {
+	from := max(t.cursor-span, t.readPos)
+	for p := t.cursor - 1; p >= from; p-- {
+		t.ring[(p+d)&t.mask] = t.ring[p&t.mask]
+	}
+	for p := from; p < min(from+d, t.cursor); p++ {
+		t.ring[p&t.mask] = 0
+	}
+	t.cursor += d
 }
 
 // put writes pcm at position pos, dropping what the clock has already

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/switchboard-sip/switchboard/media/codec"
 )
@@ -52,7 +53,9 @@ type wavWriter struct {
 }
 
 // newWAVWriter writes the header of an empty file of the given format.
-func newWAVWriter(f File, name string, enc Encoding, channels, rate int) (*wavWriter, error) {
+// buffer is how much audio the writer buffers between flushes (the sync
+// interval).
+func newWAVWriter(f File, name string, enc Encoding, channels, rate int, buffer time.Duration) (*wavWriter, error) {
 	w := &wavWriter{f: f, name: name, channels: channels, rate: rate}
 	switch enc {
 	case PCMU:
@@ -63,7 +66,8 @@ func newWAVWriter(f File, name string, enc Encoding, channels, rate int) (*wavWr
 		w.format, w.block = wavPCM, 2*channels
 	}
 	w.hdr = w.header(0)
-	w.buf = make([]byte, 0, w.block*rate+w.block*rate/2) // 1.5 s
+	// Room for the interval and half a second more: appends never grow it.
+	w.buf = make([]byte, 0, int64(w.block*rate)*int64(buffer+time.Second/2)/int64(time.Second))
 	if _, err := f.Write(w.hdr); err != nil {
 		return nil, fmt.Errorf("recorder: %s: %w", name, err)
 	}
@@ -184,7 +188,3 @@ func (w *wavWriter) close() error {
 	}
 	return err
 }
-
-// duration returns the playing time of the audio accepted so far, in
-// sample frames.
-func (w *wavWriter) frames() int64 { return (w.written + int64(len(w.buf))) / int64(w.block) }

@@ -273,3 +273,77 @@ func CheckAligned(t testing.TB, a []int16, fa float64, b []int16, fb float64, ra
 	}
 	return ta, tb
 }
+
+// SwitchLag measures how much later channel b switches tones than
+// channel a around at (within ±300 ms): a goes from tone aOld to aNew, b
+// from bOld to bNew. In each channel, at 1 ms steps, the switch lies
+// between the last 10 ms window that holds only the old tone and the
+// first that holds only the new one; normally a few milliseconds apart,
+// further when a packet at the switch was lost (a hole carries no
+// timing). The lag is the gap between the two channels' switch intervals,
+// zero when they overlap: a lost packet at a switch is not counted as
+// misalignment, while a channel placed late is (both its edges move). The
+// second result is false when a channel has no switch there.
+func SwitchLag(a []int16, aOld, aNew float64, b []int16, bOld, bNew float64, rate int, at time.Duration) (time.Duration, bool) {
+	const span = 300 // ms
+	w := int(time.Duration(rate) * onsetWindow / time.Second)
+	step := rate / 1000
+	interval := func(s []int16, old, new float64) (lo, hi int, ok bool) {
+		ind := make([]int8, 2*span)
+		for k := range ind {
+			i := int(time.Duration(rate)*at/time.Second) + (k-span)*step
+			if i < 0 || i+w > len(s) {
+				continue
+			}
+			o := dsp.Goertzel(s[i:i+w], rate, old) >= 1e-3
+			n := dsp.Goertzel(s[i:i+w], rate, new) >= 1e-3
+			switch {
+			case n && !o:
+				ind[k] = 1
+			case o && !n:
+				ind[k] = -1
+			}
+		}
+		// The first new-tone window that starts 50 ms of mostly new tone,
+		// and the last old-tone window before it.
+		hi = -1
+		for k := range ind {
+			if ind[k] != 1 {
+				continue
+			}
+			n := 0
+			for j := k; j < min(k+50, len(ind)); j++ {
+				if ind[j] == 1 {
+					n++
+				}
+			}
+			if n >= 25 {
+				hi = k
+				break
+			}
+		}
+		if hi < 0 {
+			return 0, 0, false
+		}
+		lo = -1
+		for k := hi - 1; k >= 0; k-- {
+			if ind[k] == -1 {
+				lo = k
+				break
+			}
+		}
+		return lo, hi, lo >= 0
+	}
+	alo, ahi, oka := interval(a, aOld, aNew)
+	blo, bhi, okb := interval(b, bOld, bNew)
+	if !oka || !okb {
+		return 0, false
+	}
+	switch {
+	case blo > ahi:
+		return time.Duration(blo-ahi) * time.Millisecond, true
+	case alo > bhi:
+		return -time.Duration(alo-bhi) * time.Millisecond, true
+	}
+	return 0, true
+}
