@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/switchboard-sip/switchboard/apps"
 	"github.com/switchboard-sip/switchboard/endpoint"
 	"github.com/switchboard-sip/switchboard/media/audio"
 	"github.com/switchboard-sip/switchboard/platform"
@@ -48,15 +49,6 @@ type Handler struct {
 	pause time.Duration
 }
 
-// Option configures an App.
-type Option func(*endpoint.Settings)
-
-// WithCallTimers sets the RFC 4028 session interval and the RTP timeout
-// of the app's calls (see endpoint.Settings). Default: the endpoint's.
-func WithCallTimers(sessionExpires, rtpTimeout time.Duration) Option {
-	return func(s *endpoint.Settings) { s.SessionExpires, s.RTPTimeout = sessionExpires, rtpTimeout }
-}
-
 // App is the announcement app on a platform.
 type App struct {
 	*Handler
@@ -66,7 +58,7 @@ type App struct {
 // New loads the announcement, puts the app on p at sip:<cfg.User>@host
 // and registers it with p, which closes it on Shutdown or Close. A missing
 // or unreadable file is an error naming it.
-func New(p *platform.Platform, cfg Config, opts ...Option) (*App, error) {
+func New(p *platform.Platform, cfg Config, opts ...apps.Option) (*App, error) {
 	h, err := NewHandler(cfg)
 	if err != nil {
 		return nil, err
@@ -74,15 +66,10 @@ func New(p *platform.Platform, cfg Config, opts ...Option) (*App, error) {
 	if cfg.User == "" {
 		cfg.User = "hello"
 	}
-	st := endpoint.Settings{OwnerURI: "sip:" + cfg.User + "@" + p.Host()}
-	for _, o := range opts {
-		o(&st)
-	}
-	ep, err := endpoint.NewApplication(p, st)
+	ep, err := apps.Endpoint(p, "announce", cfg.User, h, opts)
 	if err != nil {
-		return nil, fmt.Errorf("announce: %w", err)
+		return nil, err
 	}
-	ep.HandleCalls(h)
 	a := &App{Handler: h, ep: ep}
 	if err := p.Register(a); err != nil {
 		return nil, fmt.Errorf("announce: %w", err)

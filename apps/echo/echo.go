@@ -13,8 +13,8 @@ package echo
 import (
 	"context"
 	"fmt"
-	"time"
 
+	"github.com/switchboard-sip/switchboard/apps"
 	"github.com/switchboard-sip/switchboard/endpoint"
 	"github.com/switchboard-sip/switchboard/media"
 	"github.com/switchboard-sip/switchboard/media/audio"
@@ -28,15 +28,6 @@ type Config struct {
 	User string `yaml:"user"`
 }
 
-// Option configures an App.
-type Option func(*endpoint.Settings)
-
-// WithCallTimers sets the RFC 4028 session interval and the RTP timeout
-// of the app's calls (see endpoint.Settings). Default: the endpoint's.
-func WithCallTimers(sessionExpires, rtpTimeout time.Duration) Option {
-	return func(s *endpoint.Settings) { s.SessionExpires, s.RTPTimeout = sessionExpires, rtpTimeout }
-}
-
 // App is the echo app on a platform.
 type App struct {
 	ep *endpoint.Endpoint
@@ -44,19 +35,14 @@ type App struct {
 
 // New puts the echo app on p at sip:<cfg.User>@host and registers it with
 // p, which closes it on Shutdown or Close.
-func New(p *platform.Platform, cfg Config, opts ...Option) (*App, error) {
+func New(p *platform.Platform, cfg Config, opts ...apps.Option) (*App, error) {
 	if cfg.User == "" {
 		cfg.User = "echo"
 	}
-	st := endpoint.Settings{OwnerURI: "sip:" + cfg.User + "@" + p.Host()}
-	for _, o := range opts {
-		o(&st)
-	}
-	ep, err := endpoint.NewApplication(p, st)
+	ep, err := apps.Endpoint(p, "echo", cfg.User, Handler(), opts)
 	if err != nil {
-		return nil, fmt.Errorf("echo: %w", err)
+		return nil, err
 	}
-	ep.HandleCalls(Handler())
 	a := &App{ep: ep}
 	if err := p.Register(a); err != nil {
 		return nil, fmt.Errorf("echo: %w", err)

@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/switchboard-sip/switchboard/apps"
 	"github.com/switchboard-sip/switchboard/apps/announce"
 	"github.com/switchboard-sip/switchboard/apps/echo"
 	"github.com/switchboard-sip/switchboard/apps/holdmusic"
@@ -116,12 +117,12 @@ func (s *Server) startApps(log *slog.Logger) error {
 	p, cfg, err := s.Platform, s.cfg, error(nil)
 	timers := [2]time.Duration{cfg.Calls.SessionExpires, cfg.Calls.RTPTimeout}
 	if cfg.Apps.Echo.User != "" {
-		if s.Echo, err = echo.New(p, cfg.Apps.Echo, echo.WithCallTimers(timers[0], timers[1])); err != nil {
+		if s.Echo, err = echo.New(p, cfg.Apps.Echo, apps.WithCallTimers(timers[0], timers[1])); err != nil {
 			return err
 		}
 	}
 	if cfg.Apps.Hello.User != "" {
-		if s.Hello, err = announce.New(p, cfg.Apps.Hello, announce.WithCallTimers(timers[0], timers[1])); err != nil {
+		if s.Hello, err = announce.New(p, cfg.Apps.Hello, apps.WithCallTimers(timers[0], timers[1])); err != nil {
 			return err
 		}
 	}
