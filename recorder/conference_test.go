@@ -45,13 +45,7 @@ func TestConferenceTracks(t *testing.T) {
 			pc.Hangup(t)
 		}
 	})
-	deadline := time.Now().Add(5 * time.Second)
-	for len(conf.Roster()) < 3 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if n := len(conf.Roster()); n != 3 {
-		t.Fatalf("roster has %d participants", n)
-	}
+	sbt.WaitRoster(t, conf, 3, 5*time.Second)
 
 	multi, dir := newRecorder(t, recorder.Config{Layout: recorder.MultiChannel})
 	perTrack, dir2 := newRecorder(t, recorder.Config{Layout: recorder.FilePerTrack, Encoding: recorder.Native})
