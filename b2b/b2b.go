@@ -384,6 +384,14 @@ func (b *Call) wire() {
 	removes := []func(){sync.OnceFunc(func() { close(stop) })}
 	pass := func(from, to *endpoint.Call) {
 		removes = append(removes, from.OnMediaChanged(func(n sdp.Negotiated) {
+			if from.HoldType() != endpoint.HoldNone {
+				// from is on hold because this b2b call held it, to mirror
+				// the other leg: n is its party's answer to that hold, not
+				// a hold of its own. Mirroring it back would hold the leg
+				// that began it, which would then answer its own retrieve
+				// with inactive.
+				return
+			}
 			want := endpoint.HoldNone
 			switch n.RemoteDirection {
 			case sdp.SendOnly:

@@ -31,7 +31,6 @@ import (
 	"bytes"
 	"context"
 	_ "embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -485,13 +484,14 @@ func (s *Service) Recordings() ([]recorder.Metadata, error) {
 	}
 	out := make([]recorder.Metadata, 0, len(names))
 	for _, n := range names {
-		b, err := os.ReadFile(n)
+		f, err := os.Open(n)
 		if err != nil {
 			continue
 		}
-		var md recorder.Metadata
-		if json.Unmarshal(b, &md) == nil && md.ID != "" {
-			out = append(out, md)
+		md, err := recorder.ReadMetadata(f)
+		f.Close()
+		if err == nil && md.ID != "" {
+			out = append(out, *md)
 		}
 	}
 	slices.SortFunc(out, func(a, b recorder.Metadata) int { return a.Start.Compare(b.Start) })
