@@ -660,6 +660,13 @@ func (h dialogHandler) Terminate(ctx context.Context) error {
 }
 func (h dialogHandler) Abort() { h.c.abort() }
 
+// Unconfirmed reports an incoming call whose 200 OK awaits its ACK.
+func (h dialogHandler) Unconfirmed() bool {
+	h.c.mu.Lock()
+	defer h.c.mu.Unlock()
+	return h.c.incoming && h.c.state == StateEstablishing
+}
+
 // callOf returns the Call behind a registered dialog handler.
 func callOf(h ua.DialogHandler) (*Call, bool) {
 	d, ok := h.(dialogHandler)

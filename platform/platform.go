@@ -749,7 +749,7 @@ func (p *Platform) Shutdown(ctx context.Context) error {
 	p.log.Info("platform draining", "dialogs", p.ActiveDialogs())
 	var err error
 	for {
-		n, ch := p.core.Dialogs()
+		n, ch := p.core.Confirmed() // unACKed calls end by themselves
 		if n == 0 {
 			break
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"runtime"
@@ -192,4 +193,47 @@ func TestSilentSDPAddressGetsNoStream(t *testing.T) {
 		t.Fatalf("RTP still sent to a silent address %.1f s after the ACK (grace 5 s)", d.Seconds())
 	}
 	t.Logf("music to the silent address from %.1f s to %.1f s after the ACK", first.Sub(start).Seconds(), last.Sub(start).Seconds())
+}
+
+// TestDrainDoesNotWaitForUnackedCalls: calls whose 200 OK is never ACKed
+// end by themselves at Timer H (32 s with the default T1), longer than the
+// drain timeout; a drain must not wait for them.
+func TestDrainDoesNotWaitForUnackedCalls(t *testing.T) {
+	s, port := startServer(t, nil)
+	atk, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer atk.Close()
+	const n = 20
+	for i := range n {
+		if _, err := atk.WriteTo(rawInvite("echo", port, atk.LocalAddr(), fmt.Sprintf("drain-%d", i), 9000+2*i),
+			&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	oks := map[string]bool{}
+	buf := make([]byte, 65535)
+	for len(oks) < n {
+		_ = atk.SetReadDeadline(time.Now().Add(5 * time.Second))
+		k, _, err := atk.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("%d of %d 200 OKs: %v", len(oks), n, err)
+		}
+		if bytes.HasPrefix(buf[:k], []byte("SIP/2.0 200")) {
+			oks[header(buf[:k], "Call-ID")] = true
+		}
+	}
+	if d := s.Platform.ActiveDialogs(); d != n {
+		t.Fatalf("%d dialogs registered, want the %d unACKed calls", d, n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := s.Platform.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("the drain waited %v for calls that were never ACKed", d)
+	}
 }

@@ -35,6 +35,34 @@ type DialogHandler interface {
 	Abort()
 }
 
+// Unconfirmed is implemented by dialog handlers that can be waiting for
+// the ACK of the 2xx they sent. A drain does not wait for those: an
+// unACKed dialog ends by itself at Timer H (64*T1), longer than a drain
+// should last for a peer that may never ACK.
+type Unconfirmed interface {
+	Unconfirmed() bool
+}
+
+// Confirmed returns the number of registered dialogs that are not waiting
+// for an ACK, and a channel closed when a dialog is removed.
+func (c *Core) Confirmed() (n int, removed <-chan struct{}) {
+	c.mu.Lock()
+	hs := make([]DialogHandler, 0, len(c.dialogs))
+	for _, h := range c.dialogs {
+		hs = append(hs, h)
+	}
+	removed = c.changed
+	c.mu.Unlock()
+	// Asked outside c.mu: a call holds its own lock when it unregisters.
+	for _, h := range hs {
+		if u, ok := h.(Unconfirmed); ok && u.Unconfirmed() {
+			continue
+		}
+		n++
+	}
+	return n, removed
+}
+
 // Core is the dialog table and request client of one platform. Its methods
 // are safe for concurrent use.
 type Core struct {
