@@ -3,15 +3,19 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/switchboard-sip/switchboard/internal/peers"
+	sbt "github.com/switchboard-sip/switchboard/switchboardtest"
 )
 
 // TestDefaultConfigAnswersSIPp is the README's promise: the built binary,
@@ -78,4 +82,82 @@ func TestVersionAndUsage(t *testing.T) {
 	if code := run([]string{"serve", "-config", "/nonexistent.yaml"}, &out, &errb); code != 1 {
 		t.Fatalf("missing config: exit %d, want 1", code)
 	}
+}
+
+// TestKill9LeavesAReadableRecording is the recorder issue's crash test
+// against the real binary: a phone dials sip:record@ of a running
+// `switchboard serve`, playing 700 Hz; 5 s into the recording the server
+// is killed with SIGKILL. sox must read the WAV it left with at least 4 s
+// of audio, and the kit's strict reader must find the caller's tone.
+func TestKill9LeavesAReadableRecording(t *testing.T) {
+	sox, err := exec.LookPath("sox")
+	if err != nil {
+		t.Fatalf("sox not found (%v): run scripts/test, which installs it", err)
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "switchboard")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	port := peers.FreeSIPPort(t)
+	recs := filepath.Join(dir, "recs")
+	if err := os.Mkdir(recs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "switchboard.yaml")
+	if err := os.WriteFile(cfg, fmt.Appendf(nil, `platform:
+  udp: ["127.0.0.1:%d"]
+  tcp: []
+  rtp_port_min: 42000
+  rtp_port_max: 42999
+apps:
+  recording:
+    dir: %q
+`, port, recs), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	cmd := exec.Command(bin, "serve", "-config", cfg)
+	cmd.Dir = dir
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill() // by PID: only the server this test started
+			<-exited
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := peers.WaitUDPListening(ctx, port); err != nil {
+		t.Fatalf("%v\n%s", err, logs.String())
+	}
+	pc := sbt.NewPhone(t, "caller").Dial(t, fmt.Sprintf("sip:record@127.0.0.1:%d", port))
+	pc.StartTone(700)
+	time.Sleep(5 * time.Second) // 5 s into the recording
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-exited
+	wavs, _ := filepath.Glob(filepath.Join(recs, "*.wav"))
+	if len(wavs) != 1 {
+		t.Fatalf("recordings after the kill: %v\n%s", wavs, logs.String())
+	}
+	out, err := exec.Command(sox, "--i", "-D", wavs[0]).CombinedOutput()
+	if err != nil {
+		t.Fatalf("sox rejects the file: %v: %s", err, out)
+	}
+	secs, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+	if err != nil || secs < 4 {
+		t.Fatalf("sox reads %q seconds, want at least 4", out)
+	}
+	wav := sbt.ReadRecording(t, wavs[0])
+	if lv := sbt.ToneLevel(wav.Channel(t, 0), wav.SampleRate, 700); lv < -25 {
+		t.Errorf("the caller's 700 Hz at %.1f dB in the file left by the kill", lv)
+	}
+	t.Logf("sox reads %.2f s from the recording of a server killed 5 s in", secs)
 }
