@@ -94,7 +94,8 @@ type Call struct {
 	// the branch then never left the process, so an incoming INVITE that
 	// carries it is this call arriving (see localCaller).
 	selfBranch string
-	offer      []byte // remote offer of the initial INVITE (nil: delayed offer)
+	answeredAt time.Time // when the 200 OK was sent (incoming calls)
+	offer      []byte    // remote offer of the initial INVITE (nil: delayed offer)
 	answer     []byte
 	rspHdrs    []sip.Header
 
@@ -660,11 +661,14 @@ func (h dialogHandler) Terminate(ctx context.Context) error {
 }
 func (h dialogHandler) Abort() { h.c.abort() }
 
-// Unconfirmed reports an incoming call whose 200 OK awaits its ACK.
+// Unconfirmed reports an incoming call whose 200 OK has awaited its ACK
+// for more than 4*T1 (the ACK of a live peer takes an RTT; a lost one is
+// answered by the 2xx retransmission at T1, 2*T1).
 func (h dialogHandler) Unconfirmed() bool {
 	h.c.mu.Lock()
 	defer h.c.mu.Unlock()
-	return h.c.incoming && h.c.state == StateEstablishing
+	return h.c.incoming && h.c.state == StateEstablishing && !h.c.answeredAt.IsZero() &&
+		time.Since(h.c.answeredAt) > 4*h.c.p.Config().T1
 }
 
 // callOf returns the Call behind a registered dialog handler.

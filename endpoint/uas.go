@@ -287,6 +287,7 @@ func (c *Call) AcceptWithHeaders(ctx context.Context, hdrs ...Header) error {
 	}
 	tx, seq, reliable := c.inv.Tx, c.dlg.remoteSeq, isReliable(c.dlg.transport)
 	c.setStateLocked(StateEstablishing, ReasonAccepted)
+	c.answeredAt = time.Now()
 	c.mu.Unlock()
 
 	if !c.respond2xx(ctx, tx, res, seq, reliable) {

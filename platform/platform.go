@@ -748,13 +748,20 @@ func (p *Platform) Shutdown(ctx context.Context) error {
 	p.draining.Store(true)
 	p.log.Info("platform draining", "dialogs", p.ActiveDialogs())
 	var err error
+	// A call long past its 200 OK without an ACK ends by itself at Timer
+	// H; the drain does not wait for it. Whether a call is such a call
+	// changes with time, so the count is taken again every recount.
+	recount := time.NewTicker(4 * p.cfg.T1)
+	defer recount.Stop()
 	for {
-		n, ch := p.core.Confirmed() // unACKed calls end by themselves
+		n, ch := p.core.Confirmed()
 		if n == 0 {
 			break
 		}
 		select {
 		case <-ch:
+			continue
+		case <-recount.C:
 			continue
 		case <-ctx.Done():
 			err = ctx.Err()

@@ -197,7 +197,8 @@ func TestSilentSDPAddressGetsNoStream(t *testing.T) {
 
 // TestDrainDoesNotWaitForUnackedCalls: calls whose 200 OK is never ACKed
 // end by themselves at Timer H (32 s with the default T1), longer than the
-// drain timeout; a drain must not wait for them.
+// drain timeout; a drain must not wait for them beyond the few T1 an ACK
+// takes.
 func TestDrainDoesNotWaitForUnackedCalls(t *testing.T) {
 	s, port := startServer(t, nil)
 	atk, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -233,7 +234,10 @@ func TestDrainDoesNotWaitForUnackedCalls(t *testing.T) {
 	if err := s.Platform.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Fatalf("the drain waited %v for calls that were never ACKed", d)
+	// An answered call's ACK may still be on its way for a few T1 (4*T1 =
+	// 2 s); beyond that the drain stops counting it, long before Timer H.
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("the drain waited %v for calls that were never ACKed (Timer H is 32 s)", d)
 	}
+	t.Logf("drain with %d unACKed calls took %v", n, time.Since(start))
 }

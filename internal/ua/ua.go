@@ -36,9 +36,11 @@ type DialogHandler interface {
 }
 
 // Unconfirmed is implemented by dialog handlers that can be waiting for
-// the ACK of the 2xx they sent. A drain does not wait for those: an
-// unACKed dialog ends by itself at Timer H (64*T1), longer than a drain
-// should last for a peer that may never ACK.
+// the ACK of the 2xx they sent. Unconfirmed reports a dialog that has
+// waited longer than an ACK takes to come (a few T1): a drain does not
+// wait for those, since an unACKed dialog ends by itself at Timer H
+// (64*T1), longer than a drain should last for a peer that may never ACK.
+// A dialog answered a moment ago is still counted: its ACK is on the way.
 type Unconfirmed interface {
 	Unconfirmed() bool
 }
