@@ -136,7 +136,7 @@ type Service struct {
 
 	mu      sync.Mutex
 	parked  map[string]*parkedCall   // by token
-	pending map[string]*pendingPark  // attended parks, by the parker's Call-ID
+	pending map[string]string        // self-parked calls a Replaces may take over: Call-ID -> token
 	subs    map[string][]*blfSub     // busy lamps, by orbit
 	lamps   map[string]*serial.Queue // busy-lamp NOTIFYs, in order, by orbit
 	onEvent serial.Handlers[Event]
@@ -152,10 +152,9 @@ type parkedCall struct {
 	timer    Timer
 	attempts int
 	busy     bool // a ring-back or fallback is in progress
-}
-
-type pendingPark struct {
-	entry Entry
+	claimed  bool // forgotten: retrieved, replaced or ended (s.mu)
+	// stopAnnounce ends the orbit announcement of a self-park.
+	stopAnnounce context.CancelFunc
 }
 
 type blfSub struct {
@@ -203,7 +202,7 @@ func New(p *platform.Platform, cfg Config, opts ...Option) (*Service, error) {
 		cfg.InternalDomains = []string{p.Host(), "127.0.0.1", "localhost"}
 	}
 	s := &Service{p: p, cfg: cfg, clock: realClock{}, parked: map[string]*parkedCall{},
-		pending: map[string]*pendingPark{}, subs: map[string][]*blfSub{}, lamps: map[string]*serial.Queue{},
+		pending: map[string]string{}, subs: map[string][]*blfSub{}, lamps: map[string]*serial.Queue{},
 		events: make(chan Event, 256), done: make(chan struct{})}
 	for _, o := range opts {
 		o(s)
@@ -372,24 +371,39 @@ func (s *Service) hold(call *endpoint.Call, directed, parker string) (Entry, err
 		call.EndPark(err)
 		return Entry{}, err
 	}
-	s.adopt(call, e)
+	s.adopt(call, e, nil, false)
 	return e, nil
 }
 
 // adopt plays music to a parked call (in state Parking) and watches it.
-func (s *Service) adopt(call *endpoint.Call, e Entry) {
+// With an announcement (a self-park), the call hears it first, then the
+// music; replaceable makes the call one that an INVITE with Replaces may
+// take over (completeAttended).
+func (s *Service) adopt(call *endpoint.Call, e Entry, announce []int16, replaceable bool) {
 	// Established again, reason "call parked", before a retriever can
 	// find the call (b2b wants an established leg).
 	call.EndPark(nil)
 	pc := &parkedCall{entry: e, call: call}
+	actx, stop := context.WithCancel(call.Context())
+	pc.stopAnnounce = stop
 	s.mu.Lock()
 	s.parked[e.Token] = pc
+	if replaceable {
+		s.pending[e.CallID] = e.Token
+	}
 	pc.timer = s.clock.AfterFunc(s.cfg.PickupTimeout, func() { s.timeout(e.Token) })
 	s.mu.Unlock()
-	if m := s.player(); m != nil {
-		m.Attach(call.Flow())
-	}
 	s.emit(Event{Type: Parked, Entry: e})
+	if len(announce) == 0 {
+		stop()
+		s.startMusic(pc)
+	} else {
+		s.wg.Go(func() {
+			defer stop()
+			_ = call.Flow().Play(actx, announce)
+			s.startMusic(pc)
+		})
+	}
 	s.lamp(e.Orbit, nil)
 	s.wg.Go(func() {
 		select {
@@ -407,6 +421,21 @@ func (s *Service) adopt(call *endpoint.Call, e Entry) {
 	})
 }
 
+// startMusic starts the music of a parked call unless it has been claimed
+// since: under s.mu, so that a retrieval (forget, then Detach) never sees
+// the music start after its Detach.
+func (s *Service) startMusic(pc *parkedCall) {
+	m := s.player()
+	if m == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !pc.claimed {
+		m.Attach(pc.call.Flow())
+	}
+}
+
 func (s *Service) player() *audio.Player {
 	if s.music == nil {
 		return nil
@@ -420,8 +449,18 @@ func (s *Service) forget(token string) *parkedCall {
 	defer s.mu.Unlock()
 	pc := s.parked[token]
 	delete(s.parked, token)
-	if pc != nil && pc.timer != nil {
+	if pc == nil {
+		return nil
+	}
+	pc.claimed = true
+	if s.pending[pc.entry.CallID] == token {
+		delete(s.pending, pc.entry.CallID)
+	}
+	if pc.timer != nil {
 		pc.timer.Stop()
+	}
+	if pc.stopAnnounce != nil {
+		pc.stopAnnounce()
 	}
 	return pc
 }
@@ -552,8 +591,9 @@ func (s *Service) serveParkPrefix(ctx context.Context, c *endpoint.Call) {
 
 // serveParkAddress handles INVITEs to sip:park@host: a parked party sent
 // by a blind transfer (Referred-By names the parker), the parked party of
-// an attended park (Replaces names the parker's call to us), or a parker
-// calling to park attended-style.
+// an attended park (Replaces names the parker's call to us), or any other
+// call, which parks itself (a transferee whose phone sent no Referred-By,
+// RFC 3892 being only a SHOULD, or a parker starting an attended park).
 func (s *Service) serveParkAddress(ctx context.Context, c *endpoint.Call) {
 	if old := c.Replaces(); old != nil {
 		s.completeAttended(ctx, c, old)
@@ -563,7 +603,7 @@ func (s *Service) serveParkAddress(ctx context.Context, c *endpoint.Call) {
 		s.parkArrival(ctx, c, "")
 		return
 	}
-	s.attendedStart(ctx, c)
+	s.parkSelf(ctx, c)
 }
 
 func referredBy(c *endpoint.Call) string {
@@ -600,7 +640,7 @@ func (s *Service) admit(ctx context.Context, c *endpoint.Call, directed, parker 
 	}
 	c.HandOff()
 	_ = c.BeginPark() // fails only if the caller has hung up already
-	s.adopt(c, e)
+	s.adopt(c, e, nil, false)
 }
 
 func refusal(err error) (int, string) {
@@ -617,55 +657,81 @@ func refusal(err error) (int, string) {
 	return sip.StatusServiceUnavailable, "Service Unavailable"
 }
 
-// attendedStart answers a parker who calls the park address: an orbit is
-// reserved for the call that will replace this one, announced, and
-// returned in X-Park-Orbit; the parker then transfers with Replaces.
-func (s *Service) attendedStart(ctx context.Context, c *endpoint.Call) {
-	e, err := s.store.Allocate("", Entry{CallID: c.CallID(), Parker: s.parkerOf(c), Parked: "", Since: s.clock.Now()})
+// parkSelf parks a call to the park address that names no parker
+// (neither Replaces nor Referred-By), as a PBX's parking extension does:
+// the caller hears the orbit announced, then the music, and the orbit is
+// occupied and retrievable. The caller may be a parked party whose phone
+// followed a blind transfer without Referred-By, or a parker starting an
+// attended park: then its transfer's INVITE with Replaces takes the orbit
+// over (completeAttended). Either way the parker is unknown here, so the
+// timeout chain goes to the fallback URI, else disconnects.
+func (s *Service) parkSelf(ctx context.Context, c *endpoint.Call) {
+	e, err := s.store.Allocate("", Entry{CallID: c.CallID(), Parked: c.RemoteURI(), Since: s.clock.Now()})
 	if err != nil {
 		code, reason := refusal(err)
 		_ = c.DeclineWithReason(ctx, code, reason)
 		return
 	}
-	s.mu.Lock()
-	s.pending[c.CallID()] = &pendingPark{entry: e}
-	s.mu.Unlock()
 	if err := c.AcceptWithHeaders(ctx, endpoint.Header{Name: "X-Park-Orbit", Value: e.Orbit}); err != nil {
-		s.dropPending(c.CallID())
+		s.store.Release(e.Orbit, e.Token)
 		return
 	}
+	then := "disconnect"
+	if s.cfg.FallbackURI != "" {
+		then = "fallback " + s.cfg.FallbackURI
+	}
+	s.log.Info("park: caller parked itself; parker unknown", "orbit", e.Orbit, "parked", e.Parked,
+		"call_id", e.CallID, "on_timeout", then, "reason", "no Referred-By and no Replaces")
+	c.HandOff()
+	_ = c.BeginPark()
+	var announce []int16
 	if s.cfg.Announce == nil || *s.cfg.Announce {
-		_ = c.Flow().Play(ctx, announcement(e.Orbit))
+		announce = announcement(e.Orbit)
 	}
-	<-ctx.Done() // the parker's REFER with Replaces ends this call
-	// If no replacement took the orbit, free it.
-	s.dropPending(c.CallID())
-}
-
-func (s *Service) dropPending(callID string) {
-	s.mu.Lock()
-	pp := s.pending[callID]
-	delete(s.pending, callID)
-	s.mu.Unlock()
-	if pp != nil && s.store.Release(pp.entry.Orbit, pp.entry.Token) {
-		s.lamp(pp.entry.Orbit, nil) // the reserved orbit is free again
-	}
+	s.adopt(c, e, announce, true)
 }
 
 // completeAttended takes the parked party's INVITE with Replaces: it
-// inherits the orbit reserved for the parker's call.
+// takes over the orbit of the call it replaces (a parker's call that
+// parked itself) in one store operation, so no other park can take the
+// orbit in between. The parker is the Referred-By identity, else the
+// replaced call's caller, when believed (parkerOf).
 func (s *Service) completeAttended(ctx context.Context, c, old *endpoint.Call) {
 	s.mu.Lock()
-	pp := s.pending[old.CallID()]
-	delete(s.pending, old.CallID())
+	token := s.pending[old.CallID()]
+	pc := s.parked[token]
 	s.mu.Unlock()
-	if pp == nil {
+	if pc == nil {
+		s.log.Info("park: Replaces names no park in progress", "replaces", old.CallID(), "from", c.RemoteURI())
 		_ = c.DeclineWithReason(ctx, sip.StatusCallTransactionDoesNotExists, "No Park In Progress")
 		return
 	}
-	// Re-park under the new call's identity in the same orbit.
-	s.store.Release(pp.entry.Orbit, pp.entry.Token)
-	s.admit(ctx, c, pp.entry.Orbit, pp.entry.Parker)
+	parker := ""
+	if referredBy(c) != "" {
+		parker = s.parkerOf(c)
+	} else {
+		parker = s.parkerOf(old)
+	}
+	e, err := s.store.Replace(pc.entry.Orbit, token, Entry{CallID: c.CallID(), Parker: parker, Parked: c.RemoteURI(), Since: s.clock.Now()})
+	if err != nil {
+		// The replaced call was retrieved or hung up meanwhile.
+		_ = c.DeclineWithReason(ctx, sip.StatusCallTransactionDoesNotExists, "No Park In Progress")
+		return
+	}
+	s.forget(token)
+	if m := s.player(); m != nil {
+		m.Detach(pc.call.Flow())
+	}
+	if err := c.AcceptWithHeaders(ctx, endpoint.Header{Name: "X-Park-Orbit", Value: e.Orbit}); err != nil {
+		if s.store.Release(e.Orbit, e.Token) {
+			s.lamp(e.Orbit, nil)
+		}
+		return
+	}
+	s.log.Info("park: attended park completed", "orbit", e.Orbit, "parker", e.Parker, "parked", e.Parked)
+	c.HandOff()
+	_ = c.BeginPark()
+	s.adopt(c, e, nil, false)
 }
 
 // announcement is "parked on orbit" and the orbit's digits.
