@@ -16,6 +16,7 @@ import (
 
 	"github.com/switchboard-sip/switchboard/b2b"
 	"github.com/switchboard-sip/switchboard/endpoint"
+	"github.com/switchboard-sip/switchboard/internal/callsession"
 	"github.com/switchboard-sip/switchboard/internal/serial"
 	"github.com/switchboard-sip/switchboard/media/audio"
 	"github.com/switchboard-sip/switchboard/platform"
@@ -119,7 +120,36 @@ type Event struct {
 // Errors of the API.
 var (
 	ErrNotEstablished = errors.New("park: only an established call can be parked")
+	ErrNoAudio        = errors.New("park: the call has no audio to park")
+	// ErrConferenceLeg refuses to park a call into or of a conference of
+	// this platform: as in Lync Server, conferences cannot be parked.
+	// Take the participant out of the conference (transfer it) first.
+	ErrConferenceLeg = errors.New("park: a conference leg cannot be parked")
 )
+
+// ParkState is the state of an API park (Park), as in the UCMA/Lync
+// model: Parking while the service looks for an orbit, then Parked or
+// ParkFailed.
+type ParkState string
+
+// Park states.
+const (
+	StateParking    ParkState = "parking"
+	StateParked     ParkState = "parked"
+	StateParkFailed ParkState = "park failed"
+)
+
+// ParkStateChange reports a step of an API park.
+type ParkStateChange struct {
+	State ParkState
+	// Orbit and SafeRetrieveURI are set in StateParked: the friendly
+	// orbit anyone allowed may dial, and the URI that retrieves only this
+	// park (the parker's own).
+	Orbit           string
+	SafeRetrieveURI string
+	// Err says why, in StateParkFailed.
+	Err error
+}
 
 // Service is the park service. Its methods are safe for concurrent use;
 // OnEvent handlers run on a goroutine of the service, one at a time.
@@ -336,19 +366,70 @@ type ParkOptions struct {
 	// Parker is who parks (rung back on timeout). Default: the call's
 	// local URI.
 	Parker string
+	// OnState, when set, is told each step of the park in order:
+	// StateParking, then StateParked (with the orbit) or StateParkFailed
+	// (the call then stays connected and the caller keeps it). It runs on
+	// the goroutine that called Park, before Park returns, and must not
+	// block.
+	OnState func(ParkStateChange)
+}
+
+// CanPark reports whether call can be parked now: nil when it can, else
+// why not: ErrNotEstablished (not established), ErrNoAudio (no media),
+// ErrConferenceLeg (a call into a conference of this platform, or a
+// conference's own leg).
+func (s *Service) CanPark(call *endpoint.Call) error {
+	switch {
+	case call == nil || call.State() != endpoint.StateEstablished:
+		return ErrNotEstablished
+	case call.Flow() == nil:
+		return ErrNoAudio
+	case conferenceLeg(call):
+		return ErrConferenceLeg
+	}
+	return nil
+}
+
+// conferenceLeg reports whether call is a conference participant's leg
+// on this platform: the conference offers to splice media on its side of
+// the dialog (see internal/callsession).
+func conferenceLeg(call *endpoint.Call) bool {
+	if callsession.SpliceOf == nil || callsession.LocalPeer == nil {
+		return false
+	}
+	if callsession.SpliceOf(call) != nil {
+		return true
+	}
+	peer := callsession.LocalPeer(call)
+	return peer != nil && callsession.SpliceOf(peer) != nil
 }
 
 // Park parks an established call that terminates on this platform: the
 // service takes it over, plays music to it and returns its orbit. The
 // caller must no longer use the call.
+//
+// Park refuses what CanPark refuses, before any state change.
 func (s *Service) Park(ctx context.Context, call *endpoint.Call, opts ParkOptions) (Entry, error) {
-	if call.State() != endpoint.StateEstablished || call.Flow() == nil {
-		return Entry{}, ErrNotEstablished
+	if err := s.CanPark(call); err != nil {
+		if errors.Is(err, ErrNoAudio) {
+			err = fmt.Errorf("%w: %w", ErrNotEstablished, err)
+		}
+		return Entry{}, err
+	}
+	state := func(sc ParkStateChange) {
+		if opts.OnState != nil {
+			opts.OnState(sc)
+		}
+	}
+	state(ParkStateChange{State: StateParking})
+	fail := func(err error) (Entry, error) {
+		state(ParkStateChange{State: StateParkFailed, Err: err})
+		return Entry{}, err
 	}
 	if opts.Orbit != "" {
 		o, ok := ParseOrbit(s.cfg.Orbits, opts.Orbit)
 		if !ok {
-			return Entry{}, fmt.Errorf("%w: %q", ErrNoSuchOrbit, opts.Orbit)
+			return fail(fmt.Errorf("%w: %q", ErrNoSuchOrbit, opts.Orbit))
 		}
 		opts.Orbit = o
 	}
@@ -357,10 +438,15 @@ func (s *Service) Park(ctx context.Context, call *endpoint.Call, opts ParkOption
 		parker = call.LocalURI()
 	}
 	if err := call.BeginPark(); err != nil {
-		return Entry{}, ErrNotEstablished
+		return fail(ErrNotEstablished)
 	}
 	call.HandOff()
-	return s.hold(call, opts.Orbit, parker)
+	e, err := s.hold(call, opts.Orbit, parker)
+	if err != nil {
+		return fail(err)
+	}
+	state(ParkStateChange{State: StateParked, Orbit: e.Orbit, SafeRetrieveURI: s.SafeRetrieveURI(e)})
+	return e, nil
 }
 
 // hold parks an established call in state Parking: orbit, music, timers,
