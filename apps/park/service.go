@@ -907,7 +907,13 @@ func (s *Service) dialAndConnect(pc *parkedCall, target, why string) bool {
 	out := conv.NewCall()
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RingTime)
 	defer cancel()
-	if err := out.Establish(ctx, target, endpoint.EstablishOptions{}); err != nil {
+	var eo endpoint.EstablishOptions
+	if why == "ring back" {
+		// A reminder: the parker's phone may ring differently, and an
+		// application sees the reason (ReminderOf).
+		eo.Headers = []endpoint.Header{{Name: "Alert-Info", Value: "<" + RecallURN + ">"}, {Name: "X-Park-Orbit", Value: pc.entry.Orbit}}
+	}
+	if err := out.Establish(ctx, target, eo); err != nil {
 		s.log.Info("park "+why+" not answered", "orbit", pc.entry.Orbit, "target", target, "error", err)
 		return false
 	}
@@ -921,6 +927,42 @@ func (s *Service) dialAndConnect(pc *parkedCall, target, why string) bool {
 		s.log.Warn("park "+why+" connect failed", "orbit", pc.entry.Orbit, "error", err)
 	}
 	return true
+}
+
+// RecallURN is the Alert-Info URN (RFC 7462 section 4.2.2) of the
+// park's ring-back calls to the parker: a recall of a call that waited on
+// hold (parked, hearing music) and that nobody took. Phones may render it
+// with a distinct ring.
+const RecallURN = "urn:alert:service:recall:hold"
+
+// Reminder is why a call reached an application: the park service rings
+// the parker back about a call parked on Orbit that nobody retrieved.
+type Reminder struct {
+	Orbit string
+}
+
+// ReminderOf reports whether c, an incoming call, is a park reminder (a
+// ring-back to the parker): its INVITE carries the recall Alert-Info and
+// names the orbit in X-Park-Orbit. Like any identity claim, it is believed
+// only from a local application (this platform's park service) or a
+// trusted peer; from anyone else ReminderOf reports false.
+func ReminderOf(c *endpoint.Call) (Reminder, bool) {
+	if c == nil || c.Request() == nil || !vouched(c) {
+		return Reminder{}, false
+	}
+	recall := false
+	for _, v := range c.Headers("Alert-Info") {
+		for part := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.Trim(strings.TrimSpace(strings.Split(part, ";")[0]), "<>"), RecallURN) {
+				recall = true
+			}
+		}
+	}
+	orbit := strings.TrimSpace(c.Header("X-Park-Orbit"))
+	if !recall || orbit == "" {
+		return Reminder{}, false
+	}
+	return Reminder{Orbit: orbit}, true
 }
 
 // tell sends the parker a SIP MESSAGE with text, from the park address.
