@@ -111,6 +111,11 @@ type Call struct {
 	// referred ends before it is replaced, and watch waits on this.
 	transfers   int
 	transferred chan struct{}
+	// ready is closed when Establish has finished, bridged or not: a REFER
+	// that arrives just after leg 1 is answered waits for it (see
+	// wireTransfers).
+	ready     chan struct{}
+	readyOnce sync.Once
 }
 
 // New pairs two legs. It checks the legs and the destination but sends
@@ -142,7 +147,7 @@ func New(leg1, leg2 Leg, opts Options) (*Call, error) {
 	if s := leg1.Call.State(); s != endpoint.StateIncoming && s != endpoint.StateEstablished {
 		return nil, ErrLegState
 	}
-	return &Call{leg1: leg1, leg2: leg2, opts: opts, done: make(chan struct{})}, nil
+	return &Call{leg1: leg1, leg2: leg2, opts: opts, done: make(chan struct{}), ready: make(chan struct{})}, nil
 }
 
 // Leg1 and Leg2 return the legs' calls.
@@ -262,6 +267,11 @@ func (b *Call) Establish(ctx context.Context) error {
 			return fmt.Errorf("b2b: leg 2: %w", err)
 		}
 	}
+	// A REFER may follow leg 1's answer at once (a phone that retrieves a
+	// parked call and transfers it straight on): the transfer handlers are
+	// in place before the answer, and wait until the legs are bridged.
+	b.wireTransfers()
+	defer b.readyOnce.Do(func() { close(b.ready) })
 	if l1.State() == endpoint.StateIncoming {
 		if err := l1.Accept(ctx); err != nil {
 			_ = l2.Terminate(context.WithoutCancel(ctx))
@@ -283,6 +293,7 @@ func (b *Call) Establish(ctx context.Context) error {
 	}
 	b.wire()
 	b.setState(Established)
+	b.readyOnce.Do(func() { close(b.ready) })
 	go b.watch()
 	return nil
 }
@@ -445,7 +456,18 @@ func (b *Call) wire() {
 	}
 	dtmf(l1, l2)
 	dtmf(l2, l1)
-	removes = append(removes, b.wireTransfer(l1, true), b.wireTransfer(l2, false))
+	b.mu.Lock()
+	b.unwire = append(b.unwire, removes...)
+	b.mu.Unlock()
+}
+
+// wireTransfers adds the handlers that carry out REFERs received on the
+// legs (wireTransfer); unwireLegs removes them.
+func (b *Call) wireTransfers() {
+	b.mu.Lock()
+	l1, l2 := b.leg1.Call, b.leg2.Call
+	b.mu.Unlock()
+	removes := []func(){b.wireTransfer(l1, true), b.wireTransfer(l2, false)}
 	b.mu.Lock()
 	b.unwire = append(b.unwire, removes...)
 	b.mu.Unlock()
@@ -490,6 +512,14 @@ func (b *Call) wireTransfer(c *endpoint.Call, isLeg1 bool) (remove func()) {
 			}()
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
+			select {
+			case <-b.ready:
+			case <-ctx.Done():
+			}
+			if b.State() != Established {
+				tr.Decline(603) // the legs were never bridged, or are ending
+				return
+			}
 			b.mu.Lock()
 			old := b.relay
 			b.relay = nil
@@ -524,6 +554,7 @@ func (b *Call) wireTransfer(c *endpoint.Call, isLeg1 bool) (remove func()) {
 			b.unwireLegs()
 			_ = b.startRelay()
 			b.wire()
+			b.wireTransfers()
 			go b.watch()
 		}()
 	})
