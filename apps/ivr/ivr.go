@@ -116,6 +116,8 @@ func New(p *platform.Platform, cfg Config, opts ...Option) (*App, error) {
 	}
 	if a.cfg.MessageDir == "" {
 		a.cfg.MessageDir = DefaultMessageDir
+	}
+	if a.cfg.MessageDir == DefaultMessageDir {
 		if err := os.MkdirAll(a.cfg.MessageDir, 0o755); err != nil {
 			return nil, fmt.Errorf("ivr: %w", err)
 		}

@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	ivrapp "github.com/switchboard-sip/switchboard/apps/ivr"
 	"io"
 	"log/slog"
 	"os"
@@ -66,6 +67,10 @@ type AppsConfig struct {
 		Enabled          bool `yaml:"enabled"`
 		recording.Config `yaml:",inline"`
 	} `yaml:"recording"`
+	IVR struct {
+		Enabled       bool `yaml:"enabled"`
+		ivrapp.Config `yaml:",inline"`
+	} `yaml:"ivr"`
 }
 
 // loadConfig reads the embedded default and then, if path is set, the file

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	ivrapp "github.com/switchboard-sip/switchboard/apps/ivr"
 	"io"
 	"log/slog"
 	"os"
@@ -93,6 +94,7 @@ type Server struct {
 	Music       *holdmusic.Service  // nil when disabled
 	Park        *park.Service       // nil when disabled
 	Recording   *recording.Service  // nil when disabled
+	IVR         *ivrapp.App         // nil when disabled
 	cfg         Config
 }
 
@@ -150,6 +152,15 @@ func (s *Server) startApps(log *slog.Logger) error {
 			return errors.New("apps.recording needs apps.conference (callers are recorded in a private conference)")
 		}
 		if s.Recording, err = recording.New(p, s.Conferences, cfg.Apps.Recording.Config, recording.WithLogger(log)); err != nil {
+			return err
+		}
+	}
+	if cfg.Apps.IVR.Enabled {
+		iopts := []ivrapp.Option{ivrapp.WithLogger(log)}
+		if s.Conferences != nil {
+			iopts = append(iopts, ivrapp.WithConferences(s.Conferences))
+		}
+		if s.IVR, err = ivrapp.New(p, cfg.Apps.IVR.Config, iopts...); err != nil {
 			return err
 		}
 	}
