@@ -470,3 +470,114 @@ func TestAdminDrain(t *testing.T) {
 	}
 	pc.Hangup(t)
 }
+
+type orbitList struct {
+	Orbits []admin.OrbitView `json:"orbits"`
+}
+
+// TestAdminParkRetrieveToURI: a phone dialling a directed park address is
+// listed in GET /orbits; POST retrieve calls another phone and connects
+// them: the retriever hears the parked phone's tone.
+func TestAdminParkRetrieveToURI(t *testing.T) {
+	e := startAdminServer(t, "", nil)
+	parked := sbt.NewPhone(t, "carol")
+	op := sbt.NewPhone(t, "dave")
+	pc := parked.Dial(t, fmt.Sprintf("sip:park-7005@127.0.0.1:%d", e.port))
+	var orbits orbitList
+	waitFor(t, 5*time.Second, func() bool {
+		_, b := e.do(t, "GET", "/api/v1/orbits", nil)
+		orbits = decode[orbitList](t, b)
+		return len(orbits.Orbits) == 1
+	})
+	if o := orbits.Orbits[0]; o.Orbit != "7005" || o.CallID != pc.CallID() {
+		t.Fatalf("orbit %+v, want 7005 with call %s", o, pc.CallID())
+	}
+	pc.StartTone(1000)
+	done := make(chan int, 1)
+	go func() {
+		code, _ := e.do(t, "POST", "/api/v1/orbits/7005/retrieve", map[string]string{"uri": op.URI()})
+		done <- code
+	}()
+	in := op.NextCall(t)
+	if code := <-done; code != 204 {
+		t.Fatalf("retrieve: %d", code)
+	}
+	in.WaitTone(t, 1000, 5*time.Second)
+	if code, _ := e.do(t, "POST", "/api/v1/orbits/7005/retrieve", map[string]string{"uri": op.URI()}); code != 404 {
+		t.Fatalf("retrieve of an empty orbit: %d, want 404", code)
+	}
+	in.Hangup(t)
+}
+
+// TestAdminConferenceRosterMuteRecording: a conference of two phones
+// started recording through the API lists its recorder as hidden; muting
+// a phone through the API removes its tone from the other's audio, and
+// unmuting brings it back; the recording is listed and downloads with a
+// Range request.
+func TestAdminConferenceRosterMuteRecording(t *testing.T) {
+	e := startAdminServer(t, "", nil)
+	a, b := sbt.NewPhone(t, "ann"), sbt.NewPhone(t, "ben")
+	uri := fmt.Sprintf("sip:conf-ops@127.0.0.1:%d", e.port)
+	ca, cb := a.Dial(t, uri), b.Dial(t, uri)
+	ca.StartTone(1000)
+	cb.WaitTone(t, 1000, 5*time.Second)
+	if code, body := e.do(t, "POST", "/api/v1/conferences/ops/recording", nil); code != 201 {
+		t.Fatalf("start recording: %d %s", code, body)
+	}
+	var conf admin.ConferenceView
+	waitFor(t, 5*time.Second, func() bool {
+		_, body := e.do(t, "GET", "/api/v1/conferences/ops", nil)
+		conf = decode[admin.ConferenceView](t, body)
+		return len(conf.Roster) == 3
+	})
+	var annID string
+	hidden := 0
+	for _, p := range conf.Roster {
+		if p.Hidden {
+			hidden++
+			if !p.Trusted {
+				t.Fatalf("hidden participant %+v not trusted", p)
+			}
+		}
+		if strings.Contains(p.URI, "ann@") {
+			annID = p.ID
+		}
+	}
+	if hidden != 1 || annID == "" || !conf.Recording {
+		t.Fatalf("roster %+v: want ann, ben and one hidden recorder, recording", conf)
+	}
+	if code, _ := e.do(t, "POST", "/api/v1/conferences/ops/participants/"+annID+"/mute", nil); code != 200 {
+		t.Fatalf("mute: %d", code)
+	}
+	cb.WaitNoTone(t, 1000, 5*time.Second)
+	if code, _ := e.do(t, "POST", "/api/v1/conferences/ops/participants/"+annID+"/unmute", nil); code != 200 {
+		t.Fatalf("unmute: %d", code)
+	}
+	cb.WaitTone(t, 1000, 5*time.Second)
+	if code, _ := e.do(t, "DELETE", "/api/v1/conferences/ops/recording", nil); code != 204 {
+		t.Fatalf("stop recording: %d", code)
+	}
+	var recs struct {
+		Recordings []admin.RecordingView `json:"recordings"`
+	}
+	waitFor(t, 5*time.Second, func() bool {
+		_, body := e.do(t, "GET", "/api/v1/recordings", nil)
+		recs = decode[struct {
+			Recordings []admin.RecordingView `json:"recordings"`
+		}](t, body)
+		return len(recs.Recordings) == 1 && !recs.Recordings[0].Active
+	})
+	id := recs.Recordings[0].ID
+	code, body := e.do(t, "GET", "/api/v1/recordings/"+id+"/audio", nil, "Range", "bytes=0-43")
+	if code != 206 || len(body) != 44 || string(body[:4]) != "RIFF" {
+		t.Fatalf("ranged download: %d, %d bytes", code, len(body))
+	}
+	if code, _ := e.do(t, "DELETE", "/api/v1/recordings/"+id, nil); code != 204 {
+		t.Fatalf("delete: %d", code)
+	}
+	if code, _ := e.do(t, "GET", "/api/v1/recordings/"+id, nil); code != 404 {
+		t.Fatalf("get after delete: %d", code)
+	}
+	ca.Hangup(t)
+	cb.Hangup(t)
+}
