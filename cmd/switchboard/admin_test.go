@@ -10,7 +10,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -38,7 +40,7 @@ type adminEnv struct {
 	router routers.Router
 }
 
-func startAdminServer(t *testing.T, token string, edit func(*Config)) *adminEnv {
+func startAdminServer(t testing.TB, token string, edit func(*Config)) *adminEnv {
 	t.Helper()
 	cfg, err := loadConfig("")
 	if err != nil {
@@ -580,4 +582,38 @@ func TestAdminConferenceRosterMuteRecording(t *testing.T) {
 	}
 	ca.Hangup(t)
 	cb.Hangup(t)
+}
+
+// BenchmarkAdminListCalls measures GET /api/v1/calls with many live calls
+// (ADMIN_BENCH_CALLS, default 200, echo calls from a test phone) and
+// reports the p99 latency.
+func BenchmarkAdminListCalls(b *testing.B) {
+	n := 200
+	if v, err := fmt.Sscan(os.Getenv("ADMIN_BENCH_CALLS"), &n); v == 0 || err != nil {
+		n = 200
+	}
+	e := startAdminServer(b, "", func(c *Config) { c.Calls.RTPTimeout = -1 })
+	ph := sbt.NewPhone(b, "bench")
+	for range n {
+		ph.Dial(b, fmt.Sprintf("sip:echo@127.0.0.1:%d", e.port))
+	}
+	waitFor(b, 20*time.Second, func() bool {
+		_, body := e.do(b, "GET", "/api/v1/calls", nil)
+		return len(decode[callList](b, body).Calls) == n
+	})
+	var lat []time.Duration
+	b.ReportAllocs()
+	for b.Loop() {
+		t0 := time.Now()
+		res, err := http.Get(e.base + "/api/v1/calls")
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		lat = append(lat, time.Since(t0))
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+	b.ReportMetric(float64(n), "calls")
 }
