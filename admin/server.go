@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -19,7 +18,6 @@ import (
 	"github.com/switchboard-sip/switchboard/apps/park"
 	"github.com/switchboard-sip/switchboard/apps/recording"
 	"github.com/switchboard-sip/switchboard/conference"
-	"github.com/switchboard-sip/switchboard/endpoint"
 	"github.com/switchboard-sip/switchboard/platform"
 )
 
@@ -309,7 +307,7 @@ func (s *Server) serveDrain(w http.ResponseWriter, r *http.Request) {
 	s.json(w, http.StatusAccepted, status{Status: "draining"})
 }
 
-// requireJSON decodes an optional JSON body into v.
+// decodeBody decodes an optional JSON body into v.
 func decodeBody(r *http.Request, v any) error {
 	if r.Body == nil || r.ContentLength == 0 {
 		return nil
@@ -321,8 +319,3 @@ func decodeBody(r *http.Request, v any) error {
 	}
 	return nil
 }
-
-func trimSIP(s string) string { return strings.TrimSpace(s) }
-
-// callTerminated is an error classifier shared by the call handlers.
-func callGone(err error) bool { return errors.Is(err, endpoint.ErrTerminated) }
