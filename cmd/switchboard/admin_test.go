@@ -446,9 +446,9 @@ func TestAdminToken(t *testing.T) {
 	}
 }
 
-// TestAdminDrain: POST /drain makes /readyz answer 503 and OPTIONS get
-// 503 both over UDP (the stateless path) and TCP (ServeRequest), while
-// an established call keeps the drain open.
+// TestAdminDrain: POST /drain makes /readyz answer 503 and OPTIONS over
+// UDP (the stateless screen path) get 503, while an established call
+// keeps the drain open.
 func TestAdminDrain(t *testing.T) {
 	e := startAdminServer(t, "", nil)
 	if code, _ := e.do(t, "GET", "/readyz", nil); code != 200 {
