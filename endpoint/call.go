@@ -406,9 +406,15 @@ func (c *Call) cleanupLocked() {
 	c.cancel()
 }
 
-// contact returns our Contact for the dialog's transport.
+// contact returns our Contact for the dialog's transport. An incoming
+// call to a prefix endpoint is contacted at the user it called (sip:7000@,
+// not the endpoint's prefix sip:70@).
 func (c *Call) contactLocked() sip.ContactHeader {
-	return c.p.Contact(c.ep.owner.User, c.dlg.transport)
+	user := c.ep.owner.User
+	if c.incoming && c.ep.settings.Prefix && c.invReq != nil && c.invReq.Recipient.User != "" {
+		user = c.invReq.Recipient.User
+	}
+	return c.p.Contact(user, c.dlg.transport)
 }
 
 // nextSeqLocked allocates a CSeq number for a new request.
