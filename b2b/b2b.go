@@ -494,7 +494,16 @@ func (b *Call) wireTransfer(c *endpoint.Call, isLeg1 bool) (remove func()) {
 			old := b.relay
 			b.relay = nil
 			b.mu.Unlock()
-			nc, err := tr.Accept(ctx, endpoint.EstablishOptions{})
+			// The new call presents the party it carries (the other
+			// leg's), not this leg's local identity (an orbit's prefix,
+			// say): the target sees and logs who is really calling.
+			b.mu.Lock()
+			other := b.leg2.Call
+			if !isLeg1 {
+				other = b.leg1.Call
+			}
+			b.mu.Unlock()
+			nc, err := tr.AcceptAs(ctx, endpoint.Identity{URI: other.RemoteURI(), DisplayName: other.RemoteDisplayName()}, endpoint.EstablishOptions{})
 			if err != nil {
 				b.mu.Lock()
 				b.relay = old

@@ -156,6 +156,7 @@ type TransferRequest struct {
 
 	call     *Call
 	decision chan int
+	answered chan struct{} // closed when the REFER's final response is sent
 	once     sync.Once
 	decided  atomic.Bool // Accept or Decline was called, or the wait ended
 	taken    atomic.Bool
@@ -197,18 +198,22 @@ func (c *Call) serveRefer(r *platform.Request) {
 		_ = r.Respond(sip.StatusBadRequest, "Bad Refer-To", nil)
 		return
 	}
-	tr := &TransferRequest{Target: target, Replaces: replaces, call: c, decision: make(chan int, 1)}
+	tr := &TransferRequest{Target: target, Replaces: replaces, call: c, decision: make(chan int, 1), answered: make(chan struct{})}
+	// Accept sends its first NOTIFY only after the 202 is on the wire
+	// (RFC 3515 section 2.4.4): some phones answer a NOTIFY that overtakes
+	// the 202 with 491 Request Pending.
+	defer close(tr.answered)
 	if rb := r.GetHeader("Referred-By"); rb != nil {
 		tr.ReferredBy = rb.Value()
 	}
-	ask := c.onTransfer.Dispatch(tr, tr.answered)
+	ask := c.onTransfer.Dispatch(tr, tr.isAnswered)
 	if ask == nil {
 		_ = r.Respond(603, "Decline", nil)
 		return
 	}
 	c.events.Post(func() {
 		ask()
-		if !tr.answered() {
+		if !tr.isAnswered() {
 			tr.Decline(603) // no handler decided
 		}
 	})
@@ -254,9 +259,9 @@ func parseReferTo(v string) (target, replaces string, err error) {
 	return uri, replaces, nil
 }
 
-// answered reports whether a handler has decided: called Accept, Decline
+// isAnswered reports whether a handler has decided: called Accept, Decline
 // or Take.
-func (t *TransferRequest) answered() bool { return t.decided.Load() || t.taken.Load() }
+func (t *TransferRequest) isAnswered() bool { return t.decided.Load() || t.taken.Load() }
 
 // decide records the decision code (0: none, the request is declined) if
 // none was made before, and reports whether it did.
@@ -299,13 +304,41 @@ func (t *TransferRequest) Decline(code int) {
 // Take in the handler (see OnTransferRequested). It fails when the request
 // was already answered, declined for want of a decision included.
 func (t *TransferRequest) Accept(ctx context.Context, opts EstablishOptions) (*Call, error) {
+	return t.accept(ctx, nil, opts)
+}
+
+// AcceptAs is Accept with the new call presenting id (From and
+// P-Asserted-Identity) instead of the referring call's identity: a
+// back-to-back call that carries out a REFER itself presents the party
+// being transferred, so the target sees (and logs) who is really calling.
+// The new call is placed in a new conversation of the same endpoint. When
+// id cannot be presented (the endpoint is not an application endpoint, or
+// id is not a valid identity) AcceptAs is Accept.
+func (t *TransferRequest) AcceptAs(ctx context.Context, id Identity, opts EstablishOptions) (*Call, error) {
+	conv := t.call.ep.NewConversation()
+	if err := conv.Impersonate(id); err != nil {
+		t.call.log.Debug("transfer: cannot present the transferred party; the new call presents this call's identity", "identity", id.URI, "error", err)
+		conv = nil
+	}
+	return t.accept(ctx, conv, opts)
+}
+
+func (t *TransferRequest) accept(ctx context.Context, conv *Conversation, opts EstablishOptions) (*Call, error) {
 	if !t.decide(202) {
 		return nil, errors.New("endpoint: transfer request already answered")
 	}
 	c := t.call
+	if conv == nil {
+		conv = c.conv
+	}
 	c.setState(StateTransferring, ReasonTransferAccepted)
+	select {
+	case <-t.answered: // the 202 has been sent
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	c.notifyRefer(ctx, "SIP/2.0 100 Trying", "active;expires=60")
-	nc := c.conv.NewCall()
+	nc := conv.NewCall()
 	opts.Replaces = t.Replaces
 	// RFC 3892: the new call names who referred it (a park service uses it
 	// to know the parker).
@@ -345,6 +378,11 @@ func (c *Call) notifyRefer(ctx context.Context, frag, state string) {
 	req.SetBody([]byte(frag + "\r\n"))
 	nctx, cancel := context.WithTimeout(ctx, 32*c.p.Config().T1)
 	defer cancel()
+	// A referrer that hangs up does not answer: its BYE ends the wait, so
+	// that whoever waits on the transfer (a back-to-back call re-pairing
+	// its legs) goes on at once instead of after Timer F.
+	stop := context.AfterFunc(c.ctx, cancel)
+	defer stop()
 	_, tx, err := c.do(nctx, req)
 	if tx != nil {
 		tx.Terminate()

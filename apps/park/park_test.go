@@ -23,8 +23,10 @@ type toneMusic struct{ p *audio.Player }
 
 func (m toneMusic) Player(string) (*audio.Player, bool) { return m.p, true }
 
-func newMusic(t *testing.T) toneMusic {
-	src, err := audio.NewToneSource(musicHz, 0, 0.3)
+func newMusic(t *testing.T) toneMusic { return newMusicAt(t, musicHz) }
+
+func newMusicAt(t *testing.T, hz float64) toneMusic {
+	src, err := audio.NewToneSource(hz, 0, 0.3)
 	if err != nil {
 		t.Fatal(err)
 	}

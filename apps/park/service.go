@@ -16,6 +16,7 @@ import (
 
 	"github.com/switchboard-sip/switchboard/b2b"
 	"github.com/switchboard-sip/switchboard/endpoint"
+	"github.com/switchboard-sip/switchboard/internal/callsession"
 	"github.com/switchboard-sip/switchboard/internal/serial"
 	"github.com/switchboard-sip/switchboard/media/audio"
 	"github.com/switchboard-sip/switchboard/platform"
@@ -119,7 +120,36 @@ type Event struct {
 // Errors of the API.
 var (
 	ErrNotEstablished = errors.New("park: only an established call can be parked")
+	ErrNoAudio        = errors.New("park: the call has no audio to park")
+	// ErrConferenceLeg refuses to park a call into or of a conference of
+	// this platform: as in Lync Server, conferences cannot be parked.
+	// Take the participant out of the conference (transfer it) first.
+	ErrConferenceLeg = errors.New("park: a conference leg cannot be parked")
 )
+
+// ParkState is the state of an API park (Park), as in the UCMA/Lync
+// model: Parking while the service looks for an orbit, then Parked or
+// ParkFailed.
+type ParkState string
+
+// Park states.
+const (
+	StateParking    ParkState = "parking"
+	StateParked     ParkState = "parked"
+	StateParkFailed ParkState = "park failed"
+)
+
+// ParkStateChange reports a step of an API park.
+type ParkStateChange struct {
+	State ParkState
+	// Orbit and SafeRetrieveURI are set in StateParked: the friendly
+	// orbit anyone allowed may dial, and the URI that retrieves only this
+	// park (the parker's own).
+	Orbit           string
+	SafeRetrieveURI string
+	// Err says why, in StateParkFailed.
+	Err error
+}
 
 // Service is the park service. Its methods are safe for concurrent use;
 // OnEvent handlers run on a goroutine of the service, one at a time.
@@ -136,7 +166,7 @@ type Service struct {
 
 	mu      sync.Mutex
 	parked  map[string]*parkedCall   // by token
-	pending map[string]*pendingPark  // attended parks, by the parker's Call-ID
+	pending map[string]string        // self-parked calls a Replaces may take over: Call-ID -> token
 	subs    map[string][]*blfSub     // busy lamps, by orbit
 	lamps   map[string]*serial.Queue // busy-lamp NOTIFYs, in order, by orbit
 	onEvent serial.Handlers[Event]
@@ -152,10 +182,9 @@ type parkedCall struct {
 	timer    Timer
 	attempts int
 	busy     bool // a ring-back or fallback is in progress
-}
-
-type pendingPark struct {
-	entry Entry
+	claimed  bool // forgotten: retrieved, replaced or ended (s.mu)
+	// stopAnnounce ends the orbit announcement of a self-park.
+	stopAnnounce context.CancelFunc
 }
 
 type blfSub struct {
@@ -203,7 +232,7 @@ func New(p *platform.Platform, cfg Config, opts ...Option) (*Service, error) {
 		cfg.InternalDomains = []string{p.Host(), "127.0.0.1", "localhost"}
 	}
 	s := &Service{p: p, cfg: cfg, clock: realClock{}, parked: map[string]*parkedCall{},
-		pending: map[string]*pendingPark{}, subs: map[string][]*blfSub{}, lamps: map[string]*serial.Queue{},
+		pending: map[string]string{}, subs: map[string][]*blfSub{}, lamps: map[string]*serial.Queue{},
 		events: make(chan Event, 256), done: make(chan struct{})}
 	for _, o := range opts {
 		o(s)
@@ -337,19 +366,70 @@ type ParkOptions struct {
 	// Parker is who parks (rung back on timeout). Default: the call's
 	// local URI.
 	Parker string
+	// OnState, when set, is told each step of the park in order:
+	// StateParking, then StateParked (with the orbit) or StateParkFailed
+	// (the call then stays connected and the caller keeps it). It runs on
+	// the goroutine that called Park, before Park returns, and must not
+	// block.
+	OnState func(ParkStateChange)
+}
+
+// CanPark reports whether call can be parked now: nil when it can, else
+// why not: ErrNotEstablished (not established), ErrNoAudio (no media),
+// ErrConferenceLeg (a call into a conference of this platform, or a
+// conference's own leg).
+func (s *Service) CanPark(call *endpoint.Call) error {
+	switch {
+	case call == nil || call.State() != endpoint.StateEstablished:
+		return ErrNotEstablished
+	case call.Flow() == nil:
+		return ErrNoAudio
+	case conferenceLeg(call):
+		return ErrConferenceLeg
+	}
+	return nil
+}
+
+// conferenceLeg reports whether call is a conference participant's leg
+// on this platform: the conference offers to splice media on its side of
+// the dialog (see internal/callsession).
+func conferenceLeg(call *endpoint.Call) bool {
+	if callsession.SpliceOf == nil || callsession.LocalPeer == nil {
+		return false
+	}
+	if callsession.SpliceOf(call) != nil {
+		return true
+	}
+	peer := callsession.LocalPeer(call)
+	return peer != nil && callsession.SpliceOf(peer) != nil
 }
 
 // Park parks an established call that terminates on this platform: the
 // service takes it over, plays music to it and returns its orbit. The
 // caller must no longer use the call.
+//
+// Park refuses what CanPark refuses, before any state change.
 func (s *Service) Park(ctx context.Context, call *endpoint.Call, opts ParkOptions) (Entry, error) {
-	if call.State() != endpoint.StateEstablished || call.Flow() == nil {
-		return Entry{}, ErrNotEstablished
+	if err := s.CanPark(call); err != nil {
+		if errors.Is(err, ErrNoAudio) {
+			err = fmt.Errorf("%w: %w", ErrNotEstablished, err)
+		}
+		return Entry{}, err
+	}
+	state := func(sc ParkStateChange) {
+		if opts.OnState != nil {
+			opts.OnState(sc)
+		}
+	}
+	state(ParkStateChange{State: StateParking})
+	fail := func(err error) (Entry, error) {
+		state(ParkStateChange{State: StateParkFailed, Err: err})
+		return Entry{}, err
 	}
 	if opts.Orbit != "" {
 		o, ok := ParseOrbit(s.cfg.Orbits, opts.Orbit)
 		if !ok {
-			return Entry{}, fmt.Errorf("%w: %q", ErrNoSuchOrbit, opts.Orbit)
+			return fail(fmt.Errorf("%w: %q", ErrNoSuchOrbit, opts.Orbit))
 		}
 		opts.Orbit = o
 	}
@@ -358,10 +438,15 @@ func (s *Service) Park(ctx context.Context, call *endpoint.Call, opts ParkOption
 		parker = call.LocalURI()
 	}
 	if err := call.BeginPark(); err != nil {
-		return Entry{}, ErrNotEstablished
+		return fail(ErrNotEstablished)
 	}
 	call.HandOff()
-	return s.hold(call, opts.Orbit, parker)
+	e, err := s.hold(call, opts.Orbit, parker)
+	if err != nil {
+		return fail(err)
+	}
+	state(ParkStateChange{State: StateParked, Orbit: e.Orbit, SafeRetrieveURI: s.SafeRetrieveURI(e)})
+	return e, nil
 }
 
 // hold parks an established call in state Parking: orbit, music, timers,
@@ -372,24 +457,39 @@ func (s *Service) hold(call *endpoint.Call, directed, parker string) (Entry, err
 		call.EndPark(err)
 		return Entry{}, err
 	}
-	s.adopt(call, e)
+	s.adopt(call, e, nil, false)
 	return e, nil
 }
 
 // adopt plays music to a parked call (in state Parking) and watches it.
-func (s *Service) adopt(call *endpoint.Call, e Entry) {
+// With an announcement (a self-park), the call hears it first, then the
+// music; replaceable makes the call one that an INVITE with Replaces may
+// take over (completeAttended).
+func (s *Service) adopt(call *endpoint.Call, e Entry, announce []int16, replaceable bool) {
 	// Established again, reason "call parked", before a retriever can
 	// find the call (b2b wants an established leg).
 	call.EndPark(nil)
 	pc := &parkedCall{entry: e, call: call}
+	actx, stop := context.WithCancel(call.Context())
+	pc.stopAnnounce = stop
 	s.mu.Lock()
 	s.parked[e.Token] = pc
+	if replaceable {
+		s.pending[e.CallID] = e.Token
+	}
 	pc.timer = s.clock.AfterFunc(s.cfg.PickupTimeout, func() { s.timeout(e.Token) })
 	s.mu.Unlock()
-	if m := s.player(); m != nil {
-		m.Attach(call.Flow())
-	}
 	s.emit(Event{Type: Parked, Entry: e})
+	if len(announce) == 0 {
+		stop()
+		s.startMusic(pc)
+	} else {
+		s.wg.Go(func() {
+			defer stop()
+			_ = call.Flow().Play(actx, announce)
+			s.startMusic(pc)
+		})
+	}
 	s.lamp(e.Orbit, nil)
 	s.wg.Go(func() {
 		select {
@@ -407,6 +507,21 @@ func (s *Service) adopt(call *endpoint.Call, e Entry) {
 	})
 }
 
+// startMusic starts the music of a parked call unless it has been claimed
+// since: under s.mu, so that a retrieval (forget, then Detach) never sees
+// the music start after its Detach.
+func (s *Service) startMusic(pc *parkedCall) {
+	m := s.player()
+	if m == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !pc.claimed {
+		m.Attach(pc.call.Flow())
+	}
+}
+
 func (s *Service) player() *audio.Player {
 	if s.music == nil {
 		return nil
@@ -420,8 +535,18 @@ func (s *Service) forget(token string) *parkedCall {
 	defer s.mu.Unlock()
 	pc := s.parked[token]
 	delete(s.parked, token)
-	if pc != nil && pc.timer != nil {
+	if pc == nil {
+		return nil
+	}
+	pc.claimed = true
+	if s.pending[pc.entry.CallID] == token {
+		delete(s.pending, pc.entry.CallID)
+	}
+	if pc.timer != nil {
 		pc.timer.Stop()
+	}
+	if pc.stopAnnounce != nil {
+		pc.stopAnnounce()
 	}
 	return pc
 }
@@ -552,8 +677,9 @@ func (s *Service) serveParkPrefix(ctx context.Context, c *endpoint.Call) {
 
 // serveParkAddress handles INVITEs to sip:park@host: a parked party sent
 // by a blind transfer (Referred-By names the parker), the parked party of
-// an attended park (Replaces names the parker's call to us), or a parker
-// calling to park attended-style.
+// an attended park (Replaces names the parker's call to us), or any other
+// call, which parks itself (a transferee whose phone sent no Referred-By,
+// RFC 3892 being only a SHOULD, or a parker starting an attended park).
 func (s *Service) serveParkAddress(ctx context.Context, c *endpoint.Call) {
 	if old := c.Replaces(); old != nil {
 		s.completeAttended(ctx, c, old)
@@ -563,7 +689,7 @@ func (s *Service) serveParkAddress(ctx context.Context, c *endpoint.Call) {
 		s.parkArrival(ctx, c, "")
 		return
 	}
-	s.attendedStart(ctx, c)
+	s.parkSelf(ctx, c)
 }
 
 func referredBy(c *endpoint.Call) string {
@@ -600,7 +726,7 @@ func (s *Service) admit(ctx context.Context, c *endpoint.Call, directed, parker 
 	}
 	c.HandOff()
 	_ = c.BeginPark() // fails only if the caller has hung up already
-	s.adopt(c, e)
+	s.adopt(c, e, nil, false)
 }
 
 func refusal(err error) (int, string) {
@@ -617,55 +743,81 @@ func refusal(err error) (int, string) {
 	return sip.StatusServiceUnavailable, "Service Unavailable"
 }
 
-// attendedStart answers a parker who calls the park address: an orbit is
-// reserved for the call that will replace this one, announced, and
-// returned in X-Park-Orbit; the parker then transfers with Replaces.
-func (s *Service) attendedStart(ctx context.Context, c *endpoint.Call) {
-	e, err := s.store.Allocate("", Entry{CallID: c.CallID(), Parker: s.parkerOf(c), Parked: "", Since: s.clock.Now()})
+// parkSelf parks a call to the park address that names no parker
+// (neither Replaces nor Referred-By), as a PBX's parking extension does:
+// the caller hears the orbit announced, then the music, and the orbit is
+// occupied and retrievable. The caller may be a parked party whose phone
+// followed a blind transfer without Referred-By, or a parker starting an
+// attended park: then its transfer's INVITE with Replaces takes the orbit
+// over (completeAttended). Either way the parker is unknown here, so the
+// timeout chain goes to the fallback URI, else disconnects.
+func (s *Service) parkSelf(ctx context.Context, c *endpoint.Call) {
+	e, err := s.store.Allocate("", Entry{CallID: c.CallID(), Parked: c.RemoteURI(), Since: s.clock.Now()})
 	if err != nil {
 		code, reason := refusal(err)
 		_ = c.DeclineWithReason(ctx, code, reason)
 		return
 	}
-	s.mu.Lock()
-	s.pending[c.CallID()] = &pendingPark{entry: e}
-	s.mu.Unlock()
 	if err := c.AcceptWithHeaders(ctx, endpoint.Header{Name: "X-Park-Orbit", Value: e.Orbit}); err != nil {
-		s.dropPending(c.CallID())
+		s.store.Release(e.Orbit, e.Token)
 		return
 	}
+	then := "disconnect"
+	if s.cfg.FallbackURI != "" {
+		then = "fallback " + s.cfg.FallbackURI
+	}
+	s.log.Info("park: caller parked itself; parker unknown", "orbit", e.Orbit, "parked", e.Parked,
+		"call_id", e.CallID, "on_timeout", then, "reason", "no Referred-By and no Replaces")
+	c.HandOff()
+	_ = c.BeginPark()
+	var announce []int16
 	if s.cfg.Announce == nil || *s.cfg.Announce {
-		_ = c.Flow().Play(ctx, announcement(e.Orbit))
+		announce = announcement(e.Orbit)
 	}
-	<-ctx.Done() // the parker's REFER with Replaces ends this call
-	// If no replacement took the orbit, free it.
-	s.dropPending(c.CallID())
-}
-
-func (s *Service) dropPending(callID string) {
-	s.mu.Lock()
-	pp := s.pending[callID]
-	delete(s.pending, callID)
-	s.mu.Unlock()
-	if pp != nil && s.store.Release(pp.entry.Orbit, pp.entry.Token) {
-		s.lamp(pp.entry.Orbit, nil) // the reserved orbit is free again
-	}
+	s.adopt(c, e, announce, true)
 }
 
 // completeAttended takes the parked party's INVITE with Replaces: it
-// inherits the orbit reserved for the parker's call.
+// takes over the orbit of the call it replaces (a parker's call that
+// parked itself) in one store operation, so no other park can take the
+// orbit in between. The parker is the Referred-By identity, else the
+// replaced call's caller, when believed (parkerOf).
 func (s *Service) completeAttended(ctx context.Context, c, old *endpoint.Call) {
 	s.mu.Lock()
-	pp := s.pending[old.CallID()]
-	delete(s.pending, old.CallID())
+	token := s.pending[old.CallID()]
+	pc := s.parked[token]
 	s.mu.Unlock()
-	if pp == nil {
+	if pc == nil {
+		s.log.Info("park: Replaces names no park in progress", "replaces", old.CallID(), "from", c.RemoteURI())
 		_ = c.DeclineWithReason(ctx, sip.StatusCallTransactionDoesNotExists, "No Park In Progress")
 		return
 	}
-	// Re-park under the new call's identity in the same orbit.
-	s.store.Release(pp.entry.Orbit, pp.entry.Token)
-	s.admit(ctx, c, pp.entry.Orbit, pp.entry.Parker)
+	parker := ""
+	if referredBy(c) != "" {
+		parker = s.parkerOf(c)
+	} else {
+		parker = s.parkerOf(old)
+	}
+	e, err := s.store.Replace(pc.entry.Orbit, token, Entry{CallID: c.CallID(), Parker: parker, Parked: c.RemoteURI(), Since: s.clock.Now()})
+	if err != nil {
+		// The replaced call was retrieved or hung up meanwhile.
+		_ = c.DeclineWithReason(ctx, sip.StatusCallTransactionDoesNotExists, "No Park In Progress")
+		return
+	}
+	s.forget(token)
+	if m := s.player(); m != nil {
+		m.Detach(pc.call.Flow())
+	}
+	if err := c.AcceptWithHeaders(ctx, endpoint.Header{Name: "X-Park-Orbit", Value: e.Orbit}); err != nil {
+		if s.store.Release(e.Orbit, e.Token) {
+			s.lamp(e.Orbit, nil)
+		}
+		return
+	}
+	s.log.Info("park: attended park completed", "orbit", e.Orbit, "parker", e.Parker, "parked", e.Parked)
+	c.HandOff()
+	_ = c.BeginPark()
+	s.adopt(c, e, nil, false)
 }
 
 // announcement is "parked on orbit" and the orbit's digits.
@@ -755,7 +907,13 @@ func (s *Service) dialAndConnect(pc *parkedCall, target, why string) bool {
 	out := conv.NewCall()
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RingTime)
 	defer cancel()
-	if err := out.Establish(ctx, target, endpoint.EstablishOptions{}); err != nil {
+	var eo endpoint.EstablishOptions
+	if why == "ring back" {
+		// A reminder: the parker's phone may ring differently, and an
+		// application sees the reason (ReminderOf).
+		eo.Headers = []endpoint.Header{{Name: "Alert-Info", Value: "<" + RecallURN + ">"}, {Name: "X-Park-Orbit", Value: pc.entry.Orbit}}
+	}
+	if err := out.Establish(ctx, target, eo); err != nil {
 		s.log.Info("park "+why+" not answered", "orbit", pc.entry.Orbit, "target", target, "error", err)
 		return false
 	}
@@ -769,6 +927,42 @@ func (s *Service) dialAndConnect(pc *parkedCall, target, why string) bool {
 		s.log.Warn("park "+why+" connect failed", "orbit", pc.entry.Orbit, "error", err)
 	}
 	return true
+}
+
+// RecallURN is the Alert-Info URN (RFC 7462 section 4.2.2) of the
+// park's ring-back calls to the parker: a recall of a call that waited on
+// hold (parked, hearing music) and that nobody took. Phones may render it
+// with a distinct ring.
+const RecallURN = "urn:alert:service:recall:hold"
+
+// Reminder is why a call reached an application: the park service rings
+// the parker back about a call parked on Orbit that nobody retrieved.
+type Reminder struct {
+	Orbit string
+}
+
+// ReminderOf reports whether c, an incoming call, is a park reminder (a
+// ring-back to the parker): its INVITE carries the recall Alert-Info and
+// names the orbit in X-Park-Orbit. Like any identity claim, it is believed
+// only from a local application (this platform's park service) or a
+// trusted peer; from anyone else ReminderOf reports false.
+func ReminderOf(c *endpoint.Call) (Reminder, bool) {
+	if c == nil || c.Request() == nil || !vouched(c) {
+		return Reminder{}, false
+	}
+	recall := false
+	for _, v := range c.Headers("Alert-Info") {
+		for part := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.Trim(strings.TrimSpace(strings.Split(part, ";")[0]), "<>"), RecallURN) {
+				recall = true
+			}
+		}
+	}
+	orbit := strings.TrimSpace(c.Header("X-Park-Orbit"))
+	if !recall || orbit == "" {
+		return Reminder{}, false
+	}
+	return Reminder{Orbit: orbit}, true
 }
 
 // tell sends the parker a SIP MESSAGE with text, from the park address.

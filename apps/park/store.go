@@ -77,6 +77,15 @@ type Store interface {
 	// Release frees orbit if it still holds the park with this token (a
 	// parked party hung up); it reports whether it did.
 	Release(orbit, token string) bool
+	// Replace atomically makes orbit hold e instead of the park with token
+	// (an attended park completing: the parked party's call replaces the
+	// parker's). The orbit is never free in between, so no concurrent
+	// Allocate can take it. It fills e.Orbit and a new e.Token (the old
+	// token no longer releases or retrieves anything) and Since if zero,
+	// and returns the stored entry. ErrOrbitEmpty when the orbit no longer
+	// holds that park, ErrDoublePark when e.CallID is parked elsewhere,
+	// ErrNoCallID without a Call-ID.
+	Replace(orbit, token string, e Entry) (Entry, error)
 	// List returns the parked calls sorted by orbit.
 	List() []Entry
 }
@@ -259,6 +268,41 @@ func (s *MemoryStore) Release(orbit, token string) bool {
 	}
 	s.remove(i, e)
 	return true
+}
+
+// Replace implements Store. An orbit outside the ranges gives
+// ErrNoSuchOrbit.
+func (s *MemoryStore) Replace(orbit, token string, e Entry) (Entry, error) {
+	if e.CallID == "" {
+		return Entry{}, ErrNoCallID
+	}
+	i, ok := s.pool.index(orbit)
+	if !ok {
+		return Entry{}, fmt.Errorf("%w: %q", ErrNoSuchOrbit, orbit)
+	}
+	fresh := rand.Text()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.parked[i]
+	if !ok || token == "" || !sameToken(token, old.Token) {
+		return Entry{}, fmt.Errorf("%w: %s holds no park to replace", ErrOrbitEmpty, orbit)
+	}
+	if j, dup := s.byCall[e.CallID]; dup && j != i {
+		return Entry{}, fmt.Errorf("%w: Call-ID %q is in orbit %s", ErrDoublePark, e.CallID, s.pool.orbit(j))
+	}
+	for _, dup := s.byToken[fresh]; dup; _, dup = s.byToken[fresh] {
+		fresh = rand.Text()
+	}
+	s.remove(i, old)
+	e.Orbit = old.Orbit
+	e.Token = fresh
+	if e.Since.IsZero() {
+		e.Since = time.Now()
+	}
+	s.parked[i] = e
+	s.byCall[e.CallID] = i
+	s.byToken[fresh] = i
+	return e, nil
 }
 
 // List implements Store.

@@ -14,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/switchboard-sip/switchboard/admin"
 	"github.com/switchboard-sip/switchboard/apps/announce"
 	"github.com/switchboard-sip/switchboard/apps/echo"
 	"github.com/switchboard-sip/switchboard/apps/holdmusic"
@@ -33,6 +34,7 @@ type Config struct {
 	DrainTimeout time.Duration   `yaml:"drain_timeout"`
 	Log          LogConfig       `yaml:"log"`
 	Apps         AppsConfig      `yaml:"apps"`
+	Admin        admin.Config    `yaml:"admin"`
 }
 
 // CallsConfig holds the call timers every app endpoint uses.
