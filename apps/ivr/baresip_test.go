@@ -41,11 +41,12 @@ func TestBaresipDemoMenu(t *testing.T) {
 	if rms := dsp.RMS(menu); rms < 0.01 {
 		t.Fatalf("baresip heard no menu in its first 2 s (rms %.4f)", rms)
 	}
-	if f := dsp.ToneFraction(menu, rate, 440); f > 0.5 {
-		t.Errorf("440 Hz in %.0f%% of the menu: the caller was echoed before pressing 1", f*100)
-	}
 	tail := rec[max(0, len(rec)-2*rate):] // the last 2 s, after the key
-	if f := dsp.ToneFraction(tail, rate, 440); f < 0.6 {
+	// Speech trips a tone detector now and then (the menu measures about
+	// 40 %, the invalid prompt after a wrong key as much); the echo holds
+	// the tone throughout.
+	t.Logf("440 Hz in %.0f%% of the menu, %.0f%% of the last 2 s", 100*dsp.ToneFraction(menu, rate, 440), 100*dsp.ToneFraction(tail, rate, 440))
+	if f := dsp.ToneFraction(tail, rate, 440); f < 0.9 {
 		t.Fatalf("baresip hears its own 440 Hz in %.0f%% of the last 2 s after pressing 1", f*100)
 	}
 }
