@@ -85,6 +85,8 @@ type Call struct {
 	// transferred is set once a transfer we carried out succeeded, so a
 	// BYE racing our own reports the right reason.
 	transferred bool
+	created     time.Time // when newCall made the call
+	watched     bool      // the platform's watchers saw its creation (Watch)
 
 	// incoming
 	inv    *platform.Request // initial INVITE with our To tag set
@@ -128,7 +130,7 @@ func newCall(conv *Conversation, incoming bool) *Call {
 	c := &Call{
 		conv: conv, ep: conv.ep, p: conv.ep.p, incoming: incoming,
 		log: conv.ep.log, ackWait: map[uint32]chan struct{}{}, referCh: make(chan int, 8),
-		ctx: ctx, cancel: cancel,
+		ctx: ctx, cancel: cancel, created: time.Now(),
 	}
 	if incoming {
 		c.state = StateIncoming
@@ -365,6 +367,9 @@ func (c *Call) setStateLocked(s State, r Reason) {
 	c.state, c.reason = s, r
 	c.log.Debug("call state", "call_id", c.dlg.callID, "from", prev.String(), "to", s.String(), "reason", string(r))
 	c.onState.Post(&c.events, StateChange{Previous: prev, State: s, Reason: r})
+	if c.watched {
+		c.watchLocked(prev, s, r)
+	}
 	c.events.Post(c.conv.callStateChanged)
 	if s == StateTerminated {
 		c.cleanupLocked()

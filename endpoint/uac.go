@@ -123,6 +123,8 @@ func (c *Call) Establish(ctx context.Context, destination string, opts Establish
 		c.mu.Unlock()
 		return err
 	}
+	c.watched = true
+	c.watchLocked(StateIdle, c.state, c.reason)
 	hdrs := sipHeaders(opts.Headers)
 	if impersonated || c.ep.kind == KindApplication {
 		hdrs = append(hdrs, id.pai()...)

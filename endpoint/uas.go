@@ -184,6 +184,8 @@ func (c *Call) initIncoming(r *platform.Request) (int, string, error) {
 	if err := ua.Of(c.p).RegisterDialog(c.dlg.callID, c.dlg.localTag, dialogHandler{c}); err != nil {
 		return sip.StatusServiceUnavailable, "Service Unavailable", err
 	}
+	c.watched = true
+	c.watchLocked(StateIdle, c.state, c.reason)
 	if !r.Tx.OnCancel(func(*sip.Request) { go c.remoteCancelled() }) {
 		return sip.StatusRequestTerminated, "Request Terminated", errors.New("transaction ended")
 	}

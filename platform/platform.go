@@ -144,6 +144,7 @@ type Platform struct {
 
 	releaseSettings func() // gives back the hold on sipgo's process-wide settings
 	merges          *mergeDetector
+	obs             Observer // nil: none
 }
 
 // New validates cfg, binds every listener and prepares the platform. It
@@ -650,6 +651,22 @@ func removeAll(req *sip.Request, name string) {
 	}
 }
 
+// optionsResponse answers an out-of-dialog OPTIONS: 200 with what we
+// support, or 503 with Retry-After while draining, so that a dispatcher
+// probing with OPTIONS (Kamailio's dispatcher module) stops sending new
+// calls here (RFC 3261 section 11.2: the response is the one an INVITE
+// would get).
+func (p *Platform) optionsResponse(req *sip.Request) *sip.Response {
+	if p.Draining() {
+		res := sip.NewResponseFromRequest(req, sip.StatusServiceUnavailable, "Service Unavailable", nil)
+		res.AppendHeader(sip.NewHeader("Retry-After", strconv.Itoa(int(p.cfg.RetryAfter/time.Second))))
+		return res
+	}
+	res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil)
+	p.optionsHeaders(res)
+	return res
+}
+
 // optionsHeaders adds what an out-of-dialog OPTIONS answer advertises.
 func (p *Platform) optionsHeaders(res *sip.Response) {
 	res.AppendHeader(sip.NewHeader("Allow", Allowed))
@@ -674,6 +691,12 @@ func (p *Platform) dispatch(req *sip.Request, tx sip.ServerTransaction) {
 // exported for custom transports and for tests that drive the request path
 // without sockets (fuzzing).
 func (p *Platform) ServeRequest(req *sip.Request, tx sip.ServerTransaction) {
+	if p.obs != nil {
+		p.obs.ObserveRequest(string(req.Method))
+		if tx != nil {
+			tx = observedTx{ServerTransaction: tx, method: string(req.Method), obs: p.obs}
+		}
+	}
 	r := &Request{Request: req, Tx: tx}
 	if code, reason := validate(req); code != 0 {
 		respondInvalid(r, code, reason)
@@ -717,9 +740,7 @@ func (p *Platform) ServeRequest(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	case sip.OPTIONS:
 		// Over UDP, screen answers these before sipgo sees them.
-		res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil)
-		p.optionsHeaders(res)
-		_ = tx.Respond(res)
+		_ = tx.Respond(p.optionsResponse(req))
 		return
 	case sip.INVITE:
 		if p.Draining() {

@@ -120,6 +120,9 @@ func (p *Platform) screen(conn net.PacketConn, parser *sip.Parser, b []byte, fro
 		return false
 	}
 	if code, reason := validate(req); code != 0 {
+		if p.obs != nil {
+			p.obs.ObserveRequest(string(req.Method))
+		}
 		req.SipVersion = "SIP/2.0"
 		p.writeStateless(conn, from, sip.NewResponseFromRequest(req, code, reason, nil))
 		return true
@@ -128,9 +131,10 @@ func (p *Platform) screen(conn net.PacketConn, parser *sip.Parser, b []byte, fro
 		if mf := req.MaxForwards(); mf != nil && mf.Val() == 0 {
 			return false // 483 from ServeRequest
 		}
-		res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil)
-		p.optionsHeaders(res)
-		p.writeStateless(conn, from, res)
+		if p.obs != nil {
+			p.obs.ObserveRequest(string(req.Method))
+		}
+		p.writeStateless(conn, from, p.optionsResponse(req))
 		return true
 	}
 	return false
@@ -156,6 +160,9 @@ func (p *Platform) writeStateless(conn net.PacketConn, to net.Addr, res *sip.Res
 			}
 			t.Params.Add("tag", strconv.FormatUint(h.Sum64(), 36))
 		}
+	}
+	if p.obs != nil {
+		p.obs.ObserveResponse(string(res.CSeq().MethodName), res.StatusCode)
 	}
 	_, _ = conn.WriteTo([]byte(res.String()), to)
 }

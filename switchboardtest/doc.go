@@ -9,9 +9,19 @@
 //		phone := switchboardtest.NewPhone(t, "alice")
 //		call := phone.Dial(t, srv.URI("echo"))
 //		call.StartTone(440)
-//		time.Sleep(time.Second) // let a second of echo come back
-//		if !dsp.HasTone(call.Recording(), 8000, 440) { t.Fatal("no echo") }
+//		call.WaitTone(t, 440, 5*time.Second) // the echo comes back
+//		if f := dsp.ToneFraction(call.Listen(t, time.Second), 8000, 440); f < 0.9 {
+//			t.Fatalf("echo in %.0f%% of the audio", f*100)
+//		}
 //	}
+//
+// Tests wait on events, not on the clock: [PhoneCall.WaitTone] and
+// [PhoneCall.WaitNoTone] wait for what a call hears, [PhoneCall.Listen]
+// counts received audio rather than wall time, and [WaitRoster] waits on a
+// conference's roster changes. Recordings are read back with
+// [ReadRecording] and [ReadRecordingInfo] and measured with [ToneLevel],
+// [ToneOnset] and [CheckAligned]; [Relay] puts loss and jitter between two
+// calls.
 //
 // Every helper takes a testing.TB, fails the test on error and cleans up
 // with t.Cleanup. [CheckGoroutines] fails a test that leaks goroutines.

@@ -526,3 +526,12 @@ func (s *Service) Close() error {
 	s.calls.Wait()
 	return nil
 }
+
+// Recording reports whether conference id is being recorded by this
+// service.
+func (s *Service) Recording(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.bots[id]
+	return ok
+}

@@ -110,6 +110,8 @@ func TestKill9LeavesAReadableRecording(t *testing.T) {
   tcp: []
   rtp_port_min: 42000
   rtp_port_max: 42999
+admin:
+  listen: "127.0.0.1:0"
 apps:
   recording:
     dir: %q

@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	ivrapp "github.com/switchboard-sip/switchboard/apps/ivr"
 	"io"
 	"log/slog"
 	"os"
@@ -13,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/switchboard-sip/switchboard/admin"
 	"github.com/switchboard-sip/switchboard/apps/announce"
 	"github.com/switchboard-sip/switchboard/apps/echo"
 	"github.com/switchboard-sip/switchboard/apps/holdmusic"
@@ -32,6 +34,7 @@ type Config struct {
 	DrainTimeout time.Duration   `yaml:"drain_timeout"`
 	Log          LogConfig       `yaml:"log"`
 	Apps         AppsConfig      `yaml:"apps"`
+	Admin        admin.Config    `yaml:"admin"`
 }
 
 // CallsConfig holds the call timers every app endpoint uses.
@@ -66,6 +69,10 @@ type AppsConfig struct {
 		Enabled          bool `yaml:"enabled"`
 		recording.Config `yaml:",inline"`
 	} `yaml:"recording"`
+	IVR struct {
+		Enabled       bool `yaml:"enabled"`
+		ivrapp.Config `yaml:",inline"`
+	} `yaml:"ivr"`
 }
 
 // loadConfig reads the embedded default and then, if path is set, the file

@@ -13,14 +13,17 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	ivrapp "github.com/switchboard-sip/switchboard/apps/ivr"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"syscall"
 	"time"
 
+	"github.com/switchboard-sip/switchboard/admin"
 	"github.com/switchboard-sip/switchboard/apps"
 	"github.com/switchboard-sip/switchboard/apps/announce"
 	"github.com/switchboard-sip/switchboard/apps/echo"
@@ -93,7 +96,9 @@ type Server struct {
 	Music       *holdmusic.Service  // nil when disabled
 	Park        *park.Service       // nil when disabled
 	Recording   *recording.Service  // nil when disabled
+	IVR         *ivrapp.App         // nil when disabled
 	cfg         Config
+	adminAddr   net.Addr // the admin API's address, nil when disabled
 }
 
 // newServer builds the platform and puts the apps of the dial plan on it.
@@ -153,6 +158,15 @@ func (s *Server) startApps(log *slog.Logger) error {
 			return err
 		}
 	}
+	if cfg.Apps.IVR.Enabled {
+		iopts := []ivrapp.Option{ivrapp.WithLogger(log)}
+		if s.Conferences != nil {
+			iopts = append(iopts, ivrapp.WithConferences(s.Conferences))
+		}
+		if s.IVR, err = ivrapp.New(p, cfg.Apps.IVR.Config, iopts...); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -161,17 +175,28 @@ func serve(cfg Config) error {
 	if err != nil {
 		return err
 	}
-	s, err := newServer(cfg, log)
+	metrics := admin.NewMetrics()
+	s, err := newServer(cfg, log, platform.WithObserver(metrics))
 	if err != nil {
 		return err
 	}
 	defer s.Platform.Close() // every path closes the platform and its apps
-	if err := s.Platform.Start(); err != nil {
-		return err
-	}
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sig)
+	a, err := s.startAdmin(metrics, nil, func() {
+		select {
+		case sig <- syscall.SIGTERM: // drain as SIGTERM does
+		default:
+		}
+	})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if err := s.Platform.Start(); err != nil {
+		return err
+	}
 	switch <-sig {
 	case syscall.SIGTERM:
 		drain := cfg.DrainTimeout

@@ -28,6 +28,7 @@ func startServer(t testing.TB, edit func(*Config)) (*Server, int) {
 	cfg.Platform.UDP, cfg.Platform.TCP = nil, nil
 	cfg.Platform.RTPPortMin, cfg.Platform.RTPPortMax = 0, 0
 	cfg.Apps.Recording.Dir = t.TempDir()
+	cfg.Apps.IVR.MessageDir = t.TempDir()
 	if edit != nil {
 		edit(&cfg)
 	}
@@ -195,6 +196,7 @@ func TestPartialStartClosesEverything(t *testing.T) {
 	cfg.Platform.RTPPortMin, cfg.Platform.RTPPortMax = 0, 0
 	cfg.Apps.Conference.Prefix = "park-"
 	cfg.Apps.Recording.Dir = t.TempDir()
+	cfg.Apps.IVR.MessageDir = t.TempDir()
 	uc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

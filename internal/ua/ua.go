@@ -19,6 +19,8 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-sip/switchboard/internal/serial"
 )
 
 // DialogHandler serves the in-dialog requests of one dialog.
@@ -71,6 +73,11 @@ type Core struct {
 	cli    *sipgo.Client
 	udp    *net.UDPAddr
 	closed func() error
+
+	// Watchers are the observers of the dialogs' owners: package endpoint
+	// posts one *endpoint.CallEvent per change in a call's life to them
+	// (the values are opaque here, as the platform knows nothing of calls).
+	Watchers serial.Handlers[any]
 
 	mu      sync.Mutex
 	dialogs map[string]DialogHandler

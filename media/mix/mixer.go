@@ -135,12 +135,13 @@ type Stats struct {
 // such as prompt players, and taps such as a recorder hear everybody.
 //
 // Once per frame time (Interval, 20 ms by default) the mixer pulls one frame from every input,
-// sums in 32 bits the frames of the inputs that are talking, clamps the
-// total once into the full mix, and then:
+// sums in 32 bits the frames of the inputs that are talking, limits the
+// total once into the full mix (a peak limiter, not a clamp: see
+// limiter.go), and then:
 //
 //   - every leg that did not talk in this frame (and is not whispered to)
 //     hears the full mix; it is encoded once per codec and the same payload is sent to all of them;
-//   - every talker hears the total minus its own contribution, clamped
+//   - every talker hears the total minus its own contribution, limited
 //     once and encoded for it alone: the cost is O(N) in legs plus one
 //     encoding per talker, not O(N²);
 //   - taps receive the full mix as PCM.
@@ -205,7 +206,9 @@ type Mixer struct {
 	cur     []*mixLeg // this frame's inputs and listeners
 	taps    []audio.Sink
 	total   []int32 // sum of the talkers' contributions
-	full    []int16 // total, clamped
+	full    []int16 // total, limited
+	fullLim limiter // of the full mix
+	minus   []int32 // scratch: one leg's mix before limiting
 	zero    []int16 // a frame of silence
 	groups  []*mixGroup
 }
@@ -239,6 +242,7 @@ type mixLeg struct {
 	wsum                            []int32 // voices whispered to this leg
 	wsumFrame                       uint64  // the frame wsum holds
 	mix                             []int16 // this leg's own mix
+	lim                             limiter // of its own mix
 	codec                           codec.Codec
 	enc                             codec.Encoder
 	payload                         []byte
@@ -294,6 +298,7 @@ func New(cfg Config) *Mixer {
 		done:      make(chan struct{}),
 		byID:      make(map[string]*mixLeg),
 		total:     make([]int32, frameN),
+		minus:     make([]int32, frameN),
 		full:      make([]int16, frameN),
 		zero:      make([]int16, frameN),
 	}
@@ -693,10 +698,7 @@ func (m *Mixer) mixInputs() int {
 			talkers++
 		}
 	}
-	full := m.full[:n]
-	for i, v := range total {
-		full[i] = clamp16(v)
-	}
+	m.fullLim.apply(m.full, total)
 	return talkers
 }
 
@@ -834,29 +836,39 @@ func (m *Mixer) sendAll(fs *frameStats) {
 }
 
 // mixFor computes l's own mix: the total minus its own voice, plus what is
-// whispered to it, clamped once.
+// whispered to it, limited once (see limiter).
 func (m *Mixer) mixFor(l *mixLeg, whispered bool) []int16 {
 	n := m.frameN
-	total, mix := m.total[:n], l.mix[:n]
+	total, sum, mix := m.total[:n], m.minus[:n], l.mix[:n]
 	own := l.mainC
+	// One pass sums, clamps and finds the peak; the limiter's own pass
+	// runs only when the frame needs it.
+	var peak int32
 	switch {
 	case own != nil && whispered:
 		own, w := own[:n], l.wsum[:n]
 		for i, v := range total {
-			mix[i] = clamp16(v - int32(own[i]) + w[i])
+			s := v - int32(own[i]) + w[i]
+			sum[i], mix[i], peak = s, clamp16(s), max(peak, s, -s)
 		}
 	case own != nil:
 		own = own[:n]
 		for i, v := range total {
-			mix[i] = clamp16(v - int32(own[i]))
+			s := v - int32(own[i])
+			sum[i], mix[i], peak = s, clamp16(s), max(peak, s, -s)
 		}
 	case whispered:
 		w := l.wsum[:n]
 		for i, v := range total {
-			mix[i] = clamp16(v + w[i])
+			s := v + w[i]
+			sum[i], mix[i], peak = s, clamp16(s), max(peak, s, -s)
 		}
 	default:
 		copy(mix, m.full)
+		return mix
+	}
+	if l.lim.active(peak) {
+		return l.lim.scale(mix, sum, peak)
 	}
 	return mix
 }

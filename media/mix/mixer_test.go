@@ -271,11 +271,12 @@ func TestMixerWhisper(t *testing.T) {
 	}
 }
 
-// TestMixerClampsOnce checks that loud inputs saturate instead of wrapping
-// around, and that mix-minus is computed before clamping: with int16
-// arithmetic (clamp the total, then subtract one's own voice) a talker
-// would hear a much weaker mix.
-func TestMixerClampsOnce(t *testing.T) {
+// TestMixerLimitsOnce checks that loud inputs are limited instead of
+// clipped or wrapped, and that mix-minus is computed before limiting:
+// each mix is its own int32 sum scaled by one gain (the waveform keeps its
+// shape, peaks stay under the ceiling), and a talker hears the others at
+// full level, not the limited total minus itself.
+func TestMixerLimitsOnce(t *testing.T) {
 	m := New(Config{})
 	defer m.Close()
 	const amp = 0.45 // four in phase: 1.8 × full scale
@@ -293,37 +294,97 @@ func TestMixerClampsOnce(t *testing.T) {
 	const frames = 20
 	tickN(m, frames)
 	s := dsp.Sine(8000, 300, frames*20*time.Millisecond, amp) // what each input sent
-	clamp := func(v int32) int32 { return min(max(v, -32768), 32767) }
-	var maxErr int32
-	flips, differsFromNaive := 0, 0
-	for i := mixN; i < frames*mixN; i++ { // after the join fade
-		v := int32(s[i])
-		all, minus := clamp(4*v), clamp(3*v)
-		if int32(tap.pcm[i]) != all {
-			t.Fatalf("tap sample %d: %d, want clamp(4×%d) = %d", i, tap.pcm[i], v, all)
+	// The tap is PCM: exactly the sum times one gain per sample, under the
+	// ceiling, and steady once the gain has settled (second frame on).
+	for i := 2 * mixN; i < frames*mixN; i++ {
+		v := 4 * int32(s[i])
+		got := int32(tap.pcm[i])
+		if float64(abs(got)) > limitCeiling+1 {
+			t.Fatalf("tap sample %d: %d passes the ceiling %.0f", i, got, float64(limitCeiling))
 		}
-		naive := clamp(all - v)
-		if naive != minus {
-			differsFromNaive++
+		if abs(v) > 4000 {
+			if g := float64(got) / float64(v); math.Abs(g-limitCeiling/(4*amp*32767)) > 0.01 {
+				t.Fatalf("tap sample %d: gain %.3f, want %.3f (the sum scaled, not clipped)", i, g, limitCeiling/(4*amp*32767))
+			}
 		}
-		for _, c := range []struct {
-			got, want int32
-		}{{int32(outs[0].pcm[i]), minus}, {int32(listener.pcm[i]), all}} {
-			if abs(c.want) > 1000 && (c.got < 0) != (c.want < 0) {
+	}
+	// Decoded G.711 mixes: no sign flips, peaks near the ceiling. The
+	// talker's mix is its own sum (3 voices) limited: about 0.9 of full
+	// scale; limiting the total and subtracting its own voice would leave
+	// it about 1.0 × one voice (0.45).
+	peak := func(pcm []int16) int32 {
+		var p int32
+		for _, v := range pcm {
+			p = max(p, abs(int32(v)))
+		}
+		return p
+	}
+	talker, all := outs[0].pcm[2*mixN:frames*mixN], listener.pcm[2*mixN:frames*mixN]
+	for name, pcm := range map[string][]int16{"talker": talker, "listener": all} {
+		if p := peak(pcm); float64(p) < 0.8*32767 || p > 32767 {
+			t.Errorf("%s's mix peaks at %d, want about %.0f", name, p, float64(limitCeiling))
+		}
+		flips := 0
+		for i, v := range pcm {
+			if want := s[2*mixN+i]; abs(int32(want)) > 1000 && (v < 0) != (want < 0) {
 				flips++
 			}
-			maxErr = max(maxErr, abs(c.got-c.want))
+		}
+		if flips > 0 {
+			t.Errorf("%s's mix: %d sign flips against the inputs", name, flips)
 		}
 	}
-	// G.711 µ-law quantises full-scale samples in steps of 1024 and peaks
-	// at ±32124.
-	if flips > 0 || maxErr > 1100 {
-		t.Fatalf("decoded mixes: %d sign flips, max error %d vs the clamped int32 sum", flips, maxErr)
+}
+
+// TestMixerNoIntermodulation is issue 19's acceptance test on the mixer:
+// three participants each send a tone at −9 dBFS RMS (any two sum to
+// full-scale peaks) and, harder, at −6 dBFS (1.4 × full scale). Nobody
+// receives energy outside the other two tones above −40 dB (the products
+// a clipped sum makes: 2f1−f2, 2f2−f1, f2−f1, f1+f2, harmonics, and the
+// listener's own band), and at −9 dBFS each tone stays within 3 dB of what
+// a two-party call carries.
+func TestMixerNoIntermodulation(t *testing.T) {
+	freqs := []float64{440, 660, 880}
+	for _, dbfs := range []float64{-9, -6} {
+		amp := math.Pow(10, dbfs/20) * math.Sqrt2 // peak of a sine of that RMS
+		m := New(Config{})
+		outs := make([]*mixOut, len(freqs))
+		for i, f := range freqs {
+			outs[i] = newMixOut(codec.PCMU())
+			mustAdd(t, m, fmt.Sprint(i), mixTone(f, amp), outs[i], LegOptions{})
+		}
+		tickN(m, 50)
+		m.Close()
+		twoParty := levels(dsp.Sine(8000, 660, time.Second, amp), 660)[0]
+		for i, o := range outs {
+			pcm := o.frames(10, 50) // after the joins and the limiter's settling
+			var others []float64
+			for j, f := range freqs {
+				if j != i {
+					others = append(others, f)
+				}
+			}
+			f1, f2 := others[0], others[1]
+			for k, lv := range levels(pcm, others...) {
+				// At −6 dBFS two tones cannot both keep their level under
+				// full scale: only the intermodulation is checked there.
+				if dbfs == -9 && math.Abs(lv-twoParty) > 3 {
+					t.Errorf("%g dBFS: participant %d hears %g Hz at %.1f dB, a two-party call %.1f dB", dbfs, i, others[k], lv, twoParty)
+				}
+			}
+			var imd []float64
+			for _, f := range []float64{2*f1 - f2, 2*f2 - f1, f2 - f1, f1 + f2, 2 * f1, 2 * f2, freqs[i]} {
+				if f > 50 && f < 3900 && f != f1 && f != f2 {
+					imd = append(imd, f)
+				}
+			}
+			for k, lv := range levels(pcm, imd...) {
+				if lv > -40 {
+					t.Errorf("%g dBFS: participant %d hears %g Hz (intermodulation of %g and %g) at %.1f dB", dbfs, i, imd[k], f1, f2, lv)
+				}
+			}
+		}
 	}
-	if differsFromNaive == 0 {
-		t.Fatal("the test signal does not tell clamp-once from int16 mixing")
-	}
-	t.Logf("max error %d over %d samples; int16 mixing would differ in %d", maxErr, (frames-1)*mixN, differsFromNaive)
 }
 
 func abs(v int32) int32 {
