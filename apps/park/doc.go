@@ -8,10 +8,19 @@
 //     orbit and the safe retrieve URI;
 //   - from any SIP phone, blind: transfer (REFER) the other party to
 //     sip:park@host, or to sip:park-<orbit>@host for directed park; the
-//     parked party arrives with Referred-By naming the parker;
-//   - from any SIP phone, attended: call sip:park@host, hear the orbit
-//     number, then complete an attended transfer (REFER with Replaces) so
-//     the parked party takes the place of your call.
+//     parked party arrives with Referred-By naming the parker, or without
+//     it (many phones omit it): then it parks itself, hears its orbit
+//     announced, and has no parker to be rung back;
+//   - from any SIP phone, attended: call sip:park@host (your call is
+//     parked, hearing the orbit number), then complete an attended
+//     transfer (REFER with Replaces): the parked party takes over the
+//     orbit in one store operation (Store.Replace).
+//
+// ParkOptions.OnState reports an API park's steps as UCMA does (Parking,
+// then Parked with the orbit, or ParkFailed with the call kept); CanPark
+// says whether a call can be parked (conference legs cannot). Ring-backs
+// carry Alert-Info <urn:alert:service:recall:hold> (RFC 7462) and
+// X-Park-Orbit; ReminderOf reads them on the receiving side.
 //
 // The orbit is returned in the X-Park-Orbit header of the 200 OK for
 // programs. A full pool refuses the park with 486 "No Free Orbit", so a
