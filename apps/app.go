@@ -1,7 +1,9 @@
 package apps
 
 import (
+	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/switchboard-sip/switchboard/endpoint"
@@ -30,4 +32,69 @@ func Endpoint(p *platform.Platform, name, user string, h endpoint.Handler, opts 
 	}
 	ep.HandleCalls(h)
 	return ep, nil
+}
+
+// Calls tracks the calls an app is serving so that its Close can end them
+// and wait for their handlers. The zero value is ready; it must not be
+// copied.
+type Calls struct {
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+func (cs *Calls) initLocked() {
+	if cs.ctx == nil {
+		cs.ctx, cs.cancel = context.WithCancel(context.Background())
+	}
+}
+
+// Enter admits the call being served on ctx: it returns ctx cancelled also
+// by Close, and done, which the handler calls when it returns. After Close
+// it returns ok false: decline the call (503).
+func (cs *Calls) Enter(ctx context.Context) (_ context.Context, done func(), ok bool) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.closed {
+		return ctx, func() {}, false
+	}
+	cs.initLocked()
+	cs.wg.Add(1)
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(cs.ctx, cancel)
+	return ctx, func() { stop(); cancel(); cs.wg.Done() }, true
+}
+
+// Context returns a context cancelled by Close, for the app's own work
+// outside calls.
+func (cs *Calls) Context() context.Context {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cs.initLocked()
+	return cs.ctx
+}
+
+// Closed reports whether Close has begun.
+func (cs *Calls) Closed() bool {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.closed
+}
+
+// Close refuses new calls, cancels the ones being served and waits for
+// their handlers. It reports false when Close had been called before.
+func (cs *Calls) Close() bool {
+	cs.mu.Lock()
+	if cs.closed {
+		cs.mu.Unlock()
+		return false
+	}
+	cs.closed = true
+	cs.initLocked()
+	cs.mu.Unlock()
+	cs.cancel()
+	cs.wg.Wait()
+	return true
 }

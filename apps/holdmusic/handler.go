@@ -13,11 +13,6 @@ import (
 // source answers at sip:moh-<name>@host.
 const User = "moh"
 
-// callState is a call the handler serves.
-type callState struct {
-	cancel context.CancelFunc
-}
-
 // Handler returns the handler that plays hold music to callers. It picks
 // the source from the user part of the Request-URI: "moh-<name>" plays
 // the source called name (and declines with 404 Not Found if there is
@@ -37,24 +32,12 @@ func (s *Service) serveCall(ctx context.Context, c *endpoint.Call) {
 		_ = c.Decline(ctx, 404)
 		return
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	cs := &callState{cancel: cancel}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	ctx, done, ok := s.calls.Enter(ctx)
+	if !ok {
 		_ = c.Decline(ctx, 503)
 		return
 	}
-	s.active[cs] = struct{}{}
-	s.calls.Add(1)
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.active, cs)
-		s.mu.Unlock()
-		s.calls.Done()
-	}()
+	defer done()
 
 	if err := c.Accept(ctx); err != nil {
 		return

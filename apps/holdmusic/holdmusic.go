@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/switchboard-sip/switchboard/apps"
 	"github.com/switchboard-sip/switchboard/endpoint"
 	"github.com/switchboard-sip/switchboard/media/audio"
 	"github.com/switchboard-sip/switchboard/platform"
@@ -81,10 +82,7 @@ type Service struct {
 	eps     []*endpoint.Endpoint     // sip:moh@ and sip:moh-@
 	names   []string                 // sorted
 
-	mu     sync.Mutex
-	closed bool
-	active map[*callState]struct{} // calls being served
-	calls  sync.WaitGroup          // ServeCall invocations past the closed check
+	calls apps.Calls // calls being served; Close ends them
 
 	closeOnce sync.Once
 	closeErr  error
@@ -123,7 +121,6 @@ func New(p *platform.Platform, cfg Config, opts ...Option) (*Service, error) {
 		log:     o.log,
 		def:     def,
 		players: make(map[string]*audio.Player, len(sources)),
-		active:  make(map[*callState]struct{}),
 	}
 	for name := range sources {
 		s.names = append(s.names, name)
@@ -234,13 +231,7 @@ func (s *Service) Close() error {
 		for _, ep := range s.eps {
 			_ = ep.Close()
 		}
-		s.mu.Lock()
-		s.closed = true
-		for cs := range s.active {
-			cs.cancel()
-		}
-		s.mu.Unlock()
-		s.calls.Wait()
+		s.calls.Close()
 		s.closeErr = s.closePlayers()
 	})
 	return s.closeErr

@@ -24,9 +24,9 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/switchboard-sip/switchboard/apps"
 	"github.com/switchboard-sip/switchboard/conference"
 	"github.com/switchboard-sip/switchboard/endpoint"
 	"github.com/switchboard-sip/switchboard/ivr"
@@ -82,11 +82,7 @@ type App struct {
 	hook  *webhook
 	ep    *endpoint.Endpoint
 
-	mu     sync.Mutex
-	closed bool
-	calls  sync.WaitGroup
-	ctx    context.Context
-	cancel context.CancelFunc
+	calls apps.Calls // served now; Close ends them
 }
 
 // New loads and validates the menu, puts the app on p at
@@ -128,7 +124,6 @@ func New(p *platform.Platform, cfg Config, opts ...Option) (*App, error) {
 	if a.hook, err = newWebhook(cfg.Webhook, a.menu, a.log); err != nil {
 		return nil, err
 	}
-	a.ctx, a.cancel = context.WithCancel(context.Background())
 	if a.ep, err = endpoint.NewApplication(p, endpoint.Settings{OwnerURI: "sip:" + cfg.User + "@" + p.Host(), DisplayName: "IVR"}); err != nil {
 		return nil, fmt.Errorf("ivr: %w", err)
 	}
@@ -145,16 +140,8 @@ func (a *App) Endpoint() *endpoint.Endpoint { return a.ep }
 // Close takes the app off the dial plan and ends the calls it serves. It
 // is idempotent.
 func (a *App) Close() error {
-	a.mu.Lock()
-	if a.closed {
-		a.mu.Unlock()
-		return nil
-	}
-	a.closed = true
-	a.mu.Unlock()
 	_ = a.ep.Close()
-	a.cancel()
-	a.calls.Wait()
+	a.calls.Close()
 	return nil
 }
 
@@ -168,19 +155,12 @@ type run struct {
 }
 
 func (a *App) serveCall(ctx context.Context, c *endpoint.Call) {
-	a.mu.Lock()
-	if a.closed {
-		a.mu.Unlock()
+	ctx, done, ok := a.calls.Enter(ctx)
+	if !ok {
 		_ = c.Decline(ctx, 503)
 		return
 	}
-	a.calls.Add(1)
-	a.mu.Unlock()
-	defer a.calls.Done()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(a.ctx, cancel)
-	defer stop()
+	defer done()
 	if err := c.Accept(ctx); err != nil {
 		return
 	}

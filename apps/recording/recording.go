@@ -44,6 +44,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/switchboard-sip/switchboard/apps"
 	"github.com/switchboard-sip/switchboard/conference"
 	"github.com/switchboard-sip/switchboard/endpoint"
 	"github.com/switchboard-sip/switchboard/media"
@@ -126,12 +127,11 @@ type Service struct {
 	notice []int16
 	auto   *regexp.Regexp
 
+	calls apps.Calls // callers of sip:record@ being served
+
 	mu        sync.Mutex
-	closed    bool
+	closed    bool            // no more bots
 	bots      map[string]*bot // conference id → its recording bot
-	calls     sync.WaitGroup
-	cancel    context.CancelFunc
-	ctx       context.Context
 	unCreated func()
 }
 
@@ -194,7 +194,6 @@ func New(p *platform.Platform, confs *conference.Service, cfg Config, opts ...Op
 			return nil, fmt.Errorf("recording: conferences.auto: %w", err)
 		}
 	}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if s.ep, err = endpoint.NewApplication(p, endpoint.Settings{
 		OwnerURI: "sip:" + cfg.User + "@" + p.Host(), DisplayName: "Recorder",
 	}); err != nil {
@@ -261,19 +260,12 @@ func (s *Service) Dir() string { return s.cfg.Dir }
 
 // serveCall records a caller of sip:record@host (see the package doc).
 func (s *Service) serveCall(ctx context.Context, c *endpoint.Call) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	ctx, done, ok := s.calls.Enter(ctx) // Close ends the call
+	if !ok {
 		_ = c.Decline(ctx, 503)
 		return
 	}
-	s.calls.Add(1)
-	s.mu.Unlock()
-	defer s.calls.Done()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(s.ctx, cancel) // Close ends the call
-	defer stop()
+	defer done()
 
 	if err := c.Accept(ctx); err != nil {
 		return
@@ -301,7 +293,7 @@ func (s *Service) serveCall(ctx context.Context, c *endpoint.Call) {
 	select {
 	case <-ctx.Done():
 		reason = "hang-up"
-		if s.ctx.Err() != nil {
+		if s.calls.Closed() {
 			reason = "shutdown"
 		}
 	case <-digit:
@@ -369,7 +361,7 @@ func (s *Service) conferenceCreated(c *conference.Conference) {
 		return
 	}
 	go func() {
-		ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+		ctx, cancel := context.WithTimeout(s.calls.Context(), 10*time.Second)
 		defer cancel()
 		if _, err := s.RecordConference(ctx, c); err != nil {
 			s.log.Warn("recording: automatic conference recording failed", "conference", c.ID(), "error", err)
@@ -458,7 +450,7 @@ func (s *Service) startBot(ctx context.Context, c *conference.Conference, b *bot
 	})
 	go func() { <-rec.Done(); remove() }()
 	if s.cfg.Conferences.Announce {
-		go func() { _ = leg.Flow().Play(s.ctx, s.notice) }()
+		go func() { _ = leg.Flow().Play(s.calls.Context(), s.notice) }()
 	}
 	s.log.Info("recording: conference recording started", "conference", c.ID(), "id", rec.ID())
 	return rec, nil
@@ -517,13 +509,12 @@ func (s *Service) Close() error {
 		s.unCreated()
 	}
 	_ = s.ep.Close()
-	s.cancel()
 	for _, b := range bots {
 		if b.rec != nil {
 			_ = b.rec.Stop("shutdown")
 		}
 	}
-	s.calls.Wait()
+	s.calls.Close() // ends the callers' calls; their recordings complete
 	return nil
 }
 
