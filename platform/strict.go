@@ -108,8 +108,8 @@ func respondInvalid(r *Request, code int, reason string) {
 // the datagram is then not handed to sipgo. Responses, ACKs and
 // everything else go on to sipgo.
 func (p *Platform) screen(conn net.PacketConn, parser *sip.Parser, b []byte, from net.Addr) bool {
-	if len(bytes.TrimSpace(b)) == 0 {
-		return false // CRLF keep-alive
+	if len(bytes.TrimSpace(b)) == 0 || bytes.HasPrefix(b, []byte("SIP/")) {
+		return false // a CRLF keep-alive, or a response: sipgo's alone
 	}
 	msg, err := parser.ParseSIP(b)
 	if err != nil {
@@ -172,7 +172,7 @@ func (p *Platform) writeStateless(conn net.PacketConn, to net.Addr, res *sip.Res
 // it was a request (answered or not: it is not passed on).
 func answerUnparsable(conn net.PacketConn, b []byte, from net.Addr) bool {
 	line, rest, ok := bytes.Cut(b, []byte("\r\n"))
-	if !ok || !bytes.HasSuffix(line, []byte(" SIP/2.0")) || bytes.HasPrefix(line, []byte("ACK ")) || bytes.HasPrefix(line, []byte("SIP/")) {
+	if !ok || !bytes.HasSuffix(line, []byte(" SIP/2.0")) || bytes.HasPrefix(line, []byte("ACK ")) {
 		return false
 	}
 	var res bytes.Buffer
