@@ -280,23 +280,10 @@ func localCaller(p *platform.Platform, req *sip.Request) (*Call, bool) {
 		return nil, false
 	}
 	c, ok := callOf(h)
-	if !ok || c.incoming || c.selfBranchOf() == "" {
-		return nil, false
-	}
-	via := req.Via()
-	if via == nil {
-		return nil, false
-	}
-	if b, ok := via.Params.Get("branch"); !ok || b != c.selfBranchOf() {
+	if !ok || c.incoming || !c.sent(req) {
 		return nil, false
 	}
 	return c, true
-}
-
-func (c *Call) selfBranchOf() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.selfBranch
 }
 
 // ErrNotApplication is returned for actions reserved to application

@@ -60,12 +60,15 @@ func (c *Call) noteSelfBranch(_ *sipgo.Client, req *sip.Request) error {
 // not enough: a remote party learns them from any INVITE we send it and
 // can replay them from its own socket.
 func sentBy(in, out *Call) bool {
-	in.mu.Lock()
-	req := in.invReq
-	in.mu.Unlock()
-	out.mu.Lock()
-	branch := out.selfBranch
-	out.mu.Unlock()
+	return out.sent(in.Request())
+}
+
+// sent reports whether req is the INVITE this outgoing call sent to one of
+// this platform's own listeners: it carries that INVITE's Via branch.
+func (c *Call) sent(req *sip.Request) bool {
+	c.mu.Lock()
+	branch := c.selfBranch
+	c.mu.Unlock()
 	if req == nil || branch == "" {
 		return false
 	}
