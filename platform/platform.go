@@ -244,6 +244,7 @@ func (p *Platform) bind() error {
 		if err != nil {
 			return fmt.Errorf("platform: listen udp %s: %w", a, err)
 		}
+		setUDPBuffers(c)
 		p.udp = append(p.udp, c)
 	}
 	for _, a := range p.cfg.TCP {
@@ -396,7 +397,16 @@ func (c *readyConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	c.once.Do(func() { close(c.ready) })
 	for {
 		n, from, err := c.PacketConn.ReadFrom(b)
-		if err != nil || !c.p.screen(c.PacketConn, c.parser, b[:n], from) {
+		if err != nil {
+			return n, from, err
+		}
+		if c.p.closed.Load() {
+			// Closing: a request handed to sipgo now could be answered
+			// after the listener left sipgo's connection pool, and sipgo
+			// would open (and leak) a fresh socket for the response.
+			continue
+		}
+		if !c.p.screen(c.PacketConn, c.parser, b[:n], from) {
 			return n, from, err
 		}
 	}
@@ -860,10 +870,45 @@ func (p *Platform) Close() error {
 			_ = p.ua.Close()
 		}
 		p.wg.Wait()
+		p.sweepStrayConnections()
 		p.releaseSettings()
 		p.log.Info("platform closed")
 	})
 	return p.closeErr
+}
+
+// udpSocketBuffer is the receive and send buffer asked for on SIP UDP
+// listeners. The kernel default (212,992 bytes on Debian) holds about 300
+// requests: a burst of a few thousand calls a second overflows it and the
+// drops turn into retransmissions. Linux caps the request at
+// net.core.rmem_max / wmem_max (4 MiB on these machines); asking for more
+// is harmless.
+const udpSocketBuffer = 4 << 20
+
+func setUDPBuffers(c net.PacketConn) {
+	if u, ok := c.(*net.UDPConn); ok {
+		_ = u.SetReadBuffer(udpSocketBuffer)
+		_ = u.SetWriteBuffer(udpSocketBuffer)
+	}
+}
+
+// strayGrace is how long Close lets sipgo finish requests it read before
+// the listeners closed.
+const strayGrace = 20 * time.Millisecond
+
+// sweepStrayConnections closes sockets sipgo opened after the listeners
+// closed. sipgo handles each request on a goroutine of its own; one read
+// just before Close finds its source gone from the connection pool (the
+// listener's reader removes it on exit) and binds a new socket, with a
+// reader, to send its response. sipgo v1.7.2 offers no way to wait for
+// those goroutines, so Close gives them strayGrace and clears the pool
+// again, which closes such sockets and ends their readers.
+func (p *Platform) sweepStrayConnections() {
+	if p.ua == nil {
+		return
+	}
+	time.Sleep(strayGrace)
+	_ = p.ua.TransportLayer().Close()
 }
 
 func (p *Platform) closeListeners() {
