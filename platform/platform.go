@@ -107,6 +107,12 @@ func WithTCPListener(l net.Listener) Option {
 	return func(p *Platform) { p.tcp = append(p.tcp, l) }
 }
 
+// CheckOnly makes New validate the configuration, listen addresses and
+// TLS certificates included, without binding any socket; apps can be put
+// on the platform to validate theirs, and Start refuses. It is what
+// `switchboard check-config` runs, like `kamailio -c`.
+func CheckOnly() Option { return func(p *Platform) { p.checkOnly = true } }
+
 // Platform hosts application endpoints on a set of SIP transports. Its
 // methods are safe for concurrent use.
 type Platform struct {
@@ -132,6 +138,7 @@ type Platform struct {
 	prefixes []route // user-part prefixes (conference URIs conf-<id>)
 	fallback Handler
 
+	checkOnly bool // CheckOnly: validate, bind nothing, never Start
 	started   atomic.Bool
 	draining  atomic.Bool
 	closed    atomic.Bool
@@ -239,6 +246,9 @@ func New(cfg Config, opts ...Option) (*Platform, error) {
 }
 
 func (p *Platform) bind() error {
+	if p.checkOnly {
+		return p.checkAddrs()
+	}
 	for _, a := range p.cfg.UDP {
 		c, err := net.ListenPacket("udp", a)
 		if err != nil {
@@ -265,22 +275,9 @@ func (p *Platform) bind() error {
 		p.certs = newCertRegistry()
 	}
 	for _, t := range p.cfg.TLS {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		conf, err := serverTLSConfig(t)
 		if err != nil {
-			return fmt.Errorf("platform: tls %s: %w", t.Addr, err)
-		}
-		conf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		if t.ClientCAFile != "" {
-			pem, err := os.ReadFile(t.ClientCAFile)
-			if err != nil {
-				return fmt.Errorf("platform: tls %s: %w", t.Addr, err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return fmt.Errorf("platform: tls %s: no certificates in %s", t.Addr, t.ClientCAFile)
-			}
-			conf.ClientCAs = pool
-			conf.ClientAuth = tls.VerifyClientCertIfGiven
+			return err
 		}
 		l, err := net.Listen("tcp", t.Addr)
 		if err != nil {
@@ -289,6 +286,55 @@ func (p *Platform) bind() error {
 		p.tls = append(p.tls, &tlsListener{Listener: l, conf: conf, reg: p.certs})
 	}
 	return nil
+}
+
+// serverTLSConfig loads the certificate (and client CAs) of a TLS listener.
+func serverTLSConfig(t TLSListener) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("platform: tls %s: %w", t.Addr, err)
+	}
+	conf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if t.ClientCAFile != "" {
+		pem, err := os.ReadFile(t.ClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("platform: tls %s: %w", t.Addr, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("platform: tls %s: no certificates in %s", t.Addr, t.ClientCAFile)
+		}
+		conf.ClientCAs = pool
+		conf.ClientAuth = tls.VerifyClientCertIfGiven
+	}
+	return conf, nil
+}
+
+// checkAddrs is bind for a CheckOnly platform: it checks every listen
+// address and TLS certificate and binds nothing.
+func (p *Platform) checkAddrs() error {
+	var errs []error
+	for _, a := range p.cfg.UDP {
+		if _, err := net.ResolveUDPAddr("udp", a); err != nil {
+			errs = append(errs, fmt.Errorf("platform: udp %s: %w", a, err))
+		}
+	}
+	for kind, list := range map[string][]string{"tcp": p.cfg.TCP, "ws": p.cfg.WS} {
+		for _, a := range list {
+			if _, err := net.ResolveTCPAddr("tcp", a); err != nil {
+				errs = append(errs, fmt.Errorf("platform: %s %s: %w", kind, a, err))
+			}
+		}
+	}
+	for _, t := range p.cfg.TLS {
+		if _, err := net.ResolveTCPAddr("tcp", t.Addr); err != nil {
+			errs = append(errs, fmt.Errorf("platform: tls %s: %w", t.Addr, err))
+		}
+		if _, err := serverTLSConfig(t); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // guardListeners wraps every stream listener, bound or passed in, so that
@@ -334,6 +380,9 @@ func (p *Platform) firstListenerIP() string {
 func (p *Platform) Start() error {
 	if p.closed.Load() {
 		return ErrClosed
+	}
+	if p.checkOnly {
+		return errors.New("platform: a CheckOnly platform does not serve")
 	}
 	if !p.started.CompareAndSwap(false, true) {
 		return errors.New("platform: already started")

@@ -1,18 +1,17 @@
 package main
 
 import (
-	"bytes"
 	_ "embed"
-	"errors"
 	"fmt"
 	ivrapp "github.com/switchboard-sip/switchboard/apps/ivr"
-	"io"
 	"log/slog"
 	"os"
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v4"
+
+	"github.com/switchboard-sip/switchboard/internal/yamlconf"
 
 	"github.com/switchboard-sip/switchboard/admin"
 	"github.com/switchboard-sip/switchboard/apps/announce"
@@ -35,6 +34,49 @@ type Config struct {
 	Log          LogConfig       `yaml:"log"`
 	Apps         AppsConfig      `yaml:"apps"`
 	Admin        admin.Config    `yaml:"admin"`
+
+	file string     // the file read on top of the default, "" for none
+	doc  *yaml.Node // its parsed document, to place errors
+}
+
+// explain places an error found in the section at key path (such as
+// apps.park) at that key's line in the config file when the file sets it,
+// else names the embedded default.
+func (c Config) explain(path string, err error) error {
+	e := &yamlconf.Error{File: "embedded config", Path: path, Msg: err.Error()}
+	if c.doc != nil {
+		if n := lookup(c.doc, path); n != nil {
+			e.File, e.Line, e.Column = c.file, n.Line, n.Column
+		} else if c.file != "" {
+			e.File = c.file + " (or the embedded default it extends)"
+		}
+	}
+	return e
+}
+
+// lookup returns the key node at a dotted path in doc, nil if not set.
+func lookup(doc *yaml.Node, path string) *yaml.Node {
+	n := doc
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	var key *yaml.Node
+	for _, k := range strings.Split(path, ".") {
+		if n.Kind != yaml.MappingNode {
+			return nil
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == k {
+				key, next = n.Content[i], n.Content[i+1]
+			}
+		}
+		if next == nil {
+			return nil
+		}
+		n = next
+	}
+	return key
 }
 
 // CallsConfig holds the call timers every app endpoint uses.
@@ -76,11 +118,12 @@ type AppsConfig struct {
 }
 
 // loadConfig reads the embedded default and then, if path is set, the file
-// on top of it. Unknown keys are errors.
+// on top of it. Every mistake in the file is reported at once, each with
+// file:line:column and its key path (yamlconf.Errors).
 func loadConfig(path string) (Config, error) {
 	var c Config
-	if err := decodeStrict(defaultConfig, &c); err != nil {
-		return c, fmt.Errorf("embedded config: %w", err)
+	if err := yamlconf.Decode("embedded config", defaultConfig, &c); err != nil {
+		return c, err
 	}
 	if path == "" {
 		return c, nil
@@ -89,44 +132,64 @@ func loadConfig(path string) (Config, error) {
 	if err != nil {
 		return c, err
 	}
-	// Lists in the file replace the default lists rather than merge.
-	var probe struct {
-		Platform map[string]any `yaml:"platform"`
+	doc, err := yamlconf.Parse(path, b)
+	if err != nil {
+		return c, err
 	}
-	_ = yaml.Unmarshal(b, &probe)
-	if _, ok := probe.Platform["udp"]; ok {
-		c.Platform.UDP = nil
+	// Lists in the file replace the default lists rather than merge: a
+	// file that sets udp listens only where it says.
+	if len(doc.Content) > 0 {
+		for _, key := range listKeys(doc.Content[0], "platform") {
+			switch key {
+			case "udp":
+				c.Platform.UDP = nil
+			case "tcp":
+				c.Platform.TCP = nil
+			case "tls":
+				c.Platform.TLS = nil
+			case "ws":
+				c.Platform.WS = nil
+			}
+		}
 	}
-	if _, ok := probe.Platform["tcp"]; ok {
-		c.Platform.TCP = nil
+	if err := yamlconf.DecodeNode(path, doc, &c); err != nil {
+		return c, err
 	}
-	if _, ok := probe.Platform["tls"]; ok {
-		c.Platform.TLS = nil
-	}
-	if _, ok := probe.Platform["ws"]; ok {
-		c.Platform.WS = nil
-	}
-	if err := decodeStrict(b, &c); err != nil {
-		return c, fmt.Errorf("%s: %w", path, err)
-	}
+	c.file, c.doc = path, doc
 	return c, nil
 }
 
-func decodeStrict(b []byte, v any) error {
-	d := yaml.NewDecoder(bytes.NewReader(b))
-	d.KnownFields(true)
-	if err := d.Decode(v); err != nil && !errors.Is(err, io.EOF) {
-		return err
+// listKeys returns the keys set under the mapping key name of m.
+func listKeys(m *yaml.Node, name string) []string {
+	if m.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == name {
+			return yamlconf.SortedKeys(m.Content[i+1])
+		}
 	}
 	return nil
 }
 
-func (l LogConfig) logger() (*slog.Logger, error) {
+// level parses the log level.
+func (l LogConfig) level() (slog.Level, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(strings.ToUpper(orDefault(l.Level, "info")))); err != nil {
-		return nil, fmt.Errorf("log.level: %w", err)
+		return lvl, fmt.Errorf("level %q: want debug, info, warn or error", l.Level)
 	}
-	opts := &slog.HandlerOptions{Level: lvl}
+	return lvl, nil
+}
+
+// logger builds the logger; its level is level, set here and changed by a
+// reload.
+func (l LogConfig) logger(level *slog.LevelVar) (*slog.Logger, error) {
+	lvl, err := l.level()
+	if err != nil {
+		return nil, err
+	}
+	level.Set(lvl)
+	opts := &slog.HandlerOptions{Level: level}
 	switch strings.ToLower(orDefault(l.Format, "text")) {
 	case "json":
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil

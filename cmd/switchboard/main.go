@@ -20,6 +20,8 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -40,36 +42,54 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: switchboard serve [-config FILE] | config | version")
+		fmt.Fprint(stderr, usage)
 		return 2
 	}
 	switch args[0] {
-	case "version":
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "switchboard", version())
 		return 0
 	case "config":
 		_, _ = stdout.Write(defaultConfig)
 		return 0
-	case "serve":
-		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	case "calls", "orbits", "conferences":
+		return listCommand(args[0], args[1:], stdout, stderr)
+	case "serve", "check-config":
+		fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 		fs.SetOutput(stderr)
 		path := fs.String("config", "", "YAML config file read on top of the embedded default")
 		if err := fs.Parse(args[1:]); err != nil {
 			return 2
 		}
 		cfg, err := loadConfig(*path)
+		if err == nil {
+			// serve validates everything before it binds anything.
+			err = checkConfig(cfg)
+		}
 		if err != nil {
-			fmt.Fprintln(stderr, "switchboard:", err)
+			fmt.Fprintln(stderr, "switchboard:", indentLines(err.Error()))
 			return 1
 		}
-		if err := serve(cfg); err != nil {
+		if args[0] == "check-config" {
+			fmt.Fprintln(stdout, "switchboard: config OK")
+			return 0
+		}
+		if err := serve(cfg, *path); err != nil {
 			fmt.Fprintln(stderr, "switchboard:", err)
 			return 1
 		}
 		return 0
 	}
-	fmt.Fprintf(stderr, "switchboard: unknown command %q\n", args[0])
+	fmt.Fprintf(stderr, "switchboard: unknown command %q\n\n%s", args[0], usage)
 	return 2
+}
+
+// indentLines puts every error after the first on its own indented line.
+func indentLines(s string) string {
+	return strings.ReplaceAll(s, "\n", "\n  ")
 }
 
 func version() string {
@@ -99,6 +119,7 @@ type Server struct {
 	IVR         *ivrapp.App         // nil when disabled
 	cfg         Config
 	adminAddr   net.Addr // the admin API's address, nil when disabled
+	checkOnly   bool     // check-config: report every app's error, serve nothing
 }
 
 // newServer builds the platform and puts the apps of the dial plan on it.
@@ -119,21 +140,33 @@ func newServer(cfg Config, log *slog.Logger, opts ...platform.Option) (*Server, 
 // startApps starts the apps the dial plan enables, in dependency order
 // (park plays the music; the recorder records in conferences).
 func (s *Server) startApps(log *slog.Logger) error {
-	p, cfg, err := s.Platform, s.cfg, error(nil)
-	timers := [2]time.Duration{cfg.Calls.SessionExpires, cfg.Calls.RTPTimeout}
+	p, cfg := s.Platform, s.cfg
+	var errs []error
+	// failed records err under the app's config key; it reports whether
+	// to stop (a server stops at the first error, a check goes on to
+	// report every app's).
+	failed := func(key string, err error) bool {
+		if err == nil {
+			return false
+		}
+		errs = append(errs, cfg.explain(key, err))
+		return !s.checkOnly
+	}
+	timers := apps.WithCallTimers(cfg.Calls.SessionExpires, cfg.Calls.RTPTimeout)
+	var err error
 	if cfg.Apps.Echo.User != "" {
-		if s.Echo, err = echo.New(p, cfg.Apps.Echo, apps.WithCallTimers(timers[0], timers[1])); err != nil {
-			return err
+		if s.Echo, err = echo.New(p, cfg.Apps.Echo, timers); failed("apps.echo", err) {
+			return errors.Join(errs...)
 		}
 	}
 	if cfg.Apps.Hello.User != "" {
-		if s.Hello, err = announce.New(p, cfg.Apps.Hello, apps.WithCallTimers(timers[0], timers[1])); err != nil {
-			return err
+		if s.Hello, err = announce.New(p, cfg.Apps.Hello, timers); failed("apps.hello", err) {
+			return errors.Join(errs...)
 		}
 	}
 	if cfg.Apps.Music.Enabled {
-		if s.Music, err = holdmusic.New(p, cfg.Apps.Music.Config, holdmusic.WithLogger(log)); err != nil {
-			return err
+		if s.Music, err = holdmusic.New(p, cfg.Apps.Music.Config, holdmusic.WithLogger(log)); failed("apps.music", err) {
+			return errors.Join(errs...)
 		}
 	}
 	if cfg.Apps.Park.Enabled {
@@ -141,21 +174,23 @@ func (s *Server) startApps(log *slog.Logger) error {
 		if s.Music != nil {
 			popts = append(popts, park.WithMusic(s.Music, cfg.Apps.Music.Default))
 		}
-		if s.Park, err = park.New(p, cfg.Apps.Park.Config, popts...); err != nil {
-			return err
+		if s.Park, err = park.New(p, cfg.Apps.Park.Config, popts...); failed("apps.park", err) {
+			return errors.Join(errs...)
 		}
 	}
 	if cfg.Apps.Conference.Enabled {
-		if s.Conferences, err = conference.New(p, cfg.Apps.Conference.Config, conference.WithLogger(log)); err != nil {
-			return err
+		if s.Conferences, err = conference.New(p, cfg.Apps.Conference.Config, conference.WithLogger(log)); failed("apps.conference", err) {
+			return errors.Join(errs...)
 		}
 	}
 	if cfg.Apps.Recording.Enabled {
 		if s.Conferences == nil {
-			return errors.New("apps.recording needs apps.conference (callers are recorded in a private conference)")
+			err = errors.New("needs apps.conference (callers are recorded in a private conference)")
+		} else {
+			s.Recording, err = recording.New(p, s.Conferences, cfg.Apps.Recording.Config, recording.WithLogger(log))
 		}
-		if s.Recording, err = recording.New(p, s.Conferences, cfg.Apps.Recording.Config, recording.WithLogger(log)); err != nil {
-			return err
+		if failed("apps.recording", err) {
+			return errors.Join(errs...)
 		}
 	}
 	if cfg.Apps.IVR.Enabled {
@@ -163,15 +198,48 @@ func (s *Server) startApps(log *slog.Logger) error {
 		if s.Conferences != nil {
 			iopts = append(iopts, ivrapp.WithConferences(s.Conferences))
 		}
-		if s.IVR, err = ivrapp.New(p, cfg.Apps.IVR.Config, iopts...); err != nil {
-			return err
+		if s.IVR, err = ivrapp.New(p, cfg.Apps.IVR.Config, iopts...); failed("apps.ivr", err) {
+			return errors.Join(errs...)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
-func serve(cfg Config) error {
-	log, err := cfg.Log.logger()
+// checkConfig validates cfg as serve would, apps and admin API included,
+// without binding a socket, and returns every error found.
+func checkConfig(cfg Config) error {
+	var errs []error
+	log, err := cfg.Log.logger(new(slog.LevelVar))
+	if err != nil {
+		errs = append(errs, cfg.explain("log", err))
+		log = slog.New(slog.DiscardHandler)
+	}
+	p, err := platform.New(cfg.Platform, platform.WithLogger(slog.New(slog.DiscardHandler)), platform.CheckOnly())
+	if err != nil {
+		return errors.Join(append(errs, cfg.explain("platform", err))...)
+	}
+	defer p.Close()
+	s := &Server{Platform: p, cfg: cfg, checkOnly: true}
+	if err := s.startApps(log); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.Admin.Listen != "" {
+		if _, err := net.ResolveTCPAddr("tcp", cfg.Admin.Listen); err != nil {
+			errs = append(errs, cfg.explain("admin.listen", err))
+		}
+	}
+	a, err := admin.New(cfg.Admin, admin.Services{Platform: p})
+	if err != nil {
+		errs = append(errs, cfg.explain("admin", err))
+	} else {
+		_ = a.Close()
+	}
+	return errors.Join(errs...)
+}
+
+func serve(cfg Config, path string) error {
+	level := new(slog.LevelVar)
+	log, err := cfg.Log.logger(level)
 	if err != nil {
 		return err
 	}
@@ -184,6 +252,25 @@ func serve(cfg Config) error {
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sig)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	var drain atomic.Int64 // drain_timeout, which a reload may change
+	drain.Store(int64(cfg.DrainTimeout))
+	stopReload := make(chan struct{})
+	defer close(stopReload)
+	go func() {
+		running := cfg
+		for {
+			select {
+			case <-hup:
+				running = reload(log, level, running, path)
+				drain.Store(int64(running.DrainTimeout))
+			case <-stopReload:
+				return
+			}
+		}
+	}()
 	a, err := s.startAdmin(metrics, nil, func() {
 		select {
 		case sig <- syscall.SIGTERM: // drain as SIGTERM does
@@ -199,7 +286,7 @@ func serve(cfg Config) error {
 	}
 	switch <-sig {
 	case syscall.SIGTERM:
-		drain := cfg.DrainTimeout
+		drain := time.Duration(drain.Load())
 		log.Info("SIGTERM: draining", "timeout", drain.String())
 		ctx, cancel := context.WithTimeout(context.Background(), drain)
 		defer cancel()

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"log/slog"
+	"reflect"
+	"slices"
+	"strings"
+)
+
+// reload is SIGHUP: it reads the config file again and validates all of
+// it (as check-config does). A file with errors changes nothing: every
+// error is logged and the running config stays. A valid file applies at
+// once what can change under live calls, the log level and drain_timeout;
+// sections whose apps hold live calls (the dial plan, park, music, the
+// listeners) are named in the log as needing a restart, since replacing
+// those apps would drop their calls. It returns the config now in force.
+func reload(log *slog.Logger, level *slog.LevelVar, running Config, path string) Config {
+	if path == "" {
+		log.Warn("SIGHUP: serving the embedded default config, no file to reload")
+		return running
+	}
+	next, err := loadConfig(path)
+	if err == nil {
+		err = checkConfig(next)
+	}
+	if err != nil {
+		errs := strings.Split(err.Error(), "\n")
+		log.Error("SIGHUP: config not reloaded, the running config stays", "file", path, "errors", len(errs))
+		for _, e := range errs {
+			log.Error("SIGHUP: config error", "error", e)
+		}
+		return running
+	}
+	applied := []string{}
+	if next.Log.Level != running.Log.Level {
+		lvl, _ := next.Log.level() // checked above
+		level.Set(lvl)
+		applied = append(applied, "log.level")
+	}
+	if next.DrainTimeout != running.DrainTimeout {
+		applied = append(applied, "drain_timeout")
+	}
+	var restart []string
+	for key, same := range map[string]bool{
+		"platform":   reflect.DeepEqual(next.Platform, running.Platform),
+		"calls":      next.Calls == running.Calls,
+		"log.format": strings.EqualFold(orDefault(next.Log.Format, "text"), orDefault(running.Log.Format, "text")),
+		"apps":       reflect.DeepEqual(next.Apps, running.Apps),
+		"admin":      next.Admin == running.Admin,
+	} {
+		if !same {
+			restart = append(restart, key)
+		}
+	}
+	slices.Sort(restart)
+	// The sections that need a restart keep their running values, so that
+	// the next reload compares against what is really in force.
+	kept := running
+	kept.Log.Level, kept.DrainTimeout = next.Log.Level, next.DrainTimeout
+	kept.file, kept.doc = next.file, next.doc
+	log.Info("SIGHUP: config reloaded", "file", path, "applied", strings.Join(applied, ","), "restart_needed", strings.Join(restart, ","))
+	return kept
+}
