@@ -51,6 +51,17 @@ type Options struct {
 	// the conference takes leg 1's flow directly (see Call.Spliced), which
 	// saves two RTP sessions and a jitter of loopback per caller.
 	NoLocalSplice bool
+	// Failover lists destinations tried in order after leg 2's, each on a
+	// new call of leg 2's conversation, when the one before fails with a
+	// 5xx or 408, cannot be reached, or sends no response at all within
+	// FailoverTimeout. Any other failure (486 Busy, 404, 603) is the
+	// callee's answer and goes to leg 1 at once. RingTimeout bounds the
+	// whole attempt.
+	Failover []string
+	// FailoverTimeout is how long a destination with another after it may
+	// stay silent (no provisional response) before the next is tried.
+	// Default 5s, as Kamailio's fr_timer.
+	FailoverTimeout time.Duration
 }
 
 // State is the state of a back-to-back call, derived from its legs.
@@ -130,13 +141,21 @@ func New(leg1, leg2 Leg, opts Options) (*Call, error) {
 	if opts.ConferencePrefix == "" {
 		opts.ConferencePrefix = "conf-"
 	}
+	if opts.FailoverTimeout <= 0 {
+		opts.FailoverTimeout = 5 * time.Second
+	}
+	if len(opts.Failover) > 0 && leg2.Destination == "" {
+		return nil, errors.New("b2b: failover destinations need a leg 2 destination")
+	}
 	if leg2.Destination != "" {
-		u, err := endpoint.ParseURI(leg2.Destination)
-		if err != nil {
-			return nil, fmt.Errorf("b2b: leg 2 destination: %w", err)
-		}
-		if strings.HasPrefix(u.User, opts.ConferencePrefix) {
-			return nil, ErrConferenceDestination
+		for _, d := range append([]string{leg2.Destination}, opts.Failover...) {
+			u, err := endpoint.ParseURI(d)
+			if err != nil {
+				return nil, fmt.Errorf("b2b: leg 2 destination: %w", err)
+			}
+			if strings.HasPrefix(u.User, opts.ConferencePrefix) {
+				return nil, ErrConferenceDestination
+			}
 		}
 		if leg2.Call.State() != endpoint.StateIdle {
 			return nil, ErrLegState
@@ -150,11 +169,15 @@ func New(leg1, leg2 Leg, opts Options) (*Call, error) {
 	return &Call{leg1: leg1, leg2: leg2, opts: opts, done: make(chan struct{}), ready: make(chan struct{})}, nil
 }
 
-// Leg1 and Leg2 return the legs' calls.
+// Leg1 returns leg 1's call.
 func (b *Call) Leg1() *endpoint.Call { return b.leg1.Call }
 
 // Leg2 returns leg 2's call.
-func (b *Call) Leg2() *endpoint.Call { return b.leg2.Call }
+func (b *Call) Leg2() *endpoint.Call {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.leg2.Call
+}
 
 // State returns the state.
 func (b *Call) State() State {
@@ -247,7 +270,8 @@ func (b *Call) Establish(ctx context.Context) error {
 		// CANCEL from the caller cancels leg 2.
 		stop := context.AfterFunc(l1.Context(), cancel)
 		defer stop()
-		err := l2.Establish(rctx, b.leg2.Destination, eo)
+		err := b.establishLeg2(rctx, l1, eo)
+		l2 = b.Leg2()
 		if err != nil {
 			var re *endpoint.ResponseError
 			var rd *endpoint.RedirectError
@@ -296,6 +320,78 @@ func (b *Call) Establish(ctx context.Context) error {
 	b.readyOnce.Do(func() { close(b.ready) })
 	go b.watch()
 	return nil
+}
+
+// establishLeg2 places leg 2 at its destination and then, while the
+// failure is one that Options.Failover covers, at each failover
+// destination on a new call of the same conversation (so an impersonated
+// identity carries over), which becomes leg 2.
+func (b *Call) establishLeg2(ctx context.Context, l1 *endpoint.Call, eo endpoint.EstablishOptions) error {
+	targets := append([]string{b.leg2.Destination}, b.opts.Failover...)
+	log := l1.Conversation().Endpoint().Platform().Logger()
+	for i, dest := range targets {
+		last := i == len(targets)-1
+		l2 := b.Leg2()
+		if i > 0 {
+			l2 = l2.Conversation().NewCall()
+			b.mu.Lock()
+			b.leg2.Call = l2
+			b.mu.Unlock()
+		}
+		actx, cancel := context.WithCancel(ctx)
+		silent := make(chan struct{})
+		timer := time.AfterFunc(b.opts.FailoverTimeout, func() {
+			if !last {
+				close(silent)
+			}
+		})
+		ao := eo
+		ao.OnProvisional = func(code int, reason string, early bool) {
+			timer.Stop() // it answers: ringing is bounded by RingTimeout only
+			if eo.OnProvisional != nil {
+				eo.OnProvisional(code, reason, early)
+			}
+		}
+		result := make(chan error, 1)
+		go func() { result <- l2.Establish(actx, dest, ao) }()
+		var err error
+		gaveUp := false
+		select {
+		case err = <-result:
+		case <-silent:
+			// Give up on it as Kamailio does when fr_timer fires: the
+			// INVITE may still be answered (RFC 3261 lets no CANCEL go
+			// before a provisional response), and a late answer is hung
+			// up at once.
+			gaveUp = true
+			cancel()
+			go func() {
+				if <-result == nil {
+					_ = l2.Terminate(context.Background())
+				}
+			}()
+		}
+		timer.Stop()
+		cancel()
+		if !gaveUp && (err == nil || last || l1.State() == endpoint.StateTerminated || ctx.Err() != nil) {
+			return err
+		}
+		if gaveUp && (l1.State() == endpoint.StateTerminated || ctx.Err() != nil) {
+			return ctx.Err()
+		}
+		var re *endpoint.ResponseError
+		switch {
+		case gaveUp:
+			log.Warn("b2b: no response; failing over", "destination", dest, "after", b.opts.FailoverTimeout.String(), "next", targets[i+1], "call_id", l1.CallID())
+		case errors.As(err, &re) && (re.Code >= 500 && re.Code < 600 || re.Code == 408):
+			log.Warn("b2b: destination failed; failing over", "destination", dest, "code", re.Code, "next", targets[i+1], "call_id", l1.CallID())
+		case errors.As(err, &re), errors.As(err, new(*endpoint.RedirectError)):
+			return err // the callee's answer
+		default:
+			log.Warn("b2b: destination unreachable; failing over", "destination", dest, "error", err, "next", targets[i+1], "call_id", l1.CallID())
+		}
+	}
+	return nil // not reached: the last target returns
 }
 
 // fail refuses leg 1 with the code leg 2 got (486 stays 486).

@@ -104,6 +104,9 @@ type Call struct {
 	// outgoing
 	invite          *sip.Request
 	cancelEstablish context.CancelFunc
+	// heardProvisional: an outgoing INVITE got a provisional response,
+	// so it can be cancelled (RFC 3261 section 9.1).
+	heardProvisional bool
 
 	// timers
 	seInterval  time.Duration // negotiated session interval, 0 if none
@@ -668,7 +671,23 @@ func (h dialogHandler) ServeDialog(req *sip.Request, tx sip.ServerTransaction, t
 	h.c.serveDialog(&platform.Request{Request: req, Tx: tx, Trusted: trusted})
 }
 func (h dialogHandler) Terminate(ctx context.Context) error {
-	return h.c.terminate(ctx, ReasonShutdown)
+	c := h.c
+	c.mu.Lock()
+	if c.state == StateEstablishing && !c.incoming && !c.heardProvisional {
+		// Shutting down while an INVITE of ours is unanswered: RFC 3261
+		// lets no CANCEL go before a provisional response, and waiting
+		// 64*T1 for one would hold the shutdown. End the call here; a
+		// late 2xx goes unACKed and the callee's Timer H ends it.
+		cancel := c.cancelEstablish
+		c.mu.Unlock()
+		if cancel != nil {
+			cancel()
+		}
+		c.abort()
+		return nil
+	}
+	c.mu.Unlock()
+	return c.terminate(ctx, ReasonShutdown)
 }
 func (h dialogHandler) Abort() { h.c.abort() }
 

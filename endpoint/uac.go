@@ -223,6 +223,10 @@ func (c *Call) runInvite(ctx context.Context, opts EstablishOptions) error {
 			continue
 		case <-timeout.C:
 			return ctx.Err()
+		case <-c.ctx.Done():
+			// Aborted (the platform closing): stop waiting for an answer
+			// the call can no longer take.
+			return context.Canceled
 		case <-tx.Done():
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -237,6 +241,9 @@ func (c *Call) runInvite(ctx context.Context, opts EstablishOptions) error {
 				continue
 			case res.IsProvisional():
 				provisional = true
+				c.mu.Lock()
+				c.heardProvisional = true
+				c.mu.Unlock()
 				if done == nil && !cancelled {
 					sendCancel()
 				}

@@ -19,6 +19,7 @@ import (
 	"github.com/switchboard-sip/switchboard/apps/holdmusic"
 	"github.com/switchboard-sip/switchboard/apps/park"
 	"github.com/switchboard-sip/switchboard/apps/recording"
+	"github.com/switchboard-sip/switchboard/apps/route"
 	"github.com/switchboard-sip/switchboard/conference"
 	"github.com/switchboard-sip/switchboard/platform"
 )
@@ -34,6 +35,9 @@ type Config struct {
 	Log          LogConfig       `yaml:"log"`
 	Apps         AppsConfig      `yaml:"apps"`
 	Admin        admin.Config    `yaml:"admin"`
+	// Routes send the calls no app takes elsewhere, as a trusted B2BUA
+	// (apps/route); evaluated in order, SIGHUP replaces them.
+	Routes []route.Rule `yaml:"routes"`
 
 	file string     // the file read on top of the default, "" for none
 	doc  *yaml.Node // its parsed document, to place errors

@@ -32,6 +32,7 @@ import (
 	"github.com/switchboard-sip/switchboard/apps/holdmusic"
 	"github.com/switchboard-sip/switchboard/apps/park"
 	"github.com/switchboard-sip/switchboard/apps/recording"
+	"github.com/switchboard-sip/switchboard/apps/route"
 	"github.com/switchboard-sip/switchboard/conference"
 	"github.com/switchboard-sip/switchboard/platform"
 )
@@ -117,6 +118,7 @@ type Server struct {
 	Park        *park.Service       // nil when disabled
 	Recording   *recording.Service  // nil when disabled
 	IVR         *ivrapp.App         // nil when disabled
+	Routes      *route.App          // the dial plan's last step (404 without rules)
 	cfg         Config
 	adminAddr   net.Addr // the admin API's address, nil when disabled
 	checkOnly   bool     // check-config: report every app's error, serve nothing
@@ -202,6 +204,9 @@ func (s *Server) startApps(log *slog.Logger) error {
 			return errors.Join(errs...)
 		}
 	}
+	if s.Routes, err = route.New(p, route.Config{Rules: cfg.Routes}, route.WithLogger(log)); failed("routes", err) {
+		return errors.Join(errs...)
+	}
 	return errors.Join(errs...)
 }
 
@@ -264,7 +269,7 @@ func serve(cfg Config, path string) error {
 		for {
 			select {
 			case <-hup:
-				running = reload(log, level, running, path)
+				running = reload(log, level, s, running, path)
 				drain.Store(int64(running.DrainTimeout))
 			case <-stopReload:
 				return

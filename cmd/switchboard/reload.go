@@ -10,11 +10,12 @@ import (
 // reload is SIGHUP: it reads the config file again and validates all of
 // it (as check-config does). A file with errors changes nothing: every
 // error is logged and the running config stays. A valid file applies at
-// once what can change under live calls, the log level and drain_timeout;
+// once what can change under live calls: the routes (for the calls that
+// arrive next), the log level and drain_timeout;
 // sections whose apps hold live calls (the dial plan, park, music, the
 // listeners) are named in the log as needing a restart, since replacing
 // those apps would drop their calls. It returns the config now in force.
-func reload(log *slog.Logger, level *slog.LevelVar, running Config, path string) Config {
+func reload(log *slog.Logger, level *slog.LevelVar, s *Server, running Config, path string) Config {
 	if path == "" {
 		log.Warn("SIGHUP: serving the embedded default config, no file to reload")
 		return running
@@ -40,6 +41,14 @@ func reload(log *slog.Logger, level *slog.LevelVar, running Config, path string)
 	if next.DrainTimeout != running.DrainTimeout {
 		applied = append(applied, "drain_timeout")
 	}
+	if !reflect.DeepEqual(next.Routes, running.Routes) {
+		if err := s.Routes.SetRules(next.Routes); err != nil { // checked above; kept for safety
+			log.Error("SIGHUP: routes not replaced", "error", err)
+			next.Routes = running.Routes
+		} else {
+			applied = append(applied, "routes")
+		}
+	}
 	var restart []string
 	for key, same := range map[string]bool{
 		"platform":   reflect.DeepEqual(next.Platform, running.Platform),
@@ -56,7 +65,7 @@ func reload(log *slog.Logger, level *slog.LevelVar, running Config, path string)
 	// The sections that need a restart keep their running values, so that
 	// the next reload compares against what is really in force.
 	kept := running
-	kept.Log.Level, kept.DrainTimeout = next.Log.Level, next.DrainTimeout
+	kept.Log.Level, kept.DrainTimeout, kept.Routes = next.Log.Level, next.DrainTimeout, next.Routes
 	kept.file, kept.doc = next.file, next.doc
 	log.Info("SIGHUP: config reloaded", "file", path, "applied", strings.Join(applied, ","), "restart_needed", strings.Join(restart, ","))
 	return kept

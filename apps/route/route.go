@@ -1,0 +1,268 @@
+// Package route is the dial plan's last step: Switchboard as a trusted
+// back-to-back user agent in front of a PBX or a carrier. Calls whose
+// Request-URI user no bundled app claims are matched against an ordered
+// list of rules (a user prefix or a regular expression, optionally for
+// trusted sources only), and the first that matches places a back-to-back
+// call to its target template, failing over to the next targets on 5xx or
+// silence. No rule matching gives 404.
+//
+//	routes:
+//	  - name: pbx
+//	    match: '^(\d{4})$'             # four-digit extensions
+//	    target: 'sip:${1}@pbx.example:5060'
+//	    failover: ['sip:${1}@pbx-b.example:5060']
+//	    impersonate: true              # the PBX sees the original caller
+//	    headers: [X-Account]           # the only headers passed on
+//	  - name: carrier
+//	    prefix: "00"
+//	    trusted_only: true             # only your proxy may dial out
+//	    target: 'sip:${user}@carrier.example'
+//
+// Targets are templates: ${user} is the Request-URI user, ${1} to ${9}
+// the groups of the rule's regular expression. The rules can be replaced
+// while calls are up (SetRules; the server does it on SIGHUP): calls in
+// progress keep the rule they matched.
+package route
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/switchboard-sip/switchboard/apps"
+	"github.com/switchboard-sip/switchboard/b2b"
+	"github.com/switchboard-sip/switchboard/endpoint"
+	"github.com/switchboard-sip/switchboard/platform"
+)
+
+// Rule is one route.
+type Rule struct {
+	// Name labels the route in logs and the admin API (default: its
+	// position, "route-1").
+	Name string `yaml:"name"`
+	// Prefix matches Request-URI users starting with it; Match is a
+	// regular expression on the user instead. Exactly one is set.
+	Prefix string `yaml:"prefix"`
+	Match  string `yaml:"match"`
+	// TrustedOnly refuses callers that are not trusted peers (403).
+	TrustedOnly bool `yaml:"trusted_only"`
+	// Target is the URI template leg 2 is placed at; Failover the
+	// templates tried after it, in order.
+	Target   string   `yaml:"target"`
+	Failover []string `yaml:"failover"`
+	// Impersonate presents the caller (From and P-Asserted-Identity) to
+	// the target instead of the route's own identity.
+	Impersonate bool `yaml:"impersonate"`
+	// Headers is the allow-list of headers copied from the caller's
+	// INVITE; no other header is passed on.
+	Headers []string `yaml:"headers"`
+	// RingTimeout bounds the whole attempt (default 60s); FailoverTimeout
+	// is how long a target may stay silent before the next (default 5s).
+	RingTimeout     time.Duration `yaml:"ring_timeout"`
+	FailoverTimeout time.Duration `yaml:"failover_timeout"`
+}
+
+// Config configures the route app.
+type Config struct {
+	Rules []Rule
+	// User is the route endpoint's own user part, the identity a call
+	// presents when its rule does not impersonate (default "switchboard").
+	User string
+}
+
+type compiled struct {
+	Rule
+	re *regexp.Regexp
+}
+
+// App routes the calls no other app takes.
+type App struct {
+	p     *platform.Platform
+	ep    *endpoint.Endpoint
+	log   *slog.Logger
+	rules atomic.Pointer[[]compiled]
+	calls apps.Calls
+}
+
+// Option configures the app.
+type Option func(*App)
+
+// WithLogger sets the logger (default: the platform's).
+func WithLogger(l *slog.Logger) Option { return func(a *App) { a.log = l } }
+
+// New checks the rules and puts the app on p as its default endpoint.
+func New(p *platform.Platform, cfg Config, opts ...Option) (*App, error) {
+	rules, err := Compile(cfg.Rules)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{p: p, log: p.Logger()}
+	for _, o := range opts {
+		o(a)
+	}
+	a.rules.Store(&rules)
+	user := cfg.User
+	if user == "" {
+		user = "switchboard"
+	}
+	a.ep, err = apps.Endpoint(p, "route", user, endpoint.HandlerFunc(a.serve), []apps.Option{func(s *endpoint.Settings) { s.Default = true }})
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Register(a); err != nil {
+		return nil, fmt.Errorf("route: %w", err)
+	}
+	return a, nil
+}
+
+// Compile checks rules: exactly one of prefix and match, a regular
+// expression that compiles, a target and failover templates that expand
+// to SIP URIs, no negative timeout. Every mistake is reported, each
+// naming its rule.
+func Compile(rules []Rule) ([]compiled, error) {
+	var errs []error
+	out := make([]compiled, 0, len(rules))
+	for i, r := range rules {
+		if r.Name == "" {
+			r.Name = fmt.Sprintf("route-%d", i+1)
+		}
+		bad := func(format string, args ...any) {
+			errs = append(errs, fmt.Errorf("routes[%d] (%s): %s", i, r.Name, fmt.Sprintf(format, args...)))
+		}
+		c := compiled{Rule: r}
+		switch {
+		case (r.Prefix == "") == (r.Match == ""):
+			bad("set exactly one of prefix and match")
+		case r.Match != "":
+			re, err := regexp.Compile(r.Match)
+			if err != nil {
+				bad("match: %v", err)
+			}
+			c.re = re
+		}
+		if r.Target == "" {
+			bad("target: a URI template such as sip:${user}@pbx.example is required")
+		}
+		for j, tpl := range append([]string{r.Target}, r.Failover...) {
+			if tpl == "" {
+				continue
+			}
+			key := "target"
+			if j > 0 {
+				key = fmt.Sprintf("failover[%d]", j-1)
+			}
+			if _, err := endpoint.ParseURI(expand(tpl, "100", []string{"100", "1", "2", "3", "4", "5", "6", "7", "8", "9"})); err != nil {
+				bad("%s %q: %v", key, tpl, err)
+			}
+		}
+		if r.RingTimeout < 0 || r.FailoverTimeout < 0 {
+			bad("ring_timeout and failover_timeout cannot be negative")
+		}
+		out = append(out, c)
+	}
+	return out, errors.Join(errs...)
+}
+
+// SetRules replaces the rules (checked as by New) for the calls that
+// arrive from now on; calls in progress are not touched. On error the
+// rules in force stay.
+func (a *App) SetRules(rules []Rule) error {
+	c, err := Compile(rules)
+	if err != nil {
+		return err
+	}
+	a.rules.Store(&c)
+	return nil
+}
+
+// Endpoint returns the app's endpoint.
+func (a *App) Endpoint() *endpoint.Endpoint { return a.ep }
+
+// Close stops routing, ends the routed calls and waits for them.
+func (a *App) Close() error {
+	err := a.ep.Close()
+	a.calls.Close()
+	return err
+}
+
+// match returns the first rule matching user and the template variables.
+func (a *App) match(user string) (*compiled, []string) {
+	for _, r := range *a.rules.Load() {
+		if r.re != nil {
+			if m := r.re.FindStringSubmatch(user); m != nil {
+				return &r, m
+			}
+		} else if strings.HasPrefix(user, r.Prefix) {
+			return &r, []string{user}
+		}
+	}
+	return nil, nil
+}
+
+func (a *App) serve(ctx context.Context, c *endpoint.Call) {
+	ctx, leave, ok := a.calls.Enter(ctx)
+	if !ok {
+		_ = c.DeclineWithReason(ctx, 503, "Service Unavailable")
+		return
+	}
+	defer leave()
+	req := c.Request()
+	user := req.Recipient.User
+	r, groups := a.match(user)
+	src := req.Source()
+	if r == nil {
+		a.log.Info("route: no route", "user", user, "source", src, "call_id", c.CallID())
+		_ = c.DeclineWithReason(ctx, 404, "No Route")
+		return
+	}
+	if r.TrustedOnly && !a.p.IsTrusted(req) {
+		a.log.Warn("route: untrusted caller refused", "route", r.Name, "user", user, "source", src, "call_id", c.CallID())
+		_ = c.DeclineWithReason(ctx, 403, "Forbidden")
+		return
+	}
+	targets := make([]string, 0, 1+len(r.Failover))
+	for _, tpl := range append([]string{r.Target}, r.Failover...) {
+		targets = append(targets, expand(tpl, user, groups))
+	}
+	b, err := b2b.New(b2b.Leg{Call: c}, b2b.Leg{Call: c.Conversation().Endpoint().NewConversation().NewCall(), Destination: targets[0]}, b2b.Options{
+		ImpersonateCaller: r.Impersonate, PassHeaders: r.Headers, RingTimeout: r.RingTimeout,
+		Failover: targets[1:], FailoverTimeout: r.FailoverTimeout,
+	})
+	if err != nil {
+		a.log.Warn("route: cannot place the call", "route", r.Name, "target", targets[0], "error", err, "call_id", c.CallID())
+		_ = c.DeclineWithReason(ctx, 404, "No Route")
+		return
+	}
+	a.log.Info("route: routing", "route", r.Name, "user", user, "target", targets[0], "call_id", c.CallID())
+	if err := b.Establish(ctx); err != nil {
+		a.log.Info("route: call failed", "route", r.Name, "error", err, "call_id", c.CallID())
+		return
+	}
+	select {
+	case <-b.Done():
+	case <-ctx.Done():
+		_ = b.Terminate(context.WithoutCancel(ctx))
+		<-b.Done()
+	}
+}
+
+// expand fills a target template: ${user} and ${1}..${9} (groups[1..]).
+func expand(tpl, user string, groups []string) string {
+	return os.Expand(tpl, func(k string) string {
+		if k == "user" {
+			return user
+		}
+		if len(k) == 1 && k[0] >= '1' && k[0] <= '9' {
+			if i := int(k[0] - '0'); i < len(groups) {
+				return groups[i]
+			}
+		}
+		return "${" + k + "}"
+	})
+}
