@@ -69,8 +69,11 @@ type Call struct {
 	neg          sdp.Negotiated
 	negotiate    bool // an offer/answer has completed
 	negotiatedAt time.Time
-	rtp          *media.Session
-	flow         *media.Flow // what applications see of rtp
+	// establishedAt is when the call was first established (the
+	// duration in the end-of-call line).
+	establishedAt time.Time
+	rtp           *media.Session
+	flow          *media.Flow // what applications see of rtp
 	// splicer, when set, can take this call's media from a local peer's
 	// flow; mediaSrc is that flow once spliced (rtp is then closed).
 	splicer   callsession.Splicer
@@ -368,7 +371,10 @@ func (c *Call) setStateLocked(s State, r Reason) {
 	}
 	prev := c.state
 	c.state, c.reason = s, r
-	c.log.Debug("call state", "call_id", c.dlg.callID, "from", prev.String(), "to", s.String(), "reason", string(r))
+	if s == StateEstablished && c.establishedAt.IsZero() {
+		c.establishedAt = time.Now()
+	}
+	c.log.Debug("call state", "from", prev.String(), "to", s.String(), "reason", string(r))
 	c.onState.Post(&c.events, StateChange{Previous: prev, State: s, Reason: r})
 	if c.watched {
 		c.watchLocked(prev, s, r)
@@ -399,14 +405,43 @@ func (c *Call) cleanupLocked() {
 	if c.rtp != nil {
 		rtp, music := c.rtp, c.music
 		c.music = nil
+		end := c.endLineLocked()
 		go func() {
 			if music != nil {
 				music.Detach(rtp)
 			}
 			rtp.Close() // Close waits for the reader; never under c.mu.
+			st := rtp.Stats()
+			end = append(end, "rx_packets", st.PacketsReceived, "tx_packets", st.PacketsSent,
+				"lost", st.PacketsLost, "jitter_ms", float64(st.Jitter.Microseconds())/1000)
+			c.log.Info("call ended", end...)
 		}()
+	} else if c.established() {
+		c.log.Info("call ended", c.endLineLocked()...)
 	}
 	c.cancel()
+}
+
+// established reports whether the call was ever answered; c.mu is held.
+func (c *Call) established() bool { return !c.establishedAt.IsZero() }
+
+// endLineLocked is the start of the end-of-call log line operators read:
+// who, how long, why, which codec; the RTP figures follow.
+func (c *Call) endLineLocked() []any {
+	// c.log carries call_id already.
+	line := []any{"from", formatURI(c.dlg.remote), "to", formatURI(c.dlg.local), "reason", string(c.reason)}
+	if !c.incoming {
+		line[1], line[3] = formatURI(c.dlg.local), formatURI(c.dlg.remote)
+	}
+	d := time.Duration(0)
+	if !c.establishedAt.IsZero() {
+		d = time.Since(c.establishedAt)
+	}
+	line = append(line, "duration", d.Round(time.Millisecond).String())
+	if c.negotiate {
+		line = append(line, "codec", c.neg.Codec.Name)
+	}
+	return line
 }
 
 // contact returns our Contact for the dialog's transport. An incoming

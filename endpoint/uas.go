@@ -60,7 +60,7 @@ func (e *Endpoint) serveInvite(r *platform.Request) {
 	func() {
 		defer func() {
 			if v := recover(); v != nil {
-				c.log.Error("call handler panicked", "call_id", c.dlg.callID, "panic", fmt.Sprint(v))
+				c.log.Error("call handler panicked", "panic", fmt.Sprint(v))
 			}
 		}()
 		h.ServeCall(c.ctx, c)

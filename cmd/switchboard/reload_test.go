@@ -154,6 +154,8 @@ apps:
 	call.ResetRecording()
 	call.WaitTone(t, 440, 3*time.Second)
 	call.Hangup(t)
+	// The end-of-call line an operator greps for.
+	logs.waitLog(t, `msg="call ended" endpoint=\S+ call_id=\S+ from=sip:alice@\S+ to=sip:echo@\S+ reason="remote hang-up" duration=[0-9.]+m?s codec=PCMU rx_packets=[1-9]\d* tx_packets=[1-9]\d* lost=\d+ jitter_ms=[0-9.]+`, 5*time.Second)
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
