@@ -593,7 +593,7 @@ func (c *Call) ensureMediaLocked() error {
 	c.rtp = media.NewSession(conn, media.SessionConfig{Logger: c.log, RTCP: rtcpConn})
 	c.flow = media.NewFlow(c.rtp)
 	c.local = sdp.Local{Addr: c.rtp.LocalAddr(), Formats: c.ep.formats}
-	if ip := c.p.Ports().IP; ip.IsValid() && !ip.IsUnspecified() {
+	if ip := c.p.MediaAdvertise(); ip.IsValid() {
 		c.local.Addr = netip.AddrPortFrom(ip, c.rtp.LocalAddr().Port())
 	}
 	return nil

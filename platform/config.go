@@ -29,6 +29,12 @@ type Config struct {
 	// MediaIP is the address RTP binds to and advertises in SDP. Default:
 	// Host when it is an IP address, else 127.0.0.1.
 	MediaIP string `yaml:"media_ip"`
+	// MediaAdvertise, when set, is the address SDP offers and answers
+	// carry instead of MediaIP: the public side of a 1:1 NAT in front of
+	// the server (RTP still binds to MediaIP, which may then be 0.0.0.0).
+	// Host plays the same part for SIP: it is advertised in Via and
+	// Contact whatever the listeners bind.
+	MediaAdvertise string `yaml:"media_advertise"`
 	// RTPPortMin and RTPPortMax bound the RTP ports (even ports are used).
 	// Default 0 and 0: the kernel picks ephemeral ports.
 	RTPPortMin int `yaml:"rtp_port_min"`

@@ -139,12 +139,14 @@ type Platform struct {
 	fallback Handler
 
 	checkOnly bool // CheckOnly: validate, bind nothing, never Start
-	started   atomic.Bool
-	draining  atomic.Bool
-	closed    atomic.Bool
-	closeOnce sync.Once
-	closeErr  error
-	wg        sync.WaitGroup
+
+	mediaAdvertise netip.Addr // Config.MediaAdvertise parsed
+	started        atomic.Bool
+	draining       atomic.Bool
+	closed         atomic.Bool
+	closeOnce      sync.Once
+	closeErr       error
+	wg             sync.WaitGroup
 
 	appsMu sync.Mutex
 	apps   []io.Closer // closed last first by Close
@@ -199,6 +201,12 @@ func New(cfg Config, opts ...Option) (*Platform, error) {
 		mip = netip.MustParseAddr("127.0.0.1")
 	}
 	p.ports = &media.PortRange{IP: mip, Min: cfg.RTPPortMin, Max: cfg.RTPPortMax}
+	if cfg.MediaAdvertise != "" {
+		if p.mediaAdvertise, err = netip.ParseAddr(cfg.MediaAdvertise); err != nil {
+			p.closeListeners()
+			return nil, fmt.Errorf("platform: media_advertise %q: want an IP address", cfg.MediaAdvertise)
+		}
+	}
 
 	if p.releaseSettings, err = acquireSipgoSettings(cfg.T1, cfg.UDPMaxMessage); err != nil {
 		p.closeListeners()
@@ -528,6 +536,19 @@ func (p *Platform) Logger() *slog.Logger { return p.log }
 
 // Ports returns the RTP port range.
 func (p *Platform) Ports() *media.PortRange { return p.ports }
+
+// MediaAdvertise returns the address SDP advertises for RTP: Config's
+// MediaAdvertise, else the address RTP binds (invalid when that is
+// unspecified, and the socket's own address is used).
+func (p *Platform) MediaAdvertise() netip.Addr {
+	if p.mediaAdvertise.IsValid() {
+		return p.mediaAdvertise
+	}
+	if ip := p.ports.IP; ip.IsValid() && !ip.IsUnspecified() {
+		return ip
+	}
+	return netip.Addr{}
+}
 
 // Config returns the effective configuration.
 func (p *Platform) Config() Config { return p.cfg }
