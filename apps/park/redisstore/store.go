@@ -44,8 +44,8 @@ type Config struct {
 // Option sets a dependency of a Store.
 type Option func(*Store)
 
-// WithLogger sets the logger (default: slog.Default with subsystem
-// "park-redis").
+// WithLogger sets the logger of liveness events (Redis lost and back,
+// dead nodes' orbits released, orbits lost); default: none.
 func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.log = l } }
 
 // WithTLS connects with TLS using c (a rediss:// URL uses TLS with a
@@ -149,7 +149,7 @@ func New(ctx context.Context, url, node string, cfg Config, opts ...Option) (*St
 		o(s)
 	}
 	if s.log == nil {
-		s.log = slog.Default().With("subsystem", "park-redis")
+		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.log = s.log.With("node", node)
 	if s.tls != nil {
