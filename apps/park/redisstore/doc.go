@@ -16,6 +16,9 @@
 //	defer st.Close()
 //	svc, err := park.New(p, cfg, park.WithStore(st))
 //
+// go-redis reports dial failures through its one process-wide logger
+// (redis.SetLogger); this package leaves it alone: the program chooses.
+//
 // Run Redis with persistence (appendonly yes) in production. Without it, a
 // restart of Redis loses the parks: the store then refuses parks for
 // ReleaseAfter/2 while every live node puts back the calls it holds.

@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/switchboard-sip/switchboard/apps/park"
 	"github.com/switchboard-sip/switchboard/apps/park/redisstore"
@@ -100,4 +103,15 @@ func newRedisStore(t testing.TB, srv *server, node, prefix string, policy park.A
 		t.Fatal(err)
 	}
 	return st
+}
+
+// quiet discards go-redis's process-wide log (dial failures while a test
+// has stopped its redis-server).
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
+
+func TestMain(m *testing.M) {
+	redis.SetLogger(quiet{})
+	os.Exit(m.Run())
 }

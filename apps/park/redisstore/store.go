@@ -160,6 +160,8 @@ func New(ctx context.Context, url, node string, cfg Config, opts ...Option) (*St
 	}
 	// A lost reply does not tell whether a script ran: never resend one.
 	ro.MaxRetries = -1
+	// Fail fast while Redis is down; the next operation dials again.
+	ro.DialerRetries = 1
 	ro.DialTimeout = cfg.Timeout
 	ro.ReadTimeout = cfg.Timeout
 	ro.WriteTimeout = cfg.Timeout

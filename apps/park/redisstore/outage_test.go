@@ -1,0 +1,115 @@
+package redisstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/switchboard-sip/switchboard/apps/park"
+)
+
+// TestRedisOutage: with redis-server killed, every operation fails at once
+// with park.ErrStoreUnavailable; after it restarts (empty: no persistence)
+// parks are refused until the nodes have put back the calls they hold,
+// then work again, and no orbit is held twice.
+func TestRedisOutage(t *testing.T) {
+	const release = 2 * time.Second
+	srv := startRedis(t)
+	nodes := cluster(t, srv, 2, park.FirstFree, release, park.OrbitRange{Start: "7000", End: "7009"})
+	a, b := nodes[0], nodes[1]
+	a1 := mustAllocate(t, a, "", "a1")
+	a2 := mustAllocate(t, a, "", "a2")
+	a3 := mustAllocate(t, a, "", "a3")
+	b1 := mustAllocate(t, b, "", "b1")
+
+	srv.stop()
+	start := time.Now()
+	ops := map[string]error{}
+	_, ops["allocate"] = b.Allocate("", park.Entry{CallID: "during"})
+	_, ops["directed allocate"] = a.Allocate("7009", park.Entry{CallID: "during"})
+	_, ops["claim"] = b.Claim(a1.Orbit, "") // its reply is lost: a1 stays a's
+	_, ops["replace"] = a.Replace(a3.Orbit, a3.Token, park.Entry{CallID: "successor"})
+	_, _, ops["get"] = b.GetContext(context.Background(), a1.Orbit)
+	_, ops["list"] = a.ListContext(context.Background())
+	var released bool
+	released, ops["release"] = a.ReleaseContext(context.Background(), a2.Orbit, a2.Token) // a2 hung up
+	for op, err := range ops {
+		if !errors.Is(err, park.ErrStoreUnavailable) {
+			t.Errorf("%s while Redis is down: %v, want ErrStoreUnavailable", op, err)
+		}
+	}
+	t.Logf("7 operations refused in %v; e.g. %v", time.Since(start).Round(time.Millisecond), ops["allocate"])
+	if released || a.Release(a2.Orbit, a2.Token) {
+		t.Error("Release reported success while Redis is down")
+	}
+	if _, ok := b.Get(a1.Orbit); ok {
+		t.Error("Get found an entry while Redis is down")
+	}
+	if l := b.List(); len(l) != 0 {
+		t.Errorf("List while Redis is down: %+v", l)
+	}
+
+	srv.start() // empty
+	up := time.Now()
+	var first park.Entry
+	refused := 0
+	for {
+		e, err := b.Allocate("", park.Entry{CallID: "after"})
+		if err == nil {
+			first = e
+			break
+		}
+		if !errors.Is(err, park.ErrStoreUnavailable) {
+			t.Fatalf("Allocate after Redis restarted: %v", err)
+		}
+		refused++
+		if time.Since(up) > 3*release {
+			t.Fatalf("parks still refused %v after Redis restarted: %v", time.Since(up), err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("parks refused %d times for %v after Redis restarted empty, then accepted", refused, time.Since(up).Round(time.Millisecond))
+
+	// The calls the nodes still hold are back, with their tokens and
+	// owners; a2, released during the outage, is not.
+	for _, want := range []struct {
+		e    park.Entry
+		node string
+	}{{a1, "node-1"}, {a3, "node-1"}, {b1, "node-2"}} {
+		e, node, ok, err := b.Owner(context.Background(), want.e.Orbit)
+		if err != nil || !ok || !same(e, want.e) || node != want.node {
+			t.Errorf("orbit %s after restart: %+v on %q, %v, %v; want %+v on %s", want.e.Orbit, e, node, ok, err, want.e, want.node)
+		}
+	}
+	if e, ok := a.Get(a2.Orbit); ok && e.CallID == "a2" {
+		t.Errorf("a2, released during the outage, is parked again: %+v", e)
+	}
+	// Fill the pool: no orbit is handed out twice.
+	held := map[string]string{a1.Orbit: "a1", a3.Orbit: "a3", b1.Orbit: "b1", first.Orbit: "after"}
+	if len(held) != 4 {
+		t.Fatalf("orbit held twice right after restart: %v", held)
+	}
+	for i := 0; ; i++ {
+		st := nodes[i%2]
+		e, err := st.Allocate("", park.Entry{CallID: fmt.Sprint("fill-", i)})
+		if errors.Is(err, park.ErrNoFreeOrbit) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c, dup := held[e.Orbit]; dup {
+			t.Fatalf("orbit %s given to fill-%d while %s holds it", e.Orbit, i, c)
+		}
+		held[e.Orbit] = e.CallID
+	}
+	if len(held) != 10 {
+		t.Errorf("%d orbits held when the pool is full, want 10", len(held))
+	}
+	// The old tokens still work after the outage.
+	if _, err := b.Claim(a1.Orbit, a1.Token); err != nil {
+		t.Errorf("safe retrieve of a1 after the outage: %v", err)
+	}
+}
