@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"syscall"
 	"testing"
 	"time"
 
@@ -111,5 +112,43 @@ func TestRedisOutage(t *testing.T) {
 	// The old tokens still work after the outage.
 	if _, err := b.Claim(a1.Orbit, a1.Token); err != nil {
 		t.Errorf("safe retrieve of a1 after the outage: %v", err)
+	}
+}
+
+// TestRedisHung: with redis-server stopped (SIGSTOP), operations time out
+// with park.ErrStoreUnavailable after Config.Timeout. The scripts may still
+// run when it resumes: the node then releases the park whose reply it
+// lost, and puts back the call whose claim it lost.
+func TestRedisHung(t *testing.T) {
+	const release = 2 * time.Second
+	srv := startRedis(t)
+	st := newRedisStore(t, srv, "node-1", "", park.FirstFree, release, park.OrbitRange{Start: "7000", End: "7009"})
+	a1 := mustAllocate(t, st, "", "a1")
+	if err := srv.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, errAlloc := st.Allocate("", park.Entry{CallID: "lost-reply"})
+	_, errClaim := st.Claim(a1.Orbit, a1.Token)
+	took := time.Since(start)
+	if err := srv.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range []error{errAlloc, errClaim} {
+		if !errors.Is(err, park.ErrStoreUnavailable) {
+			t.Errorf("operation on a hung Redis: %v, want ErrStoreUnavailable", err)
+		}
+	}
+	t.Logf("2 operations on a hung Redis failed in %v (timeout 1s each): %v", took.Round(time.Millisecond), errAlloc)
+	deadline := time.Now().Add(release)
+	for {
+		l := st.List()
+		if len(l) == 1 && same(l[0], a1) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after Redis resumed: %+v; want only a1", l)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
