@@ -58,8 +58,18 @@ type AppsConfig struct {
 		holdmusic.Config `yaml:",inline"`
 	} `yaml:"music"`
 	Park struct {
-		Enabled     bool `yaml:"enabled"`
-		park.Config `yaml:",inline"`
+		Enabled bool `yaml:"enabled"`
+		// Store is where park state lives: "" or "memory" (default: this
+		// node only), or a Redis URL shared by several nodes,
+		// redis://[user:password@]host:port/db (rediss:// for TLS).
+		Store string `yaml:"store"`
+		// Node is this node's id in a shared store (default: the host
+		// name); unique per node, stable across restarts.
+		Node string `yaml:"node"`
+		// ReleaseAfter bounds how long a dead node's orbits stay held in a
+		// shared store. Default 10s.
+		ReleaseAfter time.Duration `yaml:"release_after"`
+		park.Config  `yaml:",inline"`
 	} `yaml:"park"`
 	Conference struct {
 		Enabled           bool `yaml:"enabled"`

@@ -141,6 +141,13 @@ func (s *Server) startApps(log *slog.Logger) error {
 		if s.Music != nil {
 			popts = append(popts, park.WithMusic(s.Music, cfg.Apps.Music.Default))
 		}
+		st, err := parkStore(p, cfg, log)
+		if err != nil {
+			return err
+		}
+		if st != nil {
+			popts = append(popts, park.WithStore(st))
+		}
 		if s.Park, err = park.New(p, cfg.Apps.Park.Config, popts...); err != nil {
 			return err
 		}
