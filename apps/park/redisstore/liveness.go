@@ -90,8 +90,10 @@ func (s *Store) reconcile(ctx context.Context) error {
 		pending = append(pending, t)
 	}
 	args := []any{s.node}
+	snap := make(map[int]string, len(s.held))
 	for i, e := range s.held {
 		args = append(args, i, e.Token, e.CallID, s.encode(e))
+		snap[i] = e.Token
 	}
 	s.mu.Unlock()
 	fail := func(err error) error {
@@ -113,11 +115,24 @@ func (s *Store) reconcile(ctx context.Context) error {
 	if err != nil {
 		return fail(err)
 	}
+	// A park released or claimed while the script was on its way may have
+	// been put back: release it at the next heartbeat.
+	s.mu.Lock()
+	for i, t := range snap {
+		if h, ok := s.held[i]; !ok || h.Token != t {
+			s.pending[t], s.doubt = struct{}{}, true
+		}
+	}
+	s.mu.Unlock()
 	lost, _ := r[1].([]any)
 	for _, x := range lost {
 		i, _ := strconv.Atoi(fmt.Sprint(x))
 		s.mu.Lock()
-		e := s.held[i]
+		e, ok := s.held[i]
+		if !ok || e.Token != snap[i] {
+			s.mu.Unlock()
+			continue // released or replaced meanwhile
+		}
 		delete(s.held, i)
 		s.mu.Unlock()
 		s.log.Error("park: orbit taken by another park while this node was cut off from Redis; the call here no longer holds it",
