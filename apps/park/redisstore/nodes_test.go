@@ -174,3 +174,20 @@ func TestNodeDeath(t *testing.T) {
 		t.Errorf("freed orbit not reusable: got %s", got)
 	}
 }
+
+// TestNodeDeathDefault: with the default ReleaseAfter, a dead node's
+// orbits are free within 10 s.
+func TestNodeDeathDefault(t *testing.T) {
+	srv := startRedis(t)
+	nodes := cluster(t, srv, 2, park.FirstFree, 0, park.OrbitRange{Start: "7000", End: "7009"})
+	mustAllocate(t, nodes[0], "", "dead")
+	nodes[0].Crash()
+	died := time.Now()
+	for len(nodes[1].List()) != 0 {
+		if time.Since(died) > 10*time.Second {
+			t.Fatalf("orbit still held 10s after its node died")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("released %v after the node died (default bound 10s)", time.Since(died).Round(time.Millisecond))
+}
