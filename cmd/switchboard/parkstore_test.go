@@ -8,9 +8,11 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/switchboard-sip/switchboard/apps/holdmusic"
 	"github.com/switchboard-sip/switchboard/apps/park"
 	"github.com/switchboard-sip/switchboard/apps/park/redisstore"
 	"github.com/switchboard-sip/switchboard/endpoint"
@@ -19,8 +21,8 @@ import (
 )
 
 // redisURL starts a redis-server on a free loopback port (stopped by PID
-// at cleanup) and returns its URL.
-func redisURL(t *testing.T) string {
+// at cleanup) and returns its URL and a func that kills it.
+func redisURL(t *testing.T) (string, func()) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -33,7 +35,9 @@ func redisURL(t *testing.T) string {
 	if err := cmd.Start(); err != nil {
 		t.Fatal("redis-server (scripts/test installs it): ", err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	var once sync.Once
+	stop := func() { once.Do(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }) }
+	t.Cleanup(stop)
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err == nil {
@@ -45,7 +49,7 @@ func redisURL(t *testing.T) string {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return fmt.Sprintf("redis://127.0.0.1:%d/0", port)
+	return fmt.Sprintf("redis://127.0.0.1:%d/0", port), stop
 }
 
 // TestParkStoreConfig: apps.park.store rejects what is neither memory nor
@@ -82,9 +86,11 @@ func TestParkStoreConfig(t *testing.T) {
 }
 
 // TestParkInRedis: with apps.park.store set to a Redis URL, a blind
-// transfer to park parks the call in Redis, owned by this node.
+// transfer to park parks the call in Redis, owned by this node, and the
+// hangup frees it. With Redis killed, parks and retrievals are refused
+// with 503 "Park Store Unavailable" while the parked call keeps its music.
 func TestParkInRedis(t *testing.T) {
-	url := redisURL(t)
+	url, stopRedis := redisURL(t)
 	s, port := startServer(t, func(c *Config) {
 		c.Apps.Park.Store, c.Apps.Park.Node, c.Apps.Park.ReleaseAfter = url, "node-a", time.Second
 	})
@@ -119,6 +125,7 @@ func TestParkInRedis(t *testing.T) {
 	if got := s.Park.List(); len(got) != 1 || got[0].Token != l[0].Token {
 		t.Errorf("the service lists %+v", got)
 	}
+	parked.WaitTone(t, holdmusic.DefaultMarkerHz, 5*time.Second)
 	parked.Hangup(t)
 	for deadline := time.Now().Add(5 * time.Second); len(l) != 0; l, err = obs.ListContext(ctx) {
 		if err != nil || time.Now().After(deadline) {
@@ -126,7 +133,26 @@ func TestParkInRedis(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if _, err := obs.Allocate("", park.Entry{CallID: "x"}); errors.Is(err, park.ErrStoreUnavailable) {
-		t.Error(err)
+
+	// Park one more call, then kill Redis.
+	pc = parker.Dial(t, parkee.URI())
+	parkee.NextCall(t)
+	if err := pc.Transfer(ctx, fmt.Sprintf("sip:park@127.0.0.1:%d", port), endpoint.TransferOptions{}); err != nil {
+		t.Fatal(err)
 	}
+	parked = parkee.NextCall(t)
+	parked.WaitTone(t, holdmusic.DefaultMarkerHz, 5*time.Second)
+	stopRedis()
+	caller := sbt.NewPhone(t, "caller")
+	for _, uri := range []string{"sip:park@127.0.0.1:%d", "sip:park-7005@127.0.0.1:%d", "sip:7000@127.0.0.1:%d"} {
+		uri = fmt.Sprintf(uri, port)
+		var re *endpoint.ResponseError
+		if _, err := caller.DialContext(ctx, uri, endpoint.EstablishOptions{}); !errors.As(err, &re) ||
+			re.Code != 503 || re.Reason != "Park Store Unavailable" {
+			t.Errorf("%s with Redis down: %v, want 503 Park Store Unavailable", uri, err)
+		}
+	}
+	parked.ResetRecording()
+	parked.WaitTone(t, holdmusic.DefaultMarkerHz, 5*time.Second) // still on hold
+	parked.Hangup(t)
 }
