@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/switchboard-sip/switchboard/apps/park"
 )
@@ -150,5 +153,39 @@ func TestRedisHung(t *testing.T) {
 			t.Fatalf("after Redis resumed: %+v; want only a1", l)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRedisDownPastTTL: Redis down for longer than the heartbeat TTL and
+// restarted with its data (a snapshot), so every heartbeat has expired,
+// must not make the nodes release each other's orbits, even for a moment
+// (node 2 keeps parking to catch one): a node judges others dead only
+// after a whole TTL back in touch.
+func TestRedisDownPastTTL(t *testing.T) {
+	const release = 2 * time.Second
+	srv := startRedis(t)
+	nodes := cluster(t, srv, 2, park.FirstFree, release, park.OrbitRange{Start: "7000", End: "7009"})
+	var want []park.Entry
+	for i := range 4 {
+		want = append(want, mustAllocate(t, nodes[i%2], "", fmt.Sprint("call-", i)))
+	}
+	c := redis.NewClient(&redis.Options{Addr: strings.TrimSuffix(strings.TrimPrefix(srv.URL(), "redis://"), "/0")})
+	if err := c.Save(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Close()
+	srv.stop()
+	time.Sleep(release) // twice the TTL
+	srv.start()         // loads the snapshot
+	for end := time.Now().Add(2 * release); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		_, err := nodes[1].Allocate("", park.Entry{CallID: fmt.Sprint("probe-", time.Now().UnixNano())})
+		if err != nil && !errors.Is(err, park.ErrNoFreeOrbit) && !errors.Is(err, park.ErrStoreUnavailable) {
+			t.Fatal(err)
+		}
+	}
+	for _, w := range want {
+		if e, ok := nodes[1].Get(w.Orbit); !ok || !same(e, w) {
+			t.Errorf("after the outage orbit %s holds %+v, want %+v", w.Orbit, e, w)
+		}
 	}
 }
