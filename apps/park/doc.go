@@ -40,4 +40,10 @@
 // package (RFC 4235) of an orbit URI to show a busy lamp.
 //
 // Only audio is parked: video m-lines are answered with port 0.
+//
+// State lives in a Store: by default a MemoryStore for this server; the
+// Redis store of package park/redisstore (WithStore) shares one pool of
+// orbits between several nodes. A store that cannot reach its server
+// refuses parks and retrievals with ErrStoreUnavailable (503 "Park Store
+// Unavailable").
 package park

@@ -577,6 +577,8 @@ func (s *Service) retrieve(ctx context.Context, c *endpoint.Call, orbit, token s
 		switch {
 		case errors.Is(err, ErrSafeRetrieve):
 			_ = c.DeclineWithReason(ctx, sip.StatusNotFound, "Safe Retrieve Failed")
+		case errors.Is(err, ErrStoreUnavailable):
+			_ = c.DeclineWithReason(ctx, sip.StatusServiceUnavailable, "Park Store Unavailable")
 		default:
 			_ = c.DeclineWithReason(ctx, sip.StatusNotFound, "Orbit Empty")
 		}
@@ -739,6 +741,8 @@ func refusal(err error) (int, string) {
 		return sip.StatusForbidden, "Already Parked"
 	case errors.Is(err, ErrNoSuchOrbit):
 		return sip.StatusNotFound, "No Such Orbit"
+	case errors.Is(err, ErrStoreUnavailable):
+		return sip.StatusServiceUnavailable, "Park Store Unavailable"
 	}
 	return sip.StatusServiceUnavailable, "Service Unavailable"
 }

@@ -35,6 +35,10 @@ var (
 	// ErrNoCallID is returned by Allocate for an entry without a Call-ID,
 	// which could not be protected against double park.
 	ErrNoCallID = errors.New("park: entry has no Call-ID")
+	// ErrStoreUnavailable is wrapped by a shared store (Redis) that cannot
+	// reach its server or is recovering from a data loss: the operation
+	// was refused and may be retried later.
+	ErrStoreUnavailable = errors.New("park: store unavailable")
 )
 
 // Entry is one parked call.

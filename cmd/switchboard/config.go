@@ -47,7 +47,7 @@ type Config struct {
 // apps.park) at that key's line in the config file when the file sets it,
 // else names the embedded default.
 func (c Config) explain(path string, err error) error {
-	e := &yamlconf.Error{File: "embedded config", Path: path, Msg: err.Error()}
+	e := &yamlconf.Error{File: "embedded config", Path: path, Msg: strings.TrimPrefix(err.Error(), path+": ")}
 	if c.doc != nil {
 		if n := lookup(c.doc, path); n != nil {
 			e.File, e.Line, e.Column = c.file, n.Line, n.Column
@@ -104,8 +104,18 @@ type AppsConfig struct {
 		holdmusic.Config `yaml:",inline"`
 	} `yaml:"music"`
 	Park struct {
-		Enabled     bool `yaml:"enabled"`
-		park.Config `yaml:",inline"`
+		Enabled bool `yaml:"enabled"`
+		// Store is where park state lives: "" or "memory" (default: this
+		// node only), or a Redis URL shared by several nodes,
+		// redis://[user:password@]host:port/db (rediss:// for TLS).
+		Store string `yaml:"store"`
+		// Node is this node's id in a shared store (default: the host
+		// name); unique per node, stable across restarts.
+		Node string `yaml:"node"`
+		// ReleaseAfter bounds how long a dead node's orbits stay held in a
+		// shared store. Default 10s.
+		ReleaseAfter time.Duration `yaml:"release_after"`
+		park.Config  `yaml:",inline"`
 	} `yaml:"park"`
 	Conference struct {
 		Enabled           bool `yaml:"enabled"`

@@ -176,6 +176,13 @@ func (s *Server) startApps(log *slog.Logger) error {
 		if s.Music != nil {
 			popts = append(popts, park.WithMusic(s.Music, cfg.Apps.Music.Default))
 		}
+		st, err := parkStore(p, cfg, log, s.checkOnly)
+		if failed("apps.park.store", err) {
+			return errors.Join(errs...)
+		}
+		if st != nil {
+			popts = append(popts, park.WithStore(st))
+		}
 		if s.Park, err = park.New(p, cfg.Apps.Park.Config, popts...); failed("apps.park", err) {
 			return errors.Join(errs...)
 		}

@@ -1,0 +1,25 @@
+// Package redisstore is a park.Store in Redis, so that several Switchboard
+// nodes share one pool of orbits: each allocation, claim, release and
+// replace is one Lua script, so two nodes never get the same orbit and
+// exactly one of many retrievers wins. Each entry records the node holding
+// the parked call (Owner, ListContext). Nodes heartbeat a key with a TTL;
+// the orbits of a node that stops are released by the survivors within
+// Config.ReleaseAfter (default 10 s). While Redis is unreachable,
+// operations fail with errors wrapping park.ErrStoreUnavailable, and the
+// client reconnects by itself.
+//
+//	st, err := redisstore.New(ctx, "redis://10.0.0.5:6379/0", "node-1",
+//		redisstore.Config{Orbits: cfg.Orbits, Allocation: cfg.Allocation})
+//	if err != nil {
+//		return err
+//	}
+//	defer st.Close()
+//	svc, err := park.New(p, cfg, park.WithStore(st))
+//
+// go-redis reports dial failures through its one process-wide logger
+// (redis.SetLogger); this package leaves it alone: the program chooses.
+//
+// Run Redis with persistence (appendonly yes) in production. Without it, a
+// restart of Redis loses the parks: the store then refuses parks for
+// ReleaseAfter/2 while every live node puts back the calls it holds.
+package redisstore
