@@ -95,7 +95,7 @@ apps:
 	for _, want := range []string{
 		p + ":4:3: apps.park: park: pickup timeout 5s outside 10s–10m",
 		p + `:6:3: apps.recording: recording: stop digit "x"`,
-		p + `:1:1: admin: admin: a listen address other than loopback needs a token: "0.0.0.0:8080"`,
+		p + `:1:1: admin: a listen address other than loopback needs a token: "0.0.0.0:8080"`,
 	} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("missing %q in:\n%s", want, stderr)
@@ -103,7 +103,7 @@ apps:
 	}
 
 	p = writeConfig(t, "platform:\n  udp: [\"127.0.0.1:99999\"]\n")
-	if code, _, stderr := checkCmd(t, p); code != 1 || !strings.Contains(stderr, p+":1:1: platform: platform: udp 127.0.0.1:99999") {
+	if code, _, stderr := checkCmd(t, p); code != 1 || !strings.Contains(stderr, p+":1:1: platform: udp 127.0.0.1:99999") {
 		t.Errorf("bad listen address: exit %d\n%s", code, stderr)
 	}
 }
