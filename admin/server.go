@@ -15,9 +15,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/switchboard-sip/switchboard/apps/holdmusic"
 	"github.com/switchboard-sip/switchboard/apps/park"
 	"github.com/switchboard-sip/switchboard/apps/recording"
 	"github.com/switchboard-sip/switchboard/conference"
+	"github.com/switchboard-sip/switchboard/endpoint"
+	"github.com/switchboard-sip/switchboard/media/audio"
 	"github.com/switchboard-sip/switchboard/platform"
 )
 
@@ -66,6 +69,19 @@ type Services struct {
 	// Drain starts a graceful shutdown (the same as SIGTERM); nil makes
 	// POST /api/v1/drain drain the platform itself.
 	Drain func()
+	// Originator is the application endpoint originated calls come from
+	// (POST /api/v1/calls); nil disables originate.
+	Originator *endpoint.Endpoint
+	// Music plays hold music to calls held through the API (nil: silence).
+	Music *holdmusic.Service
+}
+
+// musicPlayer returns the default hold music player, if any.
+func (s *Server) musicPlayer() (*audio.Player, bool) {
+	if s.svc.Music == nil {
+		return nil, false
+	}
+	return s.svc.Music.Player("")
 }
 
 // Option configures a Server.
@@ -215,6 +231,11 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /api/v1/drain", s.serveDrain)
 	m.HandleFunc("GET /api/v1/events", s.serveEvents)
 	m.HandleFunc("GET /api/v1/calls", s.listCalls)
+	m.HandleFunc("POST /api/v1/calls", s.originate)
+	m.HandleFunc("POST /api/v1/calls/{id}/transfer", s.transferCall)
+	m.HandleFunc("POST /api/v1/calls/{id}/hold", s.holdCall)
+	m.HandleFunc("POST /api/v1/calls/{id}/retrieve", s.retrieveCall)
+	m.HandleFunc("POST /api/v1/calls/{id}/park", s.parkCall)
 	m.HandleFunc("GET /api/v1/calls/{id}", s.getCall)
 	m.HandleFunc("DELETE /api/v1/calls/{id}", s.hangUpCall)
 	m.HandleFunc("GET /api/v1/orbits", s.listOrbits)

@@ -661,9 +661,35 @@ func (b *Call) watch() {
 	b.mu.Lock()
 	l1, l2 := b.leg1.Call, b.leg2.Call
 	b.mu.Unlock()
+	// A leg handed to a park service (park.Service.Park, such as an
+	// operator parking it through the admin API) leaves the pair: its
+	// media is released for the park service and the other leg ends.
+	parked := make(chan *endpoint.Call, 2)
+	for _, c := range []*endpoint.Call{l1, l2} {
+		remove := c.OnStateChanged(func(sc endpoint.StateChange) {
+			if sc.State == endpoint.StateParking {
+				select {
+				case parked <- c:
+				default:
+				}
+			}
+		})
+		defer remove()
+	}
 	select {
 	case <-l1.Done():
 	case <-l2.Done():
+	case p := <-parked:
+		other := l1
+		if p == l1 {
+			other = l2
+		}
+		b.setState(Terminating)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		b.finish() // releases the relay, so the park service owns p's media
+		_ = other.Terminate(ctx)
+		return
 	}
 	// A REFER carried out on a leg ends that leg before re-pairing the
 	// other with the new call: let transfers in progress settle first.
@@ -722,4 +748,35 @@ func (b *Call) Terminate(ctx context.Context) error {
 	b.hangupBoth(ctx)
 	b.finish()
 	return nil
+}
+
+// Originate is click-to-call: it dials a from ep and, once a answers,
+// dials b and bridges the two as a back-to-back call, with a as leg 1. By
+// default b sees a as the caller (opts.ImpersonateCaller is forced on
+// unless opts.KeepIdentity). If b fails, a is hung up and the error says
+// which leg failed. ctx bounds both dials.
+func Originate(ctx context.Context, ep *endpoint.Endpoint, a, b string, opts OriginateOptions) (*Call, error) {
+	la := ep.NewConversation().NewCall()
+	if err := la.Establish(ctx, a, endpoint.EstablishOptions{}); err != nil {
+		return nil, fmt.Errorf("b2b: originate: leg A %s: %w", a, err)
+	}
+	o := opts.Options
+	o.ImpersonateCaller = !opts.KeepIdentity
+	bc, err := New(Leg{Call: la}, Leg{Call: ep.NewConversation().NewCall(), Destination: b}, o)
+	if err != nil {
+		_ = la.Terminate(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	if err := bc.Establish(ctx); err != nil {
+		_ = la.Terminate(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("b2b: originate: leg B %s: %w", b, err)
+	}
+	return bc, nil
+}
+
+// OriginateOptions configure Originate.
+type OriginateOptions struct {
+	Options
+	// KeepIdentity presents ep's own identity to b instead of a's.
+	KeepIdentity bool
 }

@@ -614,6 +614,7 @@ func (c *Call) applyLocked(n sdp.Negotiated) {
 	c.rtp.SetCodec(cd, dtmf)
 	c.rtp.SetRemote(n.Remote)
 	c.rtp.SetSending(n.Direction.CanSend())
+	c.rtp.SetReceiving(n.Direction.CanReceive())
 	c.rtp.OnDTMF(c.dtmfReceived)
 	if !n.HasDTMF && c.inband == nil {
 		// No telephone-event: listen for DTMF tones in the audio itself.

@@ -48,6 +48,9 @@ func (c *Call) Hold(ctx context.Context, t HoldType) error {
 	if c.rtp != nil && !c.local.Direction.CanSend() {
 		c.rtp.SetSending(false)
 	}
+	if c.rtp != nil && !c.local.Direction.CanReceive() {
+		c.rtp.SetReceiving(false) // at once, before the answer
+	}
 	c.mu.Unlock()
 	return c.reinvite(ctx)
 }

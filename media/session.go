@@ -145,6 +145,7 @@ type Session struct {
 	remote  netip.AddrPort
 	latched bool
 	canSend bool
+	canRecv bool // SetReceiving: deliver what arrives (false on hold)
 	// cons is the one consumer of received media (consumer.go); heard
 	// and sent are the observers, copied on write.
 	cons     *consumer
@@ -228,6 +229,7 @@ func NewSession(conn *net.UDPConn, cfg SessionConfig) *Session {
 		codec:   cfg.Codec,
 		dtmfPT:  cfg.DTMFPayloadType,
 		canSend: true,
+		canRecv: true,
 		ssrc:    rand.Uint32(),
 		seq:     uint16(rand.Uint32()),
 		ts:      rand.Uint32(),
@@ -312,6 +314,17 @@ func (s *Session) DTMFPayloadType() uint8 {
 func (s *Session) SetSending(on bool) {
 	s.mu.Lock()
 	s.canSend = on
+	s.mu.Unlock()
+}
+
+// SetReceiving enables or disables delivery of received audio and DTMF,
+// as the negotiated direction allows: a session that offered sendonly or
+// inactive (hold) drops what a peer sends anyway, so that neither an app
+// nor a relay passes on the audio of a held party. Received packets are
+// still counted (statistics, RTP timeout).
+func (s *Session) SetReceiving(on bool) {
+	s.mu.Lock()
+	s.canRecv = on
 	s.mu.Unlock()
 }
 
@@ -616,7 +629,11 @@ func (s *Session) receive(p *rtp.Packet, n int, from netip.AddrPort, now time.Ti
 		clock = cd.ClockRate()
 	}
 	inOrder := s.rx.update(p.SSRC, p.SequenceNumber, p.Timestamp, p.Marker, now, clock)
+	recv := s.canRecv
 	s.mu.Unlock()
+	if !recv {
+		return pcm // held: counted, not delivered
+	}
 	switch {
 	case cd != nil && p.PayloadType == cd.PayloadType():
 		pcm = s.deliverHeard(cons, heard, cd, inOrder, p.SequenceNumber, p.Timestamp, p.Marker, p.Payload, pcm)

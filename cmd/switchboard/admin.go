@@ -16,7 +16,10 @@ import (
 func (s *Server) startAdmin(m *admin.Metrics, ln net.Listener, drain func()) (*admin.Server, error) {
 	svc := admin.Services{
 		Platform: s.Platform, Park: s.Park, Conferences: s.Conferences, Recording: s.Recording,
-		RecordingDir: s.cfg.Apps.Recording.Dir, Version: version(), Drain: drain,
+		RecordingDir: s.cfg.Apps.Recording.Dir, Version: version(), Drain: drain, Music: s.Music,
+	}
+	if s.Routes != nil {
+		svc.Originator = s.Routes.Endpoint() // originated calls come from sip:switchboard@host
 	}
 	a, err := admin.New(s.cfg.Admin, svc, admin.WithMetrics(m))
 	if err != nil {
