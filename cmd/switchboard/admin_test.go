@@ -33,11 +33,12 @@ import (
 // client that validates every response against the committed OpenAPI
 // document.
 type adminEnv struct {
-	s      *Server
-	port   int // SIP UDP port
-	base   string
-	token  string
-	router routers.Router
+	s       *Server
+	port    int // SIP UDP port
+	tcpPort int // SIP TCP port
+	base    string
+	token   string
+	router  routers.Router
 }
 
 func startAdminServer(t testing.TB, token string, edit func(*Config)) *adminEnv {
@@ -57,8 +58,12 @@ func startAdminServer(t testing.TB, token string, edit func(*Config)) *adminEnv 
 	if err != nil {
 		t.Fatal(err)
 	}
+	tl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	m := admin.NewMetrics()
-	s, err := newServer(cfg, sbt.Logger(t), platform.WithUDPConn(uc), platform.WithObserver(m))
+	s, err := newServer(cfg, sbt.Logger(t), platform.WithUDPConn(uc), platform.WithTCPListener(tl), platform.WithObserver(m))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +91,7 @@ func startAdminServer(t testing.TB, token string, edit func(*Config)) *adminEnv 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &adminEnv{s: s, port: uc.LocalAddr().(*net.UDPAddr).Port, base: "http://" + ln.Addr().String(), token: token, router: router}
+	return &adminEnv{s: s, port: uc.LocalAddr().(*net.UDPAddr).Port, tcpPort: tl.Addr().(*net.TCPAddr).Port, base: "http://" + ln.Addr().String(), token: token, router: router}
 }
 
 func init() {
@@ -469,6 +474,11 @@ func TestAdminDrain(t *testing.T) {
 	var re *endpoint.ResponseError
 	if !errors.As(err, &re) || re.Code != 503 {
 		t.Fatalf("OPTIONS over UDP while draining: %v, want 503", err)
+	}
+	// Kamailio's dispatcher may ping over TCP: the same 503 there.
+	_, err = ph.Endpoint.Request(ctx, "OPTIONS", fmt.Sprintf("sip:127.0.0.1:%d;transport=tcp", e.tcpPort), endpoint.RequestOptions{})
+	if !errors.As(err, &re) || re.Code != 503 {
+		t.Fatalf("OPTIONS over TCP while draining: %v, want 503", err)
 	}
 	pc.Hangup(t)
 }
