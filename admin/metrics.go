@@ -3,6 +3,7 @@ package admin
 import (
 	"os"
 	"path/filepath"
+	"time"
 	"strconv"
 	"strings"
 	"sync"
@@ -143,10 +144,13 @@ var (
 	descRecActive = prometheus.NewDesc("switchboard_recordings_active", "Recordings whose sidecar has no end yet (in progress, or cut short by a crash).", nil, nil)
 	descRecStored = prometheus.NewDesc("switchboard_recordings_stored", "Recordings in the recording directory.", nil, nil)
 	descRecBytes  = prometheus.NewDesc("switchboard_recordings_bytes", "Bytes of audio in the recording directory.", nil, nil)
+	descConfs     = prometheus.NewDesc("switchboard_conferences_active", "Conferences in progress.", nil, nil)
+	descMixLate   = prometheus.NewDesc("switchboard_mixer_late_ticks", "Mixer clock ticks that missed their 20 ms deadline, summed over the conferences in progress.", nil, nil)
+	descMixMax    = prometheus.NewDesc("switchboard_mixer_frame_max_seconds", "Longest time one mixer frame took, over the conferences in progress.", nil, nil)
 )
 
 func (l live) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descActive, descPackets, descBytes, descLost, descJitter, descOrbitsUse, descOrbitsCap, descRecActive, descRecStored, descRecBytes} {
+	for _, d := range []*prometheus.Desc{descActive, descPackets, descBytes, descLost, descJitter, descOrbitsUse, descOrbitsCap, descRecActive, descRecStored, descRecBytes, descConfs, descMixLate, descMixMax} {
 		ch <- d
 	}
 }
@@ -187,6 +191,19 @@ func (l live) Collect(ch chan<- prometheus.Metric) {
 	if s != nil && s.Park != nil {
 		ch <- prometheus.MustNewConstMetric(descOrbitsUse, prometheus.GaugeValue, float64(len(s.Park.List())))
 		ch <- prometheus.MustNewConstMetric(descOrbitsCap, prometheus.GaugeValue, float64(s.Park.Capacity()))
+	}
+	if s != nil && s.Conferences != nil {
+		confs := s.Conferences.Conferences()
+		var late uint64
+		var longest time.Duration
+		for _, c := range confs {
+			st := c.Mixer().Stats()
+			late += st.Late
+			longest = max(longest, st.MaxFrame)
+		}
+		ch <- prometheus.MustNewConstMetric(descConfs, prometheus.GaugeValue, float64(len(confs)))
+		ch <- prometheus.MustNewConstMetric(descMixLate, prometheus.GaugeValue, float64(late))
+		ch <- prometheus.MustNewConstMetric(descMixMax, prometheus.GaugeValue, longest.Seconds())
 	}
 	if s != nil && s.Recording != nil {
 		mds, err := s.Recording.Recordings()

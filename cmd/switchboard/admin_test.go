@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -533,6 +534,12 @@ func TestAdminConferenceRosterMuteRecording(t *testing.T) {
 	ca, cb := a.Dial(t, uri), b.Dial(t, uri)
 	ca.StartTone(1000)
 	cb.WaitTone(t, 1000, 5*time.Second)
+	metrics := scrape(t, e)
+	if !strings.Contains(metrics, "switchboard_conferences_active 1\n") || !strings.Contains(metrics, "switchboard_mixer_late_ticks ") ||
+		strings.Contains(metrics, "switchboard_mixer_frame_max_seconds 0\n") {
+		t.Errorf("conference metrics while mixing:\n%s", grepLines(metrics, "switchboard_mixer|switchboard_conferences"))
+	}
+	promtool(t, metrics)
 	if code, body := e.do(t, "POST", "/api/v1/conferences/ops/recording", nil); code != 201 {
 		t.Fatalf("start recording: %d %s", code, body)
 	}
@@ -626,4 +633,16 @@ func BenchmarkAdminListCalls(b *testing.B) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 	b.ReportMetric(float64(n), "calls")
+}
+
+// grepLines returns the lines of s matching the regular expression re.
+func grepLines(s, re string) string {
+	rx := regexp.MustCompile(re)
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if rx.MatchString(l) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
