@@ -3,10 +3,10 @@ package admin
 import (
 	"os"
 	"path/filepath"
-	"time"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
