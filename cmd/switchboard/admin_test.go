@@ -646,3 +646,33 @@ func grepLines(s, re string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestMetricsMoveWith100SIPpCalls: 100 calls of SIPp's stock UAC to the
+// echo app move the call and SIP counters by exactly 100 each, and the
+// exposition still passes promtool.
+func TestMetricsMoveWith100SIPpCalls(t *testing.T) {
+	e := startAdminServer(t, "", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	res := peers.RunSIPp(t, ctx, "-sn", "uac", "-s", "echo", "-m", "100", "-r", "50", "-l", "20",
+		"-p", fmt.Sprint(peers.FreeSIPPort(t)), fmt.Sprintf("127.0.0.1:%d", e.port))
+	if res.ExitCode != 0 || res.Successful != 100 {
+		t.Fatalf("sipp: exit %d, %d successful\n%s", res.ExitCode, res.Successful, res.ErrorLog)
+	}
+	var metrics string
+	waitFor(t, 5*time.Second, func() bool {
+		metrics = scrape(t, e)
+		return strings.Contains(metrics, `switchboard_calls_total{app="echo",outcome="answered"} 100`+"\n")
+	})
+	for _, want := range []string{
+		`switchboard_sip_requests_total{method="INVITE"} 100` + "\n",
+		`switchboard_sip_requests_total{method="BYE"} 100` + "\n",
+		`switchboard_sip_responses_total{code="200",method="INVITE"} 100` + "\n",
+		`switchboard_sip_responses_total{code="200",method="BYE"} 100` + "\n",
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %q:\n%s", want, grepLines(metrics, "switchboard_(calls|sip)"))
+		}
+	}
+	promtool(t, metrics)
+}
