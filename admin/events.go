@@ -117,8 +117,7 @@ func (b *broker) closeAll() {
 // with its id, resumable with the Last-Event-ID header (or the
 // last_event_id query parameter, for clients that cannot set headers).
 func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
-	fl, ok := w.(http.Flusher)
-	if !ok {
+	if _, ok := w.(http.Flusher); !ok {
 		s.problem(w, http.StatusInternalServerError, "streaming unsupported", "the connection cannot stream")
 		return
 	}
@@ -141,17 +140,37 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
+	// The stream is the connection: when it ends (cut off, server
+	// closing) the client must reconnect, not reuse it.
+	h.Set("Connection", "close")
 	w.WriteHeader(http.StatusOK)
-	if gap {
-		// Events were lost for this client: it should reload its state.
-		fmt.Fprintf(w, "event: gap\ndata: {\"after\":%d}\n\n", lastID)
-	}
-	for _, ev := range replay {
-		if writeEvent(w, ev) != nil {
-			return
+	// Every write has a deadline: a client that stops reading fills its
+	// TCP window, the write times out and the stream ends (its events
+	// were cut off at EventBuffer meanwhile, without waiting on it).
+	rc := http.NewResponseController(w)
+	send := func(write func() error) error {
+		_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+		if err := write(); err != nil {
+			return err
 		}
+		return rc.Flush()
 	}
-	fl.Flush()
+	if err := send(func() error {
+		if gap {
+			// Events were lost for this client: it should reload its state.
+			if _, err := fmt.Fprintf(w, "event: gap\ndata: {\"after\":%d}\n\n", lastID); err != nil {
+				return err
+			}
+		}
+		for _, ev := range replay {
+			if err := writeEvent(w, ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return
+	}
 	keepAlive := time.NewTicker(15 * time.Second)
 	defer keepAlive.Stop()
 	for {
@@ -160,20 +179,21 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 			if !ok {
 				return // cut off or server closing
 			}
-			if writeEvent(w, ev) != nil {
+			if send(func() error { return writeEvent(w, ev) }) != nil {
 				return
 			}
-			fl.Flush()
 		case <-keepAlive.C:
-			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
+			if send(func() error { _, err := fmt.Fprint(w, ": keep-alive\n\n"); return err }) != nil {
 				return
 			}
-			fl.Flush()
 		case <-r.Context().Done():
 			return
 		}
 	}
 }
+
+// streamWriteTimeout bounds each write of an event stream.
+var streamWriteTimeout = 5 * time.Second
 
 func writeEvent(w http.ResponseWriter, ev Event) error {
 	b, err := json.Marshal(ev)

@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -73,6 +74,9 @@ func startAdminServer(t testing.TB, token string, edit func(*Config)) *adminEnv 
 	if err != nil {
 		t.Fatal(err)
 	}
+	if adminListenerWrap != nil {
+		ln = adminListenerWrap(ln)
+	}
 	a, err := s.startAdmin(m, ln, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -93,6 +97,22 @@ func startAdminServer(t testing.TB, token string, edit func(*Config)) *adminEnv 
 		t.Fatal(err)
 	}
 	return &adminEnv{s: s, port: uc.LocalAddr().(*net.UDPAddr).Port, tcpPort: tl.Addr().(*net.TCPAddr).Port, base: "http://" + ln.Addr().String(), token: token, router: router}
+}
+
+// adminListenerWrap, when set, wraps the admin API's listener of the
+// servers tests start (a test that needs small socket buffers).
+var adminListenerWrap func(net.Listener) net.Listener
+
+// smallSendBuffers gives every accepted connection a 4 KiB send buffer,
+// as a slow or distant client's path would.
+type smallSendBuffers struct{ net.Listener }
+
+func (l smallSendBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(4096)
+	}
+	return c, err
 }
 
 func init() {
@@ -675,4 +695,40 @@ func TestMetricsMoveWith100SIPpCalls(t *testing.T) {
 		}
 	}
 	promtool(t, metrics)
+}
+
+// TestSlowEventConsumerIsCutOff: an event stream client that stops
+// reading (a tiny receive window, never drained) neither slows calls (60
+// SIPp calls all complete at their rate) nor keeps its stream: the server
+// cuts it off and closes the connection.
+func TestSlowEventConsumerIsCutOff(t *testing.T) {
+	adminListenerWrap = func(l net.Listener) net.Listener { return smallSendBuffers{l} }
+	e := startAdminServer(t, "", func(c *Config) { c.Admin.EventBuffer = 4 })
+	adminListenerWrap = nil
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 1024) })
+	}}
+	conn, err := d.Dial("tcp", strings.TrimPrefix(e.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("GET /api/v1/events HTTP/1.1\r\nHost: switchboard\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	start := time.Now()
+	res := peers.RunSIPp(t, ctx, "-sn", "uac", "-s", "echo", "-m", "60", "-r", "30", "-l", "30",
+		"-p", fmt.Sprint(peers.FreeSIPPort(t)), fmt.Sprintf("127.0.0.1:%d", e.port))
+	if res.ExitCode != 0 || res.Successful != 60 {
+		t.Fatalf("sipp beside a stalled event stream: exit %d, %d successful\n%s", res.ExitCode, res.Successful, res.ErrorLog)
+	}
+	t.Logf("60 calls in %v beside a stalled event stream", time.Since(start).Round(time.Millisecond))
+	// Now drain: the server has given up on this client and closes.
+	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	n, err := io.Copy(io.Discard, conn)
+	if err != nil {
+		t.Fatalf("the stalled stream was not closed by the server (read %d bytes): %v", n, err)
+	}
 }
