@@ -92,6 +92,9 @@ type Digits struct {
 //	play        play Prompt, then go to Node (or hang up without one)
 //	hangup      play Prompt, then hang up
 //	transfer    blind transfer (REFER) of the caller to URI
+//	bridge      call URI and bridge the caller to it back to back (package
+//	            b2b): the caller stays with the app until either side
+//	            hangs up
 //	conference  put the caller into conference Room
 //	record      beep, record the caller until # (or Max, or 5 s of
 //	            silence), play the message back, then Node or hang up
@@ -132,7 +135,7 @@ func (a *Action) UnmarshalYAML(v *yaml.Node) error {
 	return nil
 }
 
-var actions = []string{"goto", "play", "hangup", "transfer", "conference", "record", "echo", "webhook"}
+var actions = []string{"goto", "play", "hangup", "transfer", "bridge", "conference", "record", "echo", "webhook"}
 
 // LoadMenu reads and validates the menu file at path.
 func LoadMenu(path string) (*Menu, error) {
@@ -363,9 +366,9 @@ func (m *Menu) checkAction(line int, key string, a *Action) error {
 		if a.Node == "" {
 			return m.errf(line, key+".node", "goto needs a node")
 		}
-	case "transfer":
+	case "transfer", "bridge":
 		if a.URI == "" {
-			return m.errf(line, key+".uri", "transfer needs a uri")
+			return m.errf(line, key+".uri", "%s needs a uri", a.Do)
 		}
 	case "conference":
 		if a.Room == "" {

@@ -17,6 +17,7 @@ import (
 	"github.com/switchboard-sip/switchboard/ivr"
 	"github.com/switchboard-sip/switchboard/media/codec"
 	"github.com/switchboard-sip/switchboard/media/dsp"
+	"github.com/switchboard-sip/switchboard/switchboardtest"
 )
 
 // sippCaller is a SIPp UAC scenario: it calls [service] offering PCMU and
@@ -268,5 +269,104 @@ nodes:
 	}
 	if late := bye - got[6].end; late < 0 || late > 700*time.Millisecond {
 		t.Errorf("BYE answered %v after the end of goodbye, want within 700 ms", late)
+	}
+}
+
+// sippUAS answers one INVITE with PCMU on its media port (SIPp echoes
+// the RTP with -rtp_echo), logs the Request-URI's user and waits for the
+// BYE.
+const sippUAS = `<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="bridge target">
+  <recv request="INVITE">
+    <action>
+      <ereg regexp="^INVITE sip:([^@;>]*)@" search_in="msg" check_it="true" assign_to="all,user"/>
+      <log message="ruri-user=[$user]"/>
+    </action>
+  </recv>
+  <send>
+    <![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+
+    ]]>
+  </send>
+  <recv request="ACK"/>
+  <recv request="BYE"/>
+` + peers.ReplyOK + `
+  <Reference variables="all"/>
+</scenario>`
+
+// TestSIPpBridge: four digits then # → the bridge action calls
+// sip:${digits}@<SIPp UAS>, which sees those digits as the Request-URI's
+// user; the caller's 700 Hz goes through the bridge and comes back
+// (SIPp's RTP echo).
+func TestSIPpBridge(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	uas, sipPort := startUAS(t, ctx, sippUAS)
+	menu := fmt.Sprintf(`
+nodes:
+  main:
+    prompt: ["tone:500:3s"]
+    digits: {max: 8, pattern: "[0-9]{4}", inter_timeout: 2s}
+    default: {do: bridge, uri: "sip:${digits}@127.0.0.1:%d"}
+`, sipPort)
+	srv := startApp(t, menu, ivrapp.Config{})
+	call := switchboardtest.NewPhone(t, "alice").Dial(t, srv.URI("ivr"))
+	call.WaitTone(t, 500, 3*time.Second)
+	if err := call.SendDTMF(ctx5(t), "4242#"); err != nil {
+		t.Fatal(err)
+	}
+	call.StartTone(700)
+	call.WaitTone(t, 700, 5*time.Second) // echoed by SIPp through the bridge
+	call.Hangup(t)
+	res := uas.Wait()
+	if res.ExitCode != 0 {
+		t.Fatalf("sipp UAS exit %d\n%s", res.ExitCode, res.ErrorLog)
+	}
+	if logs := peers.ReadLogs(t, res.Dir); !strings.Contains(logs, "ruri-user=4242\n") {
+		t.Fatalf("the UAS was reached as %q, want user 4242", logs)
+	}
+}
+
+// startUAS starts a SIPp UAS (-m 1, RTP echo, -trace_logs) on free ports.
+// Other test processes share the machine, and a port found free can be
+// taken before SIPp binds it (SIPp then exits with 254): it tries again
+// on other ports, up to three times.
+func startUAS(t *testing.T, ctx context.Context, scenario string) (*peers.SIPpProcess, int) {
+	t.Helper()
+	sf := peers.WriteScenario(t, scenario)
+	for try := 1; ; try++ {
+		port := peers.FreeSIPPort(t)
+		uas := peers.StartSIPp(t, ctx, "-sf", sf, "-m", "1", "-rtp_echo", "-trace_logs",
+			"-p", fmt.Sprint(port), "-mp", fmt.Sprint(peers.FreeUDPPort(t)&^1))
+		err := peers.WaitUDPListening(ctx, port)
+		if err == nil {
+			// Bound, but by SIPp? A bind failure ends it at once.
+			select {
+			case <-uas.Exited():
+				err = fmt.Errorf("sipp exited with %d", uas.Wait().ExitCode)
+			case <-time.After(300 * time.Millisecond):
+				return uas, port
+			}
+		}
+		if try == 3 {
+			t.Fatalf("sipp UAS did not start: %v", err)
+		}
 	}
 }
