@@ -301,6 +301,23 @@ func (r *run) act(ctx context.Context, from string, a *Action) string {
 	case "bridge":
 		r.bridge(ctx, from, r.expand(a.URI))
 		return ""
+	case "retrieve":
+		orbit := "${digits}"
+		if a.Orbit != "" {
+			orbit = a.Orbit
+		}
+		orbit = r.expand(orbit)
+		if !orbitRE.MatchString(orbit) {
+			r.log.Warn("ivr: retrieve: not an orbit", "node", from, "orbit", orbit)
+			r.fallback(ctx)
+			return ""
+		}
+		uri := "sip:" + orbit + "@" + r.a.p.URIHost()
+		if a.URI != "" {
+			uri = r.expand(a.URI)
+		}
+		r.bridge(ctx, from, uri)
+		return ""
 	case "conference":
 		r.conference(ctx, r.expand(a.Room))
 		return ""
@@ -325,6 +342,9 @@ func (r *run) act(ctx context.Context, from string, a *Action) string {
 	}
 	return ""
 }
+
+// orbitRE is what an orbit entered may be: it becomes a URI's user part.
+var orbitRE = regexp.MustCompile(`^[0-9A-Za-z]{1,16}$`)
 
 // bridgeRingTimeout bounds how long the far end of a bridge may ring.
 const bridgeRingTimeout = 30 * time.Second

@@ -95,13 +95,16 @@ type Digits struct {
 //	bridge      call URI and bridge the caller to it back to back (package
 //	            b2b): the caller stays with the app until either side
 //	            hangs up
+//	retrieve    retrieve the call parked in Orbit (default "${digits}"):
+//	            the caller is bridged to the orbit's address at the park
+//	            app, sip:<orbit>@host (or URI, when set)
 //	conference  put the caller into conference Room
 //	record      beep, record the caller until # (or Max, or 5 s of
 //	            silence), play the message back, then Node or hang up
 //	echo        echo the caller's audio until they hang up
 //	webhook     hand the call to the webhook at URL (default: the app's)
 //
-// URI and Room are templates: ${digits} is the input collected, ${caller}
+// URI, Orbit and Room are templates: ${digits} is the input collected, ${caller}
 // the caller's user part.
 type Action struct {
 	Do     string        `yaml:"do"`
@@ -109,6 +112,7 @@ type Action struct {
 	Prompt []string      `yaml:"prompt"`
 	URI    string        `yaml:"uri"`
 	Room   string        `yaml:"room"`
+	Orbit  string        `yaml:"orbit"`
 	URL    string        `yaml:"url"`
 	Max    time.Duration `yaml:"max"`
 
@@ -135,7 +139,7 @@ func (a *Action) UnmarshalYAML(v *yaml.Node) error {
 	return nil
 }
 
-var actions = []string{"goto", "play", "hangup", "transfer", "bridge", "conference", "record", "echo", "webhook"}
+var actions = []string{"goto", "play", "hangup", "transfer", "bridge", "retrieve", "conference", "record", "echo", "webhook"}
 
 // LoadMenu reads and validates the menu file at path.
 func LoadMenu(path string) (*Menu, error) {
