@@ -9,6 +9,7 @@ import (
 	"github.com/switchboard-sip/switchboard/apps/park"
 	"github.com/switchboard-sip/switchboard/conference"
 	"github.com/switchboard-sip/switchboard/endpoint"
+	"github.com/switchboard-sip/switchboard/media/dsp"
 	"github.com/switchboard-sip/switchboard/switchboardtest"
 )
 
@@ -65,10 +66,19 @@ func TestDemoMenuRetrievesParkedCall(t *testing.T) {
 	}
 
 	// An empty orbit: the park app refuses (404), the caller hears the
-	// fallback (speech) and is hung up.
+	// fallback ("invalid", "goodbye": 2.6 s of speech) and is hung up.
 	carol := switchboardtest.NewPhone(t, "carol").Dial(t, srv.URI("ivr"))
+	carol.Record()
 	if err := carol.SendDTMF(ctx5(t), "57050#"); err != nil {
 		t.Fatal(err)
 	}
+	sent := time.Now()
 	carol.WaitTerminated(t, 8*time.Second)
+	if d := time.Since(sent); d < 2*time.Second {
+		t.Errorf("hung up %v after the orbit: no fallback prompt", d)
+	}
+	rec := carol.Recording()
+	if rms := dsp.RMS(rec[max(0, len(rec)-16000):]); rms < 0.01 {
+		t.Errorf("the last 2 s before the hang-up are silent (rms %.4f): no fallback prompt", rms)
+	}
 }
