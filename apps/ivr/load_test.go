@@ -87,6 +87,9 @@ func TestLoadDemoMenu(t *testing.T) {
 	srv := startApp(t, "", ivrapp.Config{})
 	time.Sleep(500 * time.Millisecond)
 	baseRSS := rssKB(t)
+	idle0, it0 := rusageCPU(), time.Now()
+	time.Sleep(time.Second)
+	idle := float64(rusageCPU()-idle0) / float64(time.Since(it0))
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestLoadCallers$", "-test.timeout=120s")
 	cmd.Env = append(os.Environ(), loadTargetEnv+"="+srv.URI("ivr"), loadCallersEnv+"="+strconv.Itoa(n))
@@ -119,12 +122,12 @@ func TestLoadDemoMenu(t *testing.T) {
 		t.Fatal(err)
 	}
 	core := float64(cpu1-cpu0) / float64(t1.Sub(t0))
-	t.Logf("callers %d, established %s; IVR process over %v: CPU %.3f of a core (%.5f per caller), RSS %d KiB → %d KiB (%.1f KiB per caller)",
-		n, established, loadWindow, core, core/float64(n), baseRSS, rss, float64(rss-baseRSS)/float64(n))
+	t.Logf("callers %d, established %s; IVR process over %v: CPU %.3f of a core (idle before: %.3f; %.5f per caller), RSS %d KiB → %d KiB (%.1f KiB per caller)",
+		n, established, loadWindow, core, idle, core/float64(n), baseRSS, rss, float64(rss-baseRSS)/float64(n))
 	t.Logf("prompt playing before the key: %d; stop measured: %d; key press start → prompt stop p50 %.0f ms, p99 %.0f ms, max %.0f ms; RFC 4733 end packet → stop p50 %.0f ms, p99 %.0f ms",
 		res.Playing, res.Measured, pct(res.FromPress, 0.5), pct(res.FromPress, 0.99), pct(res.FromPress, 1), pct(res.FromEnd, 0.5), pct(res.FromEnd, 0.99))
-	fmt.Printf("IVRLOAD callers=%d established=%s cpu_core=%.3f cpu_per_caller=%.5f rss_base_kib=%d rss_kib=%d rss_per_caller_kib=%.1f playing=%d measured=%d press_p50_ms=%.0f press_p99_ms=%.0f end_p50_ms=%.0f end_p99_ms=%.0f\n",
-		n, established, core, core/float64(n), baseRSS, rss, float64(rss-baseRSS)/float64(n), res.Playing, res.Measured,
+	fmt.Printf("IVRLOAD callers=%d established=%s idle_cpu_core=%.3f cpu_core=%.3f cpu_per_caller=%.5f rss_base_kib=%d rss_kib=%d rss_per_caller_kib=%.1f playing=%d measured=%d press_p50_ms=%.0f press_p99_ms=%.0f end_p50_ms=%.0f end_p99_ms=%.0f\n",
+		n, established, idle, core, core/float64(n), baseRSS, rss, float64(rss-baseRSS)/float64(n), res.Playing, res.Measured,
 		pct(res.FromPress, 0.5), pct(res.FromPress, 0.99), pct(res.FromEnd, 0.5), pct(res.FromEnd, 0.99))
 	if res.Established != n {
 		t.Errorf("%d of %d callers established", res.Established, n)
