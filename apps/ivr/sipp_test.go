@@ -13,6 +13,7 @@ import (
 	"github.com/pion/rtp"
 
 	ivrapp "github.com/switchboard-sip/switchboard/apps/ivr"
+	"github.com/switchboard-sip/switchboard/endpoint"
 	"github.com/switchboard-sip/switchboard/internal/peers"
 	"github.com/switchboard-sip/switchboard/ivr"
 	"github.com/switchboard-sip/switchboard/media/codec"
@@ -368,5 +369,41 @@ func startUAS(t *testing.T, ctx context.Context, scenario string) (*peers.SIPpPr
 		if try == 3 {
 			t.Fatalf("sipp UAS did not start: %v", err)
 		}
+	}
+}
+
+// TestBridgeRefused: the far end of a bridge declines (486): the caller
+// hears the fallback (speech) and is hung up; no call is left behind.
+func TestBridgeRefused(t *testing.T) {
+	srv := switchboardtest.NewServer(t)
+	srv.Handle(t, "4242", endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
+		_ = c.Decline(ctx, 486)
+	}))
+	m, err := ivrapp.ParseMenu("test.yaml", []byte(fmt.Sprintf(`
+nodes:
+  main:
+    prompt: ["tone:500:3s"]
+    digits: {max: 8, pattern: "[0-9]{4}"}
+    default: {do: bridge, uri: "sip:${digits}@127.0.0.1:%d"}
+`, srv.Port())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ivrapp.New(srv.Platform, ivrapp.Config{MessageDir: t.TempDir()}, ivrapp.WithMenu(m), ivrapp.WithLogger(switchboardtest.Logger(t))); err != nil {
+		t.Fatal(err)
+	}
+	call := switchboardtest.NewPhone(t, "alice").Dial(t, srv.URI("ivr"))
+	call.WaitTone(t, 500, 3*time.Second)
+	if err := call.SendDTMF(ctx5(t), "4242#"); err != nil {
+		t.Fatal(err)
+	}
+	sent := time.Now()
+	call.WaitTerminated(t, 6*time.Second)
+	if d := time.Since(sent); d < 2*time.Second {
+		t.Errorf("hung up %v after the digits: no fallback prompt", d)
+	}
+	rec := call.Recording()
+	if rms := dsp.RMS(rec[max(0, len(rec)-16000):]); rms < 0.01 {
+		t.Errorf("the last 2 s before the hang-up are silent (rms %.4f): no fallback prompt", rms)
 	}
 }
