@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/switchboard-sip/switchboard/apps"
+	"github.com/switchboard-sip/switchboard/b2b"
 	"github.com/switchboard-sip/switchboard/conference"
 	"github.com/switchboard-sip/switchboard/endpoint"
 	"github.com/switchboard-sip/switchboard/ivr"
@@ -297,6 +298,26 @@ func (r *run) act(ctx context.Context, from string, a *Action) string {
 			r.fallback(ctx)
 		}
 		return ""
+	case "bridge":
+		r.bridge(ctx, from, r.expand(a.URI))
+		return ""
+	case "retrieve":
+		orbit := "${digits}"
+		if a.Orbit != "" {
+			orbit = a.Orbit
+		}
+		orbit = r.expand(orbit)
+		if !orbitRE.MatchString(orbit) {
+			r.log.Warn("ivr: retrieve: not an orbit", "node", from, "orbit", orbit)
+			r.fallback(ctx)
+			return ""
+		}
+		uri := "sip:" + orbit + "@" + r.a.p.URIHost()
+		if a.URI != "" {
+			uri = r.expand(a.URI)
+		}
+		r.bridge(ctx, from, uri)
+		return ""
 	case "conference":
 		r.conference(ctx, r.expand(a.Room))
 		return ""
@@ -320,6 +341,37 @@ func (r *run) act(ctx context.Context, from string, a *Action) string {
 		return h.serve(ctx, r, url)
 	}
 	return ""
+}
+
+// orbitRE is what an orbit entered may be: it becomes a URI's user part.
+var orbitRE = regexp.MustCompile(`^[0-9A-Za-z]{1,16}$`)
+
+// bridgeRingTimeout bounds how long the far end of a bridge may ring.
+const bridgeRingTimeout = 30 * time.Second
+
+// bridge calls target from the app's endpoint and bridges the caller to
+// it (b2b) until either side hangs up. A far end that refuses or does
+// not answer gets the caller the fallback.
+func (r *run) bridge(ctx context.Context, from, target string) {
+	b, err := b2b.New(b2b.Leg{Call: r.c}, b2b.Leg{Call: r.a.ep.NewConversation().NewCall(), Destination: target},
+		b2b.Options{RingTimeout: bridgeRingTimeout})
+	if err == nil {
+		err = b.Establish(ctx)
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			r.log.Warn("ivr: bridge failed", "node", from, "target", target, "error", err)
+			r.fallback(ctx)
+		}
+		return
+	}
+	select {
+	case <-b.Done():
+	case <-ctx.Done(): // the caller hung up, or the app closes
+		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = b.Terminate(tctx)
+	}
 }
 
 // echo sends the caller's audio back until they hang up.

@@ -257,6 +257,13 @@ func TestBadMenus(t *testing.T) {
 		{"prompts: {hi: /nonexistent/hi.wav}\nnodes:\n  main:\n    keys: {\"1\": {do: hangup}}\n", `prompts.hi`},
 		{"nodes:\n  main:\n    next: {do: goto, node: b}\n  b:\n    next: {do: play, node: main}\n", `loop of nodes that never wait for input`},
 		{"start: x\nnodes:\n  main:\n    next: {do: hangup}\n", `start: no node "x"`},
+		{"nodes:\n  main:\n    keys:\n      \"1\": {do: bridge}\n", `test.yaml:4: nodes.main.keys.1.uri: bridge needs a uri`},
+		// Unknown keys, at every depth, were once silently ignored.
+		{"strat: main\nnodes:\n  main:\n    next: {do: hangup}\n", `test.yaml:1: strat: unknown key`},
+		{"nodes:\n  main:\n    promt: [menu]\n    next: {do: hangup}\n", `test.yaml:3: nodes.main.promt: unknown key (want one of prompt, digits,`},
+		{"nodes:\n  main:\n    keys:\n      \"1\": {do: goto, nod: main}\n", `test.yaml:4: nodes.main.keys.1.nod: unknown key`},
+		{"nodes:\n  main:\n    digits:\n      maximum: 4\n    keys: {\"1\": {do: hangup}}\n", `test.yaml:4: nodes.main.digits.maximum: unknown key`},
+		{"nodes:\n  main:\n    keys: {\"1\": {do: hangup}}\n    on_fail: {do: hangup, promt: [goodbye]}\n", `test.yaml:4: nodes.main.on_fail.promt: unknown key`},
 	} {
 		_, err := ivrapp.ParseMenu("test.yaml", []byte(tc.menu))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

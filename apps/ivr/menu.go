@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -91,13 +92,19 @@ type Digits struct {
 //	play        play Prompt, then go to Node (or hang up without one)
 //	hangup      play Prompt, then hang up
 //	transfer    blind transfer (REFER) of the caller to URI
+//	bridge      call URI and bridge the caller to it back to back (package
+//	            b2b): the caller stays with the app until either side
+//	            hangs up
+//	retrieve    retrieve the call parked in Orbit (default "${digits}"):
+//	            the caller is bridged to the orbit's address at the park
+//	            app, sip:<orbit>@host (or URI, when set)
 //	conference  put the caller into conference Room
 //	record      beep, record the caller until # (or Max, or 5 s of
 //	            silence), play the message back, then Node or hang up
 //	echo        echo the caller's audio until they hang up
 //	webhook     hand the call to the webhook at URL (default: the app's)
 //
-// URI and Room are templates: ${digits} is the input collected, ${caller}
+// URI, Orbit and Room are templates: ${digits} is the input collected, ${caller}
 // the caller's user part.
 type Action struct {
 	Do     string        `yaml:"do"`
@@ -105,6 +112,7 @@ type Action struct {
 	Prompt []string      `yaml:"prompt"`
 	URI    string        `yaml:"uri"`
 	Room   string        `yaml:"room"`
+	Orbit  string        `yaml:"orbit"`
 	URL    string        `yaml:"url"`
 	Max    time.Duration `yaml:"max"`
 
@@ -131,7 +139,7 @@ func (a *Action) UnmarshalYAML(v *yaml.Node) error {
 	return nil
 }
 
-var actions = []string{"goto", "play", "hangup", "transfer", "conference", "record", "echo", "webhook"}
+var actions = []string{"goto", "play", "hangup", "transfer", "bridge", "retrieve", "conference", "record", "echo", "webhook"}
 
 // LoadMenu reads and validates the menu file at path.
 func LoadMenu(path string) (*Menu, error) {
@@ -147,6 +155,17 @@ func LoadMenu(path string) (*Menu, error) {
 // nodes that never waits for input is an error with file, line and key.
 func ParseMenu(file string, b []byte) (*Menu, error) {
 	m := &Menu{file: file}
+	// yaml.v3's KnownFields does not reach into types with their own
+	// UnmarshalYAML (Node, Action decode through yaml.Node.Decode, which
+	// ignores unknown keys), so every mapping is checked against the
+	// struct it fills first.
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("ivr: menu %s: %w", file, err)
+	}
+	if err := m.checkKeys(&doc, reflect.TypeFor[Menu](), ""); err != nil {
+		return nil, err
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(m); err != nil {
@@ -156,6 +175,78 @@ func ParseMenu(file string, b []byte) (*Menu, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// checkKeys rejects a key of a YAML mapping that names no field of the
+// struct t it decodes into, with its line and dotted path. Values of the
+// wrong kind are left to the decoder.
+func (m *Menu) checkKeys(n *yaml.Node, t reflect.Type, path string) error {
+	for n.Kind == yaml.DocumentNode || n.Kind == yaml.AliasNode {
+		if n.Kind == yaml.AliasNode {
+			n = n.Alias
+		} else if len(n.Content) == 1 {
+			n = n.Content[0]
+		} else {
+			return nil
+		}
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	join := func(k string) string {
+		if path == "" {
+			return k
+		}
+		return path + "." + k
+	}
+	switch {
+	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			f, ok := yamlField(t, k.Value)
+			if !ok {
+				return m.errf(k.Line, join(k.Value), "unknown key (want one of %s)", strings.Join(yamlKeys(t), ", "))
+			}
+			if err := m.checkKeys(v, f.Type, join(k.Value)); err != nil {
+				return err
+			}
+		}
+	case t.Kind() == reflect.Map && n.Kind == yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if err := m.checkKeys(n.Content[i+1], t.Elem(), join(n.Content[i].Value)); err != nil {
+				return err
+			}
+		}
+	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
+		for i, v := range n.Content {
+			if err := m.checkKeys(v, t.Elem(), join(strconv.Itoa(i))); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// yamlField is the field of struct t whose yaml tag names key.
+func yamlField(t reflect.Type, key string) (reflect.StructField, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if name, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); f.IsExported() && name == key && name != "-" {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+// yamlKeys lists the keys struct t accepts.
+func yamlKeys(t reflect.Type) []string {
+	var keys []string
+	for i := range t.NumField() {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); name != "" && name != "-" {
+			keys = append(keys, name)
+		}
+	}
+	return keys
 }
 
 func (m *Menu) errf(line int, key, format string, args ...any) error {
@@ -279,9 +370,9 @@ func (m *Menu) checkAction(line int, key string, a *Action) error {
 		if a.Node == "" {
 			return m.errf(line, key+".node", "goto needs a node")
 		}
-	case "transfer":
+	case "transfer", "bridge":
 		if a.URI == "" {
-			return m.errf(line, key+".uri", "transfer needs a uri")
+			return m.errf(line, key+".uri", "%s needs a uri", a.Do)
 		}
 	case "conference":
 		if a.Room == "" {
