@@ -19,7 +19,12 @@ import "github.com/redis/go-redis/v9"
 //	tokens    hash: safe-retrieve token -> pool index
 //	last      the pool index NextFree allocated last
 //	nodes     set of the nodes that have parked calls
-//	node:<id> a node's heartbeat, with a TTL
+//	node:<id> a node's heartbeat, with a TTL; its value is the node's SIP
+//	          address (Config.Address)
+//
+// Channel "changes" (pub/sub, not a key) carries "<origin>|<pool index>"
+// after each change of an orbit: origin is the node whose operation it
+// was, or empty for the liveness sweep and restores.
 const metaCheck = `
 local m = redis.call('GET', KEYS[1])
 if not m then return {'NOMETA'} end
@@ -76,13 +81,16 @@ return {'OK', f}
 `)
 
 // claimScript removes and returns the entry at an index; a non-empty token
-// must match.
-// KEYS: meta, orbits, calls, tokens. ARGV: signature, index, token.
+// must match, and with a node id the entry must be held by that node (else
+// it returns ELSEWHERE and the owner, and changes nothing).
+// KEYS: meta, orbits, calls, tokens. ARGV: signature, index, token, and
+// optionally node.
 var claimScript = redis.NewScript(metaCheck + `
 local v = redis.call('HGET', KEYS[2], ARGV[2])
 if not v then return {'EMPTY'} end
 local e = cjson.decode(v)
 if ARGV[3] ~= '' and e.t ~= ARGV[3] then return {'SAFE'} end
+if ARGV[4] and ARGV[4] ~= '' and e.n ~= ARGV[4] then return {'ELSEWHERE', e.n} end
 redis.call('HDEL', KEYS[2], ARGV[2])
 redis.call('HDEL', KEYS[3], e.c)
 redis.call('HDEL', KEYS[4], e.t)
@@ -156,9 +164,9 @@ return {'OK', lost}
 
 // heartbeatScript refreshes a node's heartbeat and returns whether it was
 // still alive (1) or had expired (0), and the meta value ("" if missing).
-// KEYS: node key, meta. ARGV: TTL ms.
+// KEYS: node key, meta. ARGV: TTL ms, the node's address.
 var heartbeatScript = redis.NewScript(`
-local old = redis.call('SET', KEYS[1], '1', 'PX', ARGV[1], 'GET')
+local old = redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[1], 'GET')
 local m = redis.call('GET', KEYS[2])
 return {old and 1 or 0, m or ''}
 `)
