@@ -126,7 +126,20 @@ func TestRetrieveFromOtherNode(t *testing.T) {
 	hears(t, parked, musicHz, 0.8)
 	parked.StartTone(parkedHz)
 
-	rc := sbt.NewPhone(t, "bob").Dial(t, n2.svc.OrbitURI(e.Orbit))
+	// Federation rules are unchanged at node 2: a federated user gets 403.
+	bob := sbt.NewPhone(t, "bob")
+	fed, err := endpoint.NewApplication(bob.Server.Platform, endpoint.Settings{OwnerURI: "sip:eve@partner.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var re *endpoint.ResponseError
+	if err := fed.NewConversation().NewCall().Establish(ctx, n2.svc.OrbitURI(e.Orbit), endpoint.EstablishOptions{}); !errors.As(err, &re) || re.Code != 403 {
+		t.Fatalf("federated retrieve at node 2: %v, want 403", err)
+	}
+
+	rc := bob.Dial(t, n2.svc.OrbitURI(e.Orbit))
 	rc.StartTone(retrieverHz)
 	hears(t, rc, parkedHz, 0.7)
 	hears(t, parked, retrieverHz, 0.7)
@@ -168,9 +181,18 @@ func TestSafeRetrieveFromOtherNode(t *testing.T) {
 // TestOneRetrieverWinsAcrossNodes: ten phones dial the orbit of a call
 // parked on node 1 at once, five at node 1 and five at node 2: exactly one
 // is connected (and hears the parked party), the nine others get a 4xx.
+// Then again with all ten at node 2, so that every retrieval is bridged
+// and the owner's claim alone decides.
 func TestOneRetrieverWinsAcrossNodes(t *testing.T) {
 	n1, n2 := twoNodes(t, 2*time.Second)
-	parked, e := n1.parkPhone(t, sbt.NewPhone(t, "caller"))
+	t.Run("both nodes", func(t *testing.T) { oneWins(t, n1, []*nodeRig{n1, n2}) })
+	t.Run("all bridged", func(t *testing.T) { oneWins(t, n1, []*nodeRig{n2}) })
+}
+
+// oneWins parks a call on owner and has ten phones retrieve it at once,
+// phone i at nodes[i%len(nodes)].
+func oneWins(t *testing.T, owner *nodeRig, nodes []*nodeRig) {
+	parked, e := owner.parkPhone(t, sbt.NewPhone(t, "caller"))
 	parked.StartTone(parkedHz)
 	const n = 10
 	phones := make([]*sbt.Phone, n)
@@ -178,9 +200,8 @@ func TestOneRetrieverWinsAcrossNodes(t *testing.T) {
 		phones[i] = sbt.NewPhone(t, fmt.Sprint("r", i))
 	}
 	type result struct {
-		pc   *sbt.PhoneCall
-		err  error
-		node int
+		pc  *sbt.PhoneCall
+		err error
 	}
 	res := make([]result, n)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -188,14 +209,11 @@ func TestOneRetrieverWinsAcrossNodes(t *testing.T) {
 	start := make(chan struct{})
 	var wg sync.WaitGroup
 	for i, ph := range phones {
-		node := n1
-		if i%2 == 1 {
-			node = n2
-		}
+		node := nodes[i%len(nodes)]
 		wg.Go(func() {
 			<-start
 			pc, err := ph.DialContext(ctx, node.svc.OrbitURI(e.Orbit), endpoint.EstablishOptions{})
-			res[i] = result{pc, err, 1 + i%2}
+			res[i] = result{pc, err}
 		})
 	}
 	close(start)
@@ -204,17 +222,18 @@ func TestOneRetrieverWinsAcrossNodes(t *testing.T) {
 	codes := map[int]int{}
 	for i, r := range res {
 		var re *endpoint.ResponseError
+		node := nodes[i%len(nodes)].store.Node()
 		switch {
 		case r.err == nil:
 			if winner != nil {
-				t.Fatalf("two retrievers won (phone %d via node %d too)", i, r.node)
+				t.Fatalf("two retrievers won (phone %d via %s too)", i, node)
 			}
 			winner = r.pc
-			t.Logf("winner: phone %d via node %d", i, r.node)
+			t.Logf("winner: phone %d via %s", i, node)
 		case errors.As(r.err, &re) && re.Code >= 400 && re.Code < 500:
 			codes[re.Code]++
 		default:
-			t.Errorf("phone %d via node %d: %v, want success or a 4xx", i, r.node, r.err)
+			t.Errorf("phone %d via %s: %v, want success or a 4xx", i, node, r.err)
 		}
 	}
 	if winner == nil {
