@@ -104,7 +104,7 @@ func (s *Store) reconcile(ctx context.Context) error {
 	}
 	k := []string{s.k.meta, s.k.orbits, s.k.calls, s.k.tokens}
 	for _, t := range pending {
-		if _, err := s.run(ctx, "release", releaseScript, k, "", t); err != nil {
+		if _, err := s.run(ctx, "release", releaseScript, k, "", t, s.k.changes, s.node); err != nil {
 			return fail(err)
 		}
 		s.mu.Lock()

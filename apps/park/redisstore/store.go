@@ -342,7 +342,7 @@ func (s *Store) AllocateContext(ctx context.Context, directed string, e park.Ent
 		e.Token = rand.Text()
 		r, err := s.run(ctx, "allocate", allocateScript,
 			[]string{s.k.meta, s.k.orbits, s.k.calls, s.k.tokens, s.k.last, s.k.nodes, s.k.recover},
-			s.node, string(s.cfg.Allocation), s.pool.size, idx, e.Token, s.encode(e), e.CallID)
+			s.node, string(s.cfg.Allocation), s.pool.size, idx, e.Token, s.encode(e), e.CallID, s.k.changes)
 		if err != nil {
 			s.doubtful(e.Token)
 			return park.Entry{}, err
@@ -354,7 +354,6 @@ func (s *Store) AllocateContext(ctx context.Context, directed string, e park.Ent
 			s.mu.Lock()
 			s.held[i] = e
 			s.mu.Unlock()
-			s.publish(ctx, s.node, i)
 			return e, nil
 		case "DUPTOKEN":
 			continue
@@ -472,7 +471,7 @@ func (s *Store) claim(ctx context.Context, orbit, token, here string) (park.Entr
 	if !ok {
 		return park.Entry{}, fmt.Errorf("%w: %q", park.ErrNoSuchOrbit, orbit)
 	}
-	r, err := s.run(ctx, "claim", claimScript, []string{s.k.meta, s.k.orbits, s.k.calls, s.k.tokens}, i, token, here)
+	r, err := s.run(ctx, "claim", claimScript, []string{s.k.meta, s.k.orbits, s.k.calls, s.k.tokens}, i, token, here, s.k.changes, s.node)
 	if err != nil {
 		// If the claim ran, the orbit is free while this node may still
 		// hold the call: put it back (reconcile) unless the caller retries.
@@ -487,7 +486,6 @@ func (s *Store) claim(ctx context.Context, orbit, token, here string) (park.Entr
 			delete(s.held, i)
 		}
 		s.mu.Unlock()
-		s.publish(ctx, s.node, i)
 		return e, nil
 	case "ELSEWHERE":
 		owner := fmt.Sprint(r[1])
@@ -525,16 +523,12 @@ func (s *Store) ReleaseContext(ctx context.Context, orbit, token string) (bool, 
 		delete(s.held, i)
 	}
 	s.mu.Unlock()
-	r, err := s.run(ctx, "release", releaseScript, []string{s.k.meta, s.k.orbits, s.k.calls, s.k.tokens}, i, token)
+	r, err := s.run(ctx, "release", releaseScript, []string{s.k.meta, s.k.orbits, s.k.calls, s.k.tokens}, i, token, s.k.changes, s.node)
 	if err != nil {
 		s.doubtful(token)
 		return false, err
 	}
-	if fmt.Sprint(r[1]) != "1" {
-		return false, nil
-	}
-	s.publish(ctx, s.node, i)
-	return true, nil
+	return fmt.Sprint(r[1]) == "1", nil
 }
 
 // Replace implements park.Store.
@@ -559,7 +553,7 @@ func (s *Store) ReplaceContext(ctx context.Context, orbit, token string, e park.
 	for {
 		e.Token = rand.Text()
 		r, err := s.run(ctx, "replace", replaceScript, []string{s.k.meta, s.k.orbits, s.k.calls, s.k.tokens, s.k.nodes},
-			i, token, e.Token, s.encode(e), e.CallID, s.node)
+			i, token, e.Token, s.encode(e), e.CallID, s.node, s.k.changes)
 		if err != nil {
 			// If it ran, nobody knows the new token: free the orbit.
 			s.doubtful(e.Token)
@@ -570,7 +564,6 @@ func (s *Store) ReplaceContext(ctx context.Context, orbit, token string, e park.
 			s.mu.Lock()
 			s.held[i] = e
 			s.mu.Unlock()
-			s.publish(ctx, s.node, i)
 			return e, nil
 		case "DUPTOKEN":
 			continue
