@@ -106,8 +106,10 @@ func newNodeRig(t *testing.T, url, id string, cfg park.Config, releaseAfter time
 	return &nodeRig{rig: r, store: st}
 }
 
-// twoNodes starts node-1 and node-2 sharing one Redis.
+// twoNodes starts node-1 and node-2 sharing one Redis, and checks at
+// cleanup that their goroutines (pub/sub subscribers included) are gone.
 func twoNodes(t *testing.T, releaseAfter time.Duration) (*nodeRig, *nodeRig) {
+	sbt.CheckGoroutines(t) // first, so that it checks after every cleanup
 	url := startParkRedis(t)
 	return newNodeRig(t, url, "node-1", park.Config{}, releaseAfter), newNodeRig(t, url, "node-2", park.Config{}, releaseAfter)
 }
