@@ -2,6 +2,8 @@ package redisstore
 
 import (
 	"context"
+	"errors"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -49,9 +51,14 @@ func (s *Store) subscribe(ctx context.Context) {
 	if m, err := ps.Receive(ctx); err == nil {
 		_, first = m.(*redis.Subscription)
 	}
+	s.changeMu.Lock()
+	s.ps = ps
+	s.changeMu.Unlock()
 	s.wg.Go(func() {
 		<-s.stop
-		_ = ps.Close() // unblocks Receive
+		s.changeMu.Lock()
+		defer s.changeMu.Unlock()
+		_ = s.ps.Close() // unblocks Receive
 	})
 	s.wg.Go(func() { s.receive(ps, first) })
 }
@@ -59,22 +66,49 @@ func (s *Store) subscribe(ctx context.Context) {
 // receive delivers the changes of other nodes until the store stops.
 // go-redis dials again and resubscribes on the Receive after an error; a
 // new subscription confirmation then means changes may have been missed.
+// An idle subscription is pinged every ReleaseAfter/5; when even the ping
+// gets no answer within that time (a silent network path, which TCP would
+// notice only after minutes), the subscription is replaced.
 func (s *Store) receive(ps *redis.PubSub, subscribed bool) {
+	idle := s.cfg.ReleaseAfter / 5
 	backoff := 50 * time.Millisecond
-	lost := false
+	lost, pinged := false, false
 	for {
-		m, err := ps.Receive(context.Background())
+		m, err := ps.ReceiveTimeout(context.Background(), idle)
 		if err != nil {
+			select {
+			case <-s.stop:
+				return
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				if !pinged {
+					ctx, cancel := s.ctx()
+					_ = ps.Ping(ctx)
+					cancel()
+					pinged = true
+					continue
+				}
+				if !lost {
+					s.log.Warn("park: Redis change subscription silent; subscribing again")
+				}
+				if ps = s.resubscribe(ps); ps == nil {
+					return
+				}
+				lost, pinged = true, false
+				continue
+			}
 			select {
 			case <-s.stop:
 				return
 			case <-time.After(backoff):
 			}
 			backoff = min(2*backoff, time.Second)
-			lost = true
+			lost, pinged = true, false
 			continue
 		}
-		backoff = 50 * time.Millisecond
+		backoff, pinged = 50*time.Millisecond, false
 		switch m := m.(type) {
 		case *redis.Subscription:
 			if lost || !subscribed {
@@ -92,4 +126,21 @@ func (s *Store) receive(ps *redis.PubSub, subscribed bool) {
 			}
 		}
 	}
+}
+
+// resubscribe closes old and subscribes on a new connection; nil when the
+// store is stopping.
+func (s *Store) resubscribe(old *redis.PubSub) *redis.PubSub {
+	_ = old.Close()
+	s.changeMu.Lock()
+	defer s.changeMu.Unlock()
+	select {
+	case <-s.stop:
+		return nil
+	default:
+	}
+	ctx, cancel := s.ctx()
+	defer cancel()
+	s.ps = s.rdb.Subscribe(ctx, s.k.changes)
+	return s.ps
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -219,4 +220,36 @@ func TestOrbitChangesAcrossNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	cb.waitFor(t, e4.Orbit, 2*time.Second)
+}
+
+// TestSilentSubscriptionReplaced: Redis stops answering without closing
+// the connection (SIGSTOP, as a silent network path): the store's pings go
+// unanswered, it subscribes again, and once Redis answers it reports ""
+// (changes may have been missed) and then changes as before.
+func TestSilentSubscriptionReplaced(t *testing.T) {
+	const release = 2 * time.Second // pings after 400 ms of silence
+	srv := startRedis(t)
+	a := addressed(t, srv, "node-a", "127.0.0.2:5060", release)
+	b := addressed(t, srv, "node-b", "127.0.0.3:5060", release)
+	cb := watchChanges(b)
+	pid := srv.cmd.Process.Pid
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // > ping interval + answer time
+	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	cb.waitFor(t, "", 5*time.Second)
+	var e park.Entry
+	var err error
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if e, err = a.Allocate("", park.Entry{CallID: "after-silence"}); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb.waitFor(t, e.Orbit, 2*time.Second)
 }

@@ -104,6 +104,7 @@ type Store struct {
 
 	changeMu sync.Mutex
 	onChange func(orbit string)
+	ps       *redis.PubSub // the change subscription (changeMu)
 
 	once sync.Once
 	stop chan struct{}
