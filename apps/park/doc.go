@@ -46,4 +46,15 @@
 // orbits between several nodes. A store that cannot reach its server
 // refuses parks and retrievals with ErrStoreUnavailable (503 "Park Store
 // Unavailable").
+//
+// Several nodes: with a SharedStore, each node holds the media of the calls
+// it parked, and a retrieval (by orbit or safe retrieve) arriving at a node
+// that does not hold the call is bridged (b2b, presenting the retriever's
+// identity, marked with X-Park-Forwarded) to the owner node's address,
+// which the store publishes. The owner applies the usual rules again and
+// claims the orbit atomically in the store, so exactly one retriever wins on
+// any number of nodes; the losers get its 404. Nodes must trust each other
+// (platform.Config.TrustedPeers). Busy lamps subscribed through any node
+// follow the orbits of every node (SharedStore.OnOrbitChange), including
+// orbits released when a node dies.
 package park

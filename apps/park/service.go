@@ -250,6 +250,9 @@ func New(p *platform.Platform, cfg Config, opts ...Option) (*Service, error) {
 		return nil, err
 	}
 	s.wg.Go(s.runEvents)
+	if ss, ok := s.store.(SharedStore); ok {
+		ss.OnOrbitChange(s.orbitChanged)
+	}
 	if err := s.register(); err != nil {
 		_ = s.Close()
 		return nil, fmt.Errorf("park: %w", err)
@@ -572,9 +575,12 @@ func (s *Service) connect(ctx context.Context, to *endpoint.Call, pc *parkedCall
 
 // retrieve claims an orbit (token: safe retrieve) for an incoming call.
 func (s *Service) retrieve(ctx context.Context, c *endpoint.Call, orbit, token string) {
-	e, err := s.store.Claim(orbit, token)
+	e, err := s.claim(orbit, token)
 	if err != nil {
+		var ew *ElsewhereError
 		switch {
+		case errors.As(err, &ew):
+			s.bridge(ctx, c, ew, token)
 		case errors.Is(err, ErrSafeRetrieve):
 			_ = c.DeclineWithReason(ctx, sip.StatusNotFound, "Safe Retrieve Failed")
 		case errors.Is(err, ErrStoreUnavailable):
@@ -1097,6 +1103,9 @@ func (s *Service) Close() error {
 		return nil
 	}
 	s.closed = true
+	if ss, ok := s.store.(SharedStore); ok {
+		ss.OnOrbitChange(nil)
+	}
 	for _, pc := range s.parked {
 		if pc.timer != nil {
 			pc.timer.Stop()

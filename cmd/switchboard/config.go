@@ -112,6 +112,12 @@ type AppsConfig struct {
 		// Node is this node's id in a shared store (default: the host
 		// name); unique per node, stable across restarts.
 		Node string `yaml:"node"`
+		// Address is where the other nodes reach this node's park
+		// service (host:port of this node itself, not of a proxy in
+		// front), published in the shared store so that a retrieval
+		// arriving at another node is bridged here. Default: the
+		// platform's advertised host and UDP port.
+		Address string `yaml:"address"`
 		// ReleaseAfter bounds how long a dead node's orbits stay held in a
 		// shared store. Default 10s.
 		ReleaseAfter time.Duration `yaml:"release_after"`

@@ -50,8 +50,12 @@ func parkStore(p *platform.Platform, cfg Config, log *slog.Logger, checkOnly boo
 	redis.SetLogger(redisLog{plog})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	addr := c.Address
+	if addr == "" {
+		addr = p.URIHost()
+	}
 	st, err := redisstore.New(ctx, c.Store, node, redisstore.Config{Orbits: orbits, Allocation: c.Allocation,
-		ReleaseAfter: c.ReleaseAfter}, redisstore.WithLogger(plog))
+		ReleaseAfter: c.ReleaseAfter, Address: addr}, redisstore.WithLogger(plog))
 	if err != nil {
 		return nil, fmt.Errorf("apps.park.store: %w", err)
 	}

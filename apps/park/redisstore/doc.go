@@ -8,8 +8,16 @@
 // operations fail with errors wrapping park.ErrStoreUnavailable, and the
 // client reconnects by itself.
 //
+// The Store is a park.SharedStore: ClaimHere claims only a park this node
+// holds, else returns a *park.ElsewhereError with the owner's SIP address
+// (Config.Address, published as the value of its heartbeat), so that the
+// park service bridges the retriever there; every change of an orbit is
+// published on a Redis pub/sub channel, and OnOrbitChange tells the other
+// nodes (including the liveness sweep's releases), so that busy lamps work
+// through any node.
+//
 //	st, err := redisstore.New(ctx, "redis://10.0.0.5:6379/0", "node-1",
-//		redisstore.Config{Orbits: cfg.Orbits, Allocation: cfg.Allocation})
+//		redisstore.Config{Orbits: cfg.Orbits, Allocation: cfg.Allocation, Address: "10.0.0.2:5060"})
 //	if err != nil {
 //		return err
 //	}

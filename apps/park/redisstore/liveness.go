@@ -52,7 +52,7 @@ func (s *Store) ttl() time.Duration { return s.cfg.ReleaseAfter / 2 }
 // parks: Redis came back empty (a new epoch), the heartbeat had expired (the
 // survivors may have released this node's orbits), or a reply was lost.
 func (s *Store) beat(ctx context.Context) error {
-	r, err := heartbeatScript.Run(ctx, s.rdb, []string{s.k.node(s.node), s.k.meta}, s.ttl().Milliseconds()).Slice()
+	r, err := heartbeatScript.Run(ctx, s.rdb, []string{s.k.node(s.node), s.k.meta}, s.ttl().Milliseconds(), s.cfg.Address).Slice()
 	if err != nil {
 		return unavailable("heartbeat", err)
 	}
@@ -104,7 +104,7 @@ func (s *Store) reconcile(ctx context.Context) error {
 	}
 	k := []string{s.k.meta, s.k.orbits, s.k.calls, s.k.tokens}
 	for _, t := range pending {
-		if _, err := s.run(ctx, "release", releaseScript, k, "", t); err != nil {
+		if _, err := s.run(ctx, "release", releaseScript, k, "", t, s.k.changes, s.node); err != nil {
 			return fail(err)
 		}
 		s.mu.Lock()
@@ -124,6 +124,9 @@ func (s *Store) reconcile(ctx context.Context) error {
 		}
 	}
 	s.mu.Unlock()
+	for i := range snap {
+		s.publish(ctx, "", i)
+	}
 	lost, _ := r[1].([]any)
 	for _, x := range lost {
 		i, _ := strconv.Atoi(fmt.Sprint(x))
@@ -160,6 +163,7 @@ func (s *Store) reap(ctx context.Context) error {
 			for j, f := range freed {
 				i, _ := strconv.Atoi(f)
 				orbits[j] = s.pool.orbit(i)
+				s.publish(ctx, "", i)
 			}
 			s.log.Warn("park: node dead, its orbits released", "dead_node", n, "orbits", orbits)
 		}

@@ -19,7 +19,13 @@ import "github.com/redis/go-redis/v9"
 //	tokens    hash: safe-retrieve token -> pool index
 //	last      the pool index NextFree allocated last
 //	nodes     set of the nodes that have parked calls
-//	node:<id> a node's heartbeat, with a TTL
+//	node:<id> a node's heartbeat, with a TTL; its value is the node's SIP
+//	          address (Config.Address)
+//
+// Channel "changes" (pub/sub, not a key) carries "<origin>|<pool index>"
+// after each change of an orbit, published by the script that made it
+// (the sweep and restores publish from Go): origin is the node whose
+// operation it was, or empty for the liveness sweep and restores.
 const metaCheck = `
 local m = redis.call('GET', KEYS[1])
 if not m then return {'NOMETA'} end
@@ -43,7 +49,7 @@ return ARGV[1]
 // allocateScript parks an entry.
 // KEYS: meta, orbits, calls, tokens, last, nodes, recover.
 // ARGV: signature, node, policy, pool size, directed index or -1, token,
-// entry JSON, Call-ID.
+// entry JSON, Call-ID, change channel.
 var allocateScript = redis.NewScript(metaCheck + `
 if redis.call('EXISTS', KEYS[7]) == 1 then return {'RECOVERING'} end
 local cur = redis.call('HGET', KEYS[3], ARGV[8])
@@ -72,26 +78,32 @@ redis.call('HSET', KEYS[2], f, ARGV[7])
 redis.call('HSET', KEYS[3], ARGV[8], f)
 redis.call('HSET', KEYS[4], ARGV[6], f)
 redis.call('SADD', KEYS[6], ARGV[2])
+if ARGV[9] then redis.call('PUBLISH', ARGV[9], ARGV[2] .. '|' .. f) end
 return {'OK', f}
 `)
 
 // claimScript removes and returns the entry at an index; a non-empty token
-// must match.
-// KEYS: meta, orbits, calls, tokens. ARGV: signature, index, token.
+// must match, and with a node id the entry must be held by that node (else
+// it returns ELSEWHERE and the owner, and changes nothing).
+// KEYS: meta, orbits, calls, tokens. ARGV: signature, index, token, node
+// or "", change channel, origin.
 var claimScript = redis.NewScript(metaCheck + `
 local v = redis.call('HGET', KEYS[2], ARGV[2])
 if not v then return {'EMPTY'} end
 local e = cjson.decode(v)
 if ARGV[3] ~= '' and e.t ~= ARGV[3] then return {'SAFE'} end
+if ARGV[4] and ARGV[4] ~= '' and e.n ~= ARGV[4] then return {'ELSEWHERE', e.n} end
 redis.call('HDEL', KEYS[2], ARGV[2])
 redis.call('HDEL', KEYS[3], e.c)
 redis.call('HDEL', KEYS[4], e.t)
+if ARGV[5] then redis.call('PUBLISH', ARGV[5], ARGV[6] .. '|' .. ARGV[2]) end
 return {'OK', v}
 `)
 
 // releaseScript frees the index if it holds the park with this token; with
 // index "" it finds the index by token. Returns 1 if it freed.
-// KEYS: meta, orbits, calls, tokens. ARGV: signature, index or "", token.
+// KEYS: meta, orbits, calls, tokens. ARGV: signature, index or "", token,
+// change channel, origin.
 var releaseScript = redis.NewScript(metaCheck + `
 local i = ARGV[2]
 if i == '' then
@@ -105,13 +117,14 @@ if ARGV[3] == '' or e.t ~= ARGV[3] then return {'OK', 0} end
 redis.call('HDEL', KEYS[2], i)
 redis.call('HDEL', KEYS[3], e.c)
 redis.call('HDEL', KEYS[4], e.t)
+if ARGV[4] then redis.call('PUBLISH', ARGV[4], ARGV[5] .. '|' .. i) end
 return {'OK', 1}
 `)
 
 // replaceScript makes an index hold a new entry instead of the park with
 // the old token, without freeing it in between.
 // KEYS: meta, orbits, calls, tokens, nodes. ARGV: signature, index, old
-// token, new token, entry JSON, Call-ID, node.
+// token, new token, entry JSON, Call-ID, node, change channel.
 var replaceScript = redis.NewScript(metaCheck + `
 local v = redis.call('HGET', KEYS[2], ARGV[2])
 if not v then return {'EMPTY'} end
@@ -126,6 +139,7 @@ redis.call('HSET', KEYS[2], ARGV[2], ARGV[5])
 redis.call('HSET', KEYS[3], ARGV[6], ARGV[2])
 redis.call('HSET', KEYS[4], ARGV[4], ARGV[2])
 redis.call('SADD', KEYS[5], ARGV[7])
+if ARGV[8] then redis.call('PUBLISH', ARGV[8], ARGV[7] .. '|' .. ARGV[2]) end
 return {'OK'}
 `)
 
@@ -156,9 +170,9 @@ return {'OK', lost}
 
 // heartbeatScript refreshes a node's heartbeat and returns whether it was
 // still alive (1) or had expired (0), and the meta value ("" if missing).
-// KEYS: node key, meta. ARGV: TTL ms.
+// KEYS: node key, meta. ARGV: TTL ms, the node's address.
 var heartbeatScript = redis.NewScript(`
-local old = redis.call('SET', KEYS[1], '1', 'PX', ARGV[1], 'GET')
+local old = redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[1], 'GET')
 local m = redis.call('GET', KEYS[2])
 return {old and 1 or 0, m or ''}
 `)

@@ -36,6 +36,12 @@ type Config struct {
 	ReleaseAfter time.Duration `yaml:"release_after"`
 	// Timeout bounds each Redis operation, including dialling. Default 2s.
 	Timeout time.Duration `yaml:"timeout"`
+	// Address is where the other nodes send SIP requests for this node's
+	// park service (host:port, e.g. "10.0.0.2:5060"): a retrieval of an
+	// orbit whose call this node holds, arriving at another node, is
+	// bridged there. It is published with the heartbeat. Default none:
+	// other nodes cannot retrieve this node's parks.
+	Address string `yaml:"address"`
 	// Prefix starts every key. Default "switchboard:park:{default}:"; the
 	// braces are a Redis Cluster hash tag keeping all keys in one slot.
 	Prefix string `yaml:"prefix"`
@@ -96,15 +102,19 @@ type Store struct {
 	pending map[string]struct{} // tokens whose Allocate or Replace reply was lost
 	doubt   bool                // reconcile held with Redis at the next heartbeat
 
+	changeMu sync.Mutex
+	onChange func(orbit string)
+	ps       *redis.PubSub // the change subscription (changeMu)
+
 	once sync.Once
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
 
-var _ park.Store = (*Store)(nil)
+var _ park.SharedStore = (*Store)(nil)
 
 type keys struct {
-	meta, recover, orbits, calls, tokens, last, nodes, prefix string
+	meta, recover, orbits, calls, tokens, last, nodes, prefix, changes string
 }
 
 func (k keys) node(id string) string { return k.prefix + "node:" + id }
@@ -174,7 +184,7 @@ func New(ctx context.Context, url, node string, cfg Config, opts ...Option) (*St
 	s.sig = b.String() + string(cfg.Allocation)
 	p := cfg.Prefix
 	s.k = keys{meta: p + "meta", recover: p + "recover", orbits: p + "orbits", calls: p + "calls",
-		tokens: p + "tokens", last: p + "last", nodes: p + "nodes", prefix: p}
+		tokens: p + "tokens", last: p + "last", nodes: p + "nodes", prefix: p, changes: p + "changes"}
 
 	if _, err := s.ensureMeta(ctx); err != nil {
 		_ = s.rdb.Close()
@@ -184,6 +194,7 @@ func New(ctx context.Context, url, node string, cfg Config, opts ...Option) (*St
 		_ = s.rdb.Close()
 		return nil, err
 	}
+	s.subscribe(ctx)
 	s.wg.Go(s.loop)
 	return s, nil
 }
@@ -332,7 +343,7 @@ func (s *Store) AllocateContext(ctx context.Context, directed string, e park.Ent
 		e.Token = rand.Text()
 		r, err := s.run(ctx, "allocate", allocateScript,
 			[]string{s.k.meta, s.k.orbits, s.k.calls, s.k.tokens, s.k.last, s.k.nodes, s.k.recover},
-			s.node, string(s.cfg.Allocation), s.pool.size, idx, e.Token, s.encode(e), e.CallID)
+			s.node, string(s.cfg.Allocation), s.pool.size, idx, e.Token, s.encode(e), e.CallID, s.k.changes)
 		if err != nil {
 			s.doubtful(e.Token)
 			return park.Entry{}, err
@@ -439,11 +450,29 @@ func (s *Store) Claim(orbit, token string) (park.Entry, error) {
 // ClaimContext is Claim with a deadline. Exactly one of many claimers on
 // any nodes wins.
 func (s *Store) ClaimContext(ctx context.Context, orbit, token string) (park.Entry, error) {
+	return s.claim(ctx, orbit, token, "")
+}
+
+// ClaimHere implements park.SharedStore.
+func (s *Store) ClaimHere(orbit, token string) (park.Entry, error) {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	return s.ClaimHereContext(ctx, orbit, token)
+}
+
+// ClaimHereContext is ClaimHere with a deadline. For a park held by another
+// node it returns a *park.ElsewhereError with the address that node
+// publishes with its heartbeat ("" when it has none or is dead).
+func (s *Store) ClaimHereContext(ctx context.Context, orbit, token string) (park.Entry, error) {
+	return s.claim(ctx, orbit, token, s.node)
+}
+
+func (s *Store) claim(ctx context.Context, orbit, token, here string) (park.Entry, error) {
 	i, ok := s.pool.index(orbit)
 	if !ok {
 		return park.Entry{}, fmt.Errorf("%w: %q", park.ErrNoSuchOrbit, orbit)
 	}
-	r, err := s.run(ctx, "claim", claimScript, []string{s.k.meta, s.k.orbits, s.k.calls, s.k.tokens}, i, token)
+	r, err := s.run(ctx, "claim", claimScript, []string{s.k.meta, s.k.orbits, s.k.calls, s.k.tokens}, i, token, here, s.k.changes, s.node)
 	if err != nil {
 		// If the claim ran, the orbit is free while this node may still
 		// hold the call: put it back (reconcile) unless the caller retries.
@@ -459,6 +488,13 @@ func (s *Store) ClaimContext(ctx context.Context, orbit, token string) (park.Ent
 		}
 		s.mu.Unlock()
 		return e, nil
+	case "ELSEWHERE":
+		owner := fmt.Sprint(r[1])
+		addr, err := s.rdb.Get(ctx, s.k.node(owner)).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return park.Entry{}, unavailable("claim", err)
+		}
+		return park.Entry{}, &park.ElsewhereError{Orbit: orbit, Node: owner, Address: addr}
 	case "EMPTY":
 		return park.Entry{}, fmt.Errorf("%w: %s", park.ErrOrbitEmpty, orbit)
 	case "SAFE":
@@ -488,7 +524,7 @@ func (s *Store) ReleaseContext(ctx context.Context, orbit, token string) (bool, 
 		delete(s.held, i)
 	}
 	s.mu.Unlock()
-	r, err := s.run(ctx, "release", releaseScript, []string{s.k.meta, s.k.orbits, s.k.calls, s.k.tokens}, i, token)
+	r, err := s.run(ctx, "release", releaseScript, []string{s.k.meta, s.k.orbits, s.k.calls, s.k.tokens}, i, token, s.k.changes, s.node)
 	if err != nil {
 		s.doubtful(token)
 		return false, err
@@ -518,7 +554,7 @@ func (s *Store) ReplaceContext(ctx context.Context, orbit, token string, e park.
 	for {
 		e.Token = rand.Text()
 		r, err := s.run(ctx, "replace", replaceScript, []string{s.k.meta, s.k.orbits, s.k.calls, s.k.tokens, s.k.nodes},
-			i, token, e.Token, s.encode(e), e.CallID, s.node)
+			i, token, e.Token, s.encode(e), e.CallID, s.node, s.k.changes)
 		if err != nil {
 			// If it ran, nobody knows the new token: free the orbit.
 			s.doubtful(e.Token)
