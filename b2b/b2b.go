@@ -358,6 +358,18 @@ func (b *Call) establishLeg2(ctx context.Context, l1 *endpoint.Call, eo endpoint
 		gaveUp := false
 		select {
 		case err = <-result:
+		case <-ctx.Done():
+			// The caller gave up (CANCEL) or the ring timeout passed:
+			// answer leg 1 now, even if leg 2's INVITE, unanswered,
+			// cannot be cancelled yet; a late answer is hung up.
+			go func() {
+				if <-result == nil {
+					_ = l2.Terminate(context.Background())
+				}
+			}()
+			timer.Stop()
+			cancel()
+			return ctx.Err()
 		case <-silent:
 			// Give up on it as Kamailio does when fr_timer fires: the
 			// INVITE may still be answered (RFC 3261 lets no CANCEL go

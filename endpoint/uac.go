@@ -238,6 +238,17 @@ func (c *Call) runInvite(ctx context.Context, opts EstablishOptions) error {
 		case res := <-tx.Responses():
 			switch {
 			case res.StatusCode == 100:
+				// 100 Trying is a provisional response too: a CANCEL may
+				// follow it (RFC 3261 section 9.1).
+				if !provisional {
+					provisional = true
+					c.mu.Lock()
+					c.heardProvisional = true
+					c.mu.Unlock()
+					if done == nil && !cancelled {
+						sendCancel()
+					}
+				}
 				continue
 			case res.IsProvisional():
 				provisional = true

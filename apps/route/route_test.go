@@ -304,3 +304,42 @@ func TestSilentTargetFailsOver(t *testing.T) {
 	call.WaitTone(t, 1100, 3*time.Second)
 	call.Hangup(t)
 }
+
+// TestCallerGivesUpOnSilentTarget: a caller hanging up while the only
+// target has not answered at all is let go at once (no 32 s wait for an
+// INVITE that cannot be cancelled yet), and closing the app does not wait
+// for that INVITE either.
+func TestCallerGivesUpOnSilentTarget(t *testing.T) {
+	srv := sbt.NewServer(t)
+	hole, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hole.Close()
+	go func() {
+		buf := make([]byte, 65535)
+		for {
+			if _, _, err := hole.ReadFrom(buf); err != nil {
+				return
+			}
+		}
+	}()
+	app, err := New(srv.Platform, Config{Rules: []Rule{{Prefix: "x", Target: "sip:${user}@" + hole.LocalAddr().String()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if _, err := sbt.NewPhone(t, "alice").DialContext(ctx, srv.URI("x1"), endpoint.EstablishOptions{}); err == nil {
+		t.Fatal("the call to a silent target was answered")
+	}
+	start := time.Now()
+	done := make(chan struct{})
+	go func() { app.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close still waits for the unanswered INVITE after 5 s")
+	}
+	t.Logf("Close returned %v after the caller gave up", time.Since(start).Round(time.Millisecond))
+}
