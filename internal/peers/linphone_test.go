@@ -1,0 +1,64 @@
+package peers_test
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/switchboard-sip/switchboard/internal/peers"
+)
+
+// eventWaiter is a peer whose events a test waits for.
+type eventWaiter interface {
+	WaitEvent(ctx context.Context, typ string) (peers.Event, error)
+	URI() string
+}
+
+// wait fails the test unless w reports an event of type typ before ctx ends.
+func wait(t testing.TB, ctx context.Context, w eventWaiter, typ string) peers.Event {
+	t.Helper()
+	ev, err := w.WaitEvent(ctx, typ)
+	if err != nil {
+		t.Fatalf("%s: %v", w.URI(), err)
+	}
+	return ev
+}
+
+// TestLinphoneCallAudioThroughKamailio calls baresip from linphonec through
+// a record-routing Kamailio and checks that each side recorded the other's
+// tone and that the hang-up (an in-dialog BYE, loose-routed) reaches the
+// far end.
+func TestLinphoneCallAudioThroughKamailio(t *testing.T) {
+	t.Parallel()
+	b := peers.StartBaresip(t, peers.BaresipOptions{
+		User:       "bob",
+		AudioFile:  peers.WriteWAV(t, sine(440, 8000, 20), 8000),
+		AutoAnswer: true,
+	})
+	k := peers.StartKamailio(t, peers.KamailioOptions{Backend: "127.0.0.1:" + strconv.Itoa(b.SIPPort())})
+	l := peers.StartLinphone(t, peers.LinphoneOptions{User: "linda", AudioFile: peers.WriteWAV(t, sine(1000, 8000, 20), 8000)})
+	rec, err := l.NewRecording()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Second)
+	defer cancel()
+	if err := l.Dial(k.URI("bob")); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, ctx, b, "CALL_ESTABLISHED")
+	if ev := wait(t, ctx, l, "CALL_ESTABLISHED"); ev.ID != "1" {
+		t.Errorf("linphone's CALL_ESTABLISHED = %+v, want call 1", ev)
+	}
+	time.Sleep(2 * time.Second)
+	if err := l.Hangup(); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, ctx, b, "CALL_CLOSED")
+	wait(t, ctx, l, "CALL_CLOSED")
+	heardByL, rateL := l.RecordingSamples(t, rec)
+	heardByB, rateB := b.RecordingSamples(t)
+	assertTone(t, "linphone's recording", heardByL, rateL, 440, 1000)
+	assertTone(t, "baresip's recording", heardByB, rateB, 1000, 440)
+}
