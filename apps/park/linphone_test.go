@@ -43,6 +43,21 @@ func newParkRoute(t *testing.T, r *rig, viaKamailio bool) parkRoute {
 	return parkRoute{park: k.URI("park"), orbit: k.URI, kam: k}
 }
 
+// passedThrough fails the test unless, on the Kamailio route, the proxy saw
+// a message containing each of wants (see peers.Kamailio.Trace).
+func (pr parkRoute) passedThrough(t *testing.T, wants ...string) {
+	t.Helper()
+	if pr.kam == nil {
+		return
+	}
+	trace := strings.Join(pr.kam.Trace(), "\n")
+	for _, w := range wants {
+		if !strings.Contains(trace, w) {
+			t.Errorf("Kamailio saw no %q:\n%s", w, trace)
+		}
+	}
+}
+
 // routes runs f directly and through Kamailio, as subtests.
 func routes(t *testing.T, f func(t *testing.T, viaKamailio bool)) {
 	t.Run("direct", func(t *testing.T) { f(t, false) })
@@ -171,6 +186,9 @@ func TestLinphoneTransfereeDirectCallBlindPark(t *testing.T) {
 		if s := toneSeconds(heardByC, rateC, 900); s < minHeard {
 			t.Errorf("C heard B for %.1f s", s)
 		}
+		t.Logf("B heard %.1f s of music and %.1f s of C; C heard %.1f s of B",
+			toneSeconds(heardByB, rateB, musicHz), toneSeconds(heardByB, rateB, 1300), toneSeconds(heardByC, rateC, 900))
+		route.passedThrough(t, "INVITE "+route.park, "INVITE "+route.orbit(e.Orbit), "200 INVITE from", "BYE ")
 	})
 }
 
@@ -222,6 +240,9 @@ func TestLinphoneTransferorDirectCallBlindPark(t *testing.T) {
 		if s := toneSeconds(heardByC, rateC, 900); s < minHeard {
 			t.Errorf("C heard B for %.1f s", s)
 		}
+		t.Logf("B heard %.1f s of music and %.1f s of C; C heard %.1f s of B",
+			toneSeconds(heardByB, rateB, musicHz), toneSeconds(heardByB, rateB, 1300), toneSeconds(heardByC, rateC, 900))
+		route.passedThrough(t, "INVITE "+route.park, "INVITE "+route.orbit(e.Orbit), "200 INVITE from", "BYE ")
 	})
 }
 
@@ -283,5 +304,33 @@ func TestLinphoneRetrieveAndRepark(t *testing.T) {
 		rc := sbt.NewPhone(t, "retriever").Dial(t, r.svc.OrbitURI(again.Orbit))
 		hears(t, rc, 800, 0.7)
 		rc.Hangup(t)
+		route.passedThrough(t, "INVITE "+route.orbit(e.Orbit), "REFER ", "NOTIFY ", "200 NOTIFY from", "BYE ")
+		if route.kam != nil {
+			t.Logf("linphone's BYE came %s after its answer to the last NOTIFY", byeGap(route.kam.Trace(), l.SIPPort()))
+		}
 	})
+}
+
+// byeGap returns, from a Kamailio trace, the time between the last 200 to a
+// NOTIFY sent from port and the next BYE from that port, or "no BYE".
+func byeGap(trace []string, port int) string {
+	from := fmt.Sprintf(" from 127.0.0.1:%d ", port)
+	var last float64
+	for _, line := range trace {
+		var at float64
+		if !strings.Contains(line, from) {
+			continue
+		}
+		if _, err := fmt.Sscanf(line, "%f", &at); err != nil {
+			continue
+		}
+		f := strings.Fields(line)
+		switch {
+		case len(f) > 2 && f[1] == "200" && f[2] == "NOTIFY":
+			last = at
+		case len(f) > 1 && f[1] == "BYE" && last != 0:
+			return (time.Duration((at - last) * float64(time.Second))).Round(100 * time.Microsecond).String()
+		}
+	}
+	return "no BYE"
 }

@@ -3,6 +3,7 @@ package peers_test
 import (
 	"context"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,4 +62,10 @@ func TestLinphoneCallAudioThroughKamailio(t *testing.T) {
 	heardByB, rateB := b.RecordingSamples(t)
 	assertTone(t, "linphone's recording", heardByL, rateL, 440, 1000)
 	assertTone(t, "baresip's recording", heardByB, rateB, 1000, 440)
+	trace := strings.Join(k.Trace(), "\n")
+	for _, want := range []string{"INVITE sip:bob@", "200 INVITE from", "ACK ", "BYE ", "200 BYE from"} {
+		if !strings.Contains(trace, want) {
+			t.Errorf("Kamailio's trace has no %q:\n%s", want, trace)
+		}
+	}
 }
