@@ -58,6 +58,29 @@ func (pr parkRoute) passedThrough(t *testing.T, wants ...string) {
 	}
 }
 
+// noReferredBy fails the test unless, on the Kamailio route, every request
+// the proxy saw that contains prefix came without a Referred-By header: the
+// case of the self-park.
+func (pr parkRoute) noReferredBy(t *testing.T, prefix string) {
+	t.Helper()
+	if pr.kam == nil {
+		return
+	}
+	seen := 0
+	for _, line := range pr.kam.Trace() {
+		if !strings.Contains(line, prefix) {
+			continue
+		}
+		seen++
+		if !strings.HasSuffix(line, "Referred-By <null>") {
+			t.Errorf("the transferee's request carried Referred-By: %s", line)
+		}
+	}
+	if seen == 0 {
+		t.Errorf("Kamailio saw no %q", prefix)
+	}
+}
+
 // routes runs f directly and through Kamailio, as subtests.
 func routes(t *testing.T, f func(t *testing.T, viaKamailio bool)) {
 	t.Run("direct", func(t *testing.T) { f(t, false) })
@@ -189,6 +212,7 @@ func TestLinphoneTransfereeDirectCallBlindPark(t *testing.T) {
 		t.Logf("B heard %.1f s of music and %.1f s of C; C heard %.1f s of B",
 			toneSeconds(heardByB, rateB, musicHz), toneSeconds(heardByB, rateB, 1300), toneSeconds(heardByC, rateC, 900))
 		route.passedThrough(t, "INVITE "+route.park, "INVITE "+route.orbit(e.Orbit), "200 INVITE from", "BYE ")
+		route.noReferredBy(t, "INVITE "+route.park)
 	})
 }
 
@@ -243,6 +267,7 @@ func TestLinphoneTransferorDirectCallBlindPark(t *testing.T) {
 		t.Logf("B heard %.1f s of music and %.1f s of C; C heard %.1f s of B",
 			toneSeconds(heardByB, rateB, musicHz), toneSeconds(heardByB, rateB, 1300), toneSeconds(heardByC, rateC, 900))
 		route.passedThrough(t, "INVITE "+route.park, "INVITE "+route.orbit(e.Orbit), "200 INVITE from", "BYE ")
+		route.noReferredBy(t, "INVITE "+route.park)
 	})
 }
 

@@ -186,7 +186,7 @@ modparam("rr", "enable_full_lr", 1)
 modparam("rr", "append_fromtag", 1)
 
 request_route {
-	xlog("L_NOTICE", "peers-trace: $TV(Sn) $rm $ru from $si:$sp Call-ID $ci\n");
+	xlog("L_NOTICE", "peers-trace: $TV(Sn) $rm $ru from $si:$sp Call-ID $ci Referred-By $hdr(Referred-By)\n");
 	if (!mf_process_maxfwd_header("10")) {
 		sl_send_reply("483", "Too Many Hops");
 		exit;
@@ -253,7 +253,8 @@ func (k *Kamailio) URI(user string) string {
 }
 
 // Trace returns one line per message the proxy has received so far, oldest
-// first: "SECONDS.MICROS METHOD URI from IP:PORT Call-ID ID" for requests,
+// first: "SECONDS.MICROS METHOD URI from IP:PORT Call-ID ID Referred-By
+// VALUE" for requests (VALUE is <null> without the header),
 // "SECONDS.MICROS CODE CSEQ-METHOD from IP:PORT Call-ID ID" for replies.
 func (k *Kamailio) Trace() []string {
 	var out []string
