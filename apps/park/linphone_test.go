@@ -24,6 +24,12 @@ const (
 	minHeard    = 1.2             // seconds of a 2 s phase that must carry the tone
 )
 
+// The three linphone tests run in parallel with each other (and after
+// every serial test of the package): each spends its ten seconds mostly
+// waiting on real-time audio, so together they take about as long as the
+// longest, which keeps the package's run near two minutes. They share no
+// state; each has its own server, phones and proxy.
+
 // parkRoute is how the phones reach the park service: directly, or through
 // a record-routing Kamailio on 127.0.0.1 in front of Switchboard, as behind
 // a load balancer.
@@ -157,6 +163,7 @@ func retrieveWithBaresip(t *testing.T, ctx context.Context, r *rig, route parkRo
 // itself; it hears the music. baresip C dials the orbit; B and C hear each
 // other's tones; afterwards the orbit answers 404.
 func TestLinphoneTransfereeDirectCallBlindPark(t *testing.T) {
+	t.Parallel() // see the note above parkRoute
 	routes(t, func(t *testing.T, viaKamailio bool) {
 		r := quietRig(t)
 		route := newParkRoute(t, r, viaKamailio)
@@ -222,6 +229,7 @@ func TestLinphoneTransfereeDirectCallBlindPark(t *testing.T) {
 // carries, so B parks itself and hears the music; baresip C retrieves the
 // orbit, B and C hear each other; afterwards the orbit answers 404.
 func TestLinphoneTransferorDirectCallBlindPark(t *testing.T) {
+	t.Parallel() // see the note above parkRoute
 	routes(t, func(t *testing.T, viaKamailio bool) {
 		r := quietRig(t)
 		route := newParkRoute(t, r, viaKamailio)
@@ -279,6 +287,7 @@ func TestLinphoneTransferorDirectCallBlindPark(t *testing.T) {
 // URI, never abandoned, hear the music, and be retrievable: the retriever
 // hears its tone.
 func TestLinphoneRetrieveAndRepark(t *testing.T) {
+	t.Parallel() // see the note above parkRoute
 	routes(t, func(t *testing.T, viaKamailio bool) {
 		r := quietRig(t)
 		route := newParkRoute(t, r, viaKamailio)
