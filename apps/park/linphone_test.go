@@ -24,6 +24,12 @@ const (
 	minHeard    = 1.2             // seconds of a 2 s phase that must carry the tone
 )
 
+// The three linphone tests run in parallel with each other (and after
+// every serial test of the package): each spends its ten seconds mostly
+// waiting on real-time audio, so together they take about as long as the
+// longest, which keeps the package's run near two minutes. They share no
+// state; each has its own server, phones and proxy.
+
 // parkRoute is how the phones reach the park service: directly, or through
 // a record-routing Kamailio on 127.0.0.1 in front of Switchboard, as behind
 // a load balancer.
@@ -41,6 +47,44 @@ func newParkRoute(t *testing.T, r *rig, viaKamailio bool) parkRoute {
 	}
 	k := peers.StartKamailio(t, peers.KamailioOptions{Backend: fmt.Sprintf("127.0.0.1:%d", r.srv.Port())})
 	return parkRoute{park: k.URI("park"), orbit: k.URI, kam: k}
+}
+
+// passedThrough fails the test unless, on the Kamailio route, the proxy saw
+// a message containing each of wants (see peers.Kamailio.Trace).
+func (pr parkRoute) passedThrough(t *testing.T, wants ...string) {
+	t.Helper()
+	if pr.kam == nil {
+		return
+	}
+	trace := strings.Join(pr.kam.Trace(), "\n")
+	for _, w := range wants {
+		if !strings.Contains(trace, w) {
+			t.Errorf("Kamailio saw no %q:\n%s", w, trace)
+		}
+	}
+}
+
+// noReferredBy fails the test unless, on the Kamailio route, every request
+// the proxy saw that contains prefix came without a Referred-By header: the
+// case of the self-park.
+func (pr parkRoute) noReferredBy(t *testing.T, prefix string) {
+	t.Helper()
+	if pr.kam == nil {
+		return
+	}
+	seen := 0
+	for _, line := range pr.kam.Trace() {
+		if !strings.Contains(line, prefix) {
+			continue
+		}
+		seen++
+		if !strings.HasSuffix(line, "Referred-By <null>") {
+			t.Errorf("the transferee's request carried Referred-By: %s", line)
+		}
+	}
+	if seen == 0 {
+		t.Errorf("Kamailio saw no %q", prefix)
+	}
 }
 
 // routes runs f directly and through Kamailio, as subtests.
@@ -119,6 +163,7 @@ func retrieveWithBaresip(t *testing.T, ctx context.Context, r *rig, route parkRo
 // itself; it hears the music. baresip C dials the orbit; B and C hear each
 // other's tones; afterwards the orbit answers 404.
 func TestLinphoneTransfereeDirectCallBlindPark(t *testing.T) {
+	t.Parallel() // see the note above parkRoute
 	routes(t, func(t *testing.T, viaKamailio bool) {
 		r := quietRig(t)
 		route := newParkRoute(t, r, viaKamailio)
@@ -171,6 +216,10 @@ func TestLinphoneTransfereeDirectCallBlindPark(t *testing.T) {
 		if s := toneSeconds(heardByC, rateC, 900); s < minHeard {
 			t.Errorf("C heard B for %.1f s", s)
 		}
+		t.Logf("B heard %.1f s of music and %.1f s of C; C heard %.1f s of B",
+			toneSeconds(heardByB, rateB, musicHz), toneSeconds(heardByB, rateB, 1300), toneSeconds(heardByC, rateC, 900))
+		route.passedThrough(t, "INVITE "+route.park, "INVITE "+route.orbit(e.Orbit), "200 INVITE from", "BYE ")
+		route.noReferredBy(t, "INVITE "+route.park)
 	})
 }
 
@@ -180,6 +229,7 @@ func TestLinphoneTransfereeDirectCallBlindPark(t *testing.T) {
 // carries, so B parks itself and hears the music; baresip C retrieves the
 // orbit, B and C hear each other; afterwards the orbit answers 404.
 func TestLinphoneTransferorDirectCallBlindPark(t *testing.T) {
+	t.Parallel() // see the note above parkRoute
 	routes(t, func(t *testing.T, viaKamailio bool) {
 		r := quietRig(t)
 		route := newParkRoute(t, r, viaKamailio)
@@ -222,6 +272,10 @@ func TestLinphoneTransferorDirectCallBlindPark(t *testing.T) {
 		if s := toneSeconds(heardByC, rateC, 900); s < minHeard {
 			t.Errorf("C heard B for %.1f s", s)
 		}
+		t.Logf("B heard %.1f s of music and %.1f s of C; C heard %.1f s of B",
+			toneSeconds(heardByB, rateB, musicHz), toneSeconds(heardByB, rateB, 1300), toneSeconds(heardByC, rateC, 900))
+		route.passedThrough(t, "INVITE "+route.park, "INVITE "+route.orbit(e.Orbit), "200 INVITE from", "BYE ")
+		route.noReferredBy(t, "INVITE "+route.park)
 	})
 }
 
@@ -233,6 +287,7 @@ func TestLinphoneTransferorDirectCallBlindPark(t *testing.T) {
 // URI, never abandoned, hear the music, and be retrievable: the retriever
 // hears its tone.
 func TestLinphoneRetrieveAndRepark(t *testing.T) {
+	t.Parallel() // see the note above parkRoute
 	routes(t, func(t *testing.T, viaKamailio bool) {
 		r := quietRig(t)
 		route := newParkRoute(t, r, viaKamailio)
@@ -283,5 +338,33 @@ func TestLinphoneRetrieveAndRepark(t *testing.T) {
 		rc := sbt.NewPhone(t, "retriever").Dial(t, r.svc.OrbitURI(again.Orbit))
 		hears(t, rc, 800, 0.7)
 		rc.Hangup(t)
+		route.passedThrough(t, "INVITE "+route.orbit(e.Orbit), "REFER ", "NOTIFY ", "200 NOTIFY from", "BYE ")
+		if route.kam != nil {
+			t.Logf("linphone's BYE came %s after its answer to the last NOTIFY", byeGap(route.kam.Trace(), l.SIPPort()))
+		}
 	})
+}
+
+// byeGap returns, from a Kamailio trace, the time between the last 200 to a
+// NOTIFY sent from port and the next BYE from that port, or "no BYE".
+func byeGap(trace []string, port int) string {
+	from := fmt.Sprintf(" from 127.0.0.1:%d ", port)
+	var last float64
+	for _, line := range trace {
+		var at float64
+		if !strings.Contains(line, from) {
+			continue
+		}
+		if _, err := fmt.Sscanf(line, "%f", &at); err != nil {
+			continue
+		}
+		f := strings.Fields(line)
+		switch {
+		case len(f) > 2 && f[1] == "200" && f[2] == "NOTIFY":
+			last = at
+		case len(f) > 1 && f[1] == "BYE" && last != 0:
+			return (time.Duration((at - last) * float64(time.Second))).Round(100 * time.Microsecond).String()
+		}
+	}
+	return "no BYE"
 }

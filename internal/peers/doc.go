@@ -1,4 +1,5 @@
-// Package peers drives real third-party SIP peers (baresip and SIPp) from Go
+// Package peers drives real third-party SIP peers (baresip, SIPp, linphonec
+// and Kamailio) from Go
 // integration tests, so that Switchboard is tested against software it did
 // not write.
 //
@@ -56,4 +57,31 @@
 // exits with code 0 only when every call succeeded. It stops gracefully on
 // SIGUSR1, dumping its final statistics; the harness uses that signal to stop
 // it when the context ends or the test cleans up.
+//
+// # linphonec
+//
+// StartLinphone starts linphonec 5.1 with a private HOME (it never opens its
+// SIP port without $HOME/.local/share/linphone) and config file, and drives
+// it by writing commands to its standard input: "soundcard use files",
+// "play FILE" (the microphone), "record FILE" (received audio, for the calls
+// that start afterwards), "call URI", "answer", "transfer URI", "terminate".
+// It answers nothing a driver could wait for, so the driver parses the lines
+// it prints about calls into Events with baresip's names (CALL_INCOMING,
+// CALL_RINGING, CALL_ESTABLISHED, CALL_RTPESTAB, CALL_CLOSED). Verified on
+// this machine: IPv6 must be switched off in the config (use_ipv6=0,
+// ipv6_migration_done=1) or its SDP says c=IN IP6; sip_tcp_port=-1 would
+// mean a random port; the recordings' WAV header sizes, written at the end of
+// the call, exceed the file (by 44 bytes or more), which the driver corrects;
+// its jitter buffer breaks a tone's phase now and then, so check received
+// audio frame by frame (dsp.ToneFraction), not with one whole-file Goertzel.
+// linphonec sends its BYE about a millisecond after answering a transfer's
+// final NOTIFY (0.8 ms measured through Kamailio).
+//
+// # Kamailio
+//
+// StartKamailio runs Kamailio 5.6 in the foreground (-DD -E) as a stateless,
+// record-routing proxy in front of one backend, with a config written to a
+// private directory, on a free UDP port of 127.0.0.1. It logs one line per
+// message it receives, which Trace returns, so a test can check that a
+// dialog's requests really went through it.
 package peers

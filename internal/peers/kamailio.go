@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -80,7 +81,7 @@ func kamailioModuleDir(t testing.TB) string {
 // opts.Backend, INVITE, SUBSCRIBE and REFER are record-routed, and in-dialog
 // requests follow their Route headers (loose_route), so a dialog's requests
 // in both directions pass through the proxy. Replies follow their Via
-// headers. It returns once the proxy's port is open; the process is stopped
+// headers. Every message received is logged for Trace. It returns once the proxy's port is open; the process is stopped
 // when the test ends, and its log written with t.Log if the test failed.
 func StartKamailio(t testing.TB, opts KamailioOptions) *Kamailio {
 	t.Helper()
@@ -185,6 +186,7 @@ modparam("rr", "enable_full_lr", 1)
 modparam("rr", "append_fromtag", 1)
 
 request_route {
+	xlog("L_NOTICE", "peers-trace: $TV(Sn) $rm $ru from $si:$sp Call-ID $ci Referred-By $hdr(Referred-By)\n");
 	if (!mf_process_maxfwd_header("10")) {
 		sl_send_reply("483", "Too Many Hops");
 		exit;
@@ -213,6 +215,10 @@ request_route {
 	}
 	$du = "sip:%[4]s";
 	forward();
+}
+
+reply_route {
+	xlog("L_NOTICE", "peers-trace: $TV(Sn) $rs $rm from $si:$sp Call-ID $ci\n");
 }
 `, loopback, port, modDir, backend)
 }
@@ -244,6 +250,20 @@ func (k *Kamailio) Port() int { return k.port }
 // sip:park@127.0.0.1:port.
 func (k *Kamailio) URI(user string) string {
 	return "sip:" + user + "@" + k.Addr()
+}
+
+// Trace returns one line per message the proxy has received so far, oldest
+// first: "SECONDS.MICROS METHOD URI from IP:PORT Call-ID ID Referred-By
+// VALUE" for requests (VALUE is <null> without the header),
+// "SECONDS.MICROS CODE CSEQ-METHOD from IP:PORT Call-ID ID" for replies.
+func (k *Kamailio) Trace() []string {
+	var out []string
+	for _, line := range strings.Split(k.Log(), "\n") {
+		if _, msg, ok := strings.Cut(line, "peers-trace: "); ok {
+			out = append(out, msg)
+		}
+	}
+	return out
 }
 
 // Log returns everything Kamailio has written so far.
