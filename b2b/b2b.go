@@ -354,6 +354,15 @@ func (b *Call) establishLeg2(ctx context.Context, l1 *endpoint.Call, eo endpoint
 		}
 		result := make(chan error, 1)
 		go func() { result <- l2.Establish(actx, dest, ao) }()
+		// abandon leaves the attempt to finish on its own; a late answer
+		// is hung up at once.
+		abandon := func() {
+			go func() {
+				if <-result == nil {
+					_ = l2.Terminate(context.Background())
+				}
+			}()
+		}
 		var err error
 		gaveUp := false
 		select {
@@ -362,11 +371,7 @@ func (b *Call) establishLeg2(ctx context.Context, l1 *endpoint.Call, eo endpoint
 			// The caller gave up (CANCEL) or the ring timeout passed:
 			// answer leg 1 now, even if leg 2's INVITE, unanswered,
 			// cannot be cancelled yet; a late answer is hung up.
-			go func() {
-				if <-result == nil {
-					_ = l2.Terminate(context.Background())
-				}
-			}()
+			abandon()
 			timer.Stop()
 			cancel()
 			return ctx.Err()
@@ -377,11 +382,7 @@ func (b *Call) establishLeg2(ctx context.Context, l1 *endpoint.Call, eo endpoint
 			// up at once.
 			gaveUp = true
 			cancel()
-			go func() {
-				if <-result == nil {
-					_ = l2.Terminate(context.Background())
-				}
-			}()
+			abandon()
 		}
 		timer.Stop()
 		cancel()

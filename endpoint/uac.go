@@ -210,6 +210,20 @@ func (c *Call) runInvite(ctx context.Context, opts EstablishOptions) error {
 	timeout := time.NewTimer(64 * c.p.Config().T1)
 	timeout.Stop()
 	done := ctx.Done()
+	// heardProvisional notes the first provisional response: from now on
+	// the INVITE can be cancelled, at once if ctx is already done.
+	heardProvisional := func() {
+		if provisional {
+			return
+		}
+		provisional = true
+		c.mu.Lock()
+		c.heardProvisional = true
+		c.mu.Unlock()
+		if done == nil && !cancelled { // ctx ended before it came
+			sendCancel()
+		}
+	}
 	for {
 		select {
 		case <-done:
@@ -240,24 +254,10 @@ func (c *Call) runInvite(ctx context.Context, opts EstablishOptions) error {
 			case res.StatusCode == 100:
 				// 100 Trying is a provisional response too: a CANCEL may
 				// follow it (RFC 3261 section 9.1).
-				if !provisional {
-					provisional = true
-					c.mu.Lock()
-					c.heardProvisional = true
-					c.mu.Unlock()
-					if done == nil && !cancelled {
-						sendCancel()
-					}
-				}
+				heardProvisional()
 				continue
 			case res.IsProvisional():
-				provisional = true
-				c.mu.Lock()
-				c.heardProvisional = true
-				c.mu.Unlock()
-				if done == nil && !cancelled {
-					sendCancel()
-				}
+				heardProvisional()
 				early := false
 				if len(res.Body()) > 0 {
 					early = c.earlyMedia(res) == nil
