@@ -117,7 +117,7 @@ func (s *Session) writeRTCP(to netip.AddrPort, pkts []rtcp.Packet) {
 func (s *Session) readRTCP() {
 	buf := make([]byte, 1500)
 	for {
-		n, _, err := s.rtcp.ReadFromUDPAddrPort(buf)
+		n, from, err := s.rtcp.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -130,7 +130,12 @@ func (s *Session) readRTCP() {
 			continue
 		}
 		s.rtcpRecv.Add(1)
-		s.heardFrom.Store(true)
+		if s.fromRemoteHost(from) {
+			// Only the remote's own host shows it is alive: a report
+			// from anywhere else must not re-aim a stream at a
+			// stranger's SDP address (issue 14 item 7).
+			s.heardFrom.Store(true)
+		}
 		now := time.Now()
 		ssrc := s.SSRC()
 		s.mu.Lock()

@@ -116,7 +116,8 @@ type SessionConfig struct {
 	NoLatch bool
 	// SilentPeerGrace is how long the session sends to a remote address
 	// that has shown no sign of life: once it has passed since SetRemote
-	// without an RTP or RTCP packet arriving, packets are counted in
+	// without RTP (any source when latching, the remote's host with
+	// NoLatch) or RTCP from the remote's host arriving, packets are counted in
 	// Stats.Suppressed instead of sent, until one arrives (then sending
 	// resumes, to its source when latching). A stranger's SDP cannot
 	// aim a stream at an address that never asked for it. Default 5s;
@@ -191,8 +192,9 @@ type Session struct {
 	decoded                                   atomic.Uint64
 	rtcpSent, rtcpRecv                        atomic.Uint64
 	lastRecv                                  atomic.Int64
-	// heardFrom is set by any RTP or RTCP packet received since the
-	// remote last changed (remoteSet, unix ns); see SilentPeerGrace.
+	// heardFrom is set by RTP from the remote's host (or latched to
+	// its source) and by RTCP from the remote's host, since the remote
+	// last changed (remoteSet, unix ns); see SilentPeerGrace.
 	heardFrom    atomic.Bool
 	remoteSet    atomic.Int64
 	suppressed   atomic.Uint64
@@ -425,6 +427,14 @@ func (s *Session) showSentLocked(sent []*observer, cd codec.Codec, pt uint8, pay
 	showSent(sent, s.sentPCM)
 }
 
+// fromRemoteHost reports whether a packet from from came from the host
+// RTP is sent to.
+func (s *Session) fromRemoteHost(from netip.AddrPort) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return from.Addr().Unmap() == s.remote.Addr().Unmap()
+}
+
 // silentPeerLocked reports whether the remote address has shown no sign
 // of life for longer than SilentPeerGrace; s.wmu is held.
 func (s *Session) silentPeerLocked(remote netip.AddrPort) bool {
@@ -613,7 +623,6 @@ func (s *Session) receive(p *rtp.Packet, n int, from netip.AddrPort, now time.Ti
 	s.recv.Add(1)
 	s.bytes.Add(uint64(n))
 	s.lastRecv.Store(now.UnixNano())
-	s.heardFrom.Store(true)
 
 	s.mu.Lock()
 	if !s.latched && !s.cfg.NoLatch {
@@ -622,6 +631,12 @@ func (s *Session) receive(p *rtp.Packet, n int, from netip.AddrPort, now time.Ti
 			s.log.Debug("rtp latched", "sdp", s.remote.String(), "source", from.String())
 		}
 		s.remote, s.latched = netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), true
+	}
+	if s.latched || from.Addr().Unmap() == s.remote.Addr().Unmap() {
+		// A sign of life from where we send (after latching, the
+		// source itself). Without latching, packets from another host
+		// do not vouch for the SDP's address.
+		s.heardFrom.Store(true)
 	}
 	cd, dtmfPT, cons, heard, onDTMF := s.codec, s.dtmfPT, s.cons, s.heard, s.onDTMF
 	clock := 8000
