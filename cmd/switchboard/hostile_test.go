@@ -50,7 +50,7 @@ func TestUnackedInvitesAreEnded(t *testing.T) {
 	time.Sleep(64*t1 + 300*time.Millisecond) // its transactions expire (Timer J)
 	baseG, baseFD := runtime.NumGoroutine(), openFDs(t)
 
-	oks, byes := map[string]bool{}, map[string]bool{}
+	oks, byes := map[string]time.Time{}, map[string]time.Time{}
 	done := make(chan struct{})
 	go func() { // read responses and BYEs; answer nothing
 		defer close(done)
@@ -65,9 +65,13 @@ func TestUnackedInvitesAreEnded(t *testing.T) {
 			id := header(msg, "Call-ID")
 			switch {
 			case bytes.HasPrefix(msg, []byte("SIP/2.0 200")):
-				oks[id] = true
+				if _, seen := oks[id]; !seen { // the first 200, not its retransmissions
+					oks[id] = time.Now()
+				}
 			case bytes.HasPrefix(msg, []byte("BYE ")):
-				byes[id] = true
+				if _, seen := byes[id]; !seen {
+					byes[id] = time.Now()
+				}
 			}
 			if len(byes) == n {
 				return
@@ -87,14 +91,24 @@ func TestUnackedInvitesAreEnded(t *testing.T) {
 	if len(oks) != n {
 		t.Fatalf("%d of %d INVITEs answered 200 OK", len(oks), n)
 	}
-	missing := 0
-	for id := range oks {
-		if !byes[id] {
+	missing, latest := 0, time.Duration(0)
+	for id, ok := range oks {
+		bye, ended := byes[id]
+		if !ended {
 			missing++
+			continue
 		}
+		latest = max(latest, bye.Sub(ok))
 	}
 	if missing > 0 {
 		t.Fatalf("%d of %d unACKed calls were never ended with BYE", missing, n)
+	}
+	// RFC 3261 section 13.3.1.4: the UAS gives up on the ACK after Timer H
+	// (64*T1) and ends the dialog. The margin covers a loaded CI machine.
+	const margin = 2 * time.Second
+	t.Logf("latest BYE %v after its 200 OK (Timer H %v)", latest.Round(time.Millisecond), 64*t1)
+	if latest > 64*t1+margin {
+		t.Fatalf("a BYE came %v after its 200 OK, want within Timer H (%v) + %v", latest, 64*t1, margin)
 	}
 	// The BYEs' own transactions (unanswered) end after 64*T1 too.
 	var g, fd int
