@@ -58,6 +58,16 @@ func FuzzRequestPath(f *testing.F) {
 	f.Add([]byte(strings.Replace(fuzzInvite, "Max-Forwards: 70", "Max-Forwards: 70\r\nX-Switchboard-Join: untrusted", 1)))
 	f.Add([]byte(strings.Replace(fuzzInvite, "c=IN IP4 127.0.0.1", "c=IN IP4 127.0.0.77", 1)))
 	f.Add([]byte(strings.Replace(fuzzInvite, "Max-Forwards: 70", "Max-Forwards: 70\r\nReferred-By: <sip:victim@127.0.0.9:43110>", 1)))
+	f.Add([]byte(strings.Replace(fuzzInvite, "CSeq: 1 INVITE", "CSeq: one INVITE", 1)))
+	f.Add([]byte(strings.Replace(fuzzInvite, "Max-Forwards: 70", "Max-Forwards: many", 1)))
+	f.Add([]byte(strings.Replace(fuzzInvite, "Content-Length: 95", "Content-Length: -5", 1)))
+	f.Add([]byte(strings.Replace(fuzzInvite, "Content-Length: 95", "Content-Length: 500", 1)))
+	f.Add([]byte(strings.Replace(fuzzInvite, "INVITE sip:busy@", "INVITE sip:busy\r@", 1)))
+	f.Add([]byte("REFER sip:busy@127.0.0.1 SIP/2.0\r\nRefer-To: <>\r\n\r\n"))
+	// The trusted-join hijack: a learned Call-ID and From tag replayed
+	// from another socket with a trusted-join request.
+	f.Add([]byte(strings.Replace(strings.Replace(fuzzInvite, "Max-Forwards: 70",
+		"Max-Forwards: 70\r\nX-Switchboard-Join: trusted", 1), "From: <sip:f@127.0.0.1>;tag=1", "From: <sip:nobody@evil.example>;tag=learned", 1)))
 	srv := sbt.NewServer(f)
 	ep := srv.Handle(f, "busy", endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
 		_ = c.Decline(ctx, 486)
