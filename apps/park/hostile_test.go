@@ -81,6 +81,44 @@ func TestRetrievalNeedsAVouchedSource(t *testing.T) {
 	}
 }
 
+// TestRetrievalFromATrustedSourceIsLogged: the same retrieval from a
+// source the platform trusts (loopback, as in the embedded default) is
+// served, and the log line says who took the call and from where.
+func TestRetrievalFromATrustedSourceIsLogged(t *testing.T) {
+	var logs syncBuffer
+	srv := sbt.NewServer(t, trustLoopback)
+	svc, err := park.New(srv.Platform, park.Config{}, park.WithMusic(newMusic(t), ""),
+		park.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parked := make(chan park.Entry, 1)
+	srv.Handle(t, "desk", endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
+		if c.Accept(ctx) != nil {
+			return
+		}
+		if e, err := svc.Park(ctx, c, park.ParkOptions{Parker: "sip:parker@127.0.0.1"}); err == nil {
+			parked <- e
+		}
+	}))
+	caller := sbt.NewPhone(t, "caller").Dial(t, srv.URI("desk"))
+	defer caller.Hangup(t)
+	e := <-parked
+	taker := sbt.NewPhone(t, "attendant").Dial(t, svc.OrbitURI(e.Orbit))
+	defer taker.Hangup(t)
+	caller.StartTone(700)
+	taker.WaitTone(t, 700, 5*time.Second)
+	line := ""
+	for l := range strings.SplitSeq(logs.String(), "\n") {
+		if strings.Contains(l, "park: retrieved") {
+			line = l
+		}
+	}
+	if !strings.Contains(line, "source=127.0.0.1:") || !strings.Contains(line, "attendant@") || !strings.Contains(line, "trusted_source=true") {
+		t.Fatalf("the retrieval's log line does not name source, identity and trust: %q", line)
+	}
+}
+
 // TestReferredByCannotAimRingBack: a call parked with a Referred-By that
 // the server must not believe — from an untrusted source, or naming a host
 // outside the internal domains even from a trusted one — is never rung
