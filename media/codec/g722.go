@@ -140,12 +140,7 @@ func (e *g722Encoder) encodePair(a, b int16) byte {
 	if el < 0 {
 		wd = -(el + 1)
 	}
-	i := 1
-	for ; i < 30; i++ {
-		if wd < (g722Q6[i]*e.low.det)>>12 {
-			break
-		}
-	}
+	i := g722LowInterval(wd, e.low.det)
 	var ilow int
 	if el < 0 {
 		ilow = g722ILN[i]
@@ -173,6 +168,24 @@ func (e *g722Encoder) encodePair(a, b int16) byte {
 	e.high.adaptHigh(ihigh)
 
 	return byte(ihigh<<6 | ilow)
+}
+
+// g722LowInterval quantises the magnitude wd of the lower-band difference
+// with scale factor det (block 1L): the interval is the first i in 1…29
+// whose scaled decision level exceeds wd, else 30. The levels increase with
+// i, so a binary search finds the same i as the recommendation's linear
+// scan.
+func g722LowInterval(wd, det int) int {
+	i, hi := 1, 30
+	for i < hi {
+		m := (i + hi) / 2
+		if wd < (g722Q6[m]*det)>>12 {
+			hi = m
+		} else {
+			i = m + 1
+		}
+	}
+	return i
 }
 
 // g722Decoder decodes the octets of one continuous G.722 stream to 16 kHz

@@ -274,6 +274,36 @@ func TestG722Extremes(t *testing.T) {
 	}
 }
 
+// The binary search of the lower-band quantiser gives the interval the
+// recommendation's linear scan gives, for every scale factor the
+// adaptation can reach and every difference magnitude.
+func TestG722LowIntervalMatchesLinearScan(t *testing.T) {
+	dets := map[int]bool{}
+	for nb := 0; nb <= 18432; nb++ {
+		dets[g722Scale(nb, 8)] = true
+	}
+	for det := range dets {
+		// The interval changes only at the scaled decision levels, so the
+		// magnitudes next to each level, and the extremes, cover every case.
+		wds := []int{0, 32767}
+		for _, q := range g722Q6[1:30] {
+			level := (q * det) >> 12
+			wds = append(wds, level-1, level, level+1)
+		}
+		for _, wd := range wds {
+			want := 1
+			for ; want < 30; want++ {
+				if wd < (g722Q6[want]*det)>>12 {
+					break
+				}
+			}
+			if got := g722LowInterval(wd, det); got != want {
+				t.Fatalf("det %d, wd %d: interval %d, linear scan gives %d", det, wd, got, want)
+			}
+		}
+	}
+}
+
 func TestG722AppendsAndZeroAllocs(t *testing.T) {
 	c := G722()
 	enc, dec := NewEncoder(c), NewDecoder(c)
