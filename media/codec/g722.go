@@ -68,10 +68,18 @@ func (g722Codec) Decode(dst []int16, payload []byte) []int16 {
 }
 
 // NewEncoder returns a fresh per-stream G.722 encoder.
-func (g722Codec) NewEncoder() Encoder { return Newg722Encoder() }
+func (g722Codec) NewEncoder() Encoder {
+	e := new(g722Encoder)
+	e.reset()
+	return e
+}
 
 // NewDecoder returns a fresh per-stream G.722 decoder.
-func (g722Codec) NewDecoder() Decoder { return Newg722Decoder() }
+func (g722Codec) NewDecoder() Decoder {
+	d := new(g722Decoder)
+	d.reset()
+	return d
+}
 
 // g722Encoder encodes one continuous 16 kHz stream to G.722 octets. It is
 // not safe for concurrent use.
@@ -84,14 +92,7 @@ type g722Encoder struct {
 	pending bool
 }
 
-// Newg722Encoder returns an encoder in the initial state the recommendation
-// prescribes.
-func Newg722Encoder() *g722Encoder {
-	e := new(g722Encoder)
-	e.reset()
-	return e
-}
-
+// reset puts e in the initial state the recommendation prescribes.
 func (e *g722Encoder) reset() {
 	*e = g722Encoder{}
 	e.low.det = 32
@@ -195,14 +196,7 @@ type g722Decoder struct {
 	qmf       g722QMF
 }
 
-// Newg722Decoder returns a decoder in the initial state the recommendation
-// prescribes.
-func Newg722Decoder() *g722Decoder {
-	d := new(g722Decoder)
-	d.reset()
-	return d
-}
-
+// reset puts d in the initial state the recommendation prescribes.
 func (d *g722Decoder) reset() {
 	*d = g722Decoder{}
 	d.low.det = 32
