@@ -7,9 +7,8 @@ import "strings"
 //
 // The interface separates ClockRate, the rate at which RTP timestamps
 // advance, from SampleRate, the rate of the PCM the codec consumes and
-// produces. For G.711 both are 8000; for G.722 (not yet implemented) the
-// clock rate is 8000 for historical reasons while the audio is sampled at
-// 16000. Callers that size frames, advance timestamps and resample by these
+// produces. For G.711 both are 8000; for [G722] the clock rate is 8000 for
+// historical reasons (RFC 3551) while the audio is sampled at 16000. Callers that size frames, advance timestamps and resample by these
 // two methods, and that look codecs up with [ByName], keep working when
 // another codec is added.
 //
@@ -23,7 +22,7 @@ type Codec interface {
 	// Name returns the SDP encoding name, for example "PCMU".
 	Name() string
 	// PayloadType returns the static RTP payload type: 0 for PCMU, 8 for
-	// PCMA.
+	// PCMA, 9 for G722.
 	PayloadType() uint8
 	// ClockRate returns the RTP clock rate in Hz.
 	ClockRate() int
@@ -85,13 +84,15 @@ func NewDecoder(c Codec) Decoder {
 }
 
 // ByName returns the codec whose SDP encoding name is name, compared
-// case-insensitively. It knows "PCMU" and "PCMA".
+// case-insensitively. It knows "PCMU", "PCMA" and "G722".
 func ByName(name string) (Codec, bool) {
 	switch {
 	case strings.EqualFold(name, "PCMU"):
 		return PCMU(), true
 	case strings.EqualFold(name, "PCMA"):
 		return PCMA(), true
+	case strings.EqualFold(name, "G722"):
+		return G722(), true
 	}
 	return nil, false
 }

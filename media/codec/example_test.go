@@ -41,3 +41,38 @@ func ExampleByName() {
 	// PCMA: payload type 8, 8000 Hz audio
 	// opus unsupported
 }
+
+// G.722 keeps ADPCM state from packet to packet, so each stream takes its
+// own encoder and decoder. 20 ms of 16 kHz audio is 320 samples, 160
+// octets on the wire and 160 ticks of the 8 kHz RTP clock. A 6 kHz tone,
+// which 8 kHz G.711 cannot carry at all, comes through.
+func ExampleG722() {
+	c := codec.G722()
+	enc := codec.NewEncoder(c) // one per outgoing stream
+	dec := codec.NewDecoder(c) // one per incoming stream
+
+	// sin(2π·6000·n/16000) repeats every 8 samples.
+	sine6k := [8]int16{0, 7071, -10000, 7071, 0, -7071, 10000, -7071}
+	var sent, heard []int16
+	for packet := range 10 { // 200 ms
+		pcm := make([]int16, 320)
+		for i := range pcm {
+			pcm[i] = sine6k[(packet*320+i)%8]
+		}
+		sent = append(sent, pcm...)
+		payload := enc.Encode(nil, pcm)
+		heard = dec.Decode(heard, payload)
+		if packet == 0 {
+			fmt.Printf("%s pt=%d clock=%d Hz audio=%d Hz: %d samples -> %d octets\n",
+				c.Name(), c.PayloadType(), c.ClockRate(), c.SampleRate(), len(pcm), len(payload))
+		}
+	}
+	// The filter bank delays the audio by 22 samples.
+	end := len(heard)
+	fmt.Println("sent:", sent[end-8-22:end-22])
+	fmt.Println("heard:", heard[end-8:])
+	// Output:
+	// G722 pt=9 clock=8000 Hz audio=16000 Hz: 320 samples -> 160 octets
+	// sent: [-10000 7071 0 -7071 10000 -7071 0 7071]
+	// heard: [-9691 6821 -120 -6434 9123 -6437 -8 6487]
+}

@@ -314,7 +314,7 @@ func TestCodecMetadata(t *testing.T) {
 			}
 		})
 	}
-	for _, name := range []string{"", "G722", "opus", "PCM"} {
+	for _, name := range []string{"", "G.722", "G7221", "opus", "PCM"} { // G722 itself: TestG722Metadata
 		if _, ok := ByName(name); ok {
 			t.Errorf("ByName(%q) found a codec", name)
 		}
