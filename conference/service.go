@@ -38,7 +38,9 @@ type Config struct {
 	// Jitter configures each participant's jitter buffer.
 	Jitter media.JitterConfig `yaml:"jitter"`
 	// RTPTimeout removes a participant whose RTP stopped for this long
-	// (it vanished without BYE). Default 60s; negative disables it.
+	// (it vanished without BYE). Default: the platform's call default
+	// (platform.WithCallDefaults: the server's calls.rtp_timeout), else
+	// 60s; negative disables it.
 	RTPTimeout time.Duration `yaml:"rtp_timeout"`
 }
 
@@ -90,6 +92,9 @@ func New(p *platform.Platform, cfg Config, opts ...Option) (*Service, error) {
 	}
 	if cfg.TrustedOnlyGrace == 0 {
 		cfg.TrustedOnlyGrace = 30 * time.Second
+	}
+	if cfg.RTPTimeout == 0 {
+		cfg.RTPTimeout = p.CallDefaults().RTPTimeout
 	}
 	if cfg.RTPTimeout == 0 {
 		cfg.RTPTimeout = 60 * time.Second

@@ -51,8 +51,9 @@ type Settings struct {
 	TrustedOnly bool `yaml:"trusted_only"`
 
 	// SessionExpires is the RFC 4028 session interval offered on outgoing
-	// calls and accepted on incoming ones. Default 1800s; negative
-	// disables session timers.
+	// calls and accepted on incoming ones. Default: the platform's
+	// (platform.WithCallDefaults), else 1800s; negative disables session
+	// timers.
 	SessionExpires time.Duration `yaml:"session_expires"`
 	// MinSessionExpires is the smallest session interval accepted from a
 	// peer; smaller requests get 422 with Min-SE (RFC 4028 section 8).
@@ -64,8 +65,8 @@ type Settings struct {
 	// detected in-band.
 	Codecs []string `yaml:"codecs"`
 	// RTPTimeout ends a call with BYE when no RTP arrives for this long
-	// while the remote side is expected to send. Default 30s; negative
-	// disables it.
+	// while the remote side is expected to send. Default: the platform's
+	// (platform.WithCallDefaults), else 30s; negative disables it.
 	RTPTimeout time.Duration `yaml:"rtp_timeout"`
 }
 
@@ -130,8 +131,17 @@ func newEndpoint(p *platform.Platform, k Kind, s Settings) (*Endpoint, error) {
 		}
 		e.phone = &ph
 	}
+	// Unset timers take the platform's (the server's calls: section),
+	// then the endpoint's own defaults.
+	pd := p.CallDefaults()
+	if e.settings.SessionExpires == 0 {
+		e.settings.SessionExpires = pd.SessionExpires
+	}
 	if e.settings.SessionExpires == 0 {
 		e.settings.SessionExpires = 1800 * time.Second
+	}
+	if e.settings.RTPTimeout == 0 {
+		e.settings.RTPTimeout = pd.RTPTimeout
 	}
 	if e.formats, err = formatsFor(s.Codecs); err != nil {
 		return nil, err

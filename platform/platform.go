@@ -118,6 +118,7 @@ func CheckOnly() Option { return func(p *Platform) { p.checkOnly = true } }
 type Platform struct {
 	cfg     Config
 	log     *slog.Logger
+	calls   CallDefaults // for endpoints (calls.go)
 	ua      *sipgo.UserAgent
 	srv     *sipgo.Server
 	cli     *sipgo.Client

@@ -268,7 +268,9 @@ func New(p *platform.Platform, cfg Config, opts ...Option) (*Service, error) {
 func (s *Service) register() error {
 	host := s.p.Host()
 	add := func(st endpoint.Settings, h endpoint.Handler, other platform.Handler) error {
-		st.RTPTimeout = 60 * time.Second
+		if st.RTPTimeout = s.p.CallDefaults().RTPTimeout; st.RTPTimeout == 0 {
+			st.RTPTimeout = 60 * time.Second // unless the server says otherwise (calls.rtp_timeout)
+		}
 		ep, err := endpoint.NewApplication(s.p, st)
 		if err != nil {
 			return err

@@ -26,7 +26,6 @@ import (
 	"time"
 
 	"github.com/switchboard-sip/switchboard/admin"
-	"github.com/switchboard-sip/switchboard/apps"
 	"github.com/switchboard-sip/switchboard/apps/announce"
 	"github.com/switchboard-sip/switchboard/apps/echo"
 	"github.com/switchboard-sip/switchboard/apps/holdmusic"
@@ -127,7 +126,9 @@ type Server struct {
 // newServer builds the platform and puts the apps of the dial plan on it.
 // On failure it closes the platform, which closes the apps started so far.
 func newServer(cfg Config, log *slog.Logger, opts ...platform.Option) (*Server, error) {
-	p, err := platform.New(cfg.Platform, append([]platform.Option{platform.WithLogger(log)}, opts...)...)
+	p, err := platform.New(cfg.Platform, append([]platform.Option{platform.WithLogger(log),
+		platform.WithCallDefaults(platform.CallDefaults{SessionExpires: cfg.Calls.SessionExpires, RTPTimeout: cfg.Calls.RTPTimeout})},
+		opts...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -154,15 +155,14 @@ func (s *Server) startApps(log *slog.Logger) error {
 		errs = append(errs, cfg.explain(key, err))
 		return !s.checkOnly
 	}
-	timers := apps.WithCallTimers(cfg.Calls.SessionExpires, cfg.Calls.RTPTimeout)
 	var err error
 	if cfg.Apps.Echo.User != "" {
-		if s.Echo, err = echo.New(p, cfg.Apps.Echo, timers); failed("apps.echo", err) {
+		if s.Echo, err = echo.New(p, cfg.Apps.Echo); failed("apps.echo", err) {
 			return errors.Join(errs...)
 		}
 	}
 	if cfg.Apps.Hello.User != "" {
-		if s.Hello, err = announce.New(p, cfg.Apps.Hello, timers); failed("apps.hello", err) {
+		if s.Hello, err = announce.New(p, cfg.Apps.Hello); failed("apps.hello", err) {
 			return errors.Join(errs...)
 		}
 	}
