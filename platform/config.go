@@ -82,6 +82,16 @@ type Config struct {
 	// over the cap is closed as soon as it is accepted. Default 64;
 	// negative disables.
 	MaxConnsPerSource int `yaml:"max_conns_per_source"`
+	// SocketBuffer is the kernel receive and send buffer, in bytes, asked
+	// for on each SIP UDP listener this platform binds (SO_RCVBUF and
+	// SO_SNDBUF). The kernel's default (212,992 bytes on Debian) holds
+	// about 300 requests; a burst of a few thousand calls a second
+	// overflows it and the drops come back as retransmissions. Linux
+	// grants at most net.core.rmem_max / wmem_max: the value granted is
+	// logged at start-up. Default 4194304 (4 MiB); negative keeps the
+	// kernel's default. Sockets passed in with WithUDPConn are left as
+	// they are.
+	SocketBuffer int `yaml:"socket_buffer"`
 }
 
 // minTCPIdleTimeout is the shortest accepted Config.TCPIdleTimeout: a
@@ -122,6 +132,9 @@ func (c *Config) withDefaults(haveSockets bool) Config {
 	}
 	if out.MaxConnsPerSource == 0 {
 		out.MaxConnsPerSource = 64
+	}
+	if out.SocketBuffer == 0 {
+		out.SocketBuffer = 4 << 20
 	}
 	return out
 }

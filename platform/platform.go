@@ -263,7 +263,7 @@ func (p *Platform) bind() error {
 		if err != nil {
 			return fmt.Errorf("platform: listen udp %s: %w", a, err)
 		}
-		setUDPBuffers(c)
+		p.setUDPBuffers(c)
 		p.udp = append(p.udp, c)
 	}
 	for _, a := range p.cfg.TCP {
@@ -948,18 +948,18 @@ func (p *Platform) Close() error {
 	return p.closeErr
 }
 
-// udpSocketBuffer is the receive and send buffer asked for on SIP UDP
-// listeners. The kernel default (212,992 bytes on Debian) holds about 300
-// requests: a burst of a few thousand calls a second overflows it and the
-// drops turn into retransmissions. Linux caps the request at
-// net.core.rmem_max / wmem_max (4 MiB on these machines); asking for more
-// is harmless.
-const udpSocketBuffer = 4 << 20
-
-func setUDPBuffers(c net.PacketConn) {
-	if u, ok := c.(*net.UDPConn); ok {
-		_ = u.SetReadBuffer(udpSocketBuffer)
-		_ = u.SetWriteBuffer(udpSocketBuffer)
+// setUDPBuffers asks the kernel for the configured SIP socket buffers
+// (Config.SocketBuffer) and logs what it granted.
+func (p *Platform) setUDPBuffers(c net.PacketConn) {
+	u, ok := c.(*net.UDPConn)
+	if !ok || p.cfg.SocketBuffer < 0 {
+		return
+	}
+	_ = u.SetReadBuffer(p.cfg.SocketBuffer)
+	_ = u.SetWriteBuffer(p.cfg.SocketBuffer)
+	if rcv, snd, err := socketBuffers(u); err == nil {
+		p.log.Info("sip udp socket buffers", "addr", u.LocalAddr().String(), "requested", p.cfg.SocketBuffer,
+			"receive", rcv, "send", snd)
 	}
 }
 
