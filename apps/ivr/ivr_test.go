@@ -145,6 +145,47 @@ func TestMenuDigitsInBand(t *testing.T) {
 	call.WaitTerminated(t, 3*time.Second)
 }
 
+// TestMenuSameForEveryDTMFMethod: the same menu and the same key presses
+// (6, then 4242#) lead to the same nodes whether the phone sends RFC 4733
+// events, SIP INFO or in-band tones.
+func TestMenuSameForEveryDTMFMethod(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		codecs []string // the phone's; without telephone-event, DTMF goes in-band
+		info   bool
+	}{
+		{"rfc4733", nil, false},
+		{"sip info", nil, true},
+		{"in-band", []string{"PCMU"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := startApp(t, fmt.Sprintf(menuTmpl, "sip:nobody@127.0.0.1"), ivrapp.Config{})
+			ph := switchboardtest.NewPhone(t, "dana", switchboardtest.PhoneOptions{Settings: endpoint.Settings{Codecs: tc.codecs}})
+			call := ph.Dial(t, srv.URI("ivr"))
+			send := func(keys string) {
+				t.Helper()
+				var err error
+				if tc.info {
+					err = call.SendDTMFInfo(ctx5(t), keys)
+				} else {
+					err = call.SendDTMF(ctx5(t), keys)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			call.WaitTone(t, 500, 3*time.Second)
+			send("6")
+			call.WaitTone(t, 600, 3*time.Second)
+			send("4242#")
+			call.WaitTone(t, 1000, 3*time.Second)
+			call.WaitTone(t, 1200, 3*time.Second)
+			call.WaitTerminated(t, 3*time.Second)
+		})
+	}
+}
+
 // TestMenuRecord: 4 records a message: after the beep the caller's 700 Hz
 // goes into the file, # ends it, and the caller hears it played back.
 func TestMenuRecord(t *testing.T) {
