@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/switchboard-sip/switchboard/apps"
+	"github.com/switchboard-sip/switchboard/apps/park"
 	"github.com/switchboard-sip/switchboard/b2b"
 	"github.com/switchboard-sip/switchboard/conference"
 	"github.com/switchboard-sip/switchboard/endpoint"
@@ -70,6 +71,12 @@ func WithLogger(l *slog.Logger) Option { return func(a *App) { a.log = l } }
 // the action plays the fallback.
 func WithConferences(s *conference.Service) Option { return func(a *App) { a.confs = s } }
 
+// WithPark gives the retrieve action the park service of this platform:
+// a caller is then connected to the parked call in process, with the park
+// rules applied to the caller's own identity. Without it the action dials
+// the orbit's URI, and the park service sees the IVR, not the caller.
+func WithPark(s *park.Service) Option { return func(a *App) { a.park = s } }
+
 // WithMenu sets the menu, instead of Config.Menu.
 func WithMenu(m *Menu) Option { return func(a *App) { a.menu = m } }
 
@@ -80,6 +87,7 @@ type App struct {
 	log   *slog.Logger
 	menu  *Menu
 	confs *conference.Service
+	park  *park.Service
 	hook  *webhook
 	ep    *endpoint.Endpoint
 
@@ -315,6 +323,18 @@ func (r *run) act(ctx context.Context, from string, a *Action) string {
 		uri := "sip:" + orbit + "@" + r.a.p.URIHost()
 		if a.URI != "" {
 			uri = r.expand(a.URI)
+		} else if r.a.park != nil {
+			var ew *park.ElsewhereError
+			switch err := r.a.park.Retrieve(ctx, r.c, orbit); {
+			case err == nil:
+				r.c.HandOff() // the parked call and the caller talk until either hangs up
+				return ""
+			case !errors.As(err, &ew):
+				r.log.Info("ivr: retrieve", "node", from, "orbit", orbit, "error", err)
+				r.fallback(ctx)
+				return ""
+			}
+			// Held by another node: its park address bridges to the owner.
 		}
 		r.bridge(ctx, from, uri)
 		return ""

@@ -125,6 +125,10 @@ var (
 	// this platform: as in Lync Server, conferences cannot be parked.
 	// Take the participant out of the conference (transfer it) first.
 	ErrConferenceLeg = errors.New("park: a conference leg cannot be parked")
+	// ErrRetrieveForbidden refuses a retrieval by orbit from a caller
+	// whose identity is not vouched for as internal (seed 004: federated
+	// users cannot retrieve).
+	ErrRetrieveForbidden = errors.New("park: federated users cannot retrieve")
 )
 
 // ParkState is the state of an API park (Park), as in the UCMA/Lync
@@ -604,6 +608,39 @@ func (s *Service) retrieve(ctx context.Context, c *endpoint.Call, orbit, token s
 		return
 	}
 	c.HandOff()
+}
+
+// Retrieve connects call, an answered call of this platform (an IVR's
+// caller, a bot's), to the call parked on orbit, in process: one relay
+// between the two calls' sessions, no SIP dialog to the park address.
+// The retrieval rule is the one a phone dialling the orbit meets, applied
+// to call's own caller: its source must vouch for an internal From
+// (ErrRetrieveForbidden otherwise), so an app in front of park does not
+// lend its trust to whoever called it. An empty orbit is ErrOrbitEmpty; an
+// orbit held by another node is an *ElsewhereError (dial the orbit URI
+// instead: the park address bridges to the owner). On success the two
+// calls are connected until either hangs up: the caller's handler should
+// HandOff the call and return.
+func (s *Service) Retrieve(ctx context.Context, call *endpoint.Call, orbit string) error {
+	if _, ok := ParseOrbit(s.cfg.Orbits, orbit); !ok {
+		return ErrNoSuchOrbit
+	}
+	if !s.internal(call) {
+		s.log.Info("park: retrieval refused", "orbit", orbit, "from", call.RemoteURI(),
+			"source", call.Request().Source(), "trusted_source", vouched(call), "via", "api")
+		return ErrRetrieveForbidden
+	}
+	e, err := s.claim(orbit, "")
+	if err != nil {
+		return err
+	}
+	pc := s.forget(e.Token)
+	if pc == nil {
+		return ErrOrbitEmpty
+	}
+	s.log.Info("park: retrieved", "orbit", orbit, "by", call.RemoteURI(), "source", call.Request().Source(),
+		"trusted_source", vouched(call), "via", "api")
+	return s.connect(ctx, call, pc, call.RemoteURI())
 }
 
 // vouched reports whether what c's INVITE claims about its sender (From,

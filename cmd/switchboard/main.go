@@ -207,6 +207,9 @@ func (s *Server) startApps(log *slog.Logger) error {
 		if s.Conferences != nil {
 			iopts = append(iopts, ivrapp.WithConferences(s.Conferences))
 		}
+		if s.Park != nil {
+			iopts = append(iopts, ivrapp.WithPark(s.Park))
+		}
 		if s.IVR, err = ivrapp.New(p, cfg.Apps.IVR.Config, iopts...); failed("apps.ivr", err) {
 			return errors.Join(errs...)
 		}
