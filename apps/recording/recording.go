@@ -61,6 +61,16 @@ const DefaultDir = "recordings"
 // caller that recording has begun and tests where it began.
 const BeepHz = 1400
 
+// Stop reasons the app writes into a call recording's sidecar, besides
+// the recorder's own (recorder.StopMaxDuration, recorder.StopSilence, …)
+// and "digit <StopDigit>".
+const (
+	// StopHangUp: the caller hung up.
+	StopHangUp recorder.StopReason = "hang-up"
+	// StopShutdown: the app was closed during the call.
+	StopShutdown recorder.StopReason = "shutdown"
+)
+
 var (
 	//go:embed prompts/notice.wav
 	defaultNotice []byte
@@ -292,9 +302,9 @@ func (s *Service) serveCall(ctx context.Context, c *endpoint.Call) {
 	reason := recorder.StopRequested
 	select {
 	case <-ctx.Done():
-		reason = "hang-up"
+		reason = StopHangUp
 		if s.calls.Closed() {
-			reason = "shutdown"
+			reason = StopShutdown
 		}
 	case <-digit:
 		reason = recorder.StopReason("digit " + s.cfg.StopDigit)
@@ -511,7 +521,7 @@ func (s *Service) Close() error {
 	_ = s.ep.Close()
 	for _, b := range bots {
 		if b.rec != nil {
-			_ = b.rec.Stop("shutdown")
+			_ = b.rec.Stop(StopShutdown)
 		}
 	}
 	s.calls.Close() // ends the callers' calls; their recordings complete

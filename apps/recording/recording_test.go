@@ -63,10 +63,30 @@ func waitRecordings(t *testing.T, svc *recording.Service, n int, within time.Dur
 	}
 }
 
+// readSidecar reads the sidecar of recording md from the app's directory
+// with recorder.ReadMetadata, as an application listing recordings would.
+func readSidecar(t *testing.T, svc *recording.Service, md recorder.Metadata) *recorder.Metadata {
+	t.Helper()
+	name := strings.TrimSuffix(md.Files[0].Name, ".wav") + ".json"
+	f, err := os.Open(filepath.Join(svc.Dir(), name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	side, err := recorder.ReadMetadata(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if side.ID != md.ID {
+		t.Fatalf("sidecar %s holds recording %s, want %s", name, side.ID, md.ID)
+	}
+	return side
+}
+
 // TestBaresipRecordsAMessage is the first acceptance test: baresip
 // dials sip:record@ playing 700 Hz for 5 s and hangs up. The file holds
 // the prompt's beep, then 700 Hz; its length matches the call within
-// 0.2 s; the sidecar names the caller.
+// 0.2 s; the sidecar names the caller and says the caller hung up.
 func TestBaresipRecordsAMessage(t *testing.T) {
 	srv, _, svc := newApp(t, recording.Config{})
 	bs := peers.StartBaresip(t, peers.BaresipOptions{User: "caller",
@@ -104,6 +124,9 @@ func TestBaresipRecordsAMessage(t *testing.T) {
 	}
 	if len(md.Parties) == 0 || !strings.Contains(md.Parties[0], "caller@") {
 		t.Errorf("sidecar parties %v do not name the caller", md.Parties)
+	}
+	if side := readSidecar(t, svc, md); side.StopReason != recording.StopHangUp {
+		t.Errorf("sidecar stop reason %q, want %q", side.StopReason, recording.StopHangUp)
 	}
 	t.Logf("beep at %v; recording %v for a call of %v; stop %q", beep, wav.Duration(), call, md.StopReason)
 }
