@@ -363,12 +363,30 @@ func TestBadConfig(t *testing.T) {
 	}
 }
 
+// toneWAV writes d of freq Hz (peak 0.3) as an 8 kHz WAV file: a prompt
+// a test can tell from everything else by its spectrum.
+func toneWAV(t *testing.T, freq float64, d time.Duration) string {
+	t.Helper()
+	return peers.WriteWAV(t, dsp.Sine(8000, freq, d, 0.3), 8000)
+}
+
+// heardLevel is the level of freq in the last 100 ms pc heard.
+func heardLevel(pc *sbt.PhoneCall, freq float64) float64 {
+	heard := pc.Recording()
+	return sbt.ToneLevel(heard[max(0, len(heard)-800):], 8000, freq)
+}
+
 // TestAutoRecordedConferences: with conferences.auto set, a conference
 // whose id matches is recorded from its creation (announced when
-// Announce is set: the phone hears the notice), one that does not match
-// is not; the recording ends with the conference.
+// Announce is set: the phone hears the notice, a configured 1900 Hz
+// prompt, although the bot joined before it), one that does not match
+// is not; the recording ends with the conference, for that reason.
 func TestAutoRecordedConferences(t *testing.T) {
-	_, confs, svc := newApp(t, recording.Config{Conferences: recording.ConferencesConfig{Auto: "^board-", Announce: true}})
+	const noticeHz = 1900
+	_, confs, svc := newApp(t, recording.Config{
+		Notice:      toneWAV(t, noticeHz, 1500*time.Millisecond),
+		Conferences: recording.ConferencesConfig{Auto: "^board-", Announce: true},
+	})
 	for _, id := range []string{"board-1", "lunch"} {
 		conf, err := confs.Create(id, conference.Options{})
 		if err != nil {
@@ -377,10 +395,11 @@ func TestAutoRecordedConferences(t *testing.T) {
 		pc := sbt.NewPhone(t, "member-"+id).Dial(t, conf.URI())
 		pc.StartTone(600)
 		if id == "board-1" {
-			sbt.WaitRoster(t, conf, 2, 10*time.Second) // the member and the bot
-			if len(pc.Listen(t, 1500*time.Millisecond)) == 0 {
-				t.Fatal("nothing heard")
+			pc.WaitTone(t, noticeHz, 10*time.Second) // the announcement
+			if lv := heardLevel(pc, noticeHz); lv < -25 {
+				t.Errorf("the notice heard at %.1f dB, want above -25 dB", lv)
 			}
+			sbt.WaitRoster(t, conf, 2, 10*time.Second) // the member and the bot
 		} else {
 			sbt.WaitRoster(t, conf, 1, 10*time.Second)
 			time.Sleep(500 * time.Millisecond) // time for a wrongly started bot to join
@@ -395,8 +414,64 @@ func TestAutoRecordedConferences(t *testing.T) {
 	if len(l) != 1 || l[0].ConferenceID != "board-1" {
 		t.Fatalf("recordings %+v, want one of board-1", l)
 	}
+	if l[0].StopReason != recording.StopConferenceEmpty {
+		t.Errorf("stop reason %q, want %q", l[0].StopReason, recording.StopConferenceEmpty)
+	}
 	wav := sbt.ReadRecording(t, filepath.Join(svc.Dir(), l[0].Files[0].Name))
 	if lv := sbt.ToneLevel(wav.Channel(t, 0), 8000, 600); lv < -30 {
 		t.Errorf("the member's tone at %.1f dB in the conference recording", lv)
+	}
+}
+
+// TestConferenceBotStopNotice: with Announce, a recording stopped from
+// the Go API while the participants remain is announced before the bot
+// leaves: the member hears the configured stop notice (2300 Hz) after
+// StopConference and not before, and the notice is not in the recording.
+func TestConferenceBotStopNotice(t *testing.T) {
+	const noticeHz, stopHz = 1900, 2300
+	_, confs, svc := newApp(t, recording.Config{
+		Notice:      toneWAV(t, noticeHz, 500*time.Millisecond),
+		Conferences: recording.ConferencesConfig{Announce: true, StopNotice: toneWAV(t, stopHz, time.Second)},
+	})
+	conf, err := confs.Create("y", conference.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := sbt.NewPhone(t, "member").Dial(t, conf.URI())
+	defer pc.Hangup(t)
+	pc.StartTone(600)
+	sbt.WaitRoster(t, conf, 1, 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	rec, err := svc.RecordConference(ctx, conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc.WaitTone(t, noticeHz, 10*time.Second) // the start notice
+	pc.WaitNoTone(t, noticeHz, 5*time.Second)
+	if lv := sbt.ToneLevel(pc.Recording(), 8000, stopHz); lv > -45 {
+		t.Fatalf("the stop notice (%d Hz) heard at %.1f dB before the stop", stopHz, lv)
+	}
+	pc.ResetRecording()
+	if err := svc.StopConference("y"); err != nil {
+		t.Fatal(err)
+	}
+	pc.WaitTone(t, stopHz, 10*time.Second)
+	if lv := heardLevel(pc, stopHz); lv < -25 {
+		t.Errorf("the stop notice heard at %.1f dB, want above -25 dB", lv)
+	}
+	sbt.WaitRoster(t, conf, 1, 10*time.Second) // the bot has left
+	<-rec.Done()
+	md := rec.Metadata()
+	if md.StopReason != recorder.StopRequested {
+		t.Errorf("stop reason %q, want %q", md.StopReason, recorder.StopRequested)
+	}
+	wav := sbt.ReadRecording(t, filepath.Join(svc.Dir(), md.Files[0].Name))
+	mix := wav.Channel(t, 0)
+	if lv := sbt.ToneLevel(mix, 8000, 600); lv < -30 {
+		t.Errorf("the member's tone at %.1f dB in the recording", lv)
+	}
+	if lv := sbt.ToneLevel(mix, 8000, stopHz); lv > -45 {
+		t.Errorf("the stop notice at %.1f dB in the recording, which had stopped", lv)
 	}
 }
