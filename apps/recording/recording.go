@@ -99,10 +99,15 @@ type Config struct {
 	// or unreadable file fails New, naming it.
 	Notice string `yaml:"notice"`
 	Beep   string `yaml:"beep"`
-	// MaxDuration ends a call's recording (and the call). Default 1h.
+	// MaxDuration ends a call's recording, and the app then hangs up
+	// the call, this long after recording starts (just after the
+	// answer); stop reason recorder.StopMaxDuration. A duration (YAML
+	// "90s", "1h"). Default 1h.
 	MaxDuration time.Duration `yaml:"max_duration"`
-	// SilenceTimeout ends a call's recording after this long without
-	// voice from anyone. Default 0: never.
+	// SilenceTimeout ends a call's recording, and the call, after this
+	// long without voice from anyone (the prompts count as voice; the
+	// level is the recorder's VoiceLevel, -45 dBFS); stop reason
+	// recorder.StopSilence. A duration. Default 0: never.
 	SilenceTimeout time.Duration `yaml:"silence_timeout"`
 	// StopDigit ends a call's recording when the caller presses it.
 	// Default "#".

@@ -11,6 +11,7 @@ import (
 
 	"github.com/switchboard-sip/switchboard/apps/recording"
 	"github.com/switchboard-sip/switchboard/conference"
+	"github.com/switchboard-sip/switchboard/endpoint"
 	"github.com/switchboard-sip/switchboard/internal/peers"
 	"github.com/switchboard-sip/switchboard/media/audio"
 	"github.com/switchboard-sip/switchboard/media/dsp"
@@ -474,4 +475,58 @@ func TestConferenceBotStopNotice(t *testing.T) {
 	if lv := sbt.ToneLevel(mix, 8000, stopHz); lv > -45 {
 		t.Errorf("the stop notice at %.1f dB in the recording, which had stopped", lv)
 	}
+}
+
+// TestLimitsEndCall: the app's MaxDuration and SilenceTimeout end the
+// recording and the call: the caller gets a BYE, the sidecar's stop
+// reason says which limit, and the file holds what came before it.
+func TestLimitsEndCall(t *testing.T) {
+	t.Run("max duration", func(t *testing.T) {
+		t.Parallel()
+		srv, _, svc := newApp(t, recording.Config{MaxDuration: 2 * time.Second})
+		pc := sbt.NewPhone(t, "caller").Dial(t, srv.URI("record"))
+		pc.StartTone(500) // talks all along: only the limit ends the call
+		pc.WaitTerminated(t, 15*time.Second)
+		if r := pc.Reason(); r != endpoint.ReasonRemoteHangUp {
+			t.Errorf("the caller's call ended with %q, want %q (a BYE from the app)", r, endpoint.ReasonRemoteHangUp)
+		}
+		md := waitRecordings(t, svc, 1, 10*time.Second)[0]
+		if side := readSidecar(t, svc, md); side.StopReason != recorder.StopMaxDuration {
+			t.Errorf("stop reason %q, want %q", side.StopReason, recorder.StopMaxDuration)
+		}
+		wav := sbt.ReadRecording(t, filepath.Join(svc.Dir(), md.Files[0].Name))
+		if d := wav.Duration() - 2*time.Second; d < -200*time.Millisecond || d > 200*time.Millisecond {
+			t.Errorf("recording lasts %v, want 2 s within 0.2 s", wav.Duration())
+		}
+		if lv := sbt.ToneLevel(wav.Channel(t, 0), 8000, 500); lv < -30 {
+			t.Errorf("the caller (500 Hz) at %.1f dB in the recording", lv)
+		}
+	})
+	t.Run("silence timeout", func(t *testing.T) {
+		t.Parallel()
+		srv, _, svc := newApp(t, recording.Config{SilenceTimeout: time.Second})
+		pc := sbt.NewPhone(t, "caller").Dial(t, srv.URI("record"))
+		// The caller says nothing: the call ends a second after the
+		// prompts.
+		pc.WaitTerminated(t, 15*time.Second)
+		if r := pc.Reason(); r != endpoint.ReasonRemoteHangUp {
+			t.Errorf("the caller's call ended with %q, want %q (a BYE from the app)", r, endpoint.ReasonRemoteHangUp)
+		}
+		md := waitRecordings(t, svc, 1, 10*time.Second)[0]
+		if side := readSidecar(t, svc, md); side.StopReason != recorder.StopSilence {
+			t.Errorf("stop reason %q, want %q", side.StopReason, recorder.StopSilence)
+		}
+		wav := sbt.ReadRecording(t, filepath.Join(svc.Dir(), md.Files[0].Name))
+		mix := wav.Channel(t, 0)
+		beep, ok := sbt.ToneOnset(mix, wav.SampleRate, recording.BeepHz, 0)
+		if !ok {
+			t.Fatal("no beep in the recording: the prompts did not count as voice")
+		}
+		// After the 300 ms beep, the second of silence, plus up to the
+		// recorder's 300 ms latency (the file runs to the wall-clock
+		// stop) and the voice detector's frames.
+		if tail := wav.Duration() - beep - 300*time.Millisecond; tail < 900*time.Millisecond || tail > 2*time.Second {
+			t.Errorf("recording goes on %v after the beep, want about the 1 s silence timeout", tail)
+		}
+	})
 }
