@@ -530,3 +530,46 @@ func TestLimitsEndCall(t *testing.T) {
 		}
 	})
 }
+
+// TestConfiguredPrompts: a configured notice (900 Hz, 800 ms) and beep
+// (1700 Hz, 300 ms) replace the embedded prompts: both are in the
+// recording, in that order, 200 ms apart, then the caller; the embedded
+// beep is not.
+func TestConfiguredPrompts(t *testing.T) {
+	const noticeHz, beepHz = 900, 1700
+	srv, _, svc := newApp(t, recording.Config{
+		Notice: toneWAV(t, noticeHz, 800*time.Millisecond),
+		Beep:   toneWAV(t, beepHz, 300*time.Millisecond),
+	})
+	pc := sbt.NewPhone(t, "caller").Dial(t, srv.URI("record"))
+	// The caller answers the beep (a tone during the prompts would leak
+	// into their 10 ms onset windows).
+	pc.WaitTone(t, beepHz, 10*time.Second)
+	pc.WaitNoTone(t, beepHz, 5*time.Second)
+	pc.StartTone(500)
+	pc.Listen(t, time.Second)
+	pc.Hangup(t)
+	md := waitRecordings(t, svc, 1, 10*time.Second)[0]
+	wav := sbt.ReadRecording(t, filepath.Join(svc.Dir(), md.Files[0].Name))
+	mix := wav.Channel(t, 0)
+	notice, ok := sbt.ToneOnset(mix, wav.SampleRate, noticeHz, 0)
+	if !ok {
+		t.Fatalf("no notice (%d Hz) in the recording", noticeHz)
+	}
+	beep, ok := sbt.ToneOnset(mix, wav.SampleRate, beepHz, 0)
+	if !ok {
+		t.Fatalf("no beep (%d Hz) in the recording", beepHz)
+	}
+	// The beep follows the notice's 800 ms and the 200 ms pause; on a
+	// loaded machine a frame or three of the prompt leg reach the mixer
+	// late, which shifts what follows by as much (seen: 60 ms).
+	if gap := beep - notice; gap < 940*time.Millisecond || gap > 1200*time.Millisecond {
+		t.Errorf("notice at %v, beep at %v: %v apart, want 1 s (800 ms notice, 200 ms pause)", notice, beep, gap)
+	}
+	if lv := sbt.ToneLevel(mix, 8000, recording.BeepHz); lv > -45 {
+		t.Errorf("the embedded beep (%d Hz) at %.1f dB in the recording", recording.BeepHz, lv)
+	}
+	if lv := sbt.ToneLevel(mix[min(len(mix), int((beep+400*time.Millisecond)*8000/time.Second)):], 8000, 500); lv < -25 {
+		t.Errorf("the caller (500 Hz) after the beep at %.1f dB", lv)
+	}
+}
