@@ -380,8 +380,9 @@ func heardLevel(pc *sbt.PhoneCall, freq float64) float64 {
 // TestAutoRecordedConferences: with conferences.auto set, a conference
 // whose id matches is recorded from its creation (announced when
 // Announce is set: the phone hears the notice, a configured 1900 Hz
-// prompt, although the bot joined before it), one that does not match
-// is not; the recording ends with the conference, for that reason.
+// prompt, in full, although the bot joined a second before it), one
+// that does not match is not; the recording ends with the conference,
+// for that reason.
 func TestAutoRecordedConferences(t *testing.T) {
 	const noticeHz = 1900
 	_, confs, svc := newApp(t, recording.Config{
@@ -393,12 +394,24 @@ func TestAutoRecordedConferences(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if id == "board-1" {
+			sbt.WaitRoster(t, conf, 1, 10*time.Second) // the bot, alone
+			// Not a wait for readiness: a notice played into the empty
+			// room would now be mostly over before anyone hears it.
+			time.Sleep(time.Second)
+		}
 		pc := sbt.NewPhone(t, "member-"+id).Dial(t, conf.URI())
+		pc.Record()
 		pc.StartTone(600)
 		if id == "board-1" {
 			pc.WaitTone(t, noticeHz, 10*time.Second) // the announcement
 			if lv := heardLevel(pc, noticeHz); lv < -25 {
 				t.Errorf("the notice heard at %.1f dB, want above -25 dB", lv)
+			}
+			pc.WaitNoTone(t, noticeHz, 5*time.Second)
+			heard := pc.Recording()
+			if d := time.Duration(dsp.ToneFraction(heard, 8000, noticeHz) * float64(len(heard)) / 8000 * float64(time.Second)); d < 1200*time.Millisecond {
+				t.Errorf("heard %v of the 1.5 s notice: it did not wait for the member", d)
 			}
 			sbt.WaitRoster(t, conf, 2, 10*time.Second) // the member and the bot
 		} else {
