@@ -554,7 +554,9 @@ func (s *Service) startBot(ctx context.Context, c *conference.Conference, b *bot
 	return rec, nil
 }
 
-// StopConference stops the recording of conference id; its leg leaves.
+// StopConference stops the recording of conference id; its leg leaves,
+// after playing Conferences.StopNotice with Conferences.Announce.
+// StopConference returns without waiting for the notice.
 func (s *Service) StopConference(id string) error {
 	s.mu.Lock()
 	b, ok := s.bots[id]

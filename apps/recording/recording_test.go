@@ -352,11 +352,12 @@ func TestBadConfig(t *testing.T) {
 		cfg  recording.Config
 		want string
 	}{
-		"missing dir":      {recording.Config{Dir: missingDir}, missingDir},
-		"prompt not audio": {recording.Config{Dir: t.TempDir(), Notice: notAudio}, notAudio},
-		"missing prompt":   {recording.Config{Dir: t.TempDir(), Beep: "/nonexistent/beep.wav"}, "/nonexistent/beep.wav"},
-		"bad pattern":      {recording.Config{Dir: t.TempDir(), Conferences: recording.ConferencesConfig{Auto: "("}}, "conferences.auto"},
-		"bad digit":        {recording.Config{Dir: t.TempDir(), StopDigit: "x"}, "stop digit"},
+		"missing dir":         {recording.Config{Dir: missingDir}, missingDir},
+		"prompt not audio":    {recording.Config{Dir: t.TempDir(), Notice: notAudio}, notAudio},
+		"missing prompt":      {recording.Config{Dir: t.TempDir(), Beep: "/nonexistent/beep.wav"}, "/nonexistent/beep.wav"},
+		"missing stop notice": {recording.Config{Dir: t.TempDir(), Conferences: recording.ConferencesConfig{StopNotice: "/nonexistent/stopped.wav"}}, "/nonexistent/stopped.wav"},
+		"bad pattern":         {recording.Config{Dir: t.TempDir(), Conferences: recording.ConferencesConfig{Auto: "("}}, "conferences.auto"},
+		"bad digit":           {recording.Config{Dir: t.TempDir(), StopDigit: "x"}, "stop digit"},
 	} {
 		if _, err := recording.New(srv.Platform, confs, tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want an error naming %q", name, err, tc.want)
