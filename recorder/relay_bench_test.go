@@ -71,8 +71,9 @@ func (rc *relayedCall) close() {
 // (the difference of the two phases' allocations over the frames
 // recorded) and the bytes written per second. REC_SYNC (default 1s) sets
 // the sync interval: compare with REC_SYNC=1h (no fsync or header
-// rewrite during the run) for the cost of the crash-safety policy. Runs
-// once whatever b.N:
+// rewrite during the run) for the cost of the crash-safety policy. It
+// fails when the recorded calls cost twice the unrecorded ones or more.
+// Runs once whatever b.N (bench/recording.sh runs it at 200 calls):
 //
 //	REC_CALLS=200 go test -run '^$' -bench RelayedRecordings -benchtime 1x ./recorder/
 func BenchmarkRelayedRecordings(b *testing.B) {
@@ -181,5 +182,11 @@ func BenchmarkRelayedRecordings(b *testing.B) {
 		b.ReportMetric(float64(bytes)/total.Seconds()*float64(calls), "B/s-written")
 		fmt.Fprintf(os.Stderr, "%d calls: unrecorded %.2f%% of a core per call, recorded %.2f%%; %d bytes written for %v of audio\n",
 			calls, plain*100, rec*100, bytes, total)
+		// The bound: a recorded relayed call must cost less
+		// than twice an unrecorded one.
+		if ratio := rec / plain; ratio >= 2 {
+			b.Fatalf("a recorded relayed call costs %.2f times an unrecorded one (%.2f%% against %.2f%% of a core), want under 2",
+				ratio, rec*100, plain*100)
+		}
 	}
 }

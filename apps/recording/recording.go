@@ -20,7 +20,7 @@
 //     optionally, one track per participant. Config.Conferences.Auto
 //     records every conference whose id matches a pattern, from its
 //     creation; an optional announcement tells the room when recording
-//     starts.
+//     starts and when it stops.
 //
 // Recordings land in Config.Dir (recordings/ under the working directory
 // by default) as WAV files with JSON sidecars; [Service.Recordings] lists
@@ -61,11 +61,26 @@ const DefaultDir = "recordings"
 // caller that recording has begun and tests where it began.
 const BeepHz = 1400
 
+// Stop reasons the app writes into a call recording's sidecar, besides
+// the recorder's own (recorder.StopMaxDuration, recorder.StopSilence, …)
+// and "digit <StopDigit>".
+const (
+	// StopHangUp: the caller hung up.
+	StopHangUp recorder.StopReason = "hang-up"
+	// StopShutdown: the app was closed during the call.
+	StopShutdown recorder.StopReason = "shutdown"
+	// StopConferenceEmpty: the last ordinary participant left a
+	// recorded conference.
+	StopConferenceEmpty recorder.StopReason = "conference empty"
+)
+
 var (
 	//go:embed prompts/notice.wav
 	defaultNotice []byte
 	//go:embed prompts/beep.wav
 	defaultBeep []byte
+	//go:embed prompts/stopped.wav
+	defaultStopNotice []byte
 )
 
 // Config configures the recorder app. The zero value serves
@@ -84,10 +99,15 @@ type Config struct {
 	// or unreadable file fails New, naming it.
 	Notice string `yaml:"notice"`
 	Beep   string `yaml:"beep"`
-	// MaxDuration ends a call's recording (and the call). Default 1h.
+	// MaxDuration ends a call's recording, and the app then hangs up
+	// the call, this long after recording starts (just after the
+	// answer); stop reason recorder.StopMaxDuration. A duration (YAML
+	// "90s", "1h"). Default 1h.
 	MaxDuration time.Duration `yaml:"max_duration"`
-	// SilenceTimeout ends a call's recording after this long without
-	// voice from anyone. Default 0: never.
+	// SilenceTimeout ends a call's recording, and the call, after this
+	// long without voice from anyone (the prompts count as voice; the
+	// level is the recorder's VoiceLevel, -45 dBFS); stop reason
+	// recorder.StopSilence. A duration. Default 0: never.
 	SilenceTimeout time.Duration `yaml:"silence_timeout"`
 	// StopDigit ends a call's recording when the caller presses it.
 	// Default "#".
@@ -104,9 +124,18 @@ type ConferencesConfig struct {
 	// PerParticipant adds one track per participant (labelled with the
 	// participant's URI) next to the mix, in one multi-channel file.
 	PerParticipant bool `yaml:"per_participant"`
-	// Announce plays the notice into the conference when recording
-	// starts.
+	// Announce plays Config.Notice into the conference when recording
+	// starts (as soon as an ordinary participant is there), and
+	// StopNotice when recording stops while participants remain
+	// (StopConference, Recorder.Stop or the recorder's own limits); not
+	// when the last ordinary participant leaves or the app shuts down.
+	// Default false.
 	Announce bool `yaml:"announce"`
+	// StopNotice is the WAV file (any rate, mono or stereo) announcing
+	// that recording has stopped; default: the embedded prompt
+	// ("Recording has stopped."). A missing or unreadable file fails New,
+	// naming it.
+	StopNotice string `yaml:"stop_notice"`
 }
 
 // Option configures a Service.
@@ -125,7 +154,10 @@ type Service struct {
 	ep     *endpoint.Endpoint
 	prompt []int16 // notice then beep, 8 kHz mono
 	notice []int16
-	auto   *regexp.Regexp
+	// stopNotice is Conferences.StopNotice followed by enough silence
+	// for the mixer to play it out before the bot leaves.
+	stopNotice []int16
+	auto       *regexp.Regexp
 
 	calls apps.Calls // callers of sip:record@ being served
 
@@ -139,6 +171,9 @@ type Service struct {
 type bot struct {
 	leg *endpoint.Call
 	rec *recorder.Recorder
+	// announced is closed when the start announcement is over (played,
+	// or cut short by the end of the recording); nil without Announce.
+	announced chan struct{}
 }
 
 // New loads the prompts, checks the recording directory, routes
@@ -189,6 +224,10 @@ func New(p *platform.Platform, confs *conference.Service, cfg Config, opts ...Op
 	}
 	s.prompt = append(slices.Clone(s.notice), make([]int16, 8000/5)...) // 200 ms between notice and beep
 	s.prompt = append(s.prompt, beep...)
+	if s.stopNotice, err = loadPrompt(cfg.Conferences.StopNotice, defaultStopNotice); err != nil {
+		return nil, err
+	}
+	s.stopNotice = append(s.stopNotice, make([]int16, 8000/2)...) // 500 ms: the mixer's queue drains
 	if cfg.Conferences.Auto != "" {
 		if s.auto, err = regexp.Compile(cfg.Conferences.Auto); err != nil {
 			return nil, fmt.Errorf("recording: conferences.auto: %w", err)
@@ -292,9 +331,9 @@ func (s *Service) serveCall(ctx context.Context, c *endpoint.Call) {
 	reason := recorder.StopRequested
 	select {
 	case <-ctx.Done():
-		reason = "hang-up"
+		reason = StopHangUp
 		if s.calls.Closed() {
-			reason = "shutdown"
+			reason = StopShutdown
 		}
 	case <-digit:
 		reason = recorder.StopReason("digit " + s.cfg.StopDigit)
@@ -405,11 +444,45 @@ func (s *Service) RecordConference(ctx context.Context, c *conference.Conference
 			delete(s.bots, c.ID())
 		}
 		s.mu.Unlock()
+		s.announceStop(c, b)
 		tctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = b.leg.Terminate(tctx)
 	}()
 	return rec, nil
+}
+
+// announceStop plays the stop notice into c, with Announce, when b's
+// recording has stopped while ordinary participants remain (not when
+// the conference emptied or the app is shutting down). It returns when
+// the notice is over.
+func (s *Service) announceStop(c *conference.Conference, b *bot) {
+	if b.announced == nil {
+		return
+	}
+	<-b.announced // the start notice, cut short by the stop, is over
+	switch b.rec.Metadata().StopReason {
+	case StopConferenceEmpty, StopShutdown:
+		return
+	}
+	if !hasOrdinary(c) {
+		return
+	}
+	d := time.Duration(len(s.stopNotice)) * time.Second / 8000
+	ctx, cancel := context.WithTimeout(s.calls.Context(), d+2*time.Second)
+	defer cancel()
+	_ = b.leg.Flow().Play(ctx, s.stopNotice)
+}
+
+// hasOrdinary reports whether c has a participant that is not trusted
+// (an app's leg, like the bot itself).
+func hasOrdinary(c *conference.Conference) bool {
+	for _, p := range c.Roster() {
+		if !p.Trusted {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Service) startBot(ctx context.Context, c *conference.Conference, b *bot) (*recorder.Recorder, error) {
@@ -440,23 +513,50 @@ func (s *Service) startBot(ctx context.Context, c *conference.Conference, b *bot
 	b.rec = rec
 	// The bot leaves with the last ordinary participant rather than
 	// keeping an empty room alive for the trusted-only grace.
+	present := make(chan struct{}, 1) // an ordinary participant is there
 	remove := c.OnRosterChanged(func(conference.RosterChange) {
-		for _, p := range c.Roster() {
-			if !p.Trusted {
-				return
-			}
+		if !hasOrdinary(c) {
+			go func() { _ = rec.Stop(StopConferenceEmpty) }()
+			return
 		}
-		go func() { _ = rec.Stop("conference empty") }()
+		select {
+		case present <- struct{}{}:
+		default:
+		}
 	})
 	go func() { <-rec.Done(); remove() }()
 	if s.cfg.Conferences.Announce {
-		go func() { _ = leg.Flow().Play(s.calls.Context(), s.notice) }()
+		// An automatic recording starts with the conference, before
+		// anyone is there to hear the notice: it waits for someone.
+		b.announced = make(chan struct{})
+		go func() {
+			defer close(b.announced)
+			ctx, cancel := context.WithCancel(s.calls.Context())
+			defer cancel()
+			go func() {
+				select {
+				case <-rec.Done():
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+			for !hasOrdinary(c) {
+				select {
+				case <-present:
+				case <-ctx.Done():
+					return
+				}
+			}
+			_ = leg.Flow().Play(ctx, s.notice)
+		}()
 	}
 	s.log.Info("recording: conference recording started", "conference", c.ID(), "id", rec.ID())
 	return rec, nil
 }
 
-// StopConference stops the recording of conference id; its leg leaves.
+// StopConference stops the recording of conference id; its leg leaves,
+// after playing Conferences.StopNotice with Conferences.Announce.
+// StopConference returns without waiting for the notice.
 func (s *Service) StopConference(id string) error {
 	s.mu.Lock()
 	b, ok := s.bots[id]
@@ -511,7 +611,7 @@ func (s *Service) Close() error {
 	_ = s.ep.Close()
 	for _, b := range bots {
 		if b.rec != nil {
-			_ = b.rec.Stop("shutdown")
+			_ = b.rec.Stop(StopShutdown)
 		}
 	}
 	s.calls.Close() // ends the callers' calls; their recordings complete

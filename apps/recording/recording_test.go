@@ -11,6 +11,7 @@ import (
 
 	"github.com/switchboard-sip/switchboard/apps/recording"
 	"github.com/switchboard-sip/switchboard/conference"
+	"github.com/switchboard-sip/switchboard/endpoint"
 	"github.com/switchboard-sip/switchboard/internal/peers"
 	"github.com/switchboard-sip/switchboard/media/audio"
 	"github.com/switchboard-sip/switchboard/media/dsp"
@@ -63,10 +64,30 @@ func waitRecordings(t *testing.T, svc *recording.Service, n int, within time.Dur
 	}
 }
 
+// readSidecar reads the sidecar of recording md from the app's directory
+// with recorder.ReadMetadata, as an application listing recordings would.
+func readSidecar(t *testing.T, svc *recording.Service, md recorder.Metadata) *recorder.Metadata {
+	t.Helper()
+	name := strings.TrimSuffix(md.Files[0].Name, ".wav") + ".json"
+	f, err := os.Open(filepath.Join(svc.Dir(), name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	side, err := recorder.ReadMetadata(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if side.ID != md.ID {
+		t.Fatalf("sidecar %s holds recording %s, want %s", name, side.ID, md.ID)
+	}
+	return side
+}
+
 // TestBaresipRecordsAMessage is the first acceptance test: baresip
 // dials sip:record@ playing 700 Hz for 5 s and hangs up. The file holds
 // the prompt's beep, then 700 Hz; its length matches the call within
-// 0.2 s; the sidecar names the caller.
+// 0.2 s; the sidecar names the caller and says the caller hung up.
 func TestBaresipRecordsAMessage(t *testing.T) {
 	srv, _, svc := newApp(t, recording.Config{})
 	bs := peers.StartBaresip(t, peers.BaresipOptions{User: "caller",
@@ -104,6 +125,9 @@ func TestBaresipRecordsAMessage(t *testing.T) {
 	}
 	if len(md.Parties) == 0 || !strings.Contains(md.Parties[0], "caller@") {
 		t.Errorf("sidecar parties %v do not name the caller", md.Parties)
+	}
+	if side := readSidecar(t, svc, md); side.StopReason != recording.StopHangUp {
+		t.Errorf("sidecar stop reason %q, want %q", side.StopReason, recording.StopHangUp)
 	}
 	t.Logf("beep at %v; recording %v for a call of %v; stop %q", beep, wav.Duration(), call, md.StopReason)
 }
@@ -328,11 +352,12 @@ func TestBadConfig(t *testing.T) {
 		cfg  recording.Config
 		want string
 	}{
-		"missing dir":      {recording.Config{Dir: missingDir}, missingDir},
-		"prompt not audio": {recording.Config{Dir: t.TempDir(), Notice: notAudio}, notAudio},
-		"missing prompt":   {recording.Config{Dir: t.TempDir(), Beep: "/nonexistent/beep.wav"}, "/nonexistent/beep.wav"},
-		"bad pattern":      {recording.Config{Dir: t.TempDir(), Conferences: recording.ConferencesConfig{Auto: "("}}, "conferences.auto"},
-		"bad digit":        {recording.Config{Dir: t.TempDir(), StopDigit: "x"}, "stop digit"},
+		"missing dir":         {recording.Config{Dir: missingDir}, missingDir},
+		"prompt not audio":    {recording.Config{Dir: t.TempDir(), Notice: notAudio}, notAudio},
+		"missing prompt":      {recording.Config{Dir: t.TempDir(), Beep: "/nonexistent/beep.wav"}, "/nonexistent/beep.wav"},
+		"missing stop notice": {recording.Config{Dir: t.TempDir(), Conferences: recording.ConferencesConfig{StopNotice: "/nonexistent/stopped.wav"}}, "/nonexistent/stopped.wav"},
+		"bad pattern":         {recording.Config{Dir: t.TempDir(), Conferences: recording.ConferencesConfig{Auto: "("}}, "conferences.auto"},
+		"bad digit":           {recording.Config{Dir: t.TempDir(), StopDigit: "x"}, "stop digit"},
 	} {
 		if _, err := recording.New(srv.Platform, confs, tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want an error naming %q", name, err, tc.want)
@@ -340,24 +365,56 @@ func TestBadConfig(t *testing.T) {
 	}
 }
 
+// toneWAV writes d of freq Hz (peak 0.3) as an 8 kHz WAV file: a prompt
+// a test can tell from everything else by its spectrum.
+func toneWAV(t *testing.T, freq float64, d time.Duration) string {
+	t.Helper()
+	return peers.WriteWAV(t, dsp.Sine(8000, freq, d, 0.3), 8000)
+}
+
+// heardLevel is the level of freq in the last 100 ms pc heard.
+func heardLevel(pc *sbt.PhoneCall, freq float64) float64 {
+	heard := pc.Recording()
+	return sbt.ToneLevel(heard[max(0, len(heard)-800):], 8000, freq)
+}
+
 // TestAutoRecordedConferences: with conferences.auto set, a conference
 // whose id matches is recorded from its creation (announced when
-// Announce is set: the phone hears the notice), one that does not match
-// is not; the recording ends with the conference.
+// Announce is set: the phone hears the notice, a configured 1900 Hz
+// prompt, in full, although the bot joined a second before it), one
+// that does not match is not; the recording ends with the conference,
+// for that reason.
 func TestAutoRecordedConferences(t *testing.T) {
-	_, confs, svc := newApp(t, recording.Config{Conferences: recording.ConferencesConfig{Auto: "^board-", Announce: true}})
+	const noticeHz = 1900
+	_, confs, svc := newApp(t, recording.Config{
+		Notice:      toneWAV(t, noticeHz, 1500*time.Millisecond),
+		Conferences: recording.ConferencesConfig{Auto: "^board-", Announce: true},
+	})
 	for _, id := range []string{"board-1", "lunch"} {
 		conf, err := confs.Create(id, conference.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
+		if id == "board-1" {
+			sbt.WaitRoster(t, conf, 1, 10*time.Second) // the bot, alone
+			// Not a wait for readiness: a notice played into the empty
+			// room would now be mostly over before anyone hears it.
+			time.Sleep(time.Second)
+		}
 		pc := sbt.NewPhone(t, "member-"+id).Dial(t, conf.URI())
+		pc.Record()
 		pc.StartTone(600)
 		if id == "board-1" {
-			sbt.WaitRoster(t, conf, 2, 10*time.Second) // the member and the bot
-			if len(pc.Listen(t, 1500*time.Millisecond)) == 0 {
-				t.Fatal("nothing heard")
+			pc.WaitTone(t, noticeHz, 10*time.Second) // the announcement
+			if lv := heardLevel(pc, noticeHz); lv < -25 {
+				t.Errorf("the notice heard at %.1f dB, want above -25 dB", lv)
 			}
+			pc.WaitNoTone(t, noticeHz, 5*time.Second)
+			heard := pc.Recording()
+			if d := time.Duration(dsp.ToneFraction(heard, 8000, noticeHz) * float64(len(heard)) / 8000 * float64(time.Second)); d < 1200*time.Millisecond {
+				t.Errorf("heard %v of the 1.5 s notice: it did not wait for the member", d)
+			}
+			sbt.WaitRoster(t, conf, 2, 10*time.Second) // the member and the bot
 		} else {
 			sbt.WaitRoster(t, conf, 1, 10*time.Second)
 			time.Sleep(500 * time.Millisecond) // time for a wrongly started bot to join
@@ -372,8 +429,161 @@ func TestAutoRecordedConferences(t *testing.T) {
 	if len(l) != 1 || l[0].ConferenceID != "board-1" {
 		t.Fatalf("recordings %+v, want one of board-1", l)
 	}
+	if l[0].StopReason != recording.StopConferenceEmpty {
+		t.Errorf("stop reason %q, want %q", l[0].StopReason, recording.StopConferenceEmpty)
+	}
 	wav := sbt.ReadRecording(t, filepath.Join(svc.Dir(), l[0].Files[0].Name))
 	if lv := sbt.ToneLevel(wav.Channel(t, 0), 8000, 600); lv < -30 {
 		t.Errorf("the member's tone at %.1f dB in the conference recording", lv)
+	}
+}
+
+// TestConferenceBotStopNotice: with Announce, a recording stopped from
+// the Go API while the participants remain is announced before the bot
+// leaves: the member hears the configured stop notice (2300 Hz) after
+// StopConference and not before, and the notice is not in the recording.
+func TestConferenceBotStopNotice(t *testing.T) {
+	const noticeHz, stopHz = 1900, 2300
+	_, confs, svc := newApp(t, recording.Config{
+		Notice:      toneWAV(t, noticeHz, 500*time.Millisecond),
+		Conferences: recording.ConferencesConfig{Announce: true, StopNotice: toneWAV(t, stopHz, time.Second)},
+	})
+	conf, err := confs.Create("y", conference.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := sbt.NewPhone(t, "member").Dial(t, conf.URI())
+	defer pc.Hangup(t)
+	pc.StartTone(600)
+	sbt.WaitRoster(t, conf, 1, 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	rec, err := svc.RecordConference(ctx, conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc.WaitTone(t, noticeHz, 10*time.Second) // the start notice
+	pc.WaitNoTone(t, noticeHz, 5*time.Second)
+	if lv := sbt.ToneLevel(pc.Recording(), 8000, stopHz); lv > -45 {
+		t.Fatalf("the stop notice (%d Hz) heard at %.1f dB before the stop", stopHz, lv)
+	}
+	pc.ResetRecording()
+	if err := svc.StopConference("y"); err != nil {
+		t.Fatal(err)
+	}
+	pc.WaitTone(t, stopHz, 10*time.Second)
+	if lv := heardLevel(pc, stopHz); lv < -25 {
+		t.Errorf("the stop notice heard at %.1f dB, want above -25 dB", lv)
+	}
+	sbt.WaitRoster(t, conf, 1, 10*time.Second) // the bot has left
+	<-rec.Done()
+	md := rec.Metadata()
+	if md.StopReason != recorder.StopRequested {
+		t.Errorf("stop reason %q, want %q", md.StopReason, recorder.StopRequested)
+	}
+	wav := sbt.ReadRecording(t, filepath.Join(svc.Dir(), md.Files[0].Name))
+	mix := wav.Channel(t, 0)
+	if lv := sbt.ToneLevel(mix, 8000, 600); lv < -30 {
+		t.Errorf("the member's tone at %.1f dB in the recording", lv)
+	}
+	if lv := sbt.ToneLevel(mix, 8000, stopHz); lv > -45 {
+		t.Errorf("the stop notice at %.1f dB in the recording, which had stopped", lv)
+	}
+}
+
+// TestLimitsEndCall: the app's MaxDuration and SilenceTimeout end the
+// recording and the call: the caller gets a BYE, the sidecar's stop
+// reason says which limit, and the file holds what came before it.
+func TestLimitsEndCall(t *testing.T) {
+	t.Run("max duration", func(t *testing.T) {
+		t.Parallel()
+		srv, _, svc := newApp(t, recording.Config{MaxDuration: 2 * time.Second})
+		pc := sbt.NewPhone(t, "caller").Dial(t, srv.URI("record"))
+		pc.StartTone(500) // talks all along: only the limit ends the call
+		pc.WaitTerminated(t, 15*time.Second)
+		if r := pc.Reason(); r != endpoint.ReasonRemoteHangUp {
+			t.Errorf("the caller's call ended with %q, want %q (a BYE from the app)", r, endpoint.ReasonRemoteHangUp)
+		}
+		md := waitRecordings(t, svc, 1, 10*time.Second)[0]
+		if side := readSidecar(t, svc, md); side.StopReason != recorder.StopMaxDuration {
+			t.Errorf("stop reason %q, want %q", side.StopReason, recorder.StopMaxDuration)
+		}
+		wav := sbt.ReadRecording(t, filepath.Join(svc.Dir(), md.Files[0].Name))
+		if d := wav.Duration() - 2*time.Second; d < -200*time.Millisecond || d > 200*time.Millisecond {
+			t.Errorf("recording lasts %v, want 2 s within 0.2 s", wav.Duration())
+		}
+		if lv := sbt.ToneLevel(wav.Channel(t, 0), 8000, 500); lv < -30 {
+			t.Errorf("the caller (500 Hz) at %.1f dB in the recording", lv)
+		}
+	})
+	t.Run("silence timeout", func(t *testing.T) {
+		t.Parallel()
+		srv, _, svc := newApp(t, recording.Config{SilenceTimeout: time.Second})
+		pc := sbt.NewPhone(t, "caller").Dial(t, srv.URI("record"))
+		// The caller says nothing: the call ends a second after the
+		// prompts.
+		pc.WaitTerminated(t, 15*time.Second)
+		if r := pc.Reason(); r != endpoint.ReasonRemoteHangUp {
+			t.Errorf("the caller's call ended with %q, want %q (a BYE from the app)", r, endpoint.ReasonRemoteHangUp)
+		}
+		md := waitRecordings(t, svc, 1, 10*time.Second)[0]
+		if side := readSidecar(t, svc, md); side.StopReason != recorder.StopSilence {
+			t.Errorf("stop reason %q, want %q", side.StopReason, recorder.StopSilence)
+		}
+		wav := sbt.ReadRecording(t, filepath.Join(svc.Dir(), md.Files[0].Name))
+		mix := wav.Channel(t, 0)
+		beep, ok := sbt.ToneOnset(mix, wav.SampleRate, recording.BeepHz, 0)
+		if !ok {
+			t.Fatal("no beep in the recording: the prompts did not count as voice")
+		}
+		// After the 300 ms beep, the second of silence, plus up to the
+		// recorder's 300 ms latency (the file runs to the wall-clock
+		// stop) and the voice detector's frames.
+		if tail := wav.Duration() - beep - 300*time.Millisecond; tail < 900*time.Millisecond || tail > 2*time.Second {
+			t.Errorf("recording goes on %v after the beep, want about the 1 s silence timeout", tail)
+		}
+	})
+}
+
+// TestConfiguredPrompts: a configured notice (900 Hz, 800 ms) and beep
+// (1700 Hz, 300 ms) replace the embedded prompts: both are in the
+// recording, in that order, 200 ms apart, then the caller; the embedded
+// beep is not.
+func TestConfiguredPrompts(t *testing.T) {
+	const noticeHz, beepHz = 900, 1700
+	srv, _, svc := newApp(t, recording.Config{
+		Notice: toneWAV(t, noticeHz, 800*time.Millisecond),
+		Beep:   toneWAV(t, beepHz, 300*time.Millisecond),
+	})
+	pc := sbt.NewPhone(t, "caller").Dial(t, srv.URI("record"))
+	// The caller answers the beep (a tone during the prompts would leak
+	// into their 10 ms onset windows).
+	pc.WaitTone(t, beepHz, 10*time.Second)
+	pc.WaitNoTone(t, beepHz, 5*time.Second)
+	pc.StartTone(500)
+	pc.Listen(t, time.Second)
+	pc.Hangup(t)
+	md := waitRecordings(t, svc, 1, 10*time.Second)[0]
+	wav := sbt.ReadRecording(t, filepath.Join(svc.Dir(), md.Files[0].Name))
+	mix := wav.Channel(t, 0)
+	notice, ok := sbt.ToneOnset(mix, wav.SampleRate, noticeHz, 0)
+	if !ok {
+		t.Fatalf("no notice (%d Hz) in the recording", noticeHz)
+	}
+	beep, ok := sbt.ToneOnset(mix, wav.SampleRate, beepHz, 0)
+	if !ok {
+		t.Fatalf("no beep (%d Hz) in the recording", beepHz)
+	}
+	// The beep follows the notice's 800 ms and the 200 ms pause; on a
+	// loaded machine a frame or three of the prompt leg reach the mixer
+	// late, which shifts what follows by as much (seen: 60 ms).
+	if gap := beep - notice; gap < 940*time.Millisecond || gap > 1200*time.Millisecond {
+		t.Errorf("notice at %v, beep at %v: %v apart, want 1 s (800 ms notice, 200 ms pause)", notice, beep, gap)
+	}
+	if lv := sbt.ToneLevel(mix, 8000, recording.BeepHz); lv > -45 {
+		t.Errorf("the embedded beep (%d Hz) at %.1f dB in the recording", recording.BeepHz, lv)
+	}
+	if lv := sbt.ToneLevel(mix[min(len(mix), int((beep+400*time.Millisecond)*8000/time.Second)):], 8000, 500); lv < -25 {
+		t.Errorf("the caller (500 Hz) after the beep at %.1f dB", lv)
 	}
 }
