@@ -172,3 +172,58 @@ func TestPhoneAnswerAndDial(t *testing.T) {
 	checkHeard(t, filepath.Join(dir, "dial.wav"), 700)
 	checkHeard(t, filepath.Join(dir, "answer.wav"), 440)
 }
+
+// TestPhoneTransfer: `phone dial --transfer` asks a test phone to call
+// another; the second phone's call is the proof, and the dialler reports
+// the success and exits 0.
+func TestPhoneTransfer(t *testing.T) {
+	checkPhoneGoroutines(t)
+	bob, carol := sbt.NewPhone(t, "bob"), sbt.NewPhone(t, "carol")
+	code, out := phoneRun(t, "phone", "dial", bob.URI(), "--transfer", carol.URI(), "--duration", "5s")
+	if code != 0 || !strings.Contains(out, "\ntransfer succeeded\n") {
+		t.Fatalf("exit %d, want 0 and \"transfer succeeded\"", code)
+	}
+	bob.NextCall(t)             // the call the phone made
+	carol.NextCall(t).Hangup(t) // the call bob made on the REFER
+}
+
+// TestPhoneREADMETour runs the tour's `switchboard phone` command lines
+// verbatim, against a server on a free port instead of 5060, so that the
+// README cannot promise a flag or a call that does not work.
+func TestPhoneREADMETour(t *testing.T) {
+	checkPhoneGoroutines(t)
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tour, _, _ := strings.Cut(string(readme[bytes.Index(readme, []byte("## A five-minute tour")):]), "\n## ")
+	const prefix = "go run ./cmd/switchboard "
+	var lines []string
+	for l := range strings.SplitSeq(tour, "\n") {
+		if l = strings.TrimSpace(l); strings.HasPrefix(l, prefix+"phone ") {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) < 3 {
+		t.Fatalf("the tour shows %d phone command lines, want the echo, hello and IVR calls:\n%q", len(lines), lines)
+	}
+	_, port := startServer(t, nil)
+	t.Chdir(t.TempDir()) // the tour records into the current directory
+	for _, l := range lines {
+		l = strings.ReplaceAll(l, "127.0.0.1:5060", fmt.Sprintf("127.0.0.1:%d", port))
+		args := strings.Fields(strings.TrimPrefix(l, prefix))
+		if code, _ := phoneRun(t, args...); code != 0 {
+			t.Errorf("%s: exit %d, want 0", l, code)
+		}
+	}
+	checkHeard(t, "echo.wav", 440)
+	if wav := sbt.ReadRecording(t, "hello.wav"); wav.Duration() < time.Second {
+		t.Errorf("hello.wav holds %v of audio", wav.Duration())
+	}
+	// Digit 1 took the IVR to the echo: the last 2 s hold the tone.
+	ivr := sbt.ReadRecording(t, "ivr.wav")
+	pcm := ivr.Channel(t, 0)
+	if tail := pcm[max(len(pcm)-2*ivr.SampleRate, 0):]; sbt.ToneLevel(tail, ivr.SampleRate, 440) < -25 {
+		t.Errorf("ivr.wav: no 440 Hz echoed in its last 2 s (%.1f dB): did the DTMF reach the menu?", sbt.ToneLevel(tail, ivr.SampleRate, 440))
+	}
+}
