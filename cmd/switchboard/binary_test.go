@@ -18,6 +18,17 @@ import (
 	sbt "github.com/switchboard-sip/switchboard/switchboardtest"
 )
 
+// buildSwitchboard builds this command as dir/switchboard and returns the
+// binary's path.
+func buildSwitchboard(t testing.TB, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "switchboard")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
 // TestDefaultConfigAnswersSIPp is the README's promise: the built binary,
 // run with no config at all, answers SIPp's stock UAC on 127.0.0.1:5060,
 // and SIGTERM stops it cleanly.
@@ -27,10 +38,7 @@ func TestDefaultConfigAnswersSIPp(t *testing.T) {
 	} else {
 		c.Close()
 	}
-	bin := filepath.Join(t.TempDir(), "switchboard")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildSwitchboard(t, t.TempDir())
 	var logs bytes.Buffer
 	cmd := exec.Command(bin, "serve")
 	cmd.Dir = t.TempDir() // the default recordings/ is made here
@@ -95,10 +103,7 @@ func TestKill9LeavesAReadableRecording(t *testing.T) {
 		t.Fatalf("sox not found (%v): run scripts/test, which installs it", err)
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "switchboard")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildSwitchboard(t, dir)
 	port := peers.FreeSIPPort(t)
 	recs := filepath.Join(dir, "recs")
 	if err := os.Mkdir(recs, 0o755); err != nil {

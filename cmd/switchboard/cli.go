@@ -24,6 +24,8 @@ commands:
   calls [-json]                 list live calls      (clients of the admin API; flags:
   orbits [-json]                list parked calls     -config FILE, -admin URL, -token T;
   conferences [-json]           list conferences      SWITCHBOARD_TOKEN also sets the token)
+  phone dial URI [flags]        a command-line phone: call URI, play, record, send DTMF,
+  phone answer -listen ADDR     transfer; answer one call (switchboard phone help)
   version                       print the version and VCS revision
   help                          print this help
 

@@ -2,6 +2,7 @@
 //
 //	switchboard serve [-config FILE]   run the server (embedded default config)
 //	switchboard config                 print the embedded default config
+//	switchboard phone dial|answer ...  a command-line phone (see phone.go)
 //	switchboard version                print the version
 //
 // SIGTERM drains (new calls get 503, established calls run up to
@@ -55,6 +56,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "config":
 		_, _ = stdout.Write(defaultConfig)
 		return 0
+	case "phone":
+		return phoneCommand(args[1:], stdout, stderr)
 	case "calls", "orbits", "conferences":
 		return listCommand(args[0], args[1:], stdout, stderr)
 	case "serve", "check-config":

@@ -63,10 +63,7 @@ func (l *logBuffer) waitLog(t *testing.T, re string, within time.Duration) strin
 // stays up and a new call follows the new route to another phone.
 func TestSIGHUPReloadAndCLI(t *testing.T) {
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "switchboard")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildSwitchboard(t, dir)
 	port := peers.FreeSIPPort(t)
 	cfgPath := filepath.Join(dir, "switchboard.yaml")
 	config := func(extra string) {
