@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/switchboard-sip/switchboard/endpoint"
 	"github.com/switchboard-sip/switchboard/internal/peers"
 	"github.com/switchboard-sip/switchboard/media"
+	"github.com/switchboard-sip/switchboard/media/audio"
 	"github.com/switchboard-sip/switchboard/media/dsp"
 	"github.com/switchboard-sip/switchboard/media/sdp"
 	sbt "github.com/switchboard-sip/switchboard/switchboardtest"
@@ -44,6 +46,44 @@ func newBridge(t *testing.T, dest func(*endpoint.Call) string, opts b2b.Options)
 		br.calls <- b
 	}))
 	return br
+}
+
+// waitRelayed waits until the relay of b has passed n audio packets
+// (forwarded or transcoded) in each direction: n*20 ms of audio each way,
+// counted rather than slept, so that a loaded machine cannot shorten it.
+func waitRelayed(t *testing.T, b *b2b.Call, n uint64) {
+	t.Helper()
+	audio := func(d media.RelayDirectionStats) uint64 { return d.Forwarded + d.Transcoded }
+	waitFor(t, fmt.Sprintf("%d relayed packets each way", n), func() bool {
+		r := b.Relay()
+		if r == nil {
+			return false
+		}
+		st := r.Stats()
+		return audio(st.AtoB) >= n && audio(st.BtoA) >= n
+	})
+}
+
+// waitRemoteDirection waits (up to 5 s) until c's negotiated remote
+// direction is want, woken by each offer/answer exchange rather than
+// polling.
+func waitRemoteDirection(t *testing.T, c *endpoint.Call, want sdp.Direction, what string) {
+	t.Helper()
+	changed := make(chan struct{}, 1)
+	defer c.OnMediaChanged(func(sdp.Negotiated) {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	})()
+	timeout := time.After(5 * time.Second)
+	for c.Negotiated().RemoteDirection != want {
+		select {
+		case <-changed:
+		case <-timeout:
+			t.Fatalf("%s: the other side sees %v, want %v", what, c.Negotiated().RemoteDirection, want)
+		}
+	}
 }
 
 func (br *bridge) next(t *testing.T) *b2b.Call {
@@ -78,7 +118,7 @@ func TestBaresipToBaresipTonesDTMFAndBye(t *testing.T) {
 	if ev.PeerURI == "" || !contains(ev.PeerURI, "caller@") {
 		t.Errorf("callee sees %q, want the impersonated caller", ev.PeerURI)
 	}
-	time.Sleep(2 * time.Second)
+	waitRelayed(t, b, 100)
 	if err := caller.SendDTMF("12#"); err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +166,7 @@ func TestTranscodingPCMUToPCMA(t *testing.T) {
 	if a, c := b.Leg1().Negotiated().Codec.Name, b.Leg2().Negotiated().Codec.Name; a != "PCMU" || c != "PCMA" {
 		t.Fatalf("legs negotiated %s and %s, want PCMU and PCMA", a, c)
 	}
-	time.Sleep(2 * time.Second)
+	waitRelayed(t, b, 100)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	_ = callee.Hangup()
@@ -212,13 +252,12 @@ func TestByeAndHoldCrossTheBridge(t *testing.T) {
 	far.StartTone(900)
 	far.WaitTone(t, 500, 5*time.Second)
 	caller.WaitTone(t, 900, 5*time.Second)
-	caller.ResetRecording()
-	far.ResetRecording()
-	time.Sleep(time.Second)
-	if f := dsp.ToneFraction(far.Recording(), 8000, 500); f < 0.7 {
+	// A second of received audio each (counted, not slept: a loaded
+	// machine cannot shorten it).
+	if f := dsp.ToneFraction(far.Listen(t, time.Second), 8000, 500); f < 0.7 {
 		t.Errorf("callee hears caller in %.0f%%", f*100)
 	}
-	if f := dsp.ToneFraction(caller.Recording(), 8000, 900); f < 0.7 {
+	if f := dsp.ToneFraction(caller.Listen(t, time.Second), 8000, 900); f < 0.7 {
 		t.Errorf("caller hears callee in %.0f%%", f*100)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -226,13 +265,7 @@ func TestByeAndHoldCrossTheBridge(t *testing.T) {
 	if err := caller.Hold(ctx, endpoint.HoldRemote); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for far.Negotiated().RemoteDirection != sdp.SendOnly {
-		if time.Now().After(deadline) {
-			t.Fatalf("hold did not cross: callee sees %v", far.Negotiated().RemoteDirection)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitRemoteDirection(t, far.Call, sdp.SendOnly, "hold did not cross")
 	far.Hangup(t) // BYE from leg 2's side ends leg 1 too
 	caller.WaitTerminated(t, 5*time.Second)
 	<-b.Done()
@@ -265,11 +298,7 @@ func TestInactiveHoldAndRetrieveCross(t *testing.T) {
 			if err := holds.Hold(ctx, endpoint.HoldBoth); err != nil {
 				t.Fatal(err)
 			}
-			for deadline := time.Now().Add(5 * time.Second); other.Negotiated().RemoteDirection != sdp.Inactive; time.Sleep(20 * time.Millisecond) {
-				if time.Now().After(deadline) {
-					t.Fatalf("inactive hold did not cross: the other side sees %v", other.Negotiated().RemoteDirection)
-				}
-			}
+			waitRemoteDirection(t, other.Call, sdp.Inactive, "inactive hold did not cross")
 			if err := holds.Retrieve(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -337,16 +366,19 @@ func TestIntoConference(t *testing.T) {
 	}))
 	tones := []float64{500, 1100}
 	var callers []*peers.Baresip
+	var bridged []*b2b.Call
 	for i, f := range tones {
 		bs := peers.StartBaresip(t, peers.BaresipOptions{User: fmt.Sprintf("guest%d", i),
 			AudioFile: peers.WriteWAV(t, dsp.Sine(8000, f, 60*time.Second, 0.3), 8000)})
 		if err := bs.Dial(srv.URI("lobby")); err != nil {
 			t.Fatal(err)
 		}
-		if r := <-results; r.err != nil {
+		r := <-results
+		if r.err != nil {
 			t.Fatalf("caller %d: %v", i, r.err)
 		}
 		callers = append(callers, bs)
+		bridged = append(bridged, r.b)
 	}
 	roster := conf.Roster()
 	if len(roster) != 2 || roster[0].URI == roster[1].URI {
@@ -357,7 +389,19 @@ func TestIntoConference(t *testing.T) {
 			t.Errorf("participant %d is %+v, want the impersonated caller, not trusted", i, p)
 		}
 	}
-	time.Sleep(2 * time.Second)
+	// Each caller is sent 2 s of the other's tone (counted frames, not a
+	// sleep) before the tests below and the hang-up.
+	var sent [2]atomic.Int32
+	for i, b := range bridged {
+		defer b.Leg1().Flow().ObserveSent(audio.SinkFunc(func(pcm []int16) {
+			if dsp.LevelDB(pcm, 8000, tones[1-i]) > -30 {
+				sent[i].Add(1)
+			}
+		}))()
+	}
+	waitFor(t, "2 s of the other caller's tone sent to each caller", func() bool {
+		return sent[0].Load() >= 100 && sent[1].Load() >= 100
+	})
 	// A second back-to-back for guest0's URI is refused...
 	again := peers.StartBaresip(t, peers.BaresipOptions{User: "guest0"})
 	if err := again.Dial(srv.URI("lobby")); err != nil {
@@ -446,13 +490,10 @@ func TestReferOnALegIsCarriedOut(t *testing.T) {
 	th.StartTone(1300)
 	th.WaitTone(t, 900, 5*time.Second)
 	far.WaitTone(t, 1300, 5*time.Second)
-	far.ResetRecording()
-	th.ResetRecording()
-	time.Sleep(time.Second)
-	if f := dsp.ToneFraction(th.Recording(), 8000, 900); f < 0.7 {
+	if f := dsp.ToneFraction(th.Listen(t, time.Second), 8000, 900); f < 0.7 {
 		t.Errorf("third party hears the callee in %.0f%%", f*100)
 	}
-	if f := dsp.ToneFraction(far.Recording(), 8000, 1300); f < 0.7 {
+	if f := dsp.ToneFraction(far.Listen(t, time.Second), 8000, 1300); f < 0.7 {
 		t.Errorf("callee hears the third party in %.0f%%", f*100)
 	}
 	if far.State() != endpoint.StateEstablished {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -108,13 +109,15 @@ func TestLocalJoinIsSpliced(t *testing.T) {
 
 	caller.StartTone(700)
 	member.StartTone(1300)
-	time.Sleep(2 * time.Second)
+	// Two seconds of received audio each, counted rather than slept.
+	heardByMember := member.Listen(t, 2*time.Second)
+	heardByCaller := caller.Listen(t, 2*time.Second)
 	caller.StopTone()
 	member.StopTone()
-	if f := dsp.ToneFraction(member.Recording(), 8000, 700); f < 0.3 {
+	if f := dsp.ToneFraction(heardByMember, 8000, 700); f < 0.3 {
 		t.Errorf("member hears the spliced caller in %.0f%% of windows", 100*f)
 	}
-	if f := dsp.ToneFraction(caller.Recording(), 8000, 1300); f < 0.3 {
+	if f := dsp.ToneFraction(heardByCaller, 8000, 1300); f < 0.3 {
 		t.Errorf("spliced caller hears the member in %.0f%% of windows", 100*f)
 	}
 	caller.Hangup(t)
@@ -127,64 +130,152 @@ func TestLocalJoinIsSpliced(t *testing.T) {
 	member.Hangup(t)
 }
 
+// joinRig is a caller ("talker") bridged by the lobby's b2b call into a
+// conference of the same platform, spliced or relayed (opts), and a phone
+// in the conference ("listener") whose heard frames are time-stamped.
+type joinRig struct {
+	talker, listener *sbt.PhoneCall
+	call             *b2b.Call
+	stamps           chan joinStamp
+}
+
+// joinStamp is when the listener heard a frame and whether it held the
+// talker's 1 kHz tone.
+type joinStamp struct {
+	at   time.Time
+	tone bool
+}
+
+func newJoinRig(tb testing.TB, opts b2b.Options) *joinRig {
+	tb.Helper()
+	srv := sbt.NewServer(tb)
+	svc, err := conference.New(srv.Platform, conference.Config{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = svc.Close() })
+	conf, _ := svc.Create("bench", conference.Options{})
+	calls := lobby(tb, srv, conf, opts)
+	r := &joinRig{stamps: make(chan joinStamp, 4096)}
+	r.listener = sbt.NewPhone(tb, "listener").Dial(tb, conf.URI())
+	r.talker = sbt.NewPhone(tb, "talker").Dial(tb, srv.URI("lobby"))
+	select {
+	case r.call = <-calls:
+	case <-time.After(10 * time.Second):
+		tb.Fatal("no b2b call")
+	}
+	if r.call.Spliced() == opts.NoLocalSplice {
+		tb.Fatalf("spliced = %v with NoLocalSplice %v", r.call.Spliced(), opts.NoLocalSplice)
+	}
+	sbt.WaitRoster(tb, conf, 2, 5*time.Second)
+	r.listener.Flow().ObserveHeard(audio.SinkFunc(func(pcm []int16) {
+		select {
+		case r.stamps <- joinStamp{time.Now(), dsp.LevelDB(pcm, 8000, 1000) > -30}:
+		default:
+		}
+	}))
+	return r
+}
+
+// onset starts the talker's tone and returns how long until the listener
+// hears it (mouth to ear), then stops the tone and waits until the
+// listener has heard n frames without it, so that the next onset starts
+// from silence.
+func (r *joinRig) onset(tb testing.TB) time.Duration {
+	tb.Helper()
+	for len(r.stamps) > 0 {
+		<-r.stamps
+	}
+	t0 := time.Now()
+	r.talker.StartTone(1000)
+	var d time.Duration
+	for s := range r.stamps {
+		if s.tone {
+			d = s.at.Sub(t0)
+			break
+		}
+		if s.at.Sub(t0) > time.Second {
+			tb.Fatal("tone never reached the listener")
+		}
+	}
+	r.talker.StopTone()
+	for quiet, deadline := 0, time.Now().Add(2*time.Second); quiet < 10; {
+		select {
+		case s := <-r.stamps:
+			if s.tone {
+				quiet = 0
+			} else {
+				quiet++
+			}
+		case <-time.After(time.Until(deadline)):
+			tb.Fatal("the tone did not stop")
+		}
+	}
+	return d
+}
+
+// onsets returns n mouth-to-ear delays, sorted.
+func (r *joinRig) onsets(tb testing.TB, n int) []time.Duration {
+	tb.Helper()
+	// The first frames after the join carry the jitter buffers' start-up;
+	// ten quiet frames first.
+	for quiet := 0; quiet < 10; {
+		select {
+		case s := <-r.stamps:
+			if !s.tone {
+				quiet++
+			}
+		case <-time.After(5 * time.Second):
+			tb.Fatal("the listener hears nothing")
+		}
+	}
+	ds := make([]time.Duration, 0, n)
+	for range n {
+		ds = append(ds, r.onset(tb))
+	}
+	slices.Sort(ds)
+	return ds
+}
+
+// TestLocalJoinMouthToEar measures, in the same test, the mouth-to-ear
+// delay (tone onset) from a caller bridged into a local conference to a
+// phone in it, spliced and relayed through leg 2's loopback RTP, and fails
+// if the spliced median is not lower than the relayed one within a
+// margin. The relayed path adds only loopback hops (two sendto/recvfrom on
+// the same host, tens of microseconds) ahead of the same jitter buffer and
+// mixer tick, so both medians sit around the mixer's quantum and the
+// ordering of a few microseconds cannot be asserted on a loaded 2-core
+// machine; the margin (one 20 ms frame, the granularity at which the
+// listener's frames arrive) catches a splice that adds buffering, such as
+// a second jitter buffer or a frame of queueing, which is what a
+// regression would look like. The medians are logged.
+func TestLocalJoinMouthToEar(t *testing.T) {
+	const n, margin = 7, 20 * time.Millisecond
+	spliced := newJoinRig(t, b2b.Options{}).onsets(t, n)
+	relayed := newJoinRig(t, b2b.Options{NoLocalSplice: true}).onsets(t, n)
+	ms, mr := spliced[n/2], relayed[n/2]
+	t.Logf("mouth-to-ear medians: spliced %v, relayed %v (spliced %v, relayed %v)", ms, mr, spliced, relayed)
+	if ms >= mr+margin {
+		t.Errorf("spliced mouth-to-ear %v is not lower than relayed %v (margin %v)", ms, mr, margin)
+	}
+}
+
 // BenchmarkLocalJoin measures a caller bridged into a conference of the
 // same platform, spliced (default) and relayed through leg 2's loopback
 // RTP (NoLocalSplice), in the same run: mouth-to-ear from the caller to a
-// phone in the conference, and the server's CPU while both talk. It runs
-// once whatever b.N is: go test -run '^$' -bench LocalJoin ./b2b/
+// phone in the conference (mean of ten tone onsets), and the server's CPU
+// while both talk. It runs once whatever b.N is:
+// go test -run '^$' -bench LocalJoin ./b2b/
 func BenchmarkLocalJoin(b *testing.B) {
 	for _, mode := range []struct {
 		name string
 		opts b2b.Options
 	}{{"spliced", b2b.Options{}}, {"relayed", b2b.Options{NoLocalSplice: true}}} {
 		b.Run(mode.name, func(b *testing.B) {
-			srv := sbt.NewServer(b)
-			svc, err := conference.New(srv.Platform, conference.Config{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer svc.Close()
-			conf, _ := svc.Create("bench", conference.Options{})
-			calls := lobby(b, srv, conf, mode.opts)
-			listener := sbt.NewPhone(b, "listener").Dial(b, conf.URI())
-			talker := sbt.NewPhone(b, "talker").Dial(b, srv.URI("lobby"))
-			bc := <-calls
-			if bc.Spliced() == mode.opts.NoLocalSplice {
-				b.Fatalf("spliced = %v", bc.Spliced())
-			}
-			type stamp struct {
-				at   time.Time
-				tone bool
-			}
-			stamps := make(chan stamp, 4096)
-			listener.Flow().ObserveHeard(audio.SinkFunc(func(pcm []int16) {
-				select {
-				case stamps <- stamp{time.Now(), dsp.LevelDB(pcm, 8000, 1000) > -30}:
-				default:
-				}
-			}))
-			time.Sleep(500 * time.Millisecond)
-			var delays []time.Duration
-			for range 10 {
-				for len(stamps) > 0 {
-					<-stamps
-				}
-				t0 := time.Now()
-				talker.StartTone(1000)
-				for s := range stamps {
-					if s.tone {
-						delays = append(delays, s.at.Sub(t0))
-						break
-					}
-					if s.at.Sub(t0) > time.Second {
-						b.Fatal("tone never reached the listener")
-					}
-				}
-				talker.StopTone()
-				time.Sleep(300 * time.Millisecond)
-			}
-			listener.StartTone(600)
-			talker.StartTone(1000)
+			r := newJoinRig(b, mode.opts)
+			delays := r.onsets(b, 10)
+			r.listener.StartTone(600)
+			r.talker.StartTone(1000)
 			start, cpu0 := time.Now(), cpuTime()
 			time.Sleep(5 * time.Second)
 			cpu, elapsed := cpuTime()-cpu0, time.Since(start)
@@ -193,9 +284,10 @@ func BenchmarkLocalJoin(b *testing.B) {
 				sum += d
 			}
 			b.ReportMetric(float64(sum.Microseconds())/float64(len(delays))/1000, "mouth-to-ear-ms")
+			b.ReportMetric(float64(delays[len(delays)/2].Microseconds())/1000, "median-mouth-to-ear-ms")
 			b.ReportMetric(100*cpu.Seconds()/elapsed.Seconds(), "cpu%")
-			talker.Hangup(b)
-			listener.Hangup(b)
+			r.talker.Hangup(b)
+			r.listener.Hangup(b)
 		})
 	}
 }

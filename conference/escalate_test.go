@@ -54,14 +54,14 @@ func TestEscalationKeepsTheCallAndAddsThirdParty(t *testing.T) {
 	}
 	alice.StartTone(650)
 	carol.StartTone(1250)
-	time.Sleep(500 * time.Millisecond)
-	alice.ResetRecording()
-	carol.ResetRecording()
-	time.Sleep(1500 * time.Millisecond)
-	if f := dsp.ToneFraction(carol.Recording(), 8000, 650); f < 0.7 {
+	// Wait for the tones, then 1.5 s of received audio each (counted
+	// rather than slept).
+	carol.WaitTone(t, 650, 5*time.Second)
+	alice.WaitTone(t, 1250, 5*time.Second)
+	if f := dsp.ToneFraction(carol.Listen(t, 1500*time.Millisecond), 8000, 650); f < 0.7 {
 		t.Errorf("carol hears alice in %.0f%%", f*100)
 	}
-	if f := dsp.ToneFraction(alice.Recording(), 8000, 1250); f < 0.7 {
+	if f := dsp.ToneFraction(alice.Listen(t, 1500*time.Millisecond), 8000, 1250); f < 0.7 {
 		t.Errorf("alice hears carol in %.0f%%", f*100)
 	}
 	if n := len(conf.Roster()); n != 2 {
@@ -93,10 +93,8 @@ func TestFailedEscalationStaysTwoParty(t *testing.T) {
 	// The two parties still talk directly.
 	deskPC := sbt.WrapCall(deskCall)
 	alice.StartTone(800)
-	time.Sleep(300 * time.Millisecond)
-	deskPC.ResetRecording()
-	time.Sleep(time.Second)
-	if f := dsp.ToneFraction(deskPC.Recording(), 8000, 800); f < 0.7 {
+	deskPC.WaitTone(t, 800, 5*time.Second)
+	if f := dsp.ToneFraction(deskPC.Listen(t, time.Second), 8000, 800); f < 0.7 {
 		t.Fatalf("after the failed escalation the desk hears alice in %.0f%%", f*100)
 	}
 	alice.Hangup(t)

@@ -73,8 +73,8 @@ func TestUnattendedTransferWithBaresip(t *testing.T) {
 	if got := tc.RemoteURI(); got != r.caller.URI() && got != "sip:caller@127.0.0.1" {
 		t.Logf("target call from %s", got)
 	}
-	time.Sleep(1500 * time.Millisecond)
-	if f := dsp.ToneFraction(tc.Recording(), 8000, 700); f < 0.3 {
+	// 1.5 s of received audio, counted rather than slept.
+	if f := dsp.ToneFraction(tc.Listen(t, 1500*time.Millisecond), 8000, 700); f < 0.3 {
 		t.Fatalf("target hears the transferred caller's tone in %.0f%% of the call", f*100)
 	}
 	tc.Hangup(t)
@@ -142,8 +142,7 @@ func TestSupervisedTransferWithReplaces(t *testing.T) {
 		t.Fatalf("desk call reason %q", r.deskCall.Reason())
 	}
 	carolNew.StartTone(1200)
-	time.Sleep(1500 * time.Millisecond)
-	if f := dsp.ToneFraction(carolNew.Recording(), 8000, 700); f < 0.3 {
+	if f := dsp.ToneFraction(carolNew.Listen(t, 1500*time.Millisecond), 8000, 700); f < 0.3 {
 		t.Fatalf("carol hears baresip in %.0f%% of the call", f*100)
 	}
 	carolNew.Hangup(t)

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/switchboard-sip/switchboard/internal/serial"
 	"github.com/switchboard-sip/switchboard/media/codec"
 	"github.com/switchboard-sip/switchboard/media/dsp"
 )
@@ -80,8 +81,9 @@ type Relay struct {
 	fa, fb *Flow
 	ab, ba *relayFlow
 
+	onDTMF serial.Handlers[relayedKey]
+
 	mu      sync.Mutex
-	onDTMF  func(to *Flow, ev DTMFEvent)
 	started bool
 	closed  bool
 	once    sync.Once
@@ -101,16 +103,24 @@ func NewRelay(a, b *Flow, opts RelayOptions) (*Relay, error) {
 	return r, nil
 }
 
-// OnDTMF sets the handler of key presses received by either leg, each
+// OnDTMF adds a handler of key presses received by either leg, each
 // reported once (on its first RFC 4733 end packet), whatever the relay
 // does with it; to is the session of the other leg, where the key press
 // is going. A back-to-back layer sends SIP INFO when to negotiated no
-// telephone-event. The handler runs on the receiving session's reader
-// goroutine, not under a lock, and must not block.
-func (r *Relay) OnDTMF(f func(to *Flow, ev DTMFEvent)) {
-	r.mu.Lock()
-	r.onDTMF = f
-	r.mu.Unlock()
+// telephone-event. Every handler added runs, in the order added, on the
+// receiving session's reader goroutine, not under a lock, and must not
+// block; remove removes this one (idempotent).
+func (r *Relay) OnDTMF(f func(to *Flow, ev DTMFEvent)) (remove func()) {
+	if f == nil {
+		return func() {}
+	}
+	return r.onDTMF.Add(func(k relayedKey) { f(k.to, k.ev) })
+}
+
+// relayedKey is a key press reported to the OnDTMF handlers.
+type relayedKey struct {
+	to *Flow
+	ev DTMFEvent
 }
 
 // Start starts relaying: the relay takes the received packets of both
@@ -265,12 +275,7 @@ func (f *relayFlow) handle(pt uint8, seq uint16, ts uint32, marker bool, payload
 	if !report {
 		return
 	}
-	f.r.mu.Lock()
-	h := f.r.onDTMF
-	f.r.mu.Unlock()
-	if h != nil {
-		h(f.toFlow, key)
-	}
+	f.r.onDTMF.Run(relayedKey{f.toFlow, key})
 }
 
 // relay sends one received packet on; it returns a key press to report.

@@ -331,7 +331,8 @@ func relayFence(t testing.TB, phone *Session, heard *relayRecorder, before int) 
 
 // TestRelayDTMFRewritesPayloadType relays key presses from a leg that
 // negotiated telephone-event as 96 to one that uses 101; the far phone
-// reports each once.
+// reports each once, and so does every OnDTMF handler of the relay but the
+// one removed.
 func TestRelayDTMFRewritesPayloadType(t *testing.T) {
 	legA, legB := relayLeg(t, codec.PCMU(), 96), relayLeg(t, codec.PCMU(), 101)
 	phoneA, _ := relayPhone(t, legA, codec.PCMU(), 96)
@@ -340,6 +341,9 @@ func TestRelayDTMFRewritesPayloadType(t *testing.T) {
 	phoneB.OnDTMF(func(ev DTMFEvent) { atPhone.add(nil, ev) })
 	r := relayStart(t, legA, legB, RelayOptions{})
 	r.OnDTMF(atRelay.add)
+	var second, removed relayKeys
+	r.OnDTMF(removed.add)()
+	r.OnDTMF(second.add)
 
 	for _, key := range "5#" {
 		if err := phoneA.SendDTMF(context.Background(), key, 40*time.Millisecond); err != nil {
@@ -352,6 +356,12 @@ func TestRelayDTMFRewritesPayloadType(t *testing.T) {
 	}
 	if got := atRelay.String(); got != "5#" || atRelay.to[0] != legB || atRelay.to[1] != legB {
 		t.Errorf("relay reported %q, want \"5#\" toward leg B", got)
+	}
+	if got := second.String(); got != "5#" {
+		t.Errorf("second relay handler got %q, want \"5#\"", got)
+	}
+	if got := removed.String(); got != "" {
+		t.Errorf("removed relay handler got %q", got)
 	}
 	if d := phoneB.Stats().Dropped; d != 0 {
 		t.Errorf("far phone dropped %d packets (payload type not rewritten?)", d)

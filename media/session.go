@@ -337,8 +337,14 @@ func (s *Session) Sending() bool {
 	return s.canSend
 }
 
-// OnDTMF sets the handler of received RFC 4733 key presses. It runs on the
-// reader goroutine and must not block.
+// OnDTMF sets the handler of received RFC 4733 key presses, replacing the
+// previous one. It runs on the reader goroutine and must not block. It is
+// single-slot on purpose: a session has one owner, which alone sets it —
+// the endpoint's call, which fans the key presses out to every
+// endpoint.Call.OnDTMF handler (add-and-remove, on the call's event
+// goroutine), or whoever made the session with NewSession. Applications
+// never reach a call's session (they get its Flow) and watch key presses
+// with endpoint.Call.OnDTMF.
 func (s *Session) OnDTMF(f func(DTMFEvent)) {
 	s.mu.Lock()
 	s.onDTMF = f

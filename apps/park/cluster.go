@@ -22,12 +22,13 @@ type SharedStore interface {
 	// an *ElsewhereError. The check and the claim are one atomic step, so
 	// exactly one of many retrievers on any nodes wins.
 	ClaimHere(orbit, token string) (Entry, error)
-	// OnOrbitChange sets the function told about orbits that another
-	// node, or the liveness sweep, parked, freed or replaced; "" means
-	// any orbit may have changed (the store missed changes while cut off).
-	// nil removes it. The function runs on a goroutine of the store, one
-	// call at a time, and must not block.
-	OnOrbitChange(f func(orbit string))
+	// OnOrbitChange adds a function told about orbits that another node,
+	// or the liveness sweep, parked, freed or replaced; "" means any orbit
+	// may have changed (the store missed changes while cut off). Every
+	// function added is told, in the order added, on a goroutine of the
+	// store, one call at a time; none may block. remove removes this one
+	// (idempotent).
+	OnOrbitChange(f func(orbit string)) (remove func())
 }
 
 // ElsewhereError says that an orbit's parked call is held by another node.

@@ -174,6 +174,8 @@ type Service struct {
 	subs    map[string][]*blfSub     // busy lamps, by orbit
 	lamps   map[string]*serial.Queue // busy-lamp NOTIFYs, in order, by orbit
 	onEvent serial.Handlers[Event]
+	// unwatch removes the orbit-change handler of a SharedStore.
+	unwatch func()
 	events  chan Event
 	closed  bool
 	done    chan struct{}
@@ -255,7 +257,7 @@ func New(p *platform.Platform, cfg Config, opts ...Option) (*Service, error) {
 	}
 	s.wg.Go(s.runEvents)
 	if ss, ok := s.store.(SharedStore); ok {
-		ss.OnOrbitChange(s.orbitChanged)
+		s.unwatch = ss.OnOrbitChange(s.orbitChanged)
 	}
 	if err := s.register(); err != nil {
 		_ = s.Close()
@@ -1142,8 +1144,8 @@ func (s *Service) Close() error {
 		return nil
 	}
 	s.closed = true
-	if ss, ok := s.store.(SharedStore); ok {
-		ss.OnOrbitChange(nil)
+	if s.unwatch != nil {
+		s.unwatch()
 	}
 	for _, pc := range s.parked {
 		if pc.timer != nil {

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/switchboard-sip/switchboard/internal/serial"
+
 	"github.com/switchboard-sip/switchboard/media/codec"
 )
 
@@ -135,7 +137,7 @@ type Player struct {
 	mu          sync.Mutex
 	sessions    []*playerSession
 	sinks       []*playerSink
-	onCompleted func()
+	onCompleted serial.Handlers[struct{}]
 	started     bool // playing or waiting to: between Start and Stop or the end
 	paused      bool
 	closed      bool
@@ -376,17 +378,19 @@ func (p *Player) AddSink(sink Sink) (remove func()) {
 	}
 }
 
-// OnCompleted sets the handler called when a non-looping source has played
-// to its end (or failed: see Err), once per play. It runs on the clock
-// goroutine after the last frame was sent, with no lock held, and must not
-// block. The source is rewound before it runs, so calling Start from it
-// plays again from the top. Stop and Close called from it cannot wait for
-// the goroutine they stop (it is running the handler); the goroutine exits
-// when the handler returns.
-func (p *Player) OnCompleted(f func()) {
-	p.mu.Lock()
-	p.onCompleted = f
-	p.mu.Unlock()
+// OnCompleted adds a handler called when a non-looping source has played
+// to its end (or failed: see Err), once per play; every handler added runs,
+// in the order added, and remove removes this one (idempotent). The
+// handlers run on the clock goroutine after the last frame was sent, with
+// no lock held, and must not block. The source is rewound before they
+// run, so calling Start from one plays again from the top. Stop and Close
+// called from one cannot wait for the goroutine they stop (it is running
+// the handler); the goroutine exits when the handlers return.
+func (p *Player) OnCompleted(f func()) (remove func()) {
+	if f == nil {
+		return func() {}
+	}
+	return p.onCompleted.Add(func(struct{}) { f() })
 }
 
 // Err returns the error that ended the last play, or nil: a source that
@@ -524,7 +528,7 @@ func (p *Player) complete(r *playerRun) bool {
 	p.tickMu.Unlock()
 	p.mu.Lock()
 	p.started = false
-	h := p.onCompleted
+	h := p.onCompleted.Dispatch(struct{}{}, nil)
 	p.inHandler = true
 	p.mu.Unlock()
 	if h != nil {

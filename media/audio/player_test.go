@@ -645,8 +645,10 @@ func TestPlayerOnCompletedOncePerPlay(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer p.Close()
-		var completed atomic.Int32
+		var completed, second, removed atomic.Int32
 		p.OnCompleted(func() { completed.Add(1) })
+		p.OnCompleted(func() { removed.Add(1) })()
+		removeSecond := p.OnCompleted(func() { second.Add(1) })
 		var rec pcmRecorder
 		p.AddSink(&rec)
 
@@ -655,6 +657,10 @@ func TestPlayerOnCompletedOncePerPlay(t *testing.T) {
 		if n := completed.Load(); n != 1 {
 			t.Fatalf("OnCompleted ran %d times, want 1", n)
 		}
+		if n, r := second.Load(), removed.Load(); n != 1 || r != 0 {
+			t.Errorf("second handler ran %d times, removed one %d; want 1 and 0", n, r)
+		}
+		removeSecond()
 		got := rec.Samples()
 		want := append(dsp.Sine(8000, 400, 210*time.Millisecond, 0.5), make([]int16, 80)...) // last frame padded
 		if !slices.Equal(got, want) {
@@ -664,6 +670,9 @@ func TestPlayerOnCompletedOncePerPlay(t *testing.T) {
 		time.Sleep(time.Second)
 		if n, f := completed.Load(), p.Stats().Frames; n != 2 || f != 22 {
 			t.Fatalf("second play: OnCompleted ran %d times, %d frames; want 2 and 22", n, f)
+		}
+		if n := second.Load(); n != 1 {
+			t.Errorf("removed second handler ran again (%d times)", n)
 		}
 	})
 }

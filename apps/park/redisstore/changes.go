@@ -15,24 +15,16 @@ import (
 // other nodes parked, retrieved, released or replaced, and those that the
 // liveness sweep released (on any node, this one included), through Redis
 // pub/sub. After the subscription was lost (Redis unreachable) and is back,
-// f is called with "": changes may have been missed. f runs on the store's
-// subscriber goroutine, one call at a time, and must not block; nil removes
-// it. Changes made by this node's own operations are not reported: the
-// caller of the operation knows them.
-func (s *Store) OnOrbitChange(f func(orbit string)) {
-	s.changeMu.Lock()
-	s.onChange = f
-	s.changeMu.Unlock()
+// f is called with "": changes may have been missed. Every function added
+// runs, in the order added, on the store's subscriber goroutine, one call
+// at a time, and must not block; remove removes this one (idempotent).
+// Changes made by this node's own operations are not reported: the caller
+// of the operation knows them.
+func (s *Store) OnOrbitChange(f func(orbit string)) (remove func()) {
+	return s.onChange.Add(f)
 }
 
-func (s *Store) changed(orbit string) {
-	s.changeMu.Lock()
-	f := s.onChange
-	s.changeMu.Unlock()
-	if f != nil {
-		f(orbit)
-	}
-}
+func (s *Store) changed(orbit string) { s.onChange.Run(orbit) }
 
 // publish announces a change of the orbit at pool index i; origin is the
 // node whose operation it was ("" for the sweep and restores). A failure

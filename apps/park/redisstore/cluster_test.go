@@ -143,19 +143,27 @@ func TestClaimHere(t *testing.T) {
 // TestOrbitChangesAcrossNodes: a node is told the orbits other nodes park,
 // claim, release and replace (not its own), and those released when a
 // node crashes (heartbeat expired, kill -9); after Redis restarts it is
-// told "" (changes may have been missed).
+// told "" (changes may have been missed). A second watcher of the same
+// store is told too, and one removed is not.
 func TestOrbitChangesAcrossNodes(t *testing.T) {
 	const release = 2 * time.Second
 	srv := startRedis(t)
 	a := addressed(t, srv, "node-a", "127.0.0.2:5060", release)
 	b := addressed(t, srv, "node-b", "127.0.0.3:5060", release)
 	ca, cb := watchChanges(a), watchChanges(b)
+	var removed atomic.Int32
+	b.OnOrbitChange(func(string) { removed.Add(1) })()
+	cb2 := watchChanges(b)
 
 	e, err := a.Allocate("", park.Entry{CallID: "c1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cb.waitFor(t, e.Orbit, 2*time.Second)
+	cb2.waitFor(t, e.Orbit, 2*time.Second)
+	if n := removed.Load(); n != 0 {
+		t.Errorf("removed watcher told %d changes", n)
+	}
 	cb.reset()
 	if _, err := b.Replace(e.Orbit, e.Token, park.Entry{CallID: "c2"}); err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/switchboard-sip/switchboard/apps/park"
+	"github.com/switchboard-sip/switchboard/internal/serial"
 )
 
 // Config configures a Store. The zero value is valid except for Orbits,
@@ -102,8 +103,8 @@ type Store struct {
 	pending map[string]struct{} // tokens whose Allocate or Replace reply was lost
 	doubt   bool                // reconcile held with Redis at the next heartbeat
 
+	onChange serial.Handlers[string]
 	changeMu sync.Mutex
-	onChange func(orbit string)
 	ps       *redis.PubSub // the change subscription (changeMu)
 
 	once sync.Once
