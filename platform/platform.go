@@ -723,6 +723,17 @@ func (p *Platform) lookup(u sip.Uri) Handler {
 // untrusted source: claims only a trusted peer may make.
 var untrustedHeaders = []string{"P-Asserted-Identity"}
 
+// carriesAny reports whether req has a header called any of names, in any
+// case.
+func carriesAny(req *sip.Request, names []string) bool {
+	for _, n := range names {
+		if len(req.GetHeaders(n)) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // removeAll removes every header called name, whatever the case of its
 // spelling and however often it is repeated. sipgo's RemoveHeader removes
 // only the first header whose name matches exactly.
@@ -795,12 +806,17 @@ func (p *Platform) ServeRequest(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	r.Trusted = p.IsTrusted(req)
-	if !r.Trusted {
+	if !r.Trusted && carriesAny(req, untrustedHeaders) {
 		// RFC 3325 section 5: an asserted identity from outside the trust
-		// domain means nothing; drop it so no handler relies on it.
+		// domain means nothing; drop it so no handler relies on it. The
+		// handlers get a stripped copy: sipgo's INVITE transaction reads
+		// the request it holds from its own timer (the 100 Trying), so
+		// that one is never written to.
+		req = req.Clone()
 		for _, name := range untrustedHeaders {
 			removeAll(req, name)
 		}
+		r.Request = req
 	}
 	if tag, ok := req.To().Params.Get("tag"); ok && tag != "" {
 		if h, ok := p.core.Dialog(req.CallID().Value(), tag); ok {
