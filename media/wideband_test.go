@@ -77,3 +77,57 @@ func TestG722FramesThroughTheJitterBuffer(t *testing.T) {
 	cancel()
 	<-played
 }
+
+// TestG722DTMFAtTheRTPClock: an RFC 4733 event sent next to G.722 counts
+// its duration in units of the 8000 Hz clock, and the audio after it
+// continues 800 timestamp units (100 ms) later, not 1600.
+func TestG722DTMFAtTheRTPClock(t *testing.T) {
+	a, b := g722Pair(t)
+	got := make(chan DTMFEvent, 1)
+	b.OnDTMF(func(ev DTMFEvent) { got <- ev })
+	var first, after uint32
+	seen := make(chan struct{})
+	n := 0
+	release, err := b.TakePackets("test", func(pt uint8, _ uint16, ts uint32, _ bool, _ []byte) {
+		switch {
+		case pt == 9 && n == 0:
+			first, n = ts, 1
+		case pt == 9 && n == 2:
+			after, n = ts, 3
+			close(seen)
+		case pt == 101 && n == 1:
+			n = 2
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	frame := make([]int16, 320)
+	if err := a.WriteFrame(frame); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // let the audio packet arrive first
+	if err := a.SendDTMF(context.Background(), '5', 100*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.WriteFrame(frame); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-got:
+		if ev.Digit != '5' || ev.Duration < 90*time.Millisecond || ev.Duration > 110*time.Millisecond {
+			t.Fatalf("event %+v, want 5 of 100 ms", ev)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("no event")
+	}
+	select {
+	case <-seen:
+	case <-time.After(3 * time.Second):
+		t.Fatal("no audio after the event")
+	}
+	if d := after - first; d != 160+800 {
+		t.Fatalf("audio after the event is %d units on, want 960 (one frame + 100 ms at 8 kHz)", d)
+	}
+}

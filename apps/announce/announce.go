@@ -18,6 +18,7 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/switchboard-sip/switchboard/apps"
@@ -45,8 +46,11 @@ type Config struct {
 
 // Handler plays one announcement to every caller.
 type Handler struct {
-	pcm   []int16
+	pcm   []int16 // at 8 kHz
 	pause time.Duration
+
+	mu     sync.Mutex
+	byRate map[int][]int16 // pcm resampled for other codec rates (G.722)
 }
 
 // App is the announcement app on a platform.
@@ -118,9 +122,36 @@ func (h *Handler) ServeCall(ctx context.Context, c *endpoint.Call) {
 	if err := c.Accept(ctx); err != nil {
 		return
 	}
-	silence := make([]int16, int(h.pause*8000/time.Second))
+	rate := c.Flow().SampleRate()
+	pcm, err := h.at(rate)
+	if err != nil {
+		return
+	}
+	silence := make([]int16, int(h.pause*time.Duration(rate)/time.Second))
 	if err := c.Flow().Play(ctx, silence); err != nil {
 		return
 	}
-	_ = c.Flow().Play(ctx, h.pcm)
+	_ = c.Flow().Play(ctx, pcm)
+}
+
+// at returns the announcement at rate Hz, the sample rate of the call's
+// codec, resampled once per rate.
+func (h *Handler) at(rate int) ([]int16, error) {
+	if rate == 8000 || rate == 0 {
+		return h.pcm, nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if pcm, ok := h.byRate[rate]; ok {
+		return pcm, nil
+	}
+	pcm, err := (&audio.Clip{SampleRate: 8000, Channels: 1, Samples: h.pcm}).Mono(rate)
+	if err != nil {
+		return nil, fmt.Errorf("announce: at %d Hz: %w", rate, err)
+	}
+	if h.byRate == nil {
+		h.byRate = map[int][]int16{}
+	}
+	h.byRate[rate] = pcm
+	return pcm, nil
 }
