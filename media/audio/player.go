@@ -199,11 +199,8 @@ type playerEncoding struct {
 	frameNo uint64 // the frame payload holds
 
 	// For a codec whose sample rate is not the player's (G.722's 16 kHz),
-	// the frame is resampled to that rate first: up is the stream's
-	// resampler, wide the resampled samples not yet encoded.
-	up    *Resampler
-	wide  []int16
-	frame []int16
+	// the frame is resampled to that rate first by up.
+	up *FrameResampler
 }
 
 // NewPlayer returns a stopped Player of src, which it owns from now on. It
@@ -718,7 +715,7 @@ func (p *Player) encodingLocked(c codec.Codec) *playerEncoding {
 	if e == nil {
 		e = &playerEncoding{codec: c, enc: codec.NewEncoder(c)}
 		if c.SampleRate() != playerRate {
-			up, err := NewResampler(playerRate, c.SampleRate())
+			up, err := NewFrameResampler(playerRate, c.SampleRate())
 			if err != nil {
 				return nil
 			}
@@ -729,27 +726,13 @@ func (p *Player) encodingLocked(c codec.Codec) *playerEncoding {
 	if e.frameNo != p.frameNo {
 		pcm := p.frame
 		if e.up != nil {
-			pcm = e.resample(p.frame, c.SampleRate()/50)
+			pcm = e.up.Frame(p.frame)
 		}
 		e.payload = e.enc.Encode(e.payload[:0], pcm)
 		e.frameNo = p.frameNo
 		p.encodes.Add(1)
 	}
 	return e
-}
-
-// resample returns frame at the encoding's rate, exactly n samples. The
-// resampler withholds a few milliseconds until the input that follows
-// arrives; the first frame is padded at its start with silence so that
-// every frame after it is whole.
-func (e *playerEncoding) resample(frame []int16, n int) []int16 {
-	e.wide = e.up.Process(e.wide, frame)
-	if len(e.wide) < n {
-		e.wide = append(make([]int16, n-len(e.wide), 2*n), e.wide...)
-	}
-	e.frame = append(e.frame[:0], e.wide[:n]...)
-	e.wide = e.wide[:copy(e.wide, e.wide[n:])]
-	return e.frame
 }
 
 // rewindLocked returns the pipeline to the top of the source.
