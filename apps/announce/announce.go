@@ -42,6 +42,12 @@ type Config struct {
 	// syllable is not clipped while the caller's media starts. Default
 	// 200ms.
 	Pause time.Duration `yaml:"pause"`
+	// Codecs lists the audio formats the app's calls accept, in order of
+	// preference: any of "PCMU", "PCMA", "G722" (wideband, 16 kHz audio)
+	// and "telephone-event" (see endpoint.Settings.Codecs). Default: PCMU,
+	// PCMA, telephone-event. An unknown name is an error at start-up (and
+	// in check-config).
+	Codecs []string `yaml:"codecs"`
 }
 
 // Handler plays one announcement to every caller.
@@ -69,6 +75,9 @@ func New(p *platform.Platform, cfg Config, opts ...apps.Option) (*App, error) {
 	}
 	if cfg.User == "" {
 		cfg.User = "hello"
+	}
+	if len(cfg.Codecs) > 0 {
+		opts = append([]apps.Option{apps.WithCodecs(cfg.Codecs...)}, opts...)
 	}
 	ep, err := apps.Endpoint(p, "announce", cfg.User, h, opts)
 	if err != nil {

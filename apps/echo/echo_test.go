@@ -64,3 +64,21 @@ func TestEchoPrefersConfiguredOrder(t *testing.T) {
 		call.Hangup(t)
 	}
 }
+
+// TestEchoConfigCodecs: the app's codecs come from its config, and an
+// unknown codec is an error at start-up (which check-config reports).
+func TestEchoConfigCodecs(t *testing.T) {
+	srv := sbt.NewServer(t)
+	if _, err := echo.New(srv.Platform, echo.Config{User: "bad", Codecs: []string{"G729"}}); err == nil {
+		t.Fatal("G729 accepted")
+	}
+	if _, err := echo.New(srv.Platform, echo.Config{User: "wide", Codecs: []string{"G722", "telephone-event"}}); err != nil {
+		t.Fatal(err)
+	}
+	ph := sbt.NewPhone(t, "both", sbt.PhoneOptions{Settings: endpoint.Settings{Codecs: []string{"PCMU", "G722"}}})
+	call := ph.Dial(t, srv.URI("wide"))
+	if n := call.Negotiated(); n.Codec.Name != "G722" {
+		t.Fatalf("chose %s, want G722", n.Codec.Name)
+	}
+	call.Hangup(t)
+}
