@@ -19,6 +19,14 @@ func WithCallTimers(sessionExpires, rtpTimeout time.Duration) Option {
 	return func(s *endpoint.Settings) { s.SessionExpires, s.RTPTimeout = sessionExpires, rtpTimeout }
 }
 
+// WithCodecs sets the audio formats the app's calls offer and accept, in
+// order of preference (see endpoint.Settings.Codecs): for example "G722",
+// "PCMU", "PCMA", "telephone-event" to prefer wideband. Default: PCMU,
+// PCMA, telephone-event.
+func WithCodecs(names ...string) Option {
+	return func(s *endpoint.Settings) { s.Codecs = names }
+}
+
 // Endpoint puts h on p at sip:<user>@host, for an app called name (which
 // prefixes errors), with opts applied to its settings.
 func Endpoint(p *platform.Platform, name, user string, h endpoint.Handler, opts []Option) (*endpoint.Endpoint, error) {

@@ -592,7 +592,7 @@ func (c *Call) ensureMediaLocked() error {
 	}
 	c.rtp = media.NewSession(conn, media.SessionConfig{Logger: c.log, RTCP: rtcpConn})
 	c.flow = media.NewFlow(c.rtp)
-	c.local = sdp.Local{Addr: c.rtp.LocalAddr(), Formats: c.ep.formats}
+	c.local = sdp.Local{Addr: c.rtp.LocalAddr(), Formats: c.ep.formats, PreferLocal: len(c.ep.settings.Codecs) > 0}
 	if ip := c.p.MediaAdvertise(); ip.IsValid() {
 		c.local.Addr = netip.AddrPortFrom(ip, c.rtp.LocalAddr().Port())
 	}

@@ -60,9 +60,14 @@ type Settings struct {
 	// Default 90s.
 	MinSessionExpires time.Duration `yaml:"min_session_expires"`
 	// Codecs restricts and orders the audio formats offered and accepted:
-	// any of "PCMU", "PCMA" and "telephone-event" (RFC 4733). Default: all
-	// three in that order. Without telephone-event, DTMF is sent and
-	// detected in-band.
+	// any of "PCMU", "PCMA", "G722" and "telephone-event" (RFC 4733).
+	// Default: PCMU, PCMA, telephone-event, in that order; G722 (wideband,
+	// 16 kHz audio) is offered and accepted only when listed. When set,
+	// the order is also the preference when answering an offer: the
+	// first listed codec the offer carries is chosen, whatever the
+	// offerer's order (RFC 3264 section 6.1); by default the offerer's
+	// order wins. Without telephone-event, DTMF is sent and detected
+	// in-band.
 	Codecs []string `yaml:"codecs"`
 	// RTPTimeout ends a call with BYE when no RTP arrives for this long
 	// while the remote side is expected to send. Default: the platform's
@@ -235,10 +240,10 @@ func (e *Endpoint) serveSIP(r *platform.Request) {
 
 // formatsFor maps codec names to SDP formats.
 func formatsFor(names []string) ([]sdp.Format, error) {
-	all := sdp.DefaultFormats()
 	if len(names) == 0 {
-		return all, nil
+		return sdp.DefaultFormats(), nil
 	}
+	all := sdp.SupportedFormats()
 	var out []sdp.Format
 	for _, n := range names {
 		found := false
@@ -248,7 +253,7 @@ func formatsFor(names []string) ([]sdp.Format, error) {
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("endpoint: unsupported codec %q (have PCMU, PCMA, telephone-event)", n)
+			return nil, fmt.Errorf("endpoint: unsupported codec %q (have PCMU, PCMA, G722, telephone-event)", n)
 		}
 	}
 	for _, f := range out {

@@ -318,6 +318,7 @@ func (s *Session) pull(c *consumer, dst []int16) ([]int16, FrameStatus) {
 	}
 	if c.decFor != cd {
 		c.dec, c.decFor = codec.NewDecoder(cd), cd
+		c.jb.matchCodec(cd)
 	}
 	pcm, st := c.jb.PopPCM(dst, c.dec)
 	if st != FrameEmpty {

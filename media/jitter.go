@@ -76,7 +76,10 @@ type JitterConfig struct {
 	// one popped frame. Default 160 (20 ms at 8000 Hz).
 	FrameSamples int `yaml:"frame_samples"`
 	// SampleRate is the rate in Hz of the PCM that PopPCM returns, which
-	// for G.722 differs from ClockRate. Default ClockRate.
+	// for G.722 differs from ClockRate. Default ClockRate. A session's
+	// consumer (TakeFrames, TakeAudio) follows the negotiated codec's
+	// sample rate instead, whatever is set here: 320 samples per 20 ms
+	// frame for G.722 at the RTP clock rate of 8000 (RFC 3551).
 	SampleRate int `yaml:"sample_rate"`
 }
 
@@ -249,6 +252,8 @@ func (w *marginWindow) bounds() (lo, hi, n int) {
 type JitterBuffer struct {
 	frameSamples int
 	frameDur     time.Duration
+	clockRate    int
+	sampleRate   int
 	pcmLen       int
 	adaptive     bool
 	minT, maxT   int
@@ -323,6 +328,8 @@ func NewJitterBuffer(cfg JitterConfig) *JitterBuffer {
 	jb := &JitterBuffer{
 		frameSamples: cfg.FrameSamples,
 		frameDur:     frameDur,
+		clockRate:    cfg.ClockRate,
+		sampleRate:   cfg.SampleRate,
 		pcmLen:       pcmLen,
 		adaptive:     cfg.Adaptive,
 		minT:         minT,
@@ -633,6 +640,21 @@ func (jb *JitterBuffer) PopPCM(dst []int16, dec codec.Decoder) ([]int16, FrameSt
 		jb.conc.Reset()
 	}
 	return dst, st
+}
+
+// matchCodec makes PopPCM produce frames at c's sample rate when c runs at
+// the buffer's clock rate but was not what the buffer was configured for:
+// a session's consumer is set up before the codec is known, or the codec
+// changes on a re-INVITE (G.711 to G.722 doubles the samples per frame at
+// the same RTP clock rate). It is called on the consumer side, like
+// PopPCM.
+func (jb *JitterBuffer) matchCodec(c codec.Codec) {
+	if c == nil || c.ClockRate() != jb.clockRate || c.SampleRate() == jb.sampleRate {
+		return
+	}
+	jb.sampleRate = c.SampleRate()
+	jb.pcmLen = max(int(int64(jb.frameSamples)*int64(jb.sampleRate)/int64(jb.clockRate)), 1)
+	jb.conc = NewConcealer(jb.sampleRate)
 }
 
 // Reset forgets every buffered packet, counting them as dropped, and waits

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/switchboard-sip/switchboard/internal/serial"
+	"github.com/switchboard-sip/switchboard/media/audio"
 	"github.com/switchboard-sip/switchboard/media/codec"
 	"github.com/switchboard-sip/switchboard/media/dsp"
 )
@@ -47,7 +48,7 @@ type RelayDirectionStats struct {
 	DTMF uint64
 	// Dropped counts packets not relayed: late or duplicated, malformed,
 	// of a payload type the leg no longer uses, with no codec on the other
-	// leg or one at another sample rate, or that failed to send.
+	// leg or one at another RTP clock rate, or that failed to send.
 	Dropped uint64
 }
 
@@ -224,10 +225,13 @@ type relayFlow struct {
 	at      time.Time
 	dur     uint32
 
-	// Per-stream coders, for codecs that keep state (G.722 later).
+	// Per-stream coders, for codecs that keep state (G.722), and the
+	// resampler between codecs of different sample rates (G.722 and
+	// G.711).
 	decCodec, encCodec codec.Codec
 	dec                codec.Decoder
 	enc                codec.Encoder
+	rs                 *audio.FrameResampler
 	pcm, tone          []int16
 	out                []byte
 
@@ -290,8 +294,10 @@ func (f *relayFlow) relay(pt uint8, seq uint16, ts uint32, marker bool, payload 
 		return DTMFEvent{}, false
 	}
 	same := sameCodec(src, dst)
-	if !same && (src.SampleRate() != dst.SampleRate() || src.ClockRate() != dst.ClockRate()) {
-		// Resampling between codecs is not implemented; G.711 needs none.
+	if !same && src.ClockRate() != dst.ClockRate() {
+		// Timestamps are carried over in the source's clock units; codecs
+		// whose RTP clocks differ (Opus's 48 kHz) are not relayed yet.
+		// G.722 and G.711 share the 8000 Hz clock (RFC 3551).
 		f.dropped.Add(1)
 		return DTMFEvent{}, false
 	}
@@ -303,8 +309,17 @@ func (f *relayFlow) relay(pt uint8, seq uint16, ts uint32, marker bool, payload 
 	out, dur, n := payload, f.payloadDuration(src, payload), &f.forwarded
 	if !same {
 		f.pcm = f.decoder(src).Decode(f.pcm[:0], payload)
-		f.out = f.encoder(dst).Encode(f.out[:0], f.pcm)
-		out, dur, n = f.out, uint32(len(f.pcm)*dst.ClockRate()/dst.SampleRate()), &f.transcoded
+		pcm := f.pcm
+		if src.SampleRate() != dst.SampleRate() {
+			rs := f.resampler(src.SampleRate(), dst.SampleRate())
+			if rs == nil {
+				f.dropped.Add(1)
+				return DTMFEvent{}, false
+			}
+			pcm = rs.Frame(pcm)
+		}
+		f.out = f.encoder(dst).Encode(f.out[:0], pcm)
+		out, dur, n = f.out, uint32(len(pcm)*dst.ClockRate()/dst.SampleRate()), &f.transcoded
 	}
 	f.commit(seq, ts, now, dur)
 	if err := f.to.writeRelayed(dst.PayloadType(), seqStep, gap, dur, marker || jump, out); err != nil {
@@ -483,6 +498,23 @@ func (f *relayFlow) decoder(c codec.Codec) codec.Decoder {
 		f.decCodec, f.dec = c, codec.NewDecoder(c)
 	}
 	return f.dec
+}
+
+// resampler returns the stream's resampler from src to dst Hz, making a
+// new one when the rates changed (a re-INVITE), or nil for rates the
+// resampler does not take.
+func (f *relayFlow) resampler(src, dst int) *audio.FrameResampler {
+	if f.rs != nil {
+		if s, d := f.rs.Rates(); s == src && d == dst {
+			return f.rs
+		}
+	}
+	rs, err := audio.NewFrameResampler(src, dst)
+	if err != nil {
+		return nil
+	}
+	f.rs = rs
+	return rs
 }
 
 func (f *relayFlow) encoder(c codec.Codec) codec.Encoder {

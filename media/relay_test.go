@@ -612,3 +612,46 @@ func BenchmarkRelayReceivePath(b *testing.B) {
 		})
 	}
 }
+
+// TestRelayTranscodesG722AndPCMU: a G.722 phone (16 kHz) and a PCMU phone
+// (8 kHz) hear each other's tones through a relay that decodes with one
+// leg's decoder, resamples and encodes with the other leg's encoder; the
+// G.722 side gets 160-octet packets 160 timestamp units apart.
+func TestRelayTranscodesG722AndPCMU(t *testing.T) {
+	legA, legB := relayLeg(t, codec.G722(), 0), relayLeg(t, codec.PCMU(), 0)
+	phoneA, heardA := relayPhone(t, legA, codec.G722(), 0)
+	phoneB, heardB := relayPhone(t, legB, codec.PCMU(), 0)
+	r := relayStart(t, legA, legB, RelayOptions{})
+
+	const frames = 25
+	send := func(s *Session, rate int, freq float64) {
+		pcm := dsp.Sine(rate, freq, frames*20*time.Millisecond, 0.3)
+		for i := 0; i < len(pcm); i += rate / 50 {
+			if err := s.WriteFrame(pcm[i : i+rate/50]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	send(phoneA, 16000, 500)
+	send(phoneB, 8000, 900)
+	relayWait(t, "both tones", func() bool {
+		return len(heardA.samples()) >= frames*320 && len(heardB.samples()) >= frames*g711Frame
+	})
+	a, b := heardA.samples(), heardB.samples()
+	if f := dsp.ToneFraction(b[g711Frame:], 8000, 500); f < 0.9 {
+		t.Errorf("PCMU phone hears 500 Hz in %.0f%% of the windows", 100*f)
+	}
+	if f := dsp.ToneFraction(a[320:], 16000, 900); f < 0.9 {
+		t.Errorf("G.722 phone hears 900 Hz in %.0f%% of the windows", 100*f)
+	}
+	if len(a) != frames*320 || len(b) != frames*g711Frame {
+		t.Errorf("heard %d and %d samples, want %d and %d: frames resized", len(a), len(b), frames*320, frames*g711Frame)
+	}
+	if d := phoneB.Stats().Dropped + phoneA.Stats().Dropped; d != 0 {
+		t.Errorf("phones dropped %d packets", d)
+	}
+	st := r.Stats()
+	if st.AtoB.Transcoded != frames || st.BtoA.Transcoded != frames {
+		t.Errorf("stats %+v, want %d transcoded each way", st, frames)
+	}
+}

@@ -708,6 +708,9 @@ func (s *Session) readDTMF(p *rtp.Packet, f func(DTMFEvent)) {
 	if dup || int(ev) >= len(dtmfDigits) {
 		return
 	}
+	// The duration counts units of telephone-event's clock, which is
+	// always 8000 here: the only format offered and accepted is
+	// telephone-event/8000, also next to G.722 (RFC 4733 section 2.3.5).
 	f(DTMFEvent{Digit: rune(dtmfDigits[ev]), Duration: time.Duration(dur) * time.Second / 8000})
 }
 

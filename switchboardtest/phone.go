@@ -138,7 +138,8 @@ func (p *Phone) NextCallWithin(t testing.TB, d time.Duration) *PhoneCall {
 }
 
 // PhoneCall is a call of a test phone. It records what it hears (decoded
-// 8 kHz mono) from the moment the call is answered.
+// mono at the codec's sample rate, see SampleRate: 8 kHz for G.711, 16 kHz
+// for G.722) from the moment the call is answered.
 type PhoneCall struct {
 	*endpoint.Call
 
@@ -182,6 +183,15 @@ func (pc *PhoneCall) attach() {
 	}))
 }
 
+// SampleRate returns the rate in Hz of what the call records and what
+// StartTone sends: the negotiated codec's sample rate, 8000 without one.
+func (pc *PhoneCall) SampleRate() int {
+	if r := pc.Flow().SampleRate(); r > 0 {
+		return r
+	}
+	return 8000
+}
+
 // waitHeard waits, up to within, until done holds for the audio recorded
 // so far; it is checked again each time audio arrives. It reports whether
 // done held.
@@ -215,9 +225,10 @@ func (pc *PhoneCall) waitHeard(within time.Duration, done func(rec []int16) bool
 // sleeping until audio has started to flow.
 func (pc *PhoneCall) WaitTone(t testing.TB, freq float64, within time.Duration) {
 	t.Helper()
-	const window = 800 // 100 ms at 8 kHz
+	rate := pc.SampleRate()
+	window := rate / 10 // 100 ms
 	if !pc.waitHeard(within, func(rec []int16) bool {
-		return len(rec) >= window && dsp.HasTone(rec[len(rec)-window:], 8000, freq)
+		return len(rec) >= window && dsp.HasTone(rec[len(rec)-window:], rate, freq)
 	}) {
 		t.Fatalf("no %g Hz heard within %v", freq, within)
 	}
@@ -227,9 +238,10 @@ func (pc *PhoneCall) WaitTone(t testing.TB, freq float64, within time.Duration) 
 // received do not hold the tone. It fails the test after within.
 func (pc *PhoneCall) WaitNoTone(t testing.TB, freq float64, within time.Duration) {
 	t.Helper()
-	const window = 800 // 100 ms at 8 kHz
+	rate := pc.SampleRate()
+	window := rate / 10 // 100 ms
 	if !pc.waitHeard(within, func(rec []int16) bool {
-		return len(rec) >= window && !dsp.HasTone(rec[len(rec)-window:], 8000, freq)
+		return len(rec) >= window && !dsp.HasTone(rec[len(rec)-window:], rate, freq)
 	}) {
 		t.Fatalf("%g Hz still heard after %v", freq, within)
 	}
@@ -242,9 +254,10 @@ func (pc *PhoneCall) WaitNoTone(t testing.TB, freq float64, within time.Duration
 func (pc *PhoneCall) Listen(t testing.TB, d time.Duration) []int16 {
 	t.Helper()
 	pc.ResetRecording()
-	n := int(d * 8000 / time.Second)
+	rate := pc.SampleRate()
+	n := int(d * time.Duration(rate) / time.Second)
 	if !pc.waitHeard(3*d+2*time.Second, func(rec []int16) bool { return len(rec) >= n }) {
-		t.Fatalf("heard %d ms of audio, want %v", len(pc.Recording())/8, d)
+		t.Fatalf("heard %d ms of audio, want %v", len(pc.Recording())*1000/rate, d)
 	}
 	rec := pc.Recording()
 	return rec[:n]
@@ -273,12 +286,19 @@ func (pc *PhoneCall) StartTone(freq float64) {
 	pc.mu.Lock()
 	pc.stop = cancel
 	pc.mu.Unlock()
-	osc := dsp.NewOscillator(8000, freq, 0.3)
 	pc.wg.Go(func() {
 		t := time.NewTicker(20 * time.Millisecond)
 		defer t.Stop()
-		frame := make([]int16, 160) // 20 ms at 8 kHz
+		var (
+			osc   *dsp.Oscillator
+			rate  int
+			frame []int16
+		)
 		for {
+			if r := pc.SampleRate(); r != rate || osc == nil {
+				// 20 ms at the codec's rate, which a re-INVITE may change.
+				rate, osc, frame = r, dsp.NewOscillator(r, freq, 0.3), make([]int16, r/50)
+			}
 			osc.Read(frame)
 			_ = pc.Flow().WriteFrame(frame)
 			select {

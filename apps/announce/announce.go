@@ -18,6 +18,7 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/switchboard-sip/switchboard/apps"
@@ -41,12 +42,21 @@ type Config struct {
 	// syllable is not clipped while the caller's media starts. Default
 	// 200ms.
 	Pause time.Duration `yaml:"pause"`
+	// Codecs lists the audio formats the app's calls accept, in order of
+	// preference: any of "PCMU", "PCMA", "G722" (wideband, 16 kHz audio)
+	// and "telephone-event" (see endpoint.Settings.Codecs). Default: PCMU,
+	// PCMA, telephone-event. An unknown name is an error at start-up (and
+	// in check-config).
+	Codecs []string `yaml:"codecs"`
 }
 
 // Handler plays one announcement to every caller.
 type Handler struct {
-	pcm   []int16
+	pcm   []int16 // at 8 kHz
 	pause time.Duration
+
+	mu     sync.Mutex
+	byRate map[int][]int16 // pcm resampled for other codec rates (G.722)
 }
 
 // App is the announcement app on a platform.
@@ -65,6 +75,9 @@ func New(p *platform.Platform, cfg Config, opts ...apps.Option) (*App, error) {
 	}
 	if cfg.User == "" {
 		cfg.User = "hello"
+	}
+	if len(cfg.Codecs) > 0 {
+		opts = append([]apps.Option{apps.WithCodecs(cfg.Codecs...)}, opts...)
 	}
 	ep, err := apps.Endpoint(p, "announce", cfg.User, h, opts)
 	if err != nil {
@@ -118,9 +131,36 @@ func (h *Handler) ServeCall(ctx context.Context, c *endpoint.Call) {
 	if err := c.Accept(ctx); err != nil {
 		return
 	}
-	silence := make([]int16, int(h.pause*8000/time.Second))
+	rate := c.Flow().SampleRate()
+	pcm, err := h.at(rate)
+	if err != nil {
+		return
+	}
+	silence := make([]int16, int(h.pause*time.Duration(rate)/time.Second))
 	if err := c.Flow().Play(ctx, silence); err != nil {
 		return
 	}
-	_ = c.Flow().Play(ctx, h.pcm)
+	_ = c.Flow().Play(ctx, pcm)
+}
+
+// at returns the announcement at rate Hz, the sample rate of the call's
+// codec, resampled once per rate.
+func (h *Handler) at(rate int) ([]int16, error) {
+	if rate == 8000 || rate == 0 {
+		return h.pcm, nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if pcm, ok := h.byRate[rate]; ok {
+		return pcm, nil
+	}
+	pcm, err := (&audio.Clip{SampleRate: 8000, Channels: 1, Samples: h.pcm}).Mono(rate)
+	if err != nil {
+		return nil, fmt.Errorf("announce: at %d Hz: %w", rate, err)
+	}
+	if h.byRate == nil {
+		h.byRate = map[int][]int16{}
+	}
+	h.byRate[rate] = pcm
+	return pcm, nil
 }

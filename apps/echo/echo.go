@@ -26,6 +26,12 @@ type Config struct {
 	// User is the user part the app answers, sip:<user>@host. Default
 	// "echo".
 	User string `yaml:"user"`
+	// Codecs lists the audio formats the app's calls accept, in order of
+	// preference: any of "PCMU", "PCMA", "G722" (wideband, 16 kHz audio)
+	// and "telephone-event" (see endpoint.Settings.Codecs). Default: PCMU,
+	// PCMA, telephone-event. An unknown name is an error at start-up (and
+	// in check-config).
+	Codecs []string `yaml:"codecs"`
 }
 
 // App is the echo app on a platform.
@@ -38,6 +44,9 @@ type App struct {
 func New(p *platform.Platform, cfg Config, opts ...apps.Option) (*App, error) {
 	if cfg.User == "" {
 		cfg.User = "echo"
+	}
+	if len(cfg.Codecs) > 0 {
+		opts = append([]apps.Option{apps.WithCodecs(cfg.Codecs...)}, opts...)
 	}
 	ep, err := apps.Endpoint(p, "echo", cfg.User, Handler(), opts)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -79,8 +80,10 @@ type BaresipOptions struct {
 	AudioFile string
 	// Codecs, when not empty, restricts the audio codecs the account offers
 	// and accepts, e.g. {"PCMU"} or {"PCMA"}, using the account parameter
-	// audio_codecs. The modules for PCMU, PCMA, G722, GSM, L16 and opus are
-	// loaded as needed; G.711 is always loaded.
+	// audio_codecs, in that order of preference. The modules for PCMU,
+	// PCMA, G722, GSM, L16 and opus are loaded as needed; G.711's is loaded
+	// when Codecs is empty or names PCMU or PCMA, so {"G722"} is a
+	// wideband-only phone.
 	Codecs []string
 	// AutoAnswer makes the account answer incoming calls at once
 	// (answermode=auto). Otherwise calls ring until Accept.
@@ -296,7 +299,14 @@ func baresipConfig(b *Baresip, modDir, audio string, rate, channels, rtpLo, rtpH
 		}
 	}
 
-	modules := []string{"g711.so"}
+	// G.711 is loaded unless Codecs names other codecs only, so that a
+	// wideband-only phone (Codecs: {"G722"}) cannot fall back to it.
+	var modules []string
+	if len(opts.Codecs) == 0 || slices.ContainsFunc(opts.Codecs, func(c string) bool {
+		return strings.EqualFold(c, "PCMU") || strings.EqualFold(c, "PCMA")
+	}) {
+		modules = append(modules, "g711.so")
+	}
 	for _, c := range opts.Codecs {
 		if m, ok := codecModule(c); ok && !contains(modules, m) {
 			modules = append(modules, m)
@@ -334,7 +344,16 @@ func baresipAccount(b *Baresip, opts BaresipOptions) string {
 	}
 	acc := fmt.Sprintf("<%s>;regint=0;answermode=%s", b.URI(), answer)
 	if len(opts.Codecs) > 0 {
-		acc += ";audio_codecs=" + strings.Join(opts.Codecs, ",")
+		names := make([]string, len(opts.Codecs))
+		for i, c := range opts.Codecs {
+			names[i] = c
+			if strings.EqualFold(c, "G722") {
+				// baresip names codecs by their audio rate, not by
+				// G.722's RTP clock rate of 8000 (RFC 3551 section 4.5.2).
+				names[i] = "G722/16000"
+			}
+		}
+		acc += ";audio_codecs=" + strings.Join(names, ",")
 	}
 	return acc
 }

@@ -92,7 +92,7 @@ type PlayerStats struct {
 	// SendErrors counts failed session writes.
 	SendErrors uint64
 	// Skipped counts frames not sent to a session because its codec is
-	// unset or does not take 8 kHz audio.
+	// unset or its sample rate cannot be resampled to.
 	Skipped uint64
 	// Loops counts the times a looping source restarted.
 	Loops uint64
@@ -104,7 +104,8 @@ type PlayerStats struct {
 // other [Output] ([Player.Attach]) and PCM sinks such as a conference mixer or a recorder
 // ([Player.AddSink]). Every 20 ms it reads one frame from the source,
 // downmixes and resamples it to 8 kHz once, encodes it once per codec in
-// use, and sends the same payload to every output of that codec with
+// use (resampled once more for a codec at another rate, such as G.722's
+// 16 kHz), and sends the same payload to every output of that codec with
 // [Output.WriteRTPPayload]; the cost of decoding does not grow with the
 // number of listeners. A listener that joins mid-stream hears the current
 // position, not the top.
@@ -198,6 +199,10 @@ type playerEncoding struct {
 	enc     codec.Encoder
 	payload []byte
 	frameNo uint64 // the frame payload holds
+
+	// For a codec whose sample rate is not the player's (G.722's 16 kHz),
+	// the frame is resampled to that rate first by up.
+	up *FrameResampler
 }
 
 // NewPlayer returns a stopped Player of src, which it owns from now on. It
@@ -660,12 +665,16 @@ func (p *Player) sendLocked() {
 	p.gone = p.gone[:0]
 	for _, ls := range p.sendTo {
 		c := ls.s.Codec()
-		if c == nil || c.SampleRate() != playerRate {
+		if c == nil || c.SampleRate() <= 0 {
 			p.skipped.Add(1)
 			continue
 		}
 		e := p.encodingLocked(c)
-		samples := playerFrame * c.ClockRate() / c.SampleRate()
+		if e == nil {
+			p.skipped.Add(1)
+			continue
+		}
+		samples := c.ClockRate() / 50 // 20 ms of RTP clock, 160 for G.722 too
 		if err := ls.s.WriteRTPPayload(c.PayloadType(), samples, e.payload, ls.marker); err != nil {
 			p.sendErrors.Add(1)
 			if errors.Is(err, net.ErrClosed) {
@@ -688,7 +697,16 @@ func (p *Player) sendLocked() {
 }
 
 // encodingLocked returns the current frame encoded with c, encoding it if
-// this is the first session of that codec in this frame.
+// this is the first session of that codec in this frame, or nil if c's
+// sample rate is out of the resampler's range. A codec at another sample
+// rate than the player's gets the frame resampled, once per frame for all
+// its sessions: a G.722 session hears the player's 8 kHz audio at 16 kHz,
+// so its band stays the telephone band.
+//
+// The encoder of a stateful codec (G.722's ADPCM) is shared by the
+// sessions of that codec like G.711's: a session attached mid-stream
+// decodes from a fresh decoder state, which G.722's adaptive quantisers
+// catch up with within a few milliseconds.
 func (p *Player) encodingLocked(c codec.Codec) *playerEncoding {
 	var e *playerEncoding
 	for _, x := range p.encs {
@@ -700,10 +718,21 @@ func (p *Player) encodingLocked(c codec.Codec) *playerEncoding {
 	}
 	if e == nil {
 		e = &playerEncoding{codec: c, enc: codec.NewEncoder(c)}
+		if c.SampleRate() != playerRate {
+			up, err := NewFrameResampler(playerRate, c.SampleRate())
+			if err != nil {
+				return nil
+			}
+			e.up = up
+		}
 		p.encs = append(p.encs, e)
 	}
 	if e.frameNo != p.frameNo {
-		e.payload = e.enc.Encode(e.payload[:0], p.frame)
+		pcm := p.frame
+		if e.up != nil {
+			pcm = e.up.Frame(p.frame)
+		}
+		e.payload = e.enc.Encode(e.payload[:0], pcm)
 		e.frameNo = p.frameNo
 		p.encodes.Add(1)
 	}

@@ -1035,3 +1035,48 @@ func BenchmarkPlayerFrame(b *testing.B) {
 		}
 	}
 }
+
+// TestPlayerG722Session: a G.722 session gets 20 ms packets of 160 octets
+// (320 samples at 16 kHz) whose timestamps advance by 160 (RFC 3551's 8 kHz
+// clock), and they decode, in one stream, to the player's tone at 16 kHz.
+func TestPlayerG722Session(t *testing.T) {
+	checkPlayerGoroutines(t)
+	src, err := NewToneSource(700, 2*time.Second, 0.5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPlayer(src, PlayerConfig{Mode: PlayerManual})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	s, peer := musicSession(t, codec.G722())
+	p.Attach(s)
+	const frames = 25
+	c := captureRTP(t, peer, frames)
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	<-c.done
+	p.Stop()
+	if len(c.pkts) < frames {
+		t.Fatalf("got %d packets, want %d (stats %+v)", len(c.pkts), frames, p.Stats())
+	}
+	dec := codec.NewDecoder(codec.G722())
+	var pcm []int16
+	for i, pkt := range c.pkts {
+		if pkt.pt != 9 || len(pkt.payload) != 160 {
+			t.Fatalf("packet %d: pt %d, %d octets; want 9, 160", i, pkt.pt, len(pkt.payload))
+		}
+		pcm = dec.Decode(pcm, pkt.payload)
+	}
+	if s.ts != uint32(160*len(c.pkts)) {
+		t.Errorf("timestamp advanced %d over %d packets, want 160 each", s.ts, len(c.pkts))
+	}
+	if f := dsp.ToneFraction(pcm[1600:], 16000, 700); f < 0.95 {
+		t.Fatalf("700 Hz in %.0f%% of the decoded 16 kHz audio", f*100)
+	}
+	if st := p.Stats(); st.Skipped != 0 {
+		t.Errorf("skipped %d frames", st.Skipped)
+	}
+}

@@ -115,7 +115,7 @@ type Stats struct {
 	// SendErrors counts failed output writes.
 	SendErrors uint64
 	// Skipped counts frames not sent to a leg because its codec was nil or
-	// not an 8 kHz codec.
+	// at a sample rate the resampler does not take.
 	Skipped uint64
 	// TalkerFrames counts, over all frames, the inputs that were heard in
 	// that frame (in the default mix or whispered); TalkerFrames/Frames is
@@ -246,6 +246,10 @@ type mixLeg struct {
 	codec                           codec.Codec
 	enc                             codec.Encoder
 	payload                         []byte
+	// A leg whose codec is not at the mix rate (G.722's 16 kHz): its
+	// frames are resampled to the mix rate on the way in (down) and its
+	// mix back to the codec's rate on the way out (up).
+	down, up *audio.FrameResampler
 }
 
 // mixGroup holds the shared payloads of one codec.
@@ -670,6 +674,9 @@ func (m *Mixer) mixInputs() int {
 			continue
 		}
 		pcm, st := l.in.ReadFrame(l.frame[:0])
+		if len(pcm) > n {
+			pcm = l.toMixRate(pcm, n)
+		}
 		f := l.fit(pcm, n)
 		talking := m.talking(l, f, st)
 		main, whisper := l.wantMain && talking, l.wantWhisper && talking
@@ -783,13 +790,47 @@ func (m *Mixer) sendAll(fs *frameStats) {
 			continue
 		}
 		c := l.out.Codec()
-		if c == nil || c.SampleRate() != mixRate {
+		if c == nil || c.SampleRate() <= 0 {
 			fs.skipped++
 			continue
 		}
 		whispered := l.wsumFrame == m.frameNo
+		_, stateful := c.(codec.StreamCodec)
 		var payload []byte
 		switch {
+		case c.SampleRate() != mixRate || stateful:
+			// A wideband or stateful codec (G.722) gets its own encoder,
+			// never a shared payload: switching between the shared and
+			// its own encoder's ADPCM state would garble its stream.
+			var mix []int16
+			switch {
+			case !l.wantHear && !l.hearOn:
+				mix = m.zero
+			case l.wantHear && l.hearOn && l.mainC == nil && !whispered:
+				mix = m.full
+			default:
+				mix = m.mixFor(l, whispered)
+				if l.wantHear != l.hearOn {
+					m.fadeInPlace(mix, l.wantHear)
+				}
+			}
+			if c.SampleRate() != mixRate {
+				if l.up == nil || !sameRates(l.up, mixRate, c.SampleRate()) {
+					up, err := audio.NewFrameResampler(mixRate, c.SampleRate())
+					if err != nil {
+						fs.skipped++
+						continue
+					}
+					l.up = up
+				}
+				mix = l.up.Frame(mix[:n])
+			}
+			if l.enc == nil || !sameCodec(l.codec, c) {
+				l.codec, l.enc = c, codec.NewEncoder(c)
+			}
+			l.payload = l.enc.Encode(l.payload[:0], mix)
+			fs.encodes++
+			payload = l.payload
 		case !l.wantHear && !l.hearOn:
 			g := m.group(c)
 			if g.silenceFrame != m.frameNo {
@@ -821,7 +862,7 @@ func (m *Mixer) sendAll(fs *frameStats) {
 			payload = l.payload
 		}
 		l.hearOn = l.wantHear
-		samples := n * c.ClockRate() / c.SampleRate()
+		samples := n * c.ClockRate() / mixRate // n samples at the mix rate
 		if err := l.out.WriteRTPPayload(c.PayloadType(), samples, payload, !l.started); err != nil {
 			fs.errors++
 			if !l.logged && !errors.Is(err, net.ErrClosed) {
@@ -883,6 +924,30 @@ func (m *Mixer) group(c codec.Codec) *mixGroup {
 	g := &mixGroup{codec: c, enc: codec.NewEncoder(c)}
 	m.groups = append(m.groups, g)
 	return g
+}
+
+// toMixRate returns a frame longer than n samples, read from a leg whose
+// codec runs at a multiple of the mix rate (G.722: 320 samples), resampled
+// to n samples at the mix rate. A frame of any other length is returned as
+// it is, for fit to cut or pad.
+func (l *mixLeg) toMixRate(pcm []int16, n int) []int16 {
+	if len(pcm)%n != 0 {
+		return pcm
+	}
+	rate := mixRate * len(pcm) / n
+	if l.down == nil || !sameRates(l.down, rate, mixRate) {
+		down, err := audio.NewFrameResampler(rate, mixRate)
+		if err != nil {
+			return pcm
+		}
+		l.down = down
+	}
+	return l.down.Frame(pcm)
+}
+
+func sameRates(r *audio.FrameResampler, src, dst int) bool {
+	s, d := r.Rates()
+	return s == src && d == dst
 }
 
 // sameCodec reports whether a and b produce the same payloads. Codecs are

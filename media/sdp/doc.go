@@ -4,7 +4,8 @@
 // A call describes what it can do with a [Local] (RTP address, formats in
 // preference order, direction). [Offer] turns that into an offer; [Answer]
 // answers a remote offer, choosing the first audio format of the offerer that
-// the local side supports, echoing telephone-event when offered, and
+// the local side supports (or the local side's first, with
+// [Local.PreferLocal]), echoing telephone-event when offered, and
 // rejecting every other m-line with port 0 (RFC 3264 section 6). [ParseAnswer]
 // reads the answer to an offer. Failures that a UAS must answer with 488 Not
 // Acceptable Here are reported as [*NegotiationError].

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -108,6 +109,16 @@ func DefaultFormats() []Format {
 	}
 }
 
+// SupportedFormats returns every format a Switchboard call can carry: the
+// [DefaultFormats] and G.722 (static payload type 9). G.722 is listed in
+// SDP at clock rate 8000 although its audio is sampled at 16 kHz, an error
+// in RFC 1890 that RFC 3551 section 4.5.2 keeps for compatibility. It is
+// not a default because the conference mixer runs at 8 kHz: a call offers
+// it only when configured to.
+func SupportedFormats() []Format {
+	return append(DefaultFormats(), Format{PayloadType: 9, Name: "G722", ClockRate: 8000})
+}
+
 // Local describes the local side of an audio session. Its session ID and
 // version are kept across offers so that re-INVITEs increment the o= line
 // version as RFC 3264 section 8 requires.
@@ -116,9 +127,14 @@ type Local struct {
 	Formats   []Format       // in preference order
 	Direction Direction      // what the local side wants
 	PTime     int            // packet time in ms; 0 means 20
-	SessionID uint64         // o= session id; set once per call
-	Version   uint64         // o= version; incremented by every Offer or Answer
-	Username  string         // o= username; default "switchboard"
+	// PreferLocal makes Answer choose the audio codec in the order of
+	// Formats rather than the offerer's (RFC 3264 section 6.1 lets the
+	// answerer use its own preference), for a side configured with a
+	// preference order.
+	PreferLocal bool
+	SessionID   uint64 // o= session id; set once per call
+	Version     uint64 // o= version; incremented by every Offer or Answer
+	Username    string // o= username; default "switchboard"
 }
 
 // Negotiated is the outcome of an offer/answer exchange.
@@ -280,7 +296,7 @@ func Answer(offer []byte, l *Local) ([]byte, Negotiated, error) {
 	)
 	for i, m := range s.MediaDescriptions {
 		if chosen < 0 && m.MediaName.Media == "audio" && m.MediaName.Port.Value != 0 && isRTPAVP(m) {
-			n, ok := pick(remoteFormats(m), l.Formats)
+			n, ok := pick(remoteFormats(m), l.Formats, l.PreferLocal)
 			if ok {
 				chosen = i
 				n.Remote = remoteAddr(s, m)
@@ -318,9 +334,21 @@ func (n Negotiated) formats() []Format {
 }
 
 // pick chooses the first remote format that the local side supports, in
-// the remote's order (the offerer's preference, RFC 3264 section 6.1), and
-// the remote telephone-event format when both sides have one.
-func pick(remote, local []Format) (Negotiated, bool) {
+// the remote's order (the offerer's preference, RFC 3264 section 6.1) or,
+// with preferLocal, in the local order, and the remote telephone-event
+// format when both sides have one.
+func pick(remote, local []Format, preferLocal bool) (Negotiated, bool) {
+	if preferLocal {
+		var ordered []Format
+		for _, lf := range local {
+			for _, r := range remote {
+				if strings.EqualFold(r.Name, lf.Name) && r.ClockRate == lf.ClockRate && !slices.Contains(ordered, r) {
+					ordered = append(ordered, r)
+				}
+			}
+		}
+		remote = ordered
+	}
 	var n Negotiated
 	found := false
 	for _, r := range remote {
@@ -437,7 +465,7 @@ func ParseAnswer(answer []byte, l *Local) (Negotiated, error) {
 		if m.MediaName.Port.Value == 0 {
 			return Negotiated{}, &NegotiationError{Reason: "answer rejected the audio stream", Err: ErrNoAudio}
 		}
-		n, ok := pick(remoteFormats(m), l.Formats)
+		n, ok := pick(remoteFormats(m), l.Formats, false)
 		if !ok {
 			return Negotiated{}, &NegotiationError{Reason: "answer has no offered codec", Err: ErrNoCommonCodec}
 		}

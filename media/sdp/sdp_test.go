@@ -120,3 +120,34 @@ func BenchmarkAnswer(b *testing.B) {
 		}
 	}
 }
+
+const offerPCMUG722 = "v=0\r\no=- 1 1 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\n" +
+	"m=audio 4000 RTP/AVP 0 9 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:9 G722/8000\r\n" +
+	"a=rtpmap:101 telephone-event/8000\r\n"
+
+// TestAnswerG722: G.722 is known by its static payload type at the RFC 3551
+// clock rate 8000; the offerer's order wins unless the local side prefers
+// its own.
+func TestAnswerG722(t *testing.T) {
+	l := local()
+	l.Formats = SupportedFormats()
+	_, n, err := Answer([]byte(offerPCMUG722), l)
+	if err != nil || n.Codec.Name != "PCMU" {
+		t.Fatalf("offerer order: %+v, %v; want PCMU", n.Codec, err)
+	}
+	l = local()
+	l.Formats = []Format{{PayloadType: 9, Name: "G722", ClockRate: 8000}, {PayloadType: 0, Name: "PCMU", ClockRate: 8000}, DefaultFormats()[2]}
+	l.PreferLocal = true
+	ans, n, err := Answer([]byte(offerPCMUG722), l)
+	if err != nil || n.Codec.Name != "G722" || n.Codec.PayloadType != 9 || n.Codec.ClockRate != 8000 || !n.HasDTMF {
+		t.Fatalf("local order: %+v, %v; want G722/8000 with DTMF", n, err)
+	}
+	if s := string(ans); !strings.Contains(s, "m=audio 20000 RTP/AVP 9 101") || !strings.Contains(s, "a=rtpmap:9 G722/8000") {
+		t.Fatalf("answer:\n%s", s)
+	}
+	for _, f := range DefaultFormats() {
+		if f.Name == "G722" {
+			t.Fatal("G722 is a default format")
+		}
+	}
+}
