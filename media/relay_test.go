@@ -635,7 +635,10 @@ func TestRelayTranscodesG722AndPCMU(t *testing.T) {
 	send(phoneA, 16000, 500)
 	send(phoneB, 8000, 900)
 	relayWait(t, "both tones", func() bool {
-		return len(heardA.samples()) >= frames*320 && len(heardB.samples()) >= frames*g711Frame
+		// The relay counts a packet after sending it: wait for the count too.
+		st := r.Stats()
+		return len(heardA.samples()) >= frames*320 && len(heardB.samples()) >= frames*g711Frame &&
+			st.AtoB.Transcoded >= frames && st.BtoA.Transcoded >= frames
 	})
 	a, b := heardA.samples(), heardB.samples()
 	if f := dsp.ToneFraction(b[g711Frame:], 8000, 500); f < 0.9 {
