@@ -162,6 +162,19 @@ apps:
 	if err != nil || secs < 4 {
 		t.Fatalf("sox reads %q seconds, want at least 4", out)
 	}
+	// An ffmpeg-style reader too: ffprobe decodes every packet of it
+	// (scripts/test installs ffmpeg for the G.722 interop tests).
+	ffprobe, err := exec.LookPath("ffprobe")
+	if err != nil {
+		t.Fatalf("ffprobe not found (%v): run scripts/test, which installs ffmpeg", err)
+	}
+	out, err = exec.Command(ffprobe, "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", wavs[0]).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffprobe rejects the file: %v: %s", err, out)
+	}
+	if d, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64); err != nil || d < 4 {
+		t.Fatalf("ffprobe reads %q seconds, want at least 4", out)
+	}
 	wav := sbt.ReadRecording(t, wavs[0])
 	if lv := sbt.ToneLevel(wav.Channel(t, 0), wav.SampleRate, 700); lv < -25 {
 		t.Errorf("the caller's 700 Hz at %.1f dB in the file left by the kill", lv)
