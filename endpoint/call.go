@@ -85,6 +85,12 @@ type Call struct {
 	replaces  *Call
 	ackWait   map[uint32]chan struct{}
 	referCh   chan int // NOTIFY sipfrag status codes of our REFER
+	// referWait is set while our accepted REFER awaits its final NOTIFY:
+	// the dialog then outlives a BYE for notifyGrace (the REFER's
+	// subscription is a usage of its own, RFC 5057 section 5.5), since
+	// the transferee's NOTIFY and BYE, sent back to back, can be handled
+	// in either order. Under mu.
+	referWait bool
 	// transferred is set once a transfer we carried out succeeded, so a
 	// BYE racing our own reports the right reason.
 	transferred bool
@@ -394,7 +400,12 @@ func (c *Call) setState(s State, r Reason) {
 // cleanupLocked releases the dialog, timers and media; c.mu is held.
 func (c *Call) cleanupLocked() {
 	if c.dlg.localTag != "" {
-		ua.Of(c.p).UnregisterDialog(c.dlg.callID, c.dlg.localTag)
+		callID, tag := c.dlg.callID, c.dlg.localTag
+		if c.referWait {
+			time.AfterFunc(notifyGrace, func() { ua.Of(c.p).UnregisterDialog(callID, tag) })
+		} else {
+			ua.Of(c.p).UnregisterDialog(callID, tag)
+		}
 	}
 	if c.seTimer != nil {
 		c.seTimer.Stop()

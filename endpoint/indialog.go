@@ -20,6 +20,13 @@ func (c *Call) serveDialog(r *platform.Request) {
 		return
 	}
 	c.mu.Lock()
+	if r.Method == sip.NOTIFY && c.referWait {
+		// The outcome of our REFER, even after the transferee's BYE
+		// (handled first) or with a CSeq below it: see referWait.
+		c.mu.Unlock()
+		c.serveNotify(r)
+		return
+	}
 	seq := r.CSeq().SeqNo
 	if seq < c.dlg.remoteSeq && r.Method != sip.CANCEL {
 		// RFC 3261 section 12.2.2: out of order.

@@ -68,6 +68,10 @@ func (c *Call) TransferReplacing(ctx context.Context, other *Call, opts Transfer
 	return c.refer(ctx, other.referToReplacing(), opts)
 }
 
+// notifyGrace is how long a dialog ended by BYE still takes the final
+// NOTIFY of a REFER we sent (referWait).
+const notifyGrace = 2 * time.Second
+
 func (c *Call) refer(ctx context.Context, referTo string, opts TransferOptions) error {
 	if err := checkHeaders(opts.Headers, isReserved, "Transfer"); err != nil {
 		return err
@@ -111,6 +115,14 @@ func (c *Call) refer(ctx context.Context, referTo string, opts TransferOptions) 
 	if opts.Type == Unattended {
 		return c.terminate(ctx, ReasonTransferred)
 	}
+	c.mu.Lock()
+	c.referWait = true
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.referWait = false
+		c.mu.Unlock()
+	}()
 	for {
 		select {
 		case code := <-c.referCh:
@@ -118,24 +130,36 @@ func (c *Call) refer(ctx context.Context, referTo string, opts TransferOptions) 
 			case code >= 100 && code < 200:
 				continue
 			case code >= 200 && code < 300:
+				c.mu.Lock()
+				c.referWait = false // our BYE ends every usage at once
+				c.mu.Unlock()
 				return c.terminate(ctx, ReasonTransferred)
 			default:
 				restore()
 				return &TransferError{Code: code}
 			}
 		case <-c.ctx.Done():
-			// The transferee may hang up right after its final NOTIFY;
-			// a success already reported wins over the BYE.
+			// The transferee may hang up right after its final NOTIFY,
+			// and the BYE may be handled first: the dialog still takes
+			// that NOTIFY for notifyGrace (referWait), and a success
+			// reported wins over the BYE.
+			grace := time.NewTimer(notifyGrace)
+			defer grace.Stop()
 			for {
 				select {
 				case code := <-c.referCh:
-					if code >= 200 && code < 300 {
+					switch {
+					case code >= 200 && code < 300:
 						return nil
+					case code >= 100 && code < 200:
+						continue
 					}
-					continue
-				default:
+					return &TransferError{Code: code}
+				case <-grace.C:
+					return ErrTerminated
+				case <-ctx.Done():
+					return ctx.Err()
 				}
-				return ErrTerminated
 			}
 		case <-ctx.Done():
 			restore()
