@@ -624,10 +624,12 @@ func (s *Store) WaitReady(ctx context.Context) error {
 		if err != nil {
 			return unavailable("wait ready", err)
 		}
-		if ms <= 0 {
+		if ms < 0 { // -2: no window (-1, no expiry, cannot happen)
 			return nil
 		}
-		t := time.NewTimer(ms)
+		// PTTL says 0 for the last millisecond of a key that still
+		// exists (parks are still refused): wait at least that.
+		t := time.NewTimer(max(ms, time.Millisecond))
 		select {
 		case <-ctx.Done():
 			t.Stop()
