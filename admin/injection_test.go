@@ -50,7 +50,8 @@ func post(t *testing.T, url string, v any) int {
 
 // TestHeaderInjectionGets400 sends every bad URI to each API action whose
 // parameters reach a SIP header (originate's a and b, transfer's to,
-// orbit retrieval's uri): each is answered 400 and no INVITE or REFER
+// orbit retrieval's uri, a directed park's orbit): each is answered 400
+// (404 for the orbit, which is not one of the park's) and no INVITE or REFER
 // leaves the server. A legitimate originate in the same test rings both
 // phones with clean headers, so the phones were listening.
 func TestHeaderInjectionGets400(t *testing.T) {
@@ -90,6 +91,9 @@ func TestHeaderInjectionGets400(t *testing.T) {
 		}
 		if code := post(t, web.URL+"/api/v1/calls/"+carol.CallID()+"/transfer", admin.TransferRequest{To: b.value}); code != http.StatusBadRequest {
 			t.Errorf("transfer to=%s: %d, want 400", b.name, code)
+		}
+		if code := post(t, web.URL+"/api/v1/calls/"+carol.CallID()+"/park", admin.ParkRequest{Orbit: strings.TrimPrefix(b.value, "sip:")}); code != http.StatusNotFound {
+			t.Errorf("park orbit=%s: %d, want 404", b.name, code)
 		}
 		if code := post(t, web.URL+"/api/v1/orbits/7000/retrieve", map[string]string{"uri": b.value}); code != http.StatusBadRequest {
 			t.Errorf("retrieve uri=%s: %d, want 400", b.name, code)
