@@ -424,7 +424,11 @@ func (b *Call) fail(ctx context.Context, code int, reason string) {
 	if code < 300 || code > 699 {
 		code, reason = sip.StatusServiceUnavailable, "Service Unavailable"
 	}
-	_ = b.leg1.Call.DeclineWithReason(context.WithoutCancel(ctx), code, reason)
+	if err := b.leg1.Call.DeclineWithReason(context.WithoutCancel(ctx), code, reason); err != nil && reason != "" {
+		// A far end's reason phrase that cannot be relayed (oversized):
+		// leg 1 gets the standard phrase instead.
+		_ = b.leg1.Call.DeclineWithReason(context.WithoutCancel(ctx), code, "")
+	}
 }
 
 func (b *Call) startRelay() error {

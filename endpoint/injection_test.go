@@ -2,6 +2,7 @@ package endpoint_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -151,4 +152,72 @@ func TestHeaderInjectionIsRefused(t *testing.T) {
 		t.Errorf("a refused request reached the far end:\n%s", r)
 	default:
 	}
+}
+
+// TestHeaderInjectionOnCalls tries the bad values at the entry points of
+// calls: an incoming call's DeclineWithReason (reason phrase),
+// AcceptWithHeaders and Redirect (target), then, on an established call,
+// Transfer (target and headers). Each must fail with an error and leave
+// the call as it was: the caller is declined with the legitimate reason,
+// and after the refused transfers the legitimate one rings carol with a
+// clean INVITE.
+func TestHeaderInjectionOnCalls(t *testing.T) {
+	sbt.CheckGoroutines(t)
+	srv := sbt.NewServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	errs := make(chan error, 1)
+	srv.Handle(t, "picky", endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
+		for _, b := range badValues {
+			checkRefused(t, "DeclineWithReason "+b.name, c.DeclineWithReason(ctx, 486, "Busy"+b.value))
+			checkRefused(t, "AcceptWithHeaders "+b.name, c.AcceptWithHeaders(ctx, endpoint.Header{Name: "X-Account", Value: b.value}))
+		}
+		for _, b := range badURIs {
+			checkRefused(t, "Redirect "+b.name, c.Redirect(ctx, b.value))
+		}
+		errs <- c.DeclineWithReason(ctx, 486, "Busy Here")
+	}))
+	caller := sbt.NewPhone(t, "alice")
+	_, err := caller.DialContext(ctx, srv.URI("picky"), endpoint.EstablishOptions{})
+	var re *endpoint.ResponseError
+	if !errors.As(err, &re) || re.Code != 486 || re.Reason != "Busy Here" {
+		t.Fatalf("dial: %v, want 486 Busy Here", err)
+	}
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	if raw := re.Res.String(); strings.Contains(raw, "Evil") {
+		t.Errorf("injected text on the wire:\n%s", raw)
+	}
+
+	got := make(chan *sip.Request, 4)
+	carol := sbt.NewPhone(t, "carol", sbt.PhoneOptions{Answer: func(ctx context.Context, c *endpoint.Call) error {
+		got <- c.Request()
+		return c.Accept(ctx)
+	}})
+	bob := sbt.NewPhone(t, "bob")
+	call := caller.Dial(t, bob.URI())
+	defer call.Hangup(t)
+	bob.NextCall(t)
+	for _, b := range badURIs {
+		checkRefused(t, "Transfer "+b.name, call.Transfer(ctx, b.value, endpoint.TransferOptions{}))
+	}
+	for _, b := range badValues {
+		checkRefused(t, "Transfer header "+b.name, call.Transfer(ctx, carol.URI(), endpoint.TransferOptions{Headers: []endpoint.Header{{Name: "X-Account", Value: b.value}}}))
+	}
+	select {
+	case r := <-got:
+		t.Fatalf("a refused transfer rang carol:\n%s", r)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if err := call.Transfer(ctx, carol.URI(), endpoint.TransferOptions{Headers: []endpoint.Header{{Name: "X-Account", Value: "42"}}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-got:
+		checkClean(t, r)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the legitimate transfer did not ring carol")
+	}
+	carol.NextCall(t).Hangup(t)
 }
