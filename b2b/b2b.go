@@ -236,12 +236,24 @@ func (b *Call) Establish(ctx context.Context) error {
 	if b.leg2.Destination != "" {
 		if b.opts.ImpersonateCaller {
 			if err := l2.Conversation().Impersonate(endpoint.Identity{URI: l1.RemoteURI(), DisplayName: l1.RemoteDisplayName()}); err != nil {
-				b.fail(ctx, sip.StatusInternalServerError, "Server Internal Error")
+				if errors.Is(err, endpoint.ErrNotApplication) || errors.Is(err, endpoint.ErrImpersonateState) {
+					b.fail(ctx, sip.StatusInternalServerError, "Server Internal Error")
+				} else {
+					// The caller's From cannot be presented (control
+					// characters, a quote, an oversized value).
+					b.fail(ctx, sip.StatusBadRequest, "Bad Request")
+				}
 				return fmt.Errorf("b2b: impersonate caller: %w", err)
 			}
 		}
 		eo := b.leg2.Establish
-		eo.Headers = append(append([]endpoint.Header(nil), eo.Headers...), b.passHeaders()...)
+		pass := b.passHeaders()
+		if err := endpoint.CheckHeaders(pass); err != nil {
+			// A header the caller sent could not be passed on as it is.
+			b.fail(ctx, sip.StatusBadRequest, "Bad Request")
+			return fmt.Errorf("b2b: pass headers: %w", err)
+		}
+		eo.Headers = append(append([]endpoint.Header(nil), eo.Headers...), pass...)
 		if mf := l1.Request(); mf != nil && mf.MaxForwards() != nil {
 			// Loops are stopped by Max-Forwards (RFC 3261 section 16.6).
 			n := int(mf.MaxForwards().Val())
@@ -412,7 +424,11 @@ func (b *Call) fail(ctx context.Context, code int, reason string) {
 	if code < 300 || code > 699 {
 		code, reason = sip.StatusServiceUnavailable, "Service Unavailable"
 	}
-	_ = b.leg1.Call.DeclineWithReason(context.WithoutCancel(ctx), code, reason)
+	if err := b.leg1.Call.DeclineWithReason(context.WithoutCancel(ctx), code, reason); err != nil && reason != "" {
+		// A far end's reason phrase that cannot be relayed (oversized):
+		// leg 1 gets the standard phrase instead.
+		_ = b.leg1.Call.DeclineWithReason(context.WithoutCancel(ctx), code, "")
+	}
 }
 
 func (b *Call) startRelay() error {

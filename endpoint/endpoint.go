@@ -306,13 +306,20 @@ func localCaller(p *platform.Platform, req *sip.Request) (*Call, bool) {
 var ErrNotApplication = errors.New("endpoint: only application endpoints may do this")
 
 // ParseURI parses a SIP, SIPS or tel URI (a bare address in angle brackets
-// is accepted) and rejects control characters.
+// is accepted). It rejects control characters, values longer than
+// [MaxValueLength], and a space, '<', '>' or '"' anywhere inside the URI
+// (RFC 3261 section 25.1 allows none of them unescaped), so that a URI
+// written into From, To or P-Asserted-Identity as <uri> cannot close the
+// brackets and add header parameters such as a tag.
 func ParseURI(s string) (sip.Uri, error) {
 	if err := checkValue("URI", s); err != nil {
 		return sip.Uri{}, err
 	}
 	s = strings.TrimSpace(s)
 	s = strings.TrimSuffix(strings.TrimPrefix(s, "<"), ">")
+	if strings.ContainsAny(s, " <>\"") {
+		return sip.Uri{}, fmt.Errorf("endpoint: URI %q contains a space, '<', '>' or '\"'", s)
+	}
 	lower := strings.ToLower(s)
 	var u sip.Uri
 	switch {
@@ -335,9 +342,20 @@ func ParseURI(s string) (sip.Uri, error) {
 	return u, fmt.Errorf("endpoint: %q is not a sip:, sips: or tel: URI", s)
 }
 
+// MaxValueLength is the longest header value or URI, in bytes, that the
+// endpoint accepts from its caller: 2048 is twice the longest legitimate
+// value we expect (an RFC 8224 Identity header carries a PASSporT of about
+// 1 KB; URIs are rarely over 256 bytes), while a request over 1300 bytes
+// already has to leave UDP (RFC 3261 section 18.1.1), so a longer value is
+// an attack or a bug, not a header.
+const MaxValueLength = 2048
+
 // checkValue rejects CR, LF and other control characters (header
-// injection).
+// injection) and values longer than MaxValueLength.
 func checkValue(what, v string) error {
+	if len(v) > MaxValueLength {
+		return fmt.Errorf("endpoint: %s is %d bytes long; at most %d are allowed", what, len(v), MaxValueLength)
+	}
 	for _, r := range v {
 		if r < 0x20 || r == 0x7f {
 			return fmt.Errorf("endpoint: %s contains a control character (%U)", what, r)

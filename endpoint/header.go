@@ -18,6 +18,14 @@ type Header struct {
 	Value string
 }
 
+// CheckHeaders reports whether hs would be accepted by Establish, Accept,
+// Transfer and Request: each name a token that the dialog does not own
+// and each value free of control characters and at most [MaxValueLength]
+// bytes long. Code that copies headers from a request it received (a
+// back-to-back user agent) checks them with it to refuse that request
+// before placing a call with them.
+func CheckHeaders(hs []Header) error { return checkHeaders(hs, isReserved, "a call") }
+
 // checkHeaders validates hs for a message whose own headers are named
 // (lower case) by owned.
 func checkHeaders(hs []Header, owned func(lower string) bool, where string) error {

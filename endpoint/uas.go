@@ -333,7 +333,8 @@ func (c *Call) Decline(ctx context.Context, code int) error {
 
 // DeclineWithReason is Decline with reason as the response's reason
 // phrase; an empty reason gives the standard phrase of code ("Declined" for
-// a code without one).
+// a code without one). A reason with control characters or longer than
+// [MaxValueLength] is refused.
 func (c *Call) DeclineWithReason(ctx context.Context, code int, reason string) error {
 	if code == 0 {
 		code = sip.StatusGlobalDecline
@@ -343,6 +344,11 @@ func (c *Call) DeclineWithReason(ctx context.Context, code int, reason string) e
 	}
 	if reason == "" {
 		reason = reasonPhrase(code)
+	}
+	// The reason phrase ends the status line: a CR or LF in it would start
+	// a header (RFC 3261 section 7.2).
+	if err := checkValue("reason phrase", reason); err != nil {
+		return err
 	}
 	c.mu.Lock()
 	if c.state != StateIncoming {

@@ -10,9 +10,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
+	"regexp"
 	"strings"
 	"time"
+	"unicode"
 
+	"github.com/switchboard-sip/switchboard/endpoint"
 	"github.com/switchboard-sip/switchboard/ivr"
 )
 
@@ -270,9 +274,17 @@ func (h *webhook) validate(vs []Verb) error {
 			if v.URI == "" {
 				return bad("needs uri")
 			}
+			// The URI becomes the REFER's Refer-To once its ${variables}
+			// are filled in; runVerbs checks it again then.
+			if _, err := endpoint.ParseURI(os.Expand(v.URI, func(string) string { return "x" })); err != nil {
+				return bad("uri: %v", err)
+			}
 		case "conference":
 			if v.Room == "" {
 				return bad("needs room")
+			}
+			if !roomRE.MatchString(os.Expand(v.Room, func(string) string { return "x" })) {
+				return bad("room must be 1 to 64 letters, digits, '-', '_' or '.'")
 			}
 		case "record":
 			if v.Max != "" {
@@ -293,10 +305,40 @@ func (h *webhook) validate(vs []Verb) error {
 			if _, ok := h.menu.Nodes[v.Node]; !ok {
 				return bad("no node %q", v.Node)
 			}
-		case "set", "hangup":
+		case "set":
+			for k, val := range v.Variables {
+				if !varRE.MatchString(k) {
+					return bad("variable name %q: want letters, digits and '_'", k)
+				}
+				if err := checkVar(val); err != nil {
+					return bad("variable %s: %v", k, err)
+				}
+			}
+		case "hangup":
 		default:
 			return bad("unknown verb (want one of %s)", strings.Join(verbs, ", "))
 		}
+	}
+	return nil
+}
+
+// roomRE is what a webhook's conference room may be: the characters
+// conference.Service.Create accepts, bounded because the room becomes a
+// URI's user part.
+var roomRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// varRE is what a variable set by a webhook may be called.
+var varRE = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
+
+// checkVar refuses a variable value that could not be written into a
+// header once a ${name} template is filled in with it: control characters
+// (CR, LF, NUL) or more than endpoint.MaxValueLength bytes.
+func checkVar(v string) error {
+	if len(v) > endpoint.MaxValueLength {
+		return fmt.Errorf("%d bytes long; at most %d are allowed", len(v), endpoint.MaxValueLength)
+	}
+	if i := strings.IndexFunc(v, unicode.IsControl); i >= 0 {
+		return fmt.Errorf("contains a control character at byte %d", i)
 	}
 	return nil
 }
@@ -358,9 +400,17 @@ func (h *webhook) runVerbs(ctx context.Context, r *run, cur string, vs []Verb) (
 				return v.Action, WebhookRequest{Event: "record", Recording: file}, "", false
 			}
 		case "transfer":
+			if _, err := endpoint.ParseURI(r.expand(v.URI)); err != nil {
+				r.log.Warn("ivr: webhook transfer: bad uri, fallback", "error", err)
+				return "", req, h.fail(ctx, r), true
+			}
 			r.act(ctx, "webhook", &Action{Do: "transfer", URI: v.URI})
 			return "", req, "", true
 		case "conference":
+			if !roomRE.MatchString(r.expand(v.Room)) {
+				r.log.Warn("ivr: webhook conference: bad room, fallback")
+				return "", req, h.fail(ctx, r), true
+			}
 			r.act(ctx, "webhook", &Action{Do: "conference", Room: v.Room})
 			return "", req, "", true
 		case "redirect":
