@@ -242,9 +242,20 @@ func (s *Session) observe(list *[]*observer, sink audio.Sink) func() {
 
 // deliverHeard hands one received packet of the codec to the consumer and
 // the heard observers, decoding at most once. It runs on the reader
-// goroutine; pcm is the reader's scratch buffer.
+// goroutine; pcm is the reader's scratch buffer. Decoded audio is handed
+// on in 20 ms frames, whatever the sender's packet time (see rxFrames).
 func (s *Session) deliverHeard(cons *consumer, heard []*observer, c codec.Codec, inOrder bool, seq uint16, ts uint32, marker bool, payload []byte, pcm []int16) []int16 {
+	var frames []int16
 	decoded := false
+	decode := func() {
+		if !decoded {
+			pcm = s.heardDec.decode(c, pcm[:0], payload)
+			s.decoded.Add(1)
+			frames = s.rxFrames(c, pcm)
+			decoded = true
+		}
+	}
+	n := FrameSamples(c)
 	if cons != nil {
 		cons.mu.Lock()
 		switch {
@@ -254,28 +265,61 @@ func (s *Session) deliverHeard(cons *consumer, heard []*observer, c codec.Codec,
 		case cons.jb != nil:
 			// Frames are pulled (or played out) later; observers see them
 			// then, concealed.
-			cons.jb.Push(seq, ts, payload)
+			cons.jb.PushSamples(seq, ts, payload, rtpSamples(c, payload))
 			cons.mu.Unlock()
 			return pcm
 		case inOrder:
-			pcm = s.heardDec.decode(c, pcm[:0], payload)
-			s.decoded.Add(1)
-			decoded = true
-			cons.sink.WriteAudio(pcm)
+			decode()
+			for i := 0; i+n <= len(frames); i += n {
+				cons.sink.WriteAudio(frames[i : i+n])
+			}
 		}
 		cons.mu.Unlock()
 	}
 	if len(heard) == 0 || !inOrder {
 		return pcm
 	}
-	if !decoded {
-		pcm = s.heardDec.decode(c, pcm[:0], payload)
-		s.decoded.Add(1)
-	}
-	for _, o := range heard {
-		o.sink.WriteAudio(pcm)
+	decode()
+	for i := 0; i+n <= len(frames); i += n {
+		for _, o := range heard {
+			o.sink.WriteAudio(frames[i : i+n])
+		}
 	}
 	return pcm
+}
+
+// rxFrames re-frames pcm, a received packet decoded with c, into 20 ms
+// frames: it returns the whole frames available, contiguous, and keeps the
+// rest for the next packet. A 20 ms packet with nothing kept is returned
+// as is; a 30 ms packet gives one frame and keeps 10 ms, which the next
+// packet completes. The result is valid until the next call. It runs on
+// the reader goroutine.
+func (s *Session) rxFrames(c codec.Codec, pcm []int16) []int16 {
+	n := FrameSamples(c)
+	if s.rxFor != c {
+		s.rxFor, s.rxRest = c, s.rxRest[:0]
+	}
+	if n <= 0 || (len(s.rxRest) == 0 && len(pcm) == n) {
+		return pcm
+	}
+	s.rxBuf = append(append(s.rxBuf[:0], s.rxRest...), pcm...)
+	whole := len(s.rxBuf) / n * n
+	s.rxRest = append(s.rxRest[:0], s.rxBuf[whole:]...)
+	return s.rxBuf[:whole]
+}
+
+// rtpSamples returns the duration in RTP timestamp units of a payload of
+// c, for codecs whose payload size gives it: G.711 and G.722 carry one
+// byte per timestamp unit (RFC 3551 section 4.5). It returns 0 for other
+// codecs.
+func rtpSamples(c codec.Codec, payload []byte) int {
+	switch c.PayloadType() {
+	case 0, 8, 9:
+		if c.ClockRate() == 8000 {
+			return len(payload)
+		}
+	}
+	return 0
 }
 
 // FrameReader pulls a session's received audio through a jitter buffer,

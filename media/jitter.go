@@ -39,6 +39,10 @@ const (
 	// not here in time). Pop returns no payload; PopPCM returns a
 	// replacement made by a [Concealer].
 	FrameConcealed
+	// FrameSilence means the sender signalled silence: the frame is an
+	// RFC 3389 comfort noise packet. It is not loss; PopPCM returns
+	// silence.
+	FrameSilence
 )
 
 // String returns "empty", "normal" or "concealed".
@@ -50,6 +54,8 @@ func (s FrameStatus) String() string {
 		return "normal"
 	case FrameConcealed:
 		return "concealed"
+	case FrameSilence:
+		return "silence"
 	}
 	return "FrameStatus(" + strconv.Itoa(int(s)) + ")"
 }
@@ -72,8 +78,10 @@ type JitterConfig struct {
 	Adaptive bool `yaml:"adaptive"`
 	// ClockRate is the RTP clock rate in Hz. Default 8000.
 	ClockRate int `yaml:"clock_rate"`
-	// FrameSamples is the number of RTP timestamp units in one packet and
-	// one popped frame. Default 160 (20 ms at 8000 Hz).
+	// FrameSamples is the number of RTP timestamp units in one frame
+	// returned by PopPCM, and in one packet until packets of another
+	// duration are pushed with PushSamples (see [JitterBuffer]). Default
+	// 160 (20 ms at 8000 Hz).
 	FrameSamples int `yaml:"frame_samples"`
 	// SampleRate is the rate in Hz of the PCM that PopPCM returns, which
 	// for G.722 differs from ClockRate. Default ClockRate. A session's
@@ -87,12 +95,18 @@ type JitterConfig struct {
 // ends up in exactly one of Played, Late, Duplicates and Dropped, or is
 // still buffered.
 type JitterStats struct {
-	// Received counts calls to Push.
+	// Received counts pushed packets, comfort noise included.
 	Received uint64
-	// Played counts frames popped with status FrameNormal.
+	// Played counts packets played (status FrameNormal). Played,
+	// Concealed and Silent count packets, one packet time each, which is
+	// a frame unless the sender's packet time differs from FrameSamples.
 	Played uint64
-	// Concealed counts frames popped with status FrameConcealed.
+	// Concealed counts packets concealed (status FrameConcealed): lost,
+	// or not here in time. Comfort noise and the pause after it are not
+	// concealed.
 	Concealed uint64
+	// Silent counts comfort noise packets played (status FrameSilence).
+	Silent uint64
 	// Late counts packets that arrived after their frame was played (or
 	// concealed) and were discarded.
 	Late uint64
@@ -142,6 +156,7 @@ const (
 
 type jbSlot struct {
 	payload []byte
+	cn      bool // an RFC 3389 comfort noise packet
 	ts      uint32
 	seq     uint16
 	full    bool
@@ -213,7 +228,22 @@ func (w *marginWindow) bounds() (lo, hi, n int) {
 // Stats and Reset are safe for concurrent use with everything; Pop and
 // PopPCM must not be called concurrently with each other.
 //
-// Each packet is assumed to carry one frame (FrameSamples timestamp units).
+// Packet time: each packet pushed with Push carries the current packet
+// time (FrameSamples at first). PushSamples gives a packet's duration: when
+// the stream's packets are of another duration (10 to 60 ms, RFC 4566
+// ptime), confirmed by two packets in a row or by the first packet of a
+// stream, the buffer works in packets of that duration from then on (a
+// change while playing restarts the stream, dropping what is buffered),
+// and PopPCM re-frames: it still returns one FrameSamples frame per call,
+// taking PCM from as many packets as that needs, so that the buffer's
+// unit below (depth, margins, concealment, statistics) is the packet and
+// a 40 ms packet is one packet, not two frames of which one is missing.
+//
+// Comfort noise: PushComfortNoise queues an RFC 3389 packet in sequence
+// order. It plays as FrameSilence; the underrun after it is the sender's
+// pause, not loss: the buffer reports FrameEmpty without concealing and
+// primes again on the next packet.
+//
 // Packets are placed by sequence number, extended across the 65535→0 wrap;
 // timestamps only distinguish a sender that paused (silence suppression)
 // from a late packet. A timestamp jump with contiguous sequence numbers is
@@ -250,7 +280,9 @@ func (w *marginWindow) bounds() (lo, hi, n int) {
 // packets would still arrive a frame early; then five seconds more before
 // the next step. The target stays within MinDepth and MaxDepth.
 type JitterBuffer struct {
-	frameSamples int
+	cfg          JitterConfig // with defaults applied
+	frameSamples int          // timestamp units per packet
+	outSamples   int          // timestamp units per PopPCM frame
 	frameDur     time.Duration
 	clockRate    int
 	sampleRate   int
@@ -272,7 +304,11 @@ type JitterBuffer struct {
 	sinceLate int
 	splice    bool // the next frame does not continue the previous one
 	holding   int  // consecutive underrun pops
-	await     struct {
+	silent    bool // the last frame played was comfort noise
+	// pending is a packet duration seen on the last packet that differs
+	// from frameSamples; a second one in a row switches to it.
+	pending int
+	await   struct {
 		active  bool
 		ext     int64
 		ts      uint32
@@ -291,6 +327,16 @@ type JitterBuffer struct {
 	// Consumer side, used only by PopPCM.
 	payload []byte
 	conc    *Concealer
+	outLen  int       // PCM samples per PopPCM frame
+	fifo    []int16   // PCM of popped packets not yet returned
+	segs    []fifoSeg // the statuses of fifo's samples, in order
+	chunk   []int16   // scratch: one packet's PCM
+}
+
+// fifoSeg is a run of samples in the re-framing FIFO with one status.
+type fifoSeg struct {
+	n  int
+	st FrameStatus
 }
 
 // NewJitterBuffer returns an empty buffer configured by cfg.
@@ -313,34 +359,62 @@ func NewJitterBuffer(cfg JitterConfig) *JitterBuffer {
 	if cfg.MinDepth <= 0 {
 		cfg.MinDepth = 20 * time.Millisecond
 	}
-	frameDur := max(time.Duration(cfg.FrameSamples)*time.Second/time.Duration(cfg.ClockRate), 1)
+	jb := &JitterBuffer{
+		cfg:        cfg,
+		outSamples: cfg.FrameSamples,
+		clockRate:  cfg.ClockRate,
+		sampleRate: cfg.SampleRate,
+		adaptive:   cfg.Adaptive,
+		maxExt:     1 << 40,
+		conc:       NewConcealer(cfg.SampleRate),
+	}
+	jb.setPacketTime(cfg.FrameSamples, cfg.Depth)
+	jb.outLen = jb.pcmSamples(jb.outSamples)
+	return jb
+}
+
+// pcmSamples converts timestamp units to PCM samples.
+func (jb *JitterBuffer) pcmSamples(units int) int {
+	return max(int(int64(units)*int64(jb.sampleRate)/int64(jb.clockRate)), 1)
+}
+
+// setPacketTime makes the buffer work in packets of samples timestamp
+// units with a target depth of depth, rounded up to whole packets. It
+// reallocates the ring and forgets the played history, so it is only
+// called while nothing is buffered.
+func (jb *JitterBuffer) setPacketTime(samples int, depth time.Duration) {
+	cfg := jb.cfg
+	frameDur := max(time.Duration(samples)*time.Second/time.Duration(cfg.ClockRate), 1)
 	frames := func(d time.Duration) int {
 		return max(int(min((d+frameDur-1)/frameDur, 1<<12)), 1)
 	}
-	target := frames(cfg.Depth)
-	maxT := max(frames(cfg.MaxDepth), target)
-	minT := min(frames(cfg.MinDepth), target)
+	target := frames(depth)
+	maxT := max(frames(cfg.MaxDepth), frames(cfg.Depth))
+	minT := min(frames(cfg.MinDepth), frames(cfg.Depth))
 	if !cfg.Adaptive {
+		target = frames(cfg.Depth)
 		minT, maxT = target, target
 	}
-	ringLen := max(frames(cfg.MaxDepth), target) + ringSlack
-	pcmLen := max(int(int64(cfg.FrameSamples)*int64(cfg.SampleRate)/int64(cfg.ClockRate)), 1)
-	jb := &JitterBuffer{
-		frameSamples: cfg.FrameSamples,
-		frameDur:     frameDur,
-		clockRate:    cfg.ClockRate,
-		sampleRate:   cfg.SampleRate,
-		pcmLen:       pcmLen,
-		adaptive:     cfg.Adaptive,
-		minT:         minT,
-		maxT:         maxT,
-		ring:         make([]jbSlot, ringLen),
-		target:       target,
-		maxExt:       1 << 40,
-		conc:         NewConcealer(cfg.SampleRate),
+	if samples > jb.outSamples {
+		// A packet longer than a frame is consumed over several pops of
+		// PopPCM: keep a second one in hand, or every packet would have
+		// to arrive just in time.
+		target, minT, maxT = max(target, 2), max(minT, 2), max(maxT, 2)
 	}
-	return jb
+	target = min(max(target, minT), maxT)
+	jb.frameSamples, jb.frameDur = samples, frameDur
+	jb.target, jb.minT, jb.maxT = target, minT, maxT
+	if n := maxT + ringSlack; n != len(jb.ring) {
+		jb.ring = make([]jbSlot, n)
+	}
+	jb.recent = [historyFrames]playedFrame{}
+	jb.pcmLen = jb.pcmSamples(samples)
+	jb.pending = 0
 }
+
+// maxPacketDiv bounds the packet duration PushSamples accepts to a 1/5 of
+// the clock rate: 200 ms, beyond any usual RFC 4566 maxptime.
+const maxPacketDiv = 5
 
 func (jb *JitterBuffer) slot(ext int64) *jbSlot {
 	n := int64(len(jb.ring))
@@ -351,13 +425,50 @@ func (jb *JitterBuffer) history(ext int64) *playedFrame {
 	return &jb.recent[((ext%historyFrames)+historyFrames)%historyFrames]
 }
 
-// Push adds a received packet. It copies payload, so the caller may reuse
-// it at once. seq and ts are the packet's RTP sequence number and
-// timestamp.
+// Push adds a received packet of the current packet time. It copies
+// payload, so the caller may reuse it at once. seq and ts are the packet's
+// RTP sequence number and timestamp.
 func (jb *JitterBuffer) Push(seq uint16, ts uint32, payload []byte) {
+	jb.PushSamples(seq, ts, payload, 0)
+}
+
+// PushSamples adds a received packet that carries samples RTP timestamp
+// units of audio (240 for a 30 ms G.711 packet); 0 means the current
+// packet time, for codecs whose packets cannot be measured by their size.
+// A stream of packets of another duration changes the buffer's packet
+// time (see [JitterBuffer]). It copies payload.
+func (jb *JitterBuffer) PushSamples(seq uint16, ts uint32, payload []byte, samples int) {
 	jb.mu.Lock()
 	defer jb.mu.Unlock()
+	jb.push(seq, ts, payload, samples, false)
+}
+
+// PushComfortNoise adds an RFC 3389 comfort noise packet: the sender
+// stops sending audio, which is silence, not loss, until its next packet.
+// The noise level is not reproduced: the frame plays as silence.
+func (jb *JitterBuffer) PushComfortNoise(seq uint16, ts uint32) {
+	jb.mu.Lock()
+	defer jb.mu.Unlock()
+	jb.push(seq, ts, nil, 0, true)
+}
+
+func (jb *JitterBuffer) push(seq uint16, ts uint32, payload []byte, samples int, cn bool) {
 	jb.stats.Received++
+	if samples > 0 && samples <= jb.clockRate/maxPacketDiv && samples != jb.frameSamples {
+		if jb.state == stateIdle || jb.pending == samples {
+			// RFC 4566 ptime: the sender's packet time differs from
+			// ours. Start over in packets of its duration.
+			if jb.state != stateIdle {
+				jb.dropAll()
+				jb.state = stateIdle
+			}
+			jb.setPacketTime(samples, time.Duration(jb.target)*jb.frameDur)
+		} else {
+			jb.pending = samples
+		}
+	} else {
+		jb.pending = 0
+	}
 	ext := jb.maxExt + int64(int16(seq-jb.maxSeq))
 	if jb.await.active && ext != jb.await.ext {
 		jb.await.active = false
@@ -365,7 +476,7 @@ func (jb *JitterBuffer) Push(seq uint16, ts uint32, payload []byte) {
 	if jb.state == stateIdle {
 		jb.resolveAwait(ext, ts)
 		jb.dropCandidate()
-		jb.startPriming(seq, ts, payload)
+		jb.startPriming(seq, ts, payload, cn)
 		return
 	}
 	if k := ext - jb.play; k < -farFrames || k >= int64(len(jb.ring))+farFrames {
@@ -376,7 +487,22 @@ func (jb *JitterBuffer) Push(seq uint16, ts uint32, payload []byte) {
 	} else {
 		jb.dropCandidate()
 	}
-	jb.insert(ext, seq, ts, payload, false)
+	jb.insert(ext, seq, ts, payload, false, cn)
+}
+
+// dropAll discards every buffered packet, counting them as dropped.
+func (jb *JitterBuffer) dropAll() {
+	jb.dropCandidate()
+	for i := range jb.ring {
+		if jb.ring[i].full {
+			jb.ring[i].full = false
+			jb.stats.Dropped++
+		}
+	}
+	jb.stored = 0
+	jb.holding = 0
+	jb.await.active = false
+	jb.silent = false
 }
 
 func (jb *JitterBuffer) dropCandidate() {
@@ -397,7 +523,7 @@ func (jb *JitterBuffer) jump(seq uint16, ts uint32, payload []byte) bool {
 	if c.valid && seq == c.seq+1 && ts-c.ts <= uint32(4*jb.frameSamples) {
 		c.valid = false
 		jb.maxSeq = c.seq - 1
-		jb.insert(jb.maxExt+1, c.seq, c.ts, c.payload, true)
+		jb.insert(jb.maxExt+1, c.seq, c.ts, c.payload, true, false)
 		return true
 	}
 	jb.dropCandidate()
@@ -406,13 +532,14 @@ func (jb *JitterBuffer) jump(seq uint16, ts uint32, payload []byte) bool {
 	return false
 }
 
-func (jb *JitterBuffer) startPriming(seq uint16, ts uint32, payload []byte) {
+func (jb *JitterBuffer) startPriming(seq uint16, ts uint32, payload []byte, cn bool) {
 	ext := jb.maxExt + int64(int16(seq-jb.maxSeq))
 	jb.state = statePriming
 	jb.countdown = jb.target
 	jb.play, jb.maxExt, jb.maxSeq = ext, ext, seq
 	jb.holding = 0
-	jb.insert(ext, seq, ts, payload, false)
+	jb.silent = false
+	jb.insert(ext, seq, ts, payload, false, cn)
 }
 
 // resolveAwait ends an underrun when the awaited packet arrives: it was
@@ -436,7 +563,7 @@ func (jb *JitterBuffer) grow(late int) {
 	}
 }
 
-func (jb *JitterBuffer) insert(ext int64, seq uint16, ts uint32, payload []byte, splice bool) {
+func (jb *JitterBuffer) insert(ext int64, seq uint16, ts uint32, payload []byte, splice, cn bool) {
 	k := ext - jb.play
 	switch {
 	case k < 0 && jb.state == statePriming && jb.maxExt-ext < int64(len(jb.ring)):
@@ -469,7 +596,7 @@ func (jb *JitterBuffer) insert(ext int64, seq uint16, ts uint32, payload []byte,
 		return
 	}
 	s.payload = append(s.payload[:0], payload...)
-	s.seq, s.ts, s.full, s.splice = seq, ts, true, splice
+	s.seq, s.ts, s.full, s.splice, s.cn = seq, ts, true, splice, cn
 	jb.stored++
 	switch {
 	case ext > jb.maxExt:
@@ -548,7 +675,10 @@ func (jb *JitterBuffer) pop(dst []byte) (payload []byte, st FrameStatus, splice 
 		jb.holding = 0
 		splice = jb.splice
 		next := jb.slot(jb.play + 1)
-		if jb.sinceSkip >= skipInterval && n >= minMargins && hi > jb.target+1 && next.full {
+		// Packets shorter than a frame are popped in bursts, one frame's
+		// worth per PopPCM: their margins vary by as many pops.
+		slack := max(jb.outSamples/jb.frameSamples, 1)
+		if jb.sinceSkip >= skipInterval && n >= minMargins && hi > jb.target+slack && next.full {
 			// The fastest packets wait more than a frame longer than the
 			// target: drop one frame.
 			head.full = false
@@ -567,6 +697,10 @@ func (jb *JitterBuffer) pop(dst []byte) (payload []byte, st FrameStatus, splice 
 		*jb.history(jb.play) = playedFrame{ext: jb.play, ts: head.ts, valid: true}
 		jb.play++
 		jb.splice = false
+		if jb.silent = head.cn; head.cn {
+			jb.stats.Silent++
+			return dst[:0], FrameSilence, false
+		}
 		jb.stats.Played++
 		return dst, FrameNormal, splice
 	}
@@ -583,6 +717,14 @@ func (jb *JitterBuffer) pop(dst []byte) (payload []byte, st FrameStatus, splice 
 		}
 		jb.stats.Concealed++
 		return dst, FrameConcealed, false
+	}
+	if jb.silent {
+		// RFC 3389: after comfort noise the sender is silent until it
+		// speaks again; prime on its next packet.
+		jb.silent = false
+		jb.state = stateIdle
+		jb.holding = 0
+		return dst, FrameEmpty, false
 	}
 	// Underrun: hold the playout point and wait for the packet.
 	if jb.holding == 0 {
@@ -605,41 +747,97 @@ func (jb *JitterBuffer) pop(dst []byte) (payload []byte, st FrameStatus, splice 
 
 // PopPCM returns the next frame as PCM, decoded with dec, in dst's storage
 // (dst may be nil), and what the frame holds. The result always has exactly
-// one frame of samples (FrameSamples·SampleRate/ClockRate): a received
-// frame decoded (cut or padded with zeros to that length), a replacement
-// for a missing frame from the buffer's [Concealer], or silence for
-// FrameEmpty. Frames that follow concealment, silence, or frames dropped to
-// reduce the delay are cross-faded in, so the output has no clicks. dec
-// must be the decoder of this stream (see [codec.NewDecoder]) and is only called
-// for received frames.
+// one frame of samples (FrameSamples·SampleRate/ClockRate): received
+// audio decoded (each packet cut or padded with zeros to its duration), a
+// replacement for a missing packet from the buffer's [Concealer], or
+// silence for FrameEmpty and FrameSilence. When packets are not one frame
+// long, the frame is taken from as many packets as it needs and the rest
+// is kept for the next call; its status is then FrameConcealed if any of
+// it was concealed, else FrameNormal if any of it was received, else
+// FrameSilence or FrameEmpty. Audio that follows concealment, silence, or
+// packets dropped to reduce the delay is cross-faded in, so the output has
+// no clicks. dec must be the decoder of this stream (see
+// [codec.NewDecoder]) and is only called for received packets.
 func (jb *JitterBuffer) PopPCM(dst []int16, dec codec.Decoder) ([]int16, FrameStatus) {
+	n := jb.outLen
+	// One pop per packet time: packets shorter than a frame are popped
+	// several times per call, also while priming or with nothing to play,
+	// so that the buffer's clock runs at the packet rate.
+	for covered := len(jb.fifo); covered < n; {
+		covered += jb.popPacket(dec)
+	}
+	dst = dst[:0]
+	take := min(n, len(jb.fifo))
+	dst = append(dst, jb.fifo[:take]...)
+	for len(dst) < n {
+		dst = append(dst, 0)
+	}
+	jb.fifo = append(jb.fifo[:0], jb.fifo[take:]...)
+	st := FrameEmpty
+	for take > 0 && len(jb.segs) > 0 {
+		g := &jb.segs[0]
+		k := min(g.n, take)
+		switch {
+		case g.st == FrameConcealed, st == FrameConcealed:
+			st = FrameConcealed
+		case g.st == FrameNormal, st == FrameNormal:
+			st = FrameNormal
+		default:
+			st = g.st
+		}
+		g.n -= k
+		take -= k
+		if g.n == 0 {
+			jb.segs = append(jb.segs[:0], jb.segs[1:]...)
+		}
+	}
+	return dst, st
+}
+
+// popPacket pops one packet, decodes or conceals it, and appends its PCM
+// (silence for FrameEmpty) to the re-framing FIFO. It returns the packet
+// time popped, in PCM samples.
+func (jb *JitterBuffer) popPacket(dec codec.Decoder) int {
 	jb.mu.Lock()
 	payload, st, splice := jb.pop(jb.payload[:0])
+	n := jb.pcmLen
 	jb.mu.Unlock()
 	jb.payload = payload
-	n := jb.pcmLen
-	dst = dst[:0]
+	pcm := jb.chunk[:0]
 	switch st {
 	case FrameNormal:
-		dst = dec.Decode(dst, payload)
-		if len(dst) < n {
-			dst = append(dst, make([]int16, n-len(dst))...)
+		pcm = dec.Decode(pcm, payload)
+		if len(pcm) < n {
+			pcm = append(pcm, make([]int16, n-len(pcm))...)
 		}
-		dst = dst[:n]
+		pcm = pcm[:n]
 		if splice {
-			jb.conc.Splice(dst)
+			jb.conc.Splice(pcm)
 		} else {
-			jb.conc.Good(dst)
+			jb.conc.Good(pcm)
 		}
 	case FrameConcealed:
-		dst = jb.conc.Conceal(dst, n)
-	default:
+		pcm = jb.conc.Conceal(pcm, n)
+	case FrameSilence:
 		for range n {
-			dst = append(dst, 0)
+			pcm = append(pcm, 0)
+		}
+		jb.conc.Reset()
+	default:
+		// Nothing to play for this packet time: silence, in its place.
+		for range n {
+			pcm = append(pcm, 0)
 		}
 		jb.conc.Reset()
 	}
-	return dst, st
+	jb.chunk = pcm
+	jb.fifo = append(jb.fifo, pcm...)
+	if k := len(jb.segs); k > 0 && jb.segs[k-1].st == st {
+		jb.segs[k-1].n += len(pcm)
+	} else {
+		jb.segs = append(jb.segs, fifoSeg{n: len(pcm), st: st})
+	}
+	return n
 }
 
 // matchCodec makes PopPCM produce frames at c's sample rate when c runs at
@@ -649,11 +847,18 @@ func (jb *JitterBuffer) PopPCM(dst []int16, dec codec.Decoder) ([]int16, FrameSt
 // the same RTP clock rate). It is called on the consumer side, like
 // PopPCM.
 func (jb *JitterBuffer) matchCodec(c codec.Codec) {
-	if c == nil || c.ClockRate() != jb.clockRate || c.SampleRate() == jb.sampleRate {
+	jb.mu.Lock()
+	rate := jb.sampleRate
+	jb.mu.Unlock()
+	if c == nil || c.ClockRate() != jb.clockRate || c.SampleRate() == rate {
 		return
 	}
+	jb.mu.Lock()
 	jb.sampleRate = c.SampleRate()
-	jb.pcmLen = max(int(int64(jb.frameSamples)*int64(jb.sampleRate)/int64(jb.clockRate)), 1)
+	jb.pcmLen = jb.pcmSamples(jb.frameSamples)
+	jb.mu.Unlock()
+	jb.outLen = jb.pcmSamples(jb.outSamples)
+	jb.fifo, jb.segs = jb.fifo[:0], jb.segs[:0]
 	jb.conc = NewConcealer(jb.sampleRate)
 }
 
@@ -663,17 +868,8 @@ func (jb *JitterBuffer) matchCodec(c codec.Codec) {
 func (jb *JitterBuffer) Reset() {
 	jb.mu.Lock()
 	defer jb.mu.Unlock()
-	jb.dropCandidate()
-	for i := range jb.ring {
-		if jb.ring[i].full {
-			jb.ring[i].full = false
-			jb.stats.Dropped++
-		}
-	}
-	jb.stored = 0
+	jb.dropAll()
 	jb.state = stateIdle
-	jb.holding = 0
-	jb.await.active = false
 	jb.splice = false
 	jb.recent = [historyFrames]playedFrame{}
 	jb.margins = marginWindow{}

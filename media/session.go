@@ -169,9 +169,13 @@ type Session struct {
 	// observers. Each is used by one goroutine at a time: the reader, and
 	// the writer under wmu.
 	heardDec, sentDec codecDecoder
-	sentPCM           []int16 // under wmu
-	encoder           codec.Encoder
-	encFor            codec.Codec
+	// rxFor, rxRest and rxBuf re-frame decoded packets into 20 ms frames
+	// (rxFrames); the reader goroutine's.
+	rxFor         codec.Codec
+	rxRest, rxBuf []int16
+	sentPCM       []int16 // under wmu
+	encoder       codec.Encoder
+	encFor        codec.Codec
 
 	// dtmfMu makes concurrent SendDTMF calls take turns: two events must
 	// not share a timestamp.
@@ -668,7 +672,15 @@ func (s *Session) receive(p *rtp.Packet, n int, from netip.AddrPort, now time.Ti
 			cons.mu.Unlock()
 		}
 	case p.PayloadType == 13:
-		// Comfort noise (RFC 3389): nothing to play.
+		// Comfort noise (RFC 3389): the sender pauses. A jitter buffer
+		// plays it as silence and does not count the pause as loss.
+		if cons != nil && cons.jb != nil {
+			cons.mu.Lock()
+			if !cons.released {
+				cons.jb.PushComfortNoise(p.SequenceNumber, p.Timestamp)
+			}
+			cons.mu.Unlock()
+		}
 	default:
 		s.dropped.Add(1)
 	}
