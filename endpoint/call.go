@@ -623,6 +623,9 @@ func (c *Call) applyLocked(n sdp.Negotiated) {
 		dtmf = n.DTMF.PayloadType
 	}
 	c.rtp.SetCodec(cd, dtmf)
+	// Send the packet time the remote asked for (RFC 4566 ptime); any
+	// is received.
+	c.rtp.SetPacketTime(time.Duration(n.SendPTime()) * time.Millisecond)
 	c.rtp.SetRemote(n.Remote)
 	c.rtp.SetSending(n.Direction.CanSend())
 	c.rtp.SetReceiving(n.Direction.CanReceive())

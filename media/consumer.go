@@ -313,8 +313,8 @@ func (s *Session) rxFrames(c codec.Codec, pcm []int16) []int16 {
 // byte per timestamp unit (RFC 3551 section 4.5). It returns 0 for other
 // codecs.
 func rtpSamples(c codec.Codec, payload []byte) int {
-	switch c.PayloadType() {
-	case 0, 8, 9:
+	switch c.Name() {
+	case "PCMU", "PCMA", "G722":
 		if c.ClockRate() == 8000 {
 			return len(payload)
 		}

@@ -1,6 +1,7 @@
 package media
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"net"
@@ -317,5 +318,68 @@ func TestTakeAudioReframesAnyPacketTime(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestSessionSendsThePacketTimeAsked: with SetPacketTime(10, 30, 40 or 60
+// ms), 20 ms frames played into a session leave as packets of that
+// duration, one per packet time: the payload is 80 to 480 bytes of PCMU,
+// the timestamp advances by as much and the sequence number by one, and
+// together they carry the played audio.
+func TestSessionSendsThePacketTimeAsked(t *testing.T) {
+	const frames = 24
+	pcm, want := decodedTone(frames*g711Frame, 440, 0.3)
+	for _, ms := range []int{10, 30, 40, 60} {
+		t.Run(fmt.Sprintf("%dms", ms), func(t *testing.T) {
+			s, rx := ptimeReceiver(t)
+			s.SetPacketTime(time.Duration(ms) * time.Millisecond)
+			played := make(chan error, 1)
+			go func() { played <- Play(context.Background(), s, pcm) }()
+			defer func() {
+				if err := <-played; err != nil {
+					t.Error(err)
+				}
+			}()
+			n := ms * 8
+			var got []int16
+			var first, last time.Time
+			var prev rtp.Packet
+			buf := make([]byte, 1500)
+			for i := range frames * 20 / ms {
+				_ = rx.SetReadDeadline(time.Now().Add(2 * time.Second))
+				k, err := rx.Read(buf)
+				if err != nil {
+					t.Fatalf("packet %d: %v", i, err)
+				}
+				var p rtp.Packet
+				if err := p.Unmarshal(slices.Clone(buf[:k])); err != nil {
+					t.Fatal(err)
+				}
+				if len(p.Payload) != n || p.PayloadType != 0 {
+					t.Fatalf("packet %d: type %d, %d bytes, want %d", i, p.PayloadType, len(p.Payload), n)
+				}
+				if i > 0 && (p.SequenceNumber != prev.SequenceNumber+1 || p.Timestamp != prev.Timestamp+uint32(n)) {
+					t.Fatalf("packet %d: seq %d ts %d after seq %d ts %d", i, p.SequenceNumber, p.Timestamp, prev.SequenceNumber, prev.Timestamp)
+				}
+				if p.Marker != (i == 0) {
+					t.Errorf("packet %d: marker %v", i, p.Marker)
+				}
+				prev = p
+				got = codec.PCMU().Decode(got, p.Payload)
+				if i == 0 {
+					first = time.Now()
+				}
+				last = time.Now()
+			}
+			if !slices.Equal(got, want) {
+				t.Error("the packets do not carry the played audio")
+			}
+			// Packets are sent as their audio is complete, one per ptime
+			// (10 ms packets go in pairs, once per 20 ms frame).
+			span := time.Duration(frames*20-max(ms, 20)) * time.Millisecond
+			if d := last.Sub(first); d < span*8/10 {
+				t.Errorf("%d packets within %v, want about %v", frames*20/ms, d, span)
+			}
+		})
 	}
 }

@@ -485,10 +485,11 @@ func (f *relayFlow) commit(seq uint16, ts uint32, now time.Time, dur uint32) {
 }
 
 // payloadDuration returns the duration of an audio payload in RTP clock
-// units: one sample per byte for G.711; for other codecs, 20 ms.
+// units: one unit per byte for G.711 and G.722 (see rtpSamples), whatever
+// the packet time; for other codecs, 20 ms.
 func (f *relayFlow) payloadDuration(c codec.Codec, payload []byte) uint32 {
-	if (c.PayloadType() == 0 || c.PayloadType() == 8) && c.ClockRate() == c.SampleRate() {
-		return uint32(len(payload))
+	if n := rtpSamples(c, payload); n > 0 {
+		return uint32(n) // any packet time of G.711 and G.722
 	}
 	return uint32(c.ClockRate() / 50)
 }

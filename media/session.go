@@ -191,6 +191,12 @@ type Session struct {
 	marker   bool
 	inEvent  bool // an RFC 4733 event is being sent: audio is suppressed
 	lastSend time.Time
+	// ptime is the packet time sent (SetPacketTime); pend holds the
+	// encoded audio, from pendTS on, not yet sent in a whole packet.
+	ptime   time.Duration
+	pend    []byte
+	pendTS  uint32
+	pendFor codec.Codec
 
 	sentPkts, sentBytes, recv, bytes, dropped atomic.Uint64
 	decoded                                   atomic.Uint64
@@ -314,6 +320,38 @@ func (s *Session) DTMFPayloadType() uint8 {
 	return s.dtmfPT
 }
 
+// Packet times SetPacketTime accepts (RFC 4566 ptime).
+const (
+	minPacketTime = 10 * time.Millisecond
+	maxPacketTime = 120 * time.Millisecond
+)
+
+// SetPacketTime sets the duration of the audio in each packet sent, as the
+// remote side asked with a=ptime (RFC 4566 section 6): frames written with
+// WriteFrame or WriteRTPPayload, 20 ms each, are gathered or split into
+// packets of d, timestamps advancing by d per packet, so a 40 ms packet
+// time sends one packet every other frame and 10 ms two packets per
+// frame. It applies to codecs whose payload can be cut at any sample
+// (G.711, G.722); others, telephone-events and Relay's forwarding send
+// what they are given. d is bounded to 10–120 ms; 0 restores the default,
+// one packet per frame written.
+func (s *Session) SetPacketTime(d time.Duration) {
+	if d != 0 {
+		d = min(max(d, minPacketTime), maxPacketTime)
+	}
+	s.wmu.Lock()
+	s.ptime = d
+	s.wmu.Unlock()
+}
+
+// PacketTime returns the packet time set with SetPacketTime, 0 for the
+// default (one packet per frame written).
+func (s *Session) PacketTime() time.Duration {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.ptime
+}
+
 // SetSending enables or disables sending, as the negotiated direction
 // allows (hold). Frames written while sending is disabled are discarded but
 // still advance the RTP timestamp.
@@ -413,13 +451,58 @@ func (s *Session) WriteFrame(pcm []int16) error {
 	s.ts += uint32(len(pcm) * cd.ClockRate() / cd.SampleRate())
 	if !canSend || !remote.IsValid() {
 		s.marker = true
+		s.pend = s.pend[:0]
 		return nil
 	}
 	if s.encFor != cd {
 		s.encoder, s.encFor = codec.NewEncoder(cd), cd
 	}
 	s.enc = s.encoder.Encode(s.enc[:0], pcm)
-	return s.writeLocked(cd.PayloadType(), ts, s.enc, remote)
+	return s.packetizeLocked(cd, cd.PayloadType(), ts, s.enc, remote)
+}
+
+// packetizeLocked sends payload, audio of cd starting at timestamp ts, in
+// packets of the packet time (SetPacketTime): it keeps what does not fill
+// a packet for the next frame, and sends a packet as soon as one is full.
+// Audio that does not continue the kept audio (a timestamp jump, another
+// codec) first sends what is kept as a shorter packet. s.wmu is held.
+func (s *Session) packetizeLocked(cd codec.Codec, pt uint8, ts uint32, payload []byte, remote netip.AddrPort) error {
+	units := rtpSamples(cd, payload)
+	per := int(s.ptime * time.Duration(cd.ClockRate()) / time.Second)
+	if len(s.pend) > 0 && (s.pendFor != cd || ts != s.pendTS+uint32(len(s.pend))) {
+		if err := s.flushLocked(pt, remote); err != nil {
+			return err
+		}
+	}
+	if per <= 0 || units <= 0 || pt != cd.PayloadType() || (len(s.pend) == 0 && units == per) {
+		return s.writeLocked(pt, ts, payload, remote)
+	}
+	if len(s.pend) == 0 {
+		s.pendTS, s.pendFor = ts, cd
+	}
+	s.pend = append(s.pend, payload...)
+	for len(s.pend) >= per {
+		err := s.writeLocked(pt, s.pendTS, s.pend[:per], remote)
+		s.pendTS += uint32(per)
+		s.pend = append(s.pend[:0], s.pend[per:]...)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// flushLocked sends the audio kept by packetizeLocked as one packet.
+func (s *Session) flushLocked(pt uint8, remote netip.AddrPort) error {
+	if len(s.pend) == 0 {
+		return nil
+	}
+	if s.pendFor != nil {
+		pt = s.pendFor.PayloadType()
+	}
+	err := s.writeLocked(pt, s.pendTS, s.pend, remote)
+	s.pend = s.pend[:0]
+	return err
 }
 
 // ErrNoCodec is returned when writing audio to a session that has no
@@ -514,10 +597,14 @@ func (s *Session) WriteRTPPayload(pt uint8, samples int, payload []byte, marker 
 	s.ts += uint32(samples)
 	if !canSend || !remote.IsValid() {
 		s.marker = true
+		s.pend = s.pend[:0]
 		return nil
 	}
 	s.marker = s.marker || marker
-	return s.writeLocked(pt, ts, payload, remote)
+	if cd == nil || pt != cd.PayloadType() || rtpSamples(cd, payload) != samples {
+		return s.writeLocked(pt, ts, payload, remote)
+	}
+	return s.packetizeLocked(cd, pt, ts, payload, remote)
 }
 
 // maxDTMFPerSecond bounds reported key presses: a human presses at most
@@ -557,6 +644,9 @@ func (s *Session) SendDTMF(ctx context.Context, digit rune, duration time.Durati
 	}
 	s.wmu.Lock()
 	s.inEvent = true
+	// Audio kept for a longer packet is dropped: the event takes its
+	// place, and the audio after it starts a new packet.
+	s.pend = s.pend[:0]
 	start := s.ts
 	s.marker = true
 	s.wmu.Unlock()

@@ -126,7 +126,9 @@ type Local struct {
 	Addr      netip.AddrPort // RTP address advertised in c= and m=
 	Formats   []Format       // in preference order
 	Direction Direction      // what the local side wants
-	PTime     int            // packet time in ms; 0 means 20
+	// PTime is the packet time in ms stated in offers; 0 means 20. An
+	// answer states the packet time sent (Negotiated.SendPTime).
+	PTime int
 	// PreferLocal makes Answer choose the audio codec in the order of
 	// Formats rather than the offerer's (RFC 3264 section 6.1 lets the
 	// answerer use its own preference), for a side configured with a
@@ -153,6 +155,25 @@ type Negotiated struct {
 	RemoteDirection Direction
 	// PTime is the remote side's packet time in ms (20 when absent).
 	PTime int
+	// MaxPTime is the remote side's maxptime in ms, 0 when absent
+	// (RFC 4566 section 6).
+	MaxPTime int
+}
+
+// SendPTime returns the packet time in ms to send: what the remote side
+// asked for with a=ptime, at most its maxptime, within 10–60 ms (20 when
+// the remote stated neither). RFC 4566 section 6 makes ptime a
+// recommendation to the sender; every packet time is received whatever
+// this says.
+func (n Negotiated) SendPTime() int {
+	p := n.PTime
+	if p <= 0 {
+		p = 20
+	}
+	if n.MaxPTime > 0 {
+		p = min(p, n.MaxPTime)
+	}
+	return min(max(p, 10), 60)
 }
 
 // NegotiationError reports an offer or answer that cannot be accepted. A
@@ -264,12 +285,25 @@ func isRTPAVP(m *psdp.MediaDescription) bool {
 }
 
 func ptime(m *psdp.MediaDescription) int {
-	if v, ok := m.Attribute("ptime"); ok {
-		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n > 0 && n <= 200 {
-			return n
-		}
+	if n := msAttribute(m, "ptime"); n > 0 {
+		return n
 	}
 	return 20
+}
+
+// msAttribute returns a packet time attribute (ptime, maxptime) in whole
+// ms, 0 when absent or out of range. RFC 4566 allows a fraction
+// ("a=ptime:22.5"); it is rounded down.
+func msAttribute(m *psdp.MediaDescription, name string) int {
+	v, ok := m.Attribute(name)
+	if !ok {
+		return 0
+	}
+	v, _, _ = strings.Cut(strings.TrimSpace(v), ".")
+	if n, err := strconv.Atoi(v); err == nil && n > 0 && n <= 200 {
+		return n
+	}
+	return 0
 }
 
 func remoteAddr(s *psdp.SessionDescription, m *psdp.MediaDescription) netip.AddrPort {
@@ -305,9 +339,9 @@ func Answer(offer []byte, l *Local) ([]byte, Negotiated, error) {
 					n.RemoteDirection, _ = parseDirection(s.Attributes)
 				}
 				n.Direction = intersect(l.Direction, n.RemoteDirection.Reverse())
-				n.PTime = ptime(m)
+				n.PTime, n.MaxPTime = ptime(m), msAttribute(m, "maxptime")
 				neg = n
-				out = append(out, l.mediaDescription(neg.formats(), neg.Direction))
+				out = append(out, l.mediaDescription(neg.formats(), neg.Direction, neg.SendPTime()))
 				continue
 			}
 		}
@@ -385,7 +419,9 @@ func rejected(m *psdp.MediaDescription) *psdp.MediaDescription {
 	}
 }
 
-func (l *Local) mediaDescription(formats []Format, dir Direction) *psdp.MediaDescription {
+// mediaDescription returns the local m= section; pt is the ptime it
+// states, 0 for l.PTime (or 20).
+func (l *Local) mediaDescription(formats []Format, dir Direction, pt int) *psdp.MediaDescription {
 	md := &psdp.MediaDescription{
 		MediaName: psdp.MediaName{
 			Media:  "audio",
@@ -401,7 +437,9 @@ func (l *Local) mediaDescription(formats []Format, dir Direction) *psdp.MediaDes
 			md.Attributes = append(md.Attributes, psdp.NewAttribute("fmtp", pt+" "+f.FMTP))
 		}
 	}
-	pt := l.PTime
+	if pt == 0 {
+		pt = l.PTime
+	}
 	if pt == 0 {
 		pt = 20
 	}
@@ -447,7 +485,7 @@ func (l *Local) marshal(media []*psdp.MediaDescription) ([]byte, error) {
 // Offer builds an offer from l with all of its formats. It increments
 // l.Version and sets l.SessionID when zero.
 func Offer(l *Local) ([]byte, error) {
-	return l.marshal([]*psdp.MediaDescription{l.mediaDescription(l.Formats, l.Direction)})
+	return l.marshal([]*psdp.MediaDescription{l.mediaDescription(l.Formats, l.Direction, 0)})
 }
 
 // ParseAnswer reads the answer to an offer made from l (RFC 3264 section
@@ -475,7 +513,7 @@ func ParseAnswer(answer []byte, l *Local) (Negotiated, error) {
 			n.RemoteDirection, _ = parseDirection(s.Attributes)
 		}
 		n.Direction = intersect(l.Direction, n.RemoteDirection.Reverse())
-		n.PTime = ptime(m)
+		n.PTime, n.MaxPTime = ptime(m), msAttribute(m, "maxptime")
 		return n, nil
 	}
 	return Negotiated{}, &NegotiationError{Reason: "answer has no audio stream", Err: ErrNoAudio}

@@ -3,6 +3,7 @@ package sdp
 import (
 	"errors"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -149,5 +150,44 @@ func TestAnswerG722(t *testing.T) {
 		if f.Name == "G722" {
 			t.Fatal("G722 is a default format")
 		}
+	}
+}
+
+// TestAnswerStatesThePacketTimeSent: the answer states the packet time we
+// will send, which is what the offer asked for (a=ptime), bounded by its
+// maxptime (RFC 4566 section 6); offers state Local.PTime, 20 by default.
+func TestAnswerStatesThePacketTimeSent(t *testing.T) {
+	const head = "v=0\r\no=- 1 1 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+	for _, c := range []struct {
+		attrs string
+		send  int
+	}{
+		{"", 20},
+		{"a=ptime:30\r\n", 30},
+		{"a=ptime:40\r\n", 40},
+		{"a=ptime:10\r\n", 10},
+		{"a=ptime:40\r\na=maxptime:30\r\n", 30},
+		{"a=ptime:22.5\r\n", 22},
+		{"a=ptime:150\r\n", 60},
+	} {
+		ans, n, err := Answer([]byte(head+c.attrs), local())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := n.SendPTime(); got != c.send {
+			t.Errorf("%q: SendPTime %d, want %d", c.attrs, got, c.send)
+		}
+		if want := "a=ptime:" + strconv.Itoa(c.send) + "\r\n"; !strings.Contains(string(ans), want) {
+			t.Errorf("%q: answer lacks %q:\n%s", c.attrs, want, ans)
+		}
+		back, err := ParseAnswer([]byte(head+c.attrs), local())
+		if err != nil || back.SendPTime() != c.send {
+			t.Errorf("%q: ParseAnswer %+v, %v", c.attrs, back, err)
+		}
+	}
+	l := local()
+	l.PTime = 40
+	if offer, err := Offer(l); err != nil || !strings.Contains(string(offer), "a=ptime:40\r\n") {
+		t.Errorf("offer %s, %v", offer, err)
 	}
 }
