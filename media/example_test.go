@@ -139,6 +139,10 @@ func ExampleRelay() {
 		_ = caller.WriteFrame(frame)
 	}
 	pcm := collect(heard, 10)
+	// The relay counts a packet after sending it: let the last count land.
+	for i := 0; relay.Stats().AtoB.Transcoded < 10 && i < 200; i++ {
+		time.Sleep(time.Millisecond)
+	}
 
 	st := relay.Stats().AtoB
 	fmt.Printf("caller to callee: %d transcoded, %d forwarded as is, %d dropped\n", st.Transcoded, st.Forwarded, st.Dropped)
