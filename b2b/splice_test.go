@@ -21,22 +21,6 @@ import (
 	sbt "github.com/switchboard-sip/switchboard/switchboardtest"
 )
 
-// udpSockets counts the process's open sockets (RTP, RTCP and SIP alike).
-func udpSockets(t testing.TB) int {
-	t.Helper()
-	fds, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, fd := range fds {
-		if l, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name())); err == nil && strings.HasPrefix(l, "socket:") {
-			n++
-		}
-	}
-	return n
-}
-
 // lobby is an application endpoint that bridges every caller into conf
 // with a b2b call, impersonating the caller.
 func lobby(t testing.TB, srv *sbt.Server, conf *conference.Conference, opts b2b.Options) chan *b2b.Call {
@@ -86,7 +70,7 @@ func TestLocalJoinIsSpliced(t *testing.T) {
 	member := sbt.NewPhone(t, "member").Dial(t, conf.URI())
 	phone := sbt.NewPhone(t, "guest")
 
-	before := udpSockets(t)
+	before := sbt.OpenSockets(t)
 	caller := phone.Dial(t, srv.URI("lobby"))
 	var b *b2b.Call
 	select {
@@ -95,7 +79,7 @@ func TestLocalJoinIsSpliced(t *testing.T) {
 		t.Fatal("no b2b call")
 	}
 	// The caller's phone holds one pair of sockets, leg 1 another.
-	if added := udpSockets(t) - before; added != 4 {
+	if added := sbt.OpenSockets(t) - before; added != 4 {
 		t.Errorf("bridging one caller opened %d sockets, want 4 (phone's and leg 1's RTP/RTCP)", added)
 	}
 	if !b.Spliced() || b.Relay() != nil {
@@ -324,7 +308,7 @@ func BenchmarkLocalJoinSIPp(b *testing.B) {
 				for range calls {
 				}
 			}()
-			base := udpSockets(b)
+			base := sbt.OpenSockets(b)
 			dir := b.TempDir()
 			tone := filepath.Join(dir, "tone.ulaw")
 			if err := os.WriteFile(tone, codec.PCMU().Encode(nil, dsp.Sine(8000, 300, 10*time.Second, 0.05)), 0o600); err != nil {
@@ -348,7 +332,7 @@ func BenchmarkLocalJoinSIPp(b *testing.B) {
 					b.Fatalf("only %d callers joined", len(conf.Roster()))
 				}
 			}
-			sockets := udpSockets(b) - base
+			sockets := sbt.OpenSockets(b) - base
 			time.Sleep(time.Second)
 			start, cpu0 := time.Now(), cpuTime()
 			time.Sleep(5 * time.Second)

@@ -3,8 +3,6 @@ package conference_test
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,22 +12,6 @@ import (
 	"github.com/switchboard-sip/switchboard/media/dsp"
 	sbt "github.com/switchboard-sip/switchboard/switchboardtest"
 )
-
-// openSockets counts the process's open sockets.
-func openSockets(t testing.TB) int {
-	t.Helper()
-	fds, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, fd := range fds {
-		if l, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name())); err == nil && strings.HasPrefix(l, "socket:") {
-			n++
-		}
-	}
-	return n
-}
 
 // TestAddCallDirectly: an application answers callers and adds their
 // calls to a persistent conference with Conference.Add — no second SIP
@@ -64,7 +46,7 @@ func TestAddCallDirectly(t *testing.T) {
 	}))
 	member := sbt.NewPhone(t, "member").Dial(t, conf.URI())
 
-	before := openSockets(t)
+	before := sbt.OpenSockets(t)
 	opts <- conference.AddOptions{}
 	caller := sbt.NewPhone(t, "guest").Dial(t, srv.URI("lobby"))
 	r := <-results
@@ -74,7 +56,7 @@ func TestAddCallDirectly(t *testing.T) {
 	// The guest phone's platform (SIP over UDP and TCP) and RTP/RTCP
 	// pair, and its call's RTP/RTCP pair on our side: nothing for the
 	// conference (a SIP join would add two more RTP pairs).
-	if n := openSockets(t) - before; n != 6 {
+	if n := sbt.OpenSockets(t) - before; n != 6 {
 		t.Errorf("adding one caller opened %d sockets, want 6", n)
 	}
 	if !strings.Contains(r.info.URI, "guest@") || r.info.Trusted {

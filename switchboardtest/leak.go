@@ -1,6 +1,8 @@
 package switchboardtest
 
 import (
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -37,4 +39,22 @@ func trimStacks(s string) string {
 		return s[:20000] + "\n..."
 	}
 	return strings.TrimSpace(s)
+}
+
+// OpenSockets counts the sockets this process has open (RTP, RTCP and SIP
+// alike, the test's phones included), from /proc/self/fd: a test compares
+// the count before and after a call to see how many sockets it took.
+func OpenSockets(t testing.TB) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, fd := range fds {
+		if l, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name())); err == nil && strings.HasPrefix(l, "socket:") {
+			n++
+		}
+	}
+	return n
 }

@@ -2,9 +2,6 @@ package ivr_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -24,20 +21,7 @@ func TestDemoMenuRetrievesParkedCall(t *testing.T) {
 	// Loopback is a trusted peer, as in the embedded default config: the
 	// callers' From hosts are believed.
 	srv := switchboardtest.NewServer(t, platform.Config{TrustedPeers: []string{"127.0.0.1/32"}})
-	svc, err := park.New(srv.Platform, park.Config{Orbits: []park.OrbitRange{{Start: "7000", End: "7099"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { svc.Close() })
-	parked := make(chan park.Entry, 1)
-	srv.Handle(t, "desk", endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
-		if err := c.Accept(ctx); err != nil {
-			return
-		}
-		if e, err := svc.Park(ctx, c, park.ParkOptions{Parker: "sip:parker@127.0.0.1"}); err == nil {
-			parked <- e
-		}
-	}))
+	svc, parked := parkDesk(t, srv)
 	confs, err := conference.New(srv.Platform, conference.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +42,7 @@ func TestDemoMenuRetrievesParkedCall(t *testing.T) {
 	bob.StartTone(600)
 
 	alicePhone := switchboardtest.NewPhone(t, "alice")
-	before := openSockets(t)
+	before := switchboardtest.OpenSockets(t)
 	alice := alicePhone.Dial(t, srv.URI("ivr"))
 	defer alice.Hangup(t)
 	// Typed ahead: 5 picks the orbit node, whose collection finds the
@@ -72,7 +56,7 @@ func TestDemoMenuRetrievesParkedCall(t *testing.T) {
 	// In process: alice's call added her phone's RTP/RTCP pair and the
 	// server's for her call, not two more pairs for a SIP leg from the IVR
 	// to the park address and back.
-	if n := openSockets(t) - before; n != 4 {
+	if n := switchboardtest.OpenSockets(t) - before; n != 4 {
 		t.Errorf("alice's retrieval opened %d sockets, want 4 (her phone's and her call's RTP/RTCP)", n)
 	}
 	if got := svc.List(); len(got) != 0 {
@@ -97,23 +81,6 @@ func TestDemoMenuRetrievesParkedCall(t *testing.T) {
 	}
 }
 
-// openSockets counts the process's open sockets (the phones' and the
-// server's alike).
-func openSockets(t *testing.T) int {
-	t.Helper()
-	fds, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, fd := range fds {
-		if l, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name())); err == nil && strings.HasPrefix(l, "socket:") {
-			n++
-		}
-	}
-	return n
-}
-
 // TestUntrustedCallerCannotRetrieveThroughTheMenu: with no trusted peers,
 // a caller claiming an internal From host is refused by the menu's
 // retrieve action exactly as when dialling the orbit (the IVR does not
@@ -121,20 +88,7 @@ func openSockets(t *testing.T) int {
 // the call ends, and the parked call stays in its orbit.
 func TestUntrustedCallerCannotRetrieveThroughTheMenu(t *testing.T) {
 	srv := switchboardtest.NewServer(t) // trusts nothing
-	svc, err := park.New(srv.Platform, park.Config{Orbits: []park.OrbitRange{{Start: "7000", End: "7099"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { svc.Close() })
-	parked := make(chan park.Entry, 1)
-	srv.Handle(t, "desk", endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
-		if err := c.Accept(ctx); err != nil {
-			return
-		}
-		if e, err := svc.Park(ctx, c, park.ParkOptions{Parker: "sip:parker@127.0.0.1"}); err == nil {
-			parked <- e
-		}
-	}))
+	svc, parked := parkDesk(t, srv)
 	if _, err := ivrapp.New(srv.Platform, ivrapp.Config{MessageDir: t.TempDir()},
 		ivrapp.WithLogger(switchboardtest.Logger(t)), ivrapp.WithPark(svc)); err != nil {
 		t.Fatal(err)
@@ -155,4 +109,26 @@ func TestUntrustedCallerCannotRetrieveThroughTheMenu(t *testing.T) {
 	if got := svc.List(); len(got) != 1 || got[0].Orbit != e.Orbit {
 		t.Fatalf("the parked call left its orbit for an untrusted caller: %+v", got)
 	}
+}
+
+// parkDesk starts a park service (orbits 7000-7099) on srv and an app at
+// sip:desk@ that parks every caller with it; each parked call's entry
+// arrives on the channel.
+func parkDesk(t *testing.T, srv *switchboardtest.Server) (*park.Service, <-chan park.Entry) {
+	t.Helper()
+	svc, err := park.New(srv.Platform, park.Config{Orbits: []park.OrbitRange{{Start: "7000", End: "7099"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close() })
+	parked := make(chan park.Entry, 1)
+	srv.Handle(t, "desk", endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
+		if err := c.Accept(ctx); err != nil {
+			return
+		}
+		if e, err := svc.Park(ctx, c, park.ParkOptions{Parker: "sip:parker@127.0.0.1"}); err == nil {
+			parked <- e
+		}
+	}))
+	return svc, parked
 }

@@ -47,18 +47,8 @@ func TestRetrievalNeedsAVouchedSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	parked := make(chan park.Entry, 1)
-	srv.Handle(t, "desk", endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
-		if c.Accept(ctx) != nil {
-			return
-		}
-		if e, err := svc.Park(ctx, c, park.ParkOptions{Parker: "sip:parker@127.0.0.1"}); err == nil {
-			parked <- e
-		}
-	}))
-	caller := sbt.NewPhone(t, "caller").Dial(t, srv.URI("desk"))
+	caller, e := parkAtDesk(t, srv, svc)
 	defer caller.Hangup(t)
-	e := <-parked
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	thief := sbt.NewPhone(t, "thief")
@@ -92,18 +82,8 @@ func TestRetrievalFromATrustedSourceIsLogged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	parked := make(chan park.Entry, 1)
-	srv.Handle(t, "desk", endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
-		if c.Accept(ctx) != nil {
-			return
-		}
-		if e, err := svc.Park(ctx, c, park.ParkOptions{Parker: "sip:parker@127.0.0.1"}); err == nil {
-			parked <- e
-		}
-	}))
-	caller := sbt.NewPhone(t, "caller").Dial(t, srv.URI("desk"))
+	caller, e := parkAtDesk(t, srv, svc)
 	defer caller.Hangup(t)
-	e := <-parked
 	taker := sbt.NewPhone(t, "attendant").Dial(t, svc.OrbitURI(e.Orbit))
 	defer taker.Hangup(t)
 	caller.StartTone(700)
@@ -176,4 +156,21 @@ func TestReferredByCannotAimRingBack(t *testing.T) {
 			}
 		})
 	}
+}
+
+// parkAtDesk has a phone call sip:desk@, an app that parks it with svc
+// (parker sip:parker@127.0.0.1), and returns the call and its orbit.
+func parkAtDesk(t *testing.T, srv *sbt.Server, svc *park.Service) (*sbt.PhoneCall, park.Entry) {
+	t.Helper()
+	parked := make(chan park.Entry, 1)
+	srv.Handle(t, "desk", endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
+		if c.Accept(ctx) != nil {
+			return
+		}
+		if e, err := svc.Park(ctx, c, park.ParkOptions{Parker: "sip:parker@127.0.0.1"}); err == nil {
+			parked <- e
+		}
+	}))
+	caller := sbt.NewPhone(t, "caller").Dial(t, srv.URI("desk"))
+	return caller, <-parked
 }

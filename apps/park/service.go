@@ -583,7 +583,7 @@ func (s *Service) connect(ctx context.Context, to *endpoint.Call, pc *parkedCall
 
 // retrieve claims an orbit (token: safe retrieve) for an incoming call.
 func (s *Service) retrieve(ctx context.Context, c *endpoint.Call, orbit, token string) {
-	e, err := s.claim(orbit, token)
+	pc, err := s.take(c, orbit, token)
 	if err != nil {
 		var ew *ElsewhereError
 		switch {
@@ -598,18 +598,28 @@ func (s *Service) retrieve(ctx context.Context, c *endpoint.Call, orbit, token s
 		}
 		return
 	}
-	pc := s.forget(e.Token)
-	if pc == nil {
-		_ = c.DeclineWithReason(ctx, sip.StatusNotFound, "Orbit Empty")
-		return
-	}
-	s.log.Info("park: retrieved", "orbit", orbit, "by", c.RemoteURI(), "source", c.Request().Source(),
-		"trusted_source", vouched(c), "safe_retrieve", token != "")
 	if err := s.connect(ctx, c, pc, c.RemoteURI()); err != nil {
 		s.log.Warn("retrieve failed", "orbit", orbit, "error", err)
 		return
 	}
 	c.HandOff()
+}
+
+// take claims orbit (token: safe retrieve) for retriever c and takes the
+// parked call out of the service's hands, logging who took it from where.
+// A claim whose call is already gone is ErrOrbitEmpty.
+func (s *Service) take(c *endpoint.Call, orbit, token string) (*parkedCall, error) {
+	e, err := s.claim(orbit, token)
+	if err != nil {
+		return nil, err
+	}
+	pc := s.forget(e.Token)
+	if pc == nil {
+		return nil, ErrOrbitEmpty
+	}
+	s.log.Info("park: retrieved", "orbit", orbit, "by", c.RemoteURI(), "source", c.Request().Source(),
+		"trusted_source", vouched(c), "safe_retrieve", token != "")
+	return pc, nil
 }
 
 // Retrieve connects call, an answered call of this platform (an IVR's
@@ -632,16 +642,10 @@ func (s *Service) Retrieve(ctx context.Context, call *endpoint.Call, orbit strin
 			"source", call.Request().Source(), "trusted_source", vouched(call), "via", "api")
 		return ErrRetrieveForbidden
 	}
-	e, err := s.claim(orbit, "")
+	pc, err := s.take(call, orbit, "")
 	if err != nil {
 		return err
 	}
-	pc := s.forget(e.Token)
-	if pc == nil {
-		return ErrOrbitEmpty
-	}
-	s.log.Info("park: retrieved", "orbit", orbit, "by", call.RemoteURI(), "source", call.Request().Source(),
-		"trusted_source", vouched(call), "via", "api")
 	return s.connect(ctx, call, pc, call.RemoteURI())
 }
 
