@@ -62,6 +62,18 @@ type Options struct {
 	// stay silent (no provisional response) before the next is tried.
 	// Default 5s, as Kamailio's fr_timer.
 	FailoverTimeout time.Duration
+	// TransferInProcess, when set, is asked about each REFER a leg
+	// receives before the call carries it out itself. A non-nil result
+	// takes the transfer in process: it is given the other leg (the party
+	// being transferred) and carries the transfer out on it, with no new
+	// call to the target, while the referrer is told the outcome (see
+	// endpoint.TransferRequest.AcceptInProcess). A park service does so
+	// for a REFER to its own address (park.Service.TransferInProcess): the
+	// parked party is parked directly instead of through a loopback call
+	// to the park address, which would add a relay and a dialog to its
+	// media path on every retrieve-and-re-park. A nil result lets the
+	// call carry the transfer out as usual.
+	TransferInProcess func(tr *endpoint.TransferRequest, referrer *endpoint.Call) func(ctx context.Context, transferee *endpoint.Call) error
 }
 
 // State is the state of a back-to-back call, derived from its legs.
@@ -646,18 +658,27 @@ func (b *Call) wireTransfer(c *endpoint.Call, isLeg1 bool) (remove func()) {
 				return
 			}
 			b.mu.Lock()
+			other := b.leg2.Call
+			if !isLeg1 {
+				other = b.leg1.Call
+			}
+			b.mu.Unlock()
+			if b.opts.TransferInProcess != nil {
+				if carry := b.opts.TransferInProcess(tr, c); carry != nil {
+					// The pair ends when the transferee is handed over
+					// (watch); the referrer is ended by the transfer, after
+					// its final NOTIFY.
+					_ = tr.AcceptInProcess(ctx, func(ctx context.Context) error { return carry(ctx, other) })
+					return
+				}
+			}
+			b.mu.Lock()
 			old := b.relay
 			b.relay = nil
 			b.mu.Unlock()
 			// The new call presents the party it carries (the other
 			// leg's), not this leg's local identity (an orbit's prefix,
 			// say): the target sees and logs who is really calling.
-			b.mu.Lock()
-			other := b.leg2.Call
-			if !isLeg1 {
-				other = b.leg1.Call
-			}
-			b.mu.Unlock()
 			nc, err := tr.AcceptAs(ctx, endpoint.Identity{URI: other.RemoteURI(), DisplayName: other.RemoteDisplayName()}, endpoint.EstablishOptions{})
 			if err != nil {
 				b.mu.Lock()
@@ -691,12 +712,13 @@ func (b *Call) watch() {
 	l1, l2 := b.leg1.Call, b.leg2.Call
 	b.mu.Unlock()
 	// A leg handed to a park service (park.Service.Park, such as an
-	// operator parking it through the admin API) leaves the pair: its
-	// media is released for the park service and the other leg ends.
+	// operator parking it through the admin API) leaves the pair once it
+	// is parked: its media is released for the park service and the other
+	// leg ends. A park that fails leaves the pair as it was.
 	parked := make(chan *endpoint.Call, 2)
 	for _, c := range []*endpoint.Call{l1, l2} {
 		remove := c.OnStateChanged(func(sc endpoint.StateChange) {
-			if sc.State == endpoint.StateParking {
+			if sc.State == endpoint.StateEstablished && sc.Reason == endpoint.ReasonParked {
 				select {
 				case parked <- c:
 				default:
@@ -717,7 +739,11 @@ func (b *Call) watch() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		b.finish() // releases the relay, so the park service owns p's media
-		_ = other.Terminate(ctx)
+		if other.State() != endpoint.StateTransferring {
+			// A referrer whose REFER parked p is ended by its transfer,
+			// after the final NOTIFY.
+			_ = other.Terminate(ctx)
+		}
 		return
 	}
 	// A REFER carried out on a leg ends that leg before re-pairing the

@@ -348,31 +348,58 @@ func (t *TransferRequest) AcceptAs(ctx context.Context, id Identity, opts Establ
 }
 
 func (t *TransferRequest) accept(ctx context.Context, conv *Conversation, opts EstablishOptions) (*Call, error) {
-	if !t.decide(202) {
-		return nil, errors.New("endpoint: transfer request already answered")
-	}
 	c := t.call
 	if conv == nil {
 		conv = c.conv
 	}
+	var nc *Call
+	err := t.carry(ctx, func(ctx context.Context) error {
+		nc = conv.NewCall()
+		opts.Replaces = t.Replaces
+		// RFC 3892: the new call names who referred it (a park service uses it
+		// to know the parker).
+		rb := t.ReferredBy
+		if rb == "" {
+			rb = "<" + c.RemoteURI() + ">"
+		}
+		opts.Headers = append(append([]Header(nil), opts.Headers...), Header{Name: "Referred-By", Value: rb})
+		return nc.Establish(ctx, t.Target, opts)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return nc, nil
+}
+
+// AcceptInProcess answers 202 and lets do carry the transfer out inside
+// this process instead of placing a call to the target: a service of this
+// platform that the target names takes the party directly (a park service
+// parking the call the referrer was talking to, with no SIP dialog to its
+// own address). The referrer is told the progress with NOTIFY as for
+// Accept: 100 Trying, then 200 OK when do returns nil, and this call ends
+// with reason transferred; or the failure (the code and reason of a
+// *ResponseError that do returns, else 503), and the call stays up. Call
+// it from your own goroutine, after Take, like Accept.
+func (t *TransferRequest) AcceptInProcess(ctx context.Context, do func(context.Context) error) error {
+	return t.carry(ctx, do)
+}
+
+// carry answers 202, sends the first NOTIFY once the 202 is out, runs do
+// and reports its outcome to the referrer: the common part of Accept and
+// AcceptInProcess.
+func (t *TransferRequest) carry(ctx context.Context, do func(context.Context) error) error {
+	if !t.decide(202) {
+		return errors.New("endpoint: transfer request already answered")
+	}
+	c := t.call
 	c.setState(StateTransferring, ReasonTransferAccepted)
 	select {
 	case <-t.answered: // the 202 has been sent
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 	c.notifyRefer(ctx, "SIP/2.0 100 Trying", "active;expires=60")
-	nc := conv.NewCall()
-	opts.Replaces = t.Replaces
-	// RFC 3892: the new call names who referred it (a park service uses it
-	// to know the parker).
-	rb := t.ReferredBy
-	if rb == "" {
-		rb = "<" + c.RemoteURI() + ">"
-	}
-	opts.Headers = append(append([]Header(nil), opts.Headers...), Header{Name: "Referred-By", Value: rb})
-	err := nc.Establish(ctx, t.Target, opts)
-	if err != nil {
+	if err := do(ctx); err != nil {
 		frag := "SIP/2.0 503 Service Unavailable"
 		var re *ResponseError
 		if errors.As(err, &re) {
@@ -384,14 +411,14 @@ func (t *TransferRequest) accept(ctx context.Context, conv *Conversation, opts E
 			c.setStateLocked(StateEstablished, ReasonTransferFailed)
 		}
 		c.mu.Unlock()
-		return nil, err
+		return err
 	}
 	c.mu.Lock()
 	c.transferred = true
 	c.mu.Unlock()
 	c.notifyRefer(ctx, "SIP/2.0 200 OK", "terminated;reason=noresource")
 	_ = c.terminate(ctx, ReasonTransferred)
-	return nc, nil
+	return nil
 }
 
 func (c *Call) notifyRefer(ctx context.Context, frag, state string) {

@@ -588,6 +588,24 @@ func (p *Platform) Contact(user, transport string) sip.ContactHeader {
 	return sip.ContactHeader{Address: u}
 }
 
+// IsLocalURI reports whether u names this platform: its host is local
+// (IsLocalHost) and its port, when it has one, is a listener's.
+func (p *Platform) IsLocalURI(u sip.Uri) bool {
+	if !p.IsLocalHost(u.Host) {
+		return false
+	}
+	if u.Port == 0 {
+		return true
+	}
+	for _, l := range p.listenerList() {
+		_, addr, _ := strings.Cut(l, ":")
+		if ap, err := netip.ParseAddrPort(addr); err == nil && int(ap.Port()) == u.Port {
+			return true
+		}
+	}
+	return false
+}
+
 // IsLocalHost reports whether host (a Request-URI host) names this
 // platform: its advertised host, a configured domain or a listener address.
 func (p *Platform) IsLocalHost(host string) bool {

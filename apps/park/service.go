@@ -568,7 +568,7 @@ func (s *Service) connect(ctx context.Context, to *endpoint.Call, pc *parkedCall
 	if m := s.player(); m != nil {
 		m.Detach(pc.call.Flow())
 	}
-	b, err := b2b.New(b2b.Leg{Call: to}, b2b.Leg{Call: pc.call}, b2b.Options{})
+	b, err := b2b.New(b2b.Leg{Call: to}, b2b.Leg{Call: pc.call}, b2b.Options{TransferInProcess: s.TransferInProcess})
 	if err == nil {
 		err = b.Establish(ctx)
 	}
@@ -579,6 +579,52 @@ func (s *Service) connect(ctx context.Context, to *endpoint.Call, pc *parkedCall
 	}
 	s.emit(Event{Type: Retrieved, Entry: pc.entry, By: by})
 	return nil
+}
+
+// TransferInProcess is a b2b.Options.TransferInProcess for calls of this
+// platform: a REFER without Replaces to this service's park address
+// (sip:park@ or directed, sip:park-<orbit>@) on this platform parks the
+// transferee directly, as Park does, instead of through a call to the
+// park address. The parker is the referrer (its Referred-By, else its
+// caller), believed as parkerOf believes an arriving call's. A refused
+// park reaches the referrer as its NOTIFY's status (486 No Free Orbit),
+// and the transferee stays connected to it. Any other REFER is left to
+// the caller (nil).
+func (s *Service) TransferInProcess(tr *endpoint.TransferRequest, referrer *endpoint.Call) func(context.Context, *endpoint.Call) error {
+	u, err := endpoint.ParseURI(tr.Target)
+	if err != nil || tr.Replaces != "" || !s.p.IsLocalURI(u) {
+		return nil
+	}
+	directed := ""
+	if u.User != s.cfg.User {
+		rest, ok := strings.CutPrefix(u.User, s.cfg.User+"-")
+		if !ok {
+			return nil
+		}
+		if directed, ok = ParseOrbit(s.cfg.Orbits, rest); !ok {
+			return nil // the park address answers 404 No Such Orbit
+		}
+	}
+	claim := tr.ReferredBy
+	if claim != "" {
+		claim = uriOf(claim)
+	} else {
+		claim = referrer.RemoteURI()
+	}
+	parker := s.believe(referrer, claim)
+	return func(ctx context.Context, transferee *endpoint.Call) error {
+		e, err := s.Park(ctx, transferee, ParkOptions{Orbit: directed, Parker: parker})
+		if err != nil {
+			code, reason := refusal(err)
+			if errors.Is(err, ErrNotEstablished) || errors.Is(err, ErrConferenceLeg) {
+				code, reason = sip.StatusServiceUnavailable, "Cannot Park This Call"
+			}
+			s.log.Info("park: transfer to park refused", "referrer", referrer.RemoteURI(), "transferee", transferee.RemoteURI(), "error", err)
+			return &endpoint.ResponseError{Code: code, Reason: reason}
+		}
+		s.log.Info("park: parked by transfer", "orbit", e.Orbit, "parked", e.Parked, "parker", parker, "referrer", referrer.RemoteURI(), "in_process", true)
+		return nil
+	}
 }
 
 // retrieve claims an orbit (token: safe retrieve) for an incoming call.
@@ -682,6 +728,12 @@ func (s *Service) parkerOf(c *endpoint.Call) string {
 	if claim == "" {
 		claim = c.RemoteURI()
 	}
+	return s.believe(c, claim)
+}
+
+// believe returns claim, a parker URI that c names, when c's source
+// vouches for it and it is in an internal domain; else "".
+func (s *Service) believe(c *endpoint.Call, claim string) string {
 	u, err := endpoint.ParseURI(claim)
 	if err != nil || !vouched(c) || !s.internalHost(u.Host) {
 		s.log.Info("park: parker identity not accepted; no ring-back", "claimed", claim,
@@ -750,7 +802,12 @@ func referredBy(c *endpoint.Call) string {
 	if h == nil {
 		return ""
 	}
-	v := strings.TrimSpace(h.Value())
+	return uriOf(h.Value())
+}
+
+// uriOf returns the URI of a name-addr header value (Referred-By).
+func uriOf(v string) string {
+	v = strings.TrimSpace(v)
 	if i := strings.IndexByte(v, '<'); i >= 0 {
 		if j := strings.IndexByte(v[i:], '>'); j > 0 {
 			return v[i+1 : i+j]
