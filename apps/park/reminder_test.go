@@ -3,6 +3,7 @@ package park_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -144,4 +145,93 @@ func TestReminderReasonSeenByApplication(t *testing.T) {
 	}
 	parked.StartTone(760)
 	hears(t, sbt.WrapCall(s.call), 760, 0.7)
+}
+
+// sippTransferee is a SIPp UAC playing a transferee whose phone follows a
+// blind transfer to the park address with a Referred-By naming the parker
+// (PARKER, a SIPp UAS): it stays on the call for a few seconds, then
+// hangs up.
+const sippTransferee = `<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="transferee with Referred-By">
+  <send retrans="500"><![CDATA[
+INVITE sip:park@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/UDP [local_ip]:[local_port];branch=[branch]
+From: <sip:transferee@[local_ip]:[local_port]>;tag=[pid]T[call_number]
+To: <sip:park@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: <sip:transferee@[local_ip]:[local_port]>
+Referred-By: <PARKER>
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=- 1 1 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="200" rtd="true"/>
+  <send><![CDATA[
+ACK sip:park@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/UDP [local_ip]:[local_port];branch=[branch]
+From: <sip:transferee@[local_ip]:[local_port]>;tag=[pid]T[call_number]
+To: <sip:park@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <pause milliseconds="6000"/>
+  <send retrans="500"><![CDATA[
+BYE sip:park@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/UDP [local_ip]:[local_port];branch=[branch]
+From: <sip:transferee@[local_ip]:[local_port]>;tag=[pid]T[call_number]
+To: <sip:park@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 2 BYE
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <recv response="200"/>
+</scenario>`
+
+// TestReminderRingBackSIPpTransferee is TestReminderRingBackCarriesRecall
+// with a SIPp transferee sending the Referred-By: at the pickup timeout
+// the parker it names (a SIPp UAS) is rung back with the recall
+// Alert-Info, answers, and stays connected until the transferee hangs up.
+func TestReminderRingBackSIPpTransferee(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1e9, 0)}
+	r := newRig(t, park.Config{PickupTimeout: 30 * time.Second, RingTime: 10 * time.Second}, park.WithClock(clock))
+	var ev eventLog
+	r.svc.OnEvent(ev.add)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	port := peers.FreeSIPPort(t)
+	uas := peers.StartSIPp(t, ctx, "-sf", peers.WriteScenario(t, sippRecallUAS), "-m", "1", "-rtp_echo",
+		"-mp", fmt.Sprint(peers.FreeUDPPort(t)), "-p", fmt.Sprint(port))
+	if err := peers.WaitUDPListening(ctx, port); err != nil {
+		t.Fatal(err)
+	}
+	parker := fmt.Sprintf("sip:parker@127.0.0.1:%d", port)
+	uac := peers.StartSIPp(t, ctx, "-sf", peers.WriteScenario(t, strings.ReplaceAll(sippTransferee, "PARKER", parker)),
+		"-m", "1", "-mp", fmt.Sprint(peers.FreeUDPPort(t)), "-p", fmt.Sprint(peers.FreeSIPPort(t)),
+		fmt.Sprintf("127.0.0.1:%d", r.srv.Port()))
+	ev.waitFor(t, park.Parked)
+	if l := r.svc.List(); len(l) != 1 || l[0].Parker != parker {
+		t.Fatalf("parked %+v, want the parker named by the transferee's Referred-By, %s", l, parker)
+	}
+	clock.Advance(30 * time.Second)
+	ev.waitFor(t, park.Retrieved)
+	for name, p := range map[string]*peers.SIPpProcess{"transferee": uac, "recall UAS": uas} {
+		if res := p.Wait(); res.ExitCode != 0 {
+			t.Errorf("%s: sipp exit %d\n%s\n%s", name, res.ExitCode, res.ErrorLog, peers.ReadMessages(t, res.Dir))
+		}
+	}
 }
