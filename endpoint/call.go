@@ -223,6 +223,30 @@ func (c *Call) FromTrustedPeer() bool {
 	return c.inv != nil && c.inv.Trusted
 }
 
+// Identity returns who placed an incoming call, as far as the platform
+// can tell (see platform.Identity): an application endpoint of this
+// platform (its From), a trusted peer's P-Asserted-Identity (else its
+// From), or a user authenticated by digest. A call from anyone else has
+// the zero Identity: its From (RemoteURI) is a claim, to show, never to
+// decide on. Challenge asks the caller to authenticate.
+func (c *Call) Identity() platform.Identity {
+	c.mu.Lock()
+	inv := c.inv
+	c.mu.Unlock()
+	if inv == nil {
+		return platform.Identity{}
+	}
+	if inv.Identity.Known() {
+		return inv.Identity
+	}
+	if c.FromLocalApplication() {
+		if f := inv.From(); f != nil {
+			return platform.Identity{URI: "sip:" + f.Address.User + "@" + f.Address.Host, By: platform.IdentityLocal}
+		}
+	}
+	return platform.Identity{}
+}
+
 // Replaces returns the call that an incoming INVITE with Replaces (RFC
 // 3891) replaces, or nil. The replaced call is ended with BYE when this
 // call is accepted.

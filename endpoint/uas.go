@@ -158,7 +158,7 @@ func (c *Call) initIncoming(r *platform.Request) (int, string, error) {
 	ttag, _ := req.To().Params.Get("tag")
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.inv, c.invReq = &platform.Request{Request: req, Tx: r.Tx, Trusted: r.Trusted}, req
+	c.inv, c.invReq = r.WithMessage(req), req
 	if req.Contact() == nil {
 		return sip.StatusBadRequest, "Missing Contact", errors.New("INVITE has no Contact")
 	}
@@ -356,6 +356,31 @@ func (c *Call) DeclineWithReason(ctx context.Context, code int, reason string) e
 		return ErrState
 	}
 	res := c.responseLocked(code, reason, nil)
+	tx := c.inv.Tx
+	c.setStateLocked(StateTerminated, ReasonDeclined)
+	c.mu.Unlock()
+	return tx.Respond(res)
+}
+
+// Challenge declines an incoming call with a digest challenge (401 and
+// WWW-Authenticate, see platform.Request.Challenge), so that its caller's
+// phone calls again with its user's credentials; the new INVITE is a new
+// call, whose Identity is then that user. Refused credentials, and a
+// source locked out after too many failures, get 403 instead, as does
+// every call when the platform has no users (platform.Config.Users).
+// Use it where a decision needs to know who calls and Identity is not
+// Known.
+func (c *Call) Challenge(ctx context.Context) error {
+	c.mu.Lock()
+	if c.state != StateIncoming {
+		c.mu.Unlock()
+		return ErrState
+	}
+	code, reason, hs := c.inv.ChallengeResponse()
+	res := c.responseLocked(code, reason, nil)
+	for _, h := range hs {
+		res.AppendHeader(h)
+	}
 	tx := c.inv.Tx
 	c.setStateLocked(StateTerminated, ReasonDeclined)
 	c.mu.Unlock()

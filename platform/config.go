@@ -48,6 +48,22 @@ type Config struct {
 	// whose connections are trusted. Default: none.
 	TrustedCertNames []string `yaml:"trusted_cert_names"`
 
+	// Users may authenticate by SIP digest: a handler that needs to know
+	// who calls (retrieval by orbit, say) challenges a request from an
+	// untrusted source, and the identity of one that answers with a
+	// user's credentials is sip:<name>@<Realm> (see Identity). Default:
+	// none, and nobody is challenged. The server's config gives them as
+	// the top-level users: list.
+	Users []User `yaml:"-"`
+	// Realm is the digest realm, and the host of digest identities.
+	// Default: the first of Domains, else Host.
+	Realm string `yaml:"realm"`
+	// AuthMaxFailures failed authentications from one source address
+	// within AuthLockout lock that source out until the period ends: its
+	// credentials are refused (403) whatever they are. Defaults 5 and 5m.
+	AuthMaxFailures int           `yaml:"auth_max_failures"`
+	AuthLockout     time.Duration `yaml:"auth_lockout"`
+
 	// T1 is the SIP round-trip estimate of RFC 3261 section 17.1.1.1.
 	// Default 500ms. sipgo keeps its timers process-wide, so every
 	// platform open in one process must have the same T1: New refuses
@@ -135,6 +151,12 @@ func (c *Config) withDefaults(haveSockets bool) Config {
 	}
 	if out.SocketBuffer == 0 {
 		out.SocketBuffer = 4 << 20
+	}
+	if out.AuthMaxFailures == 0 {
+		out.AuthMaxFailures = 5
+	}
+	if out.AuthLockout == 0 {
+		out.AuthLockout = 5 * time.Minute
 	}
 	return out
 }

@@ -59,6 +59,23 @@ type Request struct {
 	// Trusted reports whether the request came from a trusted peer
 	// (Config.TrustedPeers or Config.TrustedCertNames).
 	Trusted bool
+	// Identity is who sent the request, when the platform could
+	// establish it (a trusted peer's assertion, digest credentials of a
+	// Config.Users user); the zero Identity otherwise. A handler that
+	// needs one the request lacks may Challenge.
+	Identity Identity
+
+	platform *Platform
+	authErr  error // credentials presented and refused (Challenge answers 403)
+}
+
+// WithMessage returns a copy of r that carries req (a copy of r's
+// message that a handler changed, such as an INVITE whose To got the
+// dialog's tag) and everything else r knows: transaction, trust, identity.
+func (r *Request) WithMessage(req *sip.Request) *Request {
+	c := *r
+	c.Request = req
+	return &c
 }
 
 // Respond sends a response built from the request.
@@ -126,6 +143,7 @@ type Platform struct {
 	ports   *media.PortRange
 	trusted []netip.Prefix
 	certs   *certRegistry
+	auth    *authenticator // nil without Config.Users
 	host    string
 	domains map[string]bool
 
@@ -192,6 +210,21 @@ func New(cfg Config, opts ...Option) (*Platform, error) {
 	p.domains[strings.ToLower(p.host)] = true
 	for _, d := range cfg.Domains {
 		p.domains[strings.ToLower(d)] = true
+	}
+	if len(cfg.Users) > 0 {
+		realm := cfg.Realm
+		switch {
+		case realm != "":
+		case len(cfg.Domains) > 0:
+			realm = cfg.Domains[0]
+		default:
+			realm = p.host
+		}
+		if p.auth, err = newAuthenticator(realm, cfg.Users, cfg.AuthMaxFailures, cfg.AuthLockout); err != nil {
+			p.closeListeners()
+			return nil, err
+		}
+		p.domains[strings.ToLower(realm)] = true
 	}
 	mediaIP := cfg.MediaIP
 	if mediaIP == "" {
@@ -807,7 +840,7 @@ func (p *Platform) ServeRequest(req *sip.Request, tx sip.ServerTransaction) {
 			tx = observedTx{ServerTransaction: tx, method: string(req.Method), obs: p.obs}
 		}
 	}
-	r := &Request{Request: req, Tx: tx}
+	r := &Request{Request: req, Tx: tx, platform: p}
 	if code, reason := validate(req); code != 0 {
 		respondInvalid(r, code, reason)
 		if reason == reasonDuplicateLength {
@@ -836,6 +869,7 @@ func (p *Platform) ServeRequest(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		r.Request = req
 	}
+	r.Identity, r.authErr = p.identify(req, r.Trusted)
 	if tag, ok := req.To().Params.Get("tag"); ok && tag != "" {
 		if h, ok := p.core.Dialog(req.CallID().Value(), tag); ok {
 			h.ServeDialog(r.Request, r.Tx, r.Trusted)

@@ -664,7 +664,7 @@ func (s *Service) take(c *endpoint.Call, orbit, token string) (*parkedCall, erro
 		return nil, ErrOrbitEmpty
 	}
 	s.log.Info("park: retrieved", "orbit", orbit, "by", c.RemoteURI(), "source", c.Request().Source(),
-		"trusted_source", vouched(c), "safe_retrieve", token != "")
+		"trusted_source", vouched(c), "identity", c.Identity().URI, "identity_by", string(c.Identity().By), "safe_retrieve", token != "")
 	return pc, nil
 }
 
@@ -685,7 +685,7 @@ func (s *Service) Retrieve(ctx context.Context, call *endpoint.Call, orbit strin
 	}
 	if !s.internal(call) {
 		s.log.Info("park: retrieval refused", "orbit", orbit, "from", call.RemoteURI(),
-			"source", call.Request().Source(), "trusted_source", vouched(call), "via", "api")
+			"source", call.Request().Source(), "identity", call.Identity().URI, "identity_by", string(call.Identity().By), "via", "api")
 		return ErrRetrieveForbidden
 	}
 	pc, err := s.take(call, orbit, "")
@@ -712,10 +712,18 @@ func (s *Service) internalHost(host string) bool {
 	return false
 }
 
-// internal reports whether a retriever may retrieve by orbit: its From
-// host is an internal domain and its source vouches for that From.
+// internal reports whether a retriever may retrieve by orbit: its
+// identity (endpoint.Call.Identity: a local application, a trusted peer's
+// assertion, or a user authenticated by digest) is in an internal domain.
+// A caller whose identity is unknown counts as federated, whatever its
+// From says.
 func (s *Service) internal(c *endpoint.Call) bool {
-	return vouched(c) && s.internalHost(c.Request().From().Address.Host)
+	id := c.Identity()
+	if !id.Known() {
+		return false
+	}
+	u, err := endpoint.ParseURI(id.URI)
+	return err == nil && s.internalHost(u.Host)
 }
 
 // parkerOf returns the parker of an arriving call, the identity rung back
@@ -751,8 +759,15 @@ func (s *Service) serveOrbit(ctx context.Context, c *endpoint.Call) {
 		return
 	}
 	if !s.internal(c) {
+		id := c.Identity()
+		if !id.Known() && s.p.CanAuthenticate() {
+			// Who calls is unknown: ask, and the phone calls again with
+			// its user's credentials (or gets 403 if it has none).
+			_ = c.Challenge(ctx)
+			return
+		}
 		s.log.Info("park: retrieval refused", "orbit", orbit, "from", c.RemoteURI(),
-			"source", c.Request().Source(), "trusted_source", vouched(c))
+			"source", c.Request().Source(), "identity", id.URI, "identity_by", string(id.By))
 		_ = c.DeclineWithReason(ctx, sip.StatusForbidden, "Federated Users Cannot Retrieve")
 		return
 	}

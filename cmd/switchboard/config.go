@@ -38,6 +38,11 @@ type Config struct {
 	// Routes send the calls no app takes elsewhere, as a trusted B2BUA
 	// (apps/route); evaluated in order, SIGHUP replaces them.
 	Routes []route.Rule `yaml:"routes"`
+	// Users may authenticate by SIP digest where a decision needs to know
+	// who calls (retrieval by orbit from an untrusted source): name and
+	// HA1 = MD5(name:realm:password), realm being platform.realm (default
+	// the platform's host). See platform.User.
+	Users []platform.User `yaml:"users"`
 
 	file string     // the file read on top of the default, "" for none
 	doc  *yaml.Node // its parsed document, to place errors

@@ -129,6 +129,7 @@ type Server struct {
 // newServer builds the platform and puts the apps of the dial plan on it.
 // On failure it closes the platform, which closes the apps started so far.
 func newServer(cfg Config, log *slog.Logger, opts ...platform.Option) (*Server, error) {
+	cfg.Platform.Users = cfg.Users
 	p, err := platform.New(cfg.Platform, append([]platform.Option{platform.WithLogger(log),
 		platform.WithCallDefaults(platform.CallDefaults{SessionExpires: cfg.Calls.SessionExpires, RTPTimeout: cfg.Calls.RTPTimeout})},
 		opts...)...)
@@ -232,9 +233,14 @@ func checkConfig(cfg Config) error {
 		errs = append(errs, cfg.explain("log", err))
 		log = slog.New(slog.DiscardHandler)
 	}
+	cfg.Platform.Users = cfg.Users
 	p, err := platform.New(cfg.Platform, platform.WithLogger(slog.New(slog.DiscardHandler)), platform.CheckOnly())
 	if err != nil {
-		return errors.Join(append(errs, cfg.explain("platform", err))...)
+		at := "platform"
+		if strings.Contains(err.Error(), "platform: user ") {
+			at = "users"
+		}
+		return errors.Join(append(errs, cfg.explain(at, err))...)
 	}
 	defer p.Close()
 	s := &Server{Platform: p, cfg: cfg, checkOnly: true}
