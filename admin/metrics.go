@@ -25,6 +25,7 @@ type Metrics struct {
 	sipResps  *prometheus.CounterVec
 	calls     *prometheus.CounterVec
 	parkEvts  *prometheus.CounterVec
+	rejected  *prometheus.CounterVec
 	mu        sync.Mutex
 	finished  endpointTotals // RTP counters of calls that have ended
 	svc       *Services
@@ -50,7 +51,10 @@ func NewMetrics() *Metrics {
 	m.parkEvts = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchboard_park_events_total", Help: "Park outcomes: parked, retrieved, abandoned, timed out, ring back, fallback, disconnected.",
 	}, []string{"event"})
-	m.reg.MustRegister(m.sipReqs, m.sipResps, m.calls, m.parkEvts, live{m},
+	m.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchboard_sip_rejected_total", Help: "Requests refused by the abuse limits, by method and reason (rate: over the source's rate, max_calls: the call limit).",
+	}, []string{"method", "reason"})
+	m.reg.MustRegister(m.sipReqs, m.sipResps, m.calls, m.parkEvts, m.rejected, live{m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -81,7 +85,13 @@ func (m *Metrics) ObserveResponse(method string, code int) {
 	m.sipResps.WithLabelValues(methodLabel(method), strconv.Itoa(code)).Inc()
 }
 
-var _ platform.Observer = (*Metrics)(nil)
+// ObserveRejected counts a request refused by the platform's abuse
+// limits (platform.RejectObserver).
+func (m *Metrics) ObserveRejected(method, reason string) {
+	m.rejected.WithLabelValues(methodLabel(method), reason).Inc()
+}
+
+var _ platform.RejectObserver = (*Metrics)(nil)
 
 // callEnded counts a terminated call and keeps its RTP totals.
 func (m *Metrics) callEnded(ev endpoint.CallEvent, answered bool) {

@@ -98,6 +98,20 @@ type Config struct {
 	// over the cap is closed as soon as it is accepted. Default 64;
 	// negative disables.
 	MaxConnsPerSource int `yaml:"max_conns_per_source"`
+
+	// RateLimit caps the out-of-dialog requests one source address may
+	// send per second, with bursts of RateBurst; trusted peers are exempt
+	// (a proxy carries everyone's traffic). An INVITE over the limit gets
+	// 503 with Retry-After; anything else over it (OPTIONS and REGISTER
+	// floods of scanners) is dropped without an answer. Default 0: no
+	// limit (the server's embedded config sets 50 per second); RateBurst
+	// defaults to twice the rate.
+	RateLimit float64 `yaml:"rate_limit"`
+	RateBurst int     `yaml:"rate_burst"`
+	// MaxCalls caps the dialogs open at once: an INVITE beyond it gets
+	// 503 with Retry-After (trusted peers included). Default 10000;
+	// negative disables.
+	MaxCalls int `yaml:"max_calls"`
 	// SocketBuffer is the kernel receive and send buffer, in bytes, asked
 	// for on each SIP UDP listener this platform binds (SO_RCVBUF and
 	// SO_SNDBUF). The kernel's default (212,992 bytes on Debian) holds
@@ -151,6 +165,12 @@ func (c *Config) withDefaults(haveSockets bool) Config {
 	}
 	if out.SocketBuffer == 0 {
 		out.SocketBuffer = 4 << 20
+	}
+	if out.RateBurst == 0 && out.RateLimit > 0 {
+		out.RateBurst = 2 * int(max(out.RateLimit, 1))
+	}
+	if out.MaxCalls == 0 {
+		out.MaxCalls = 10000
 	}
 	if out.AuthMaxFailures == 0 {
 		out.AuthMaxFailures = 5

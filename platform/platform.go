@@ -144,6 +144,7 @@ type Platform struct {
 	trusted []netip.Prefix
 	certs   *certRegistry
 	auth    *authenticator // nil without Config.Users
+	limiter *sourceLimiter // nil when Config.RateLimit is negative
 	host    string
 	domains map[string]bool
 
@@ -194,6 +195,9 @@ func New(cfg Config, opts ...Option) (*Platform, error) {
 	}
 	if cfg.RTPPortMin < 0 || cfg.RTPPortMax > 65535 || cfg.RTPPortMin > cfg.RTPPortMax {
 		return nil, fmt.Errorf("platform: invalid RTP port range %d-%d", cfg.RTPPortMin, cfg.RTPPortMax)
+	}
+	if cfg.RateLimit > 0 {
+		p.limiter = newSourceLimiter(cfg.RateLimit, cfg.RateBurst, 100000)
 	}
 	if cfg.TCPIdleTimeout > 0 && cfg.TCPIdleTimeout < minTCPIdleTimeout {
 		return nil, fmt.Errorf("platform: tcp_idle_timeout %s is below the minimum %s (negative disables)", cfg.TCPIdleTimeout, minTCPIdleTimeout)
@@ -665,12 +669,8 @@ func (p *Platform) IsLocalHost(host string) bool {
 // whose client certificate names one of Config.TrustedCertNames. Headers are
 // never consulted.
 func (p *Platform) IsTrusted(req *sip.Request) bool {
-	if ap, err := netip.ParseAddrPort(req.Source()); err == nil {
-		for _, pre := range p.trusted {
-			if pre.Contains(ap.Addr().Unmap()) {
-				return true
-			}
-		}
+	if ap, err := netip.ParseAddrPort(req.Source()); err == nil && p.trustedAddr(ap.Addr()) {
+		return true
 	}
 	if p.certs != nil && strings.EqualFold(req.Transport(), "TLS") {
 		for _, n := range p.certs.names(req.Source()) {
@@ -679,6 +679,16 @@ func (p *Platform) IsTrusted(req *sip.Request) bool {
 					return true
 				}
 			}
+		}
+	}
+	return false
+}
+
+// trustedAddr reports whether a is in Config.TrustedPeers.
+func (p *Platform) trustedAddr(a netip.Addr) bool {
+	for _, pre := range p.trusted {
+		if pre.Contains(a.Unmap()) {
+			return true
 		}
 	}
 	return false
@@ -870,6 +880,17 @@ func (p *Platform) ServeRequest(req *sip.Request, tx sip.ServerTransaction) {
 		r.Request = req
 	}
 	r.Identity, r.authErr = p.identify(req, r.Trusted)
+	if !hasToTag(req) && !strings.EqualFold(req.Transport(), "UDP") {
+		// Over UDP, screen applied the limits already.
+		if ap, err := netip.ParseAddrPort(req.Source()); err == nil {
+			if res, drop := p.admitOutOfDialog(req, ap.Addr().Unmap(), r.Trusted); drop {
+				return
+			} else if res != nil {
+				_ = tx.Respond(res)
+				return
+			}
+		}
+	}
 	if tag, ok := req.To().Params.Get("tag"); ok && tag != "" {
 		if h, ok := p.core.Dialog(req.CallID().Value(), tag); ok {
 			h.ServeDialog(r.Request, r.Tx, r.Trusted)

@@ -127,6 +127,15 @@ func (p *Platform) screen(conn net.PacketConn, parser *sip.Parser, b []byte, fro
 		p.writeStateless(conn, from, sip.NewResponseFromRequest(req, code, reason, nil))
 		return true
 	}
+	if !hasToTag(req) {
+		if res, drop := p.admitOutOfDialog(req, sourceAddr(from), p.trustedAddr(sourceAddr(from))); drop {
+			return true
+		} else if res != nil {
+			req.SipVersion = "SIP/2.0"
+			p.writeStateless(conn, from, res)
+			return true
+		}
+	}
 	if req.Method == sip.OPTIONS && !hasToTag(req) {
 		if mf := req.MaxForwards(); mf != nil && mf.Val() == 0 {
 			return false // 483 from ServeRequest
