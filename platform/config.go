@@ -112,6 +112,14 @@ type Config struct {
 	// 503 with Retry-After (trusted peers included). Default 10000;
 	// negative disables.
 	MaxCalls int `yaml:"max_calls"`
+	// UniformRefusals makes every 403 and 404 answered to an
+	// out-of-dialog request of an unknown sender (untrusted, not
+	// authenticated) the same: the digest challenge when there are Users,
+	// else 404 Not Found. A scanner then cannot tell missing users from
+	// existing ones that refused it (an empty orbit from an unknown
+	// number); only the targets the dial plan publishes answer
+	// differently. Default false (the server's embedded config sets it).
+	UniformRefusals bool `yaml:"uniform_refusals"`
 	// SocketBuffer is the kernel receive and send buffer, in bytes, asked
 	// for on each SIP UDP listener this platform binds (SO_RCVBUF and
 	// SO_SNDBUF). The kernel's default (212,992 bytes on Debian) holds

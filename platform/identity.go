@@ -360,6 +360,11 @@ func (r *Request) ChallengeResponse() (code int, reason string, headers []sip.He
 	case errors.Is(r.authErr, ErrLockedOut), errors.Is(r.authErr, ErrBadCredentials),
 		p.auth.lockedOut(src.Addr().Unmap()):
 		p.log.Info("authentication refused", "source", r.Source(), "method", string(r.Method), "reason", authReason(r.authErr))
+		why := RejectAuth
+		if r.authErr == nil || errors.Is(r.authErr, ErrLockedOut) {
+			why = RejectLocked
+		}
+		p.rejected(string(r.Method), why)
 		return sip.StatusForbidden, "Forbidden", nil
 	}
 	for _, c := range p.auth.challenges(src.Addr().Unmap(), errors.Is(r.authErr, errStale)) {

@@ -12,8 +12,10 @@ import (
 
 // Rejection reasons counted by a RejectObserver.
 const (
-	RejectRate     = "rate"      // over the source's request rate (503 for INVITE, else dropped)
-	RejectMaxCalls = "max_calls" // the platform's call limit (503)
+	RejectRate     = "rate"       // over the source's request rate (503 for INVITE, else dropped)
+	RejectMaxCalls = "max_calls"  // the platform's call limit (503)
+	RejectAuth     = "auth"       // digest credentials refused (403)
+	RejectLocked   = "locked_out" // a source locked out after failed authentications (403)
 )
 
 // RejectObserver is an Observer that is also told of each request the
@@ -108,4 +110,35 @@ func (p *Platform) busy(req *sip.Request) *sip.Response {
 	res := sip.NewResponseFromRequest(req, sip.StatusServiceUnavailable, "Service Unavailable", nil)
 	res.AppendHeader(sip.NewHeader("Retry-After", strconv.Itoa(int(p.cfg.RetryAfter/time.Second))))
 	return res
+}
+
+// uniformTx is the server transaction of an out-of-dialog request from a
+// sender the platform does not know (untrusted, no identity) when
+// Config.UniformRefusals is set: every 403 and 404 it answers goes out
+// alike, so that a scanner (sipvicious svwar) cannot tell a missing user
+// from an existing one that refused it, nor an empty orbit from an
+// unknown number. With users (Config.Users) the refusal is the digest
+// challenge every protected target sends (Asterisk's alwaysauthreject),
+// else a plain 404 Not Found. Requests that carried credentials are not
+// touched: their 403 is the answer to those credentials.
+type uniformTx struct {
+	sip.ServerTransaction
+	r *Request
+}
+
+func (t uniformTx) Respond(res *sip.Response) error {
+	if res.StatusCode == sip.StatusForbidden || res.StatusCode == sip.StatusNotFound {
+		for _, h := range res.GetHeaders("Warning") {
+			res.RemoveHeader(h.Name())
+		}
+		code, reason, hs := sip.StatusNotFound, "Not Found", []sip.Header(nil)
+		if t.r.platform.auth != nil {
+			code, reason, hs = t.r.ChallengeResponse()
+		}
+		res.StatusCode, res.Reason = code, reason
+		for _, h := range hs {
+			res.AppendHeader(h)
+		}
+	}
+	return t.ServerTransaction.Respond(res)
 }

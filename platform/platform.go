@@ -880,6 +880,9 @@ func (p *Platform) ServeRequest(req *sip.Request, tx sip.ServerTransaction) {
 		r.Request = req
 	}
 	r.Identity, r.authErr = p.identify(req, r.Trusted)
+	if p.cfg.UniformRefusals && tx != nil && !r.Trusted && !r.Identity.Known() && r.authErr == nil && !hasToTag(req) {
+		r.Tx = uniformTx{ServerTransaction: r.Tx, r: r}
+	}
 	if !hasToTag(req) && !strings.EqualFold(req.Transport(), "UDP") {
 		// Over UDP, screen applied the limits already.
 		if ap, err := netip.ParseAddrPort(req.Source()); err == nil {
