@@ -25,9 +25,9 @@ func FuzzSessionReceive(f *testing.F) {
 	f.Add(seed(101, 9, 800, true, []byte{5, 0x0a, 0, 160}), uint8(0))  // RFC 4733 key 5
 	f.Add(seed(101, 10, 800, false, []byte{5, 0x8a, 1, 64}), uint8(0)) // its end
 	f.Add(seed(101, 11, 800, false, []byte{200}), uint8(0))            // short event
-	f.Add(seed(13, 12, 960, false, []byte{60}), uint8(2))               // comfort noise
+	f.Add(seed(13, 12, 960, false, []byte{60}), uint8(2))              // comfort noise
 	f.Add(seed(13, 13, 1120, false, nil), uint8(2))
-	f.Add(seed(0, 14, 1280, false, make([]byte, 480*4)), uint8(3)) // 240 ms in one packet
+	f.Add(seed(0, 14, 1280, false, make([]byte, 480*4)), uint8(3))             // 240 ms in one packet
 	f.Add([]byte{0x90, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 1, 0, 0}, uint8(0)) // extension header
 	f.Add([]byte{0xa0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 9}, uint8(0))          // padding beyond the end
 	pr := &PortRange{IP: netip.MustParseAddr("127.0.0.1")}
