@@ -110,6 +110,25 @@ type OrbitView struct {
 	Since  time.Time `json:"since"`
 }
 
+// OrbitList is GET /api/v1/orbits: the occupied orbits, and the ranges
+// every orbit belongs to (an orbit of a range not listed in Orbits is
+// free).
+type OrbitList struct {
+	Orbits   []OrbitView `json:"orbits"`
+	Capacity int         `json:"capacity"`
+	// Ranges are the configured orbit ranges, in configuration order.
+	Ranges []OrbitRangeView `json:"ranges"`
+	// PickupTimeoutSeconds is how long a call stays parked before its
+	// parker is rung back, counted from OrbitView.Since.
+	PickupTimeoutSeconds float64 `json:"pickup_timeout_seconds"`
+}
+
+// OrbitRangeView is an orbit range: both ends included, same digits.
+type OrbitRangeView struct {
+	Start string `json:"start"`
+	End   string `json:"end"`
+}
+
 func (s *Server) parkService(w http.ResponseWriter) (*park.Service, bool) {
 	if s.svc.Park == nil {
 		s.problem(w, http.StatusNotFound, "park disabled", "the park app is not enabled")
@@ -129,10 +148,12 @@ func (s *Server) listOrbits(w http.ResponseWriter, r *http.Request) {
 		out = append(out, OrbitView{Orbit: e.Orbit, CallID: e.CallID, Parker: e.Parker, Parked: e.Parked, Since: e.Since.UTC()})
 	}
 	slices.SortFunc(out, func(a, b OrbitView) int { return strings.Compare(a.Orbit, b.Orbit) })
-	s.json(w, http.StatusOK, struct {
-		Orbits   []OrbitView `json:"orbits"`
-		Capacity int         `json:"capacity"`
-	}{out, p.Capacity()})
+	ranges := make([]OrbitRangeView, 0, 1)
+	for _, r := range p.Ranges() {
+		ranges = append(ranges, OrbitRangeView(r))
+	}
+	s.json(w, http.StatusOK, OrbitList{Orbits: out, Capacity: p.Capacity(), Ranges: ranges,
+		PickupTimeoutSeconds: p.PickupTimeout().Seconds()})
 }
 
 func (s *Server) parkError(w http.ResponseWriter, err error) {
@@ -274,6 +295,7 @@ func (s *Server) lockConference(lock bool) http.HandlerFunc {
 		} else {
 			c.Unlock()
 		}
+		s.events.publish("conference", ConferenceEventData{Conference: c.ID(), Event: "updated"})
 		s.json(w, http.StatusOK, s.conferenceView(c, false))
 	}
 }
@@ -289,6 +311,7 @@ func (s *Server) muteParticipant(mute bool) http.HandlerFunc {
 			return
 		}
 		p, _ := c.Participant(r.PathValue("pid"))
+		s.events.publish("conference", ConferenceEventData{Conference: c.ID(), Event: "updated", Updated: []ParticipantView{participantView(p)}})
 		s.json(w, http.StatusOK, participantView(p))
 	}
 }

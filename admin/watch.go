@@ -34,9 +34,10 @@ type ParkEventData struct {
 // ConferenceEventData is the data of a "conference" event.
 type ConferenceEventData struct {
 	Conference string            `json:"conference"`
-	Event      string            `json:"event"` // "created" or "roster"
+	Event      string            `json:"event"` // "created", "roster" or "updated" (lock, mute through the API)
 	Joined     []ParticipantView `json:"joined,omitempty"`
 	Left       []ParticipantView `json:"left,omitempty"`
+	Updated    []ParticipantView `json:"updated,omitempty"`
 }
 
 // RecordingEventData is the data of a "recording" event.
