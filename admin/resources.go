@@ -18,11 +18,15 @@ import (
 
 // CallView is a call as the API shows it.
 type CallView struct {
-	ID          string     `json:"id"`
-	App         string     `json:"app"`
-	Direction   string     `json:"direction"` // "incoming" or "outgoing"
-	From        string     `json:"from"`
-	To          string     `json:"to"`
+	ID        string `json:"id"`
+	App       string `json:"app"`
+	Direction string `json:"direction"` // "incoming" or "outgoing"
+	From      string `json:"from"`
+	To        string `json:"to"`
+	// FromName and ToName are the display names of From and To, when
+	// known (the remote party's, from its request or response).
+	FromName    string     `json:"from_name,omitempty"`
+	ToName      string     `json:"to_name,omitempty"`
 	State       string     `json:"state"`
 	Since       time.Time  `json:"since"`
 	Established *time.Time `json:"established,omitempty"`
@@ -44,9 +48,9 @@ func callView(c *endpoint.Call) CallView {
 	in := c.Info()
 	v := CallView{ID: in.CallID, App: in.App, State: in.State.String(), Since: in.Since.UTC(), Codec: in.Codec}
 	if in.Incoming {
-		v.Direction, v.From, v.To = "incoming", in.Remote, in.Local
+		v.Direction, v.From, v.To, v.FromName = "incoming", in.Remote, in.Local, c.RemoteDisplayName()
 	} else {
-		v.Direction, v.From, v.To = "outgoing", in.Local, in.Remote
+		v.Direction, v.From, v.To, v.ToName = "outgoing", in.Local, in.Remote, c.RemoteDisplayName()
 	}
 	if !in.Established.IsZero() {
 		t := in.Established.UTC()

@@ -272,6 +272,7 @@
     return (neg ? "-" : "") + (h ? h + ":" + two(m) : m) + ":" + two(s);
   }
   const since = (t) => (Date.now() - Date.parse(t)) / 1000;
+  const party = (name, uri) => (name ? `${name} <${uri}>` : uri || "");
 
   // ---- calls ----------------------------------------------------------
 
@@ -329,8 +330,8 @@
         state.calls.set(id, c);
       }
       c.state = d.state;
-      c.from = d.from;
-      c.to = d.to;
+      if (c.from !== d.from) { c.from = d.from; c.from_name = ""; }
+      if (c.to !== d.to) { c.to = d.to; c.to_name = ""; }
       c.app = d.app;
       if (d.state === "established" && !c.established) c.established = new Date().toISOString();
       refreshCall(id);
@@ -350,7 +351,7 @@
     const all = [...state.calls.values()];
     all.sort((a, b) => (a.since < b.since ? -1 : a.since > b.since ? 1 : 0));
     if (!f) return all;
-    return all.filter((c) => [c.from, c.to, c.app, c.id].some((s) => (s || "").toLowerCase().includes(f)));
+    return all.filter((c) => [c.from, c.to, c.from_name, c.to_name, c.app, c.id].some((s) => (s || "").toLowerCase().includes(f)));
   }
 
   function pageCalls() {
@@ -376,8 +377,8 @@
       const loss = got + lost ? ((100 * lost) / (got + lost)).toFixed(1) + "%" : "";
       const tr = el("tr", { class: [c.id === state.callSel ? "selected" : "", c.ended ? "ended" : ""].join(" ").trim(), dataset: { id: c.id },
         onclick: () => { state.callSel = c.id; renderCalls(); } },
-      el("td", { class: "from", title: c.from }, c.from),
-      el("td", { class: "to", title: c.to }, c.to),
+      el("td", { class: "from", title: c.from }, party(c.from_name, c.from)),
+      el("td", { class: "to", title: c.to }, party(c.to_name, c.to)),
       el("td", { class: "app" }, c.app || ""),
       el("td", { class: "state" }, c.state),
       el("td", { class: "duration", dataset: { since: c.established || c.since } }, c.ended ? "" : dur(since(c.established || c.since))),
@@ -396,7 +397,7 @@
 
   const callGone = (id) => {
     const c = state.calls.get(id);
-    return `The call ${c ? "from " + c.from + " " : ""}has already ended`;
+    return `The call ${c ? "from " + party(c.from_name, c.from) + " " : ""}has already ended`;
   };
   const path = (...parts) => "/" + parts.map(encodeURIComponent).join("/");
 
