@@ -353,7 +353,9 @@ func (s *Server) startConferenceRecording(w http.ResponseWriter, r *http.Request
 		s.problem(w, http.StatusConflict, "not recorded", err.Error())
 		return
 	}
-	s.json(w, http.StatusCreated, recordingView(rec.Metadata()))
+	md := rec.Metadata()
+	s.events.publish("recording", RecordingEventData{Event: "started", ID: md.ID, Conference: c.ID()})
+	s.json(w, http.StatusCreated, recordingView(md))
 }
 
 func (s *Server) stopConferenceRecording(w http.ResponseWriter, r *http.Request) {
@@ -369,6 +371,7 @@ func (s *Server) stopConferenceRecording(w http.ResponseWriter, r *http.Request)
 		s.problem(w, http.StatusNotFound, "not recording", err.Error())
 		return
 	}
+	s.events.publish("recording", RecordingEventData{Event: "stopped", Conference: c.ID()})
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -40,10 +40,11 @@ type ConferenceEventData struct {
 	Updated    []ParticipantView `json:"updated,omitempty"`
 }
 
-// RecordingEventData is the data of a "recording" event.
+// RecordingEventData is the data of a "recording" event: a conference
+// recording started or stopped through the API (ID is empty in "stopped").
 type RecordingEventData struct {
 	Event      string `json:"event"` // "started" or "stopped"
-	ID         string `json:"id"`
+	ID         string `json:"id,omitempty"`
 	Conference string `json:"conference,omitempty"`
 }
 

@@ -326,6 +326,7 @@ func TestConsoleConferenceMuteAndRecording(t *testing.T) {
 	waitJS(t, tab, `document.querySelectorAll("#roster tbody tr").length === 4 && document.querySelector('#roster tr[data-hidden="true"] .badge.hidden-p')`, 10*time.Second)
 	screenshot(t, tab, dir, "conferences", "conferences", "#conf-list li.selected", `#roster tr[data-hidden="true"] .badge.hidden-p`, annRow+" button.mute", "#conf-lock", "#conf-detail .badge.rec")
 
+	time.Sleep(time.Second) // the recording hears ann first
 	click(t, tab, annRow+" button.mute")
 	waitJS(t, tab, `document.querySelector('`+annRow+`[data-muted="true"] .badge.muted-p')`, 5*time.Second)
 	time.Sleep(200 * time.Millisecond) // the mixer's fade and the jitter buffers
@@ -343,6 +344,7 @@ func TestConsoleConferenceMuteAndRecording(t *testing.T) {
 	waitJS(t, tab, `document.querySelector('`+annRow+`[data-muted="false"]')`, 5*time.Second)
 	ben.ResetRecording()
 	ben.WaitTone(t, 1000, 5*time.Second)
+	time.Sleep(time.Second) // the recording hears ann again
 
 	click(t, tab, "#conf-record") // stop
 	click(t, tab, "#tab-recordings")
@@ -354,6 +356,7 @@ func TestConsoleConferenceMuteAndRecording(t *testing.T) {
 	if d := js[float64](t, tab, `document.getElementById("player-audio").duration`); d < 1 {
 		t.Errorf("the recording played %.1f s, want at least 1 s", d)
 	}
+	checkMutedInRecording(t, e, js[string](t, tab, `document.querySelector("#recs-body tr").dataset.id`))
 	screenshot(t, tab, dir, "recordings", "recordings", "#recs-body tr.selected", "#recs-body button.download", "#player-audio")
 	ann.Hangup(t)
 	ben.Hangup(t)
@@ -438,5 +441,44 @@ func TestConsoleTokenEscapingAndEndedCall(t *testing.T) {
 	}
 	if code, _ := e.do(t, "POST", "/api/v1/tickets", map[string]string{"path": "/api/v1/calls"}); code != 400 {
 		t.Errorf("a ticket for /api/v1/calls: %d, want 400", code)
+	}
+}
+
+// checkMutedInRecording reads the conference recording id and checks, in
+// 250 ms windows, that ann's 1000 Hz is heard before and after her mute
+// and that there is a second or more of cy's 600 Hz without it (the mute).
+func checkMutedInRecording(t *testing.T, e *adminEnv, id string) {
+	t.Helper()
+	code, b := e.do(t, "GET", "/api/v1/recordings/"+id+"/audio", nil)
+	if code != 200 {
+		t.Fatalf("download: %d", code)
+	}
+	rec, err := sbt.ParseRecording(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pattern strings.Builder // A: ann and cy, c: cy alone, .: neither
+	run, longest := 0, 0
+	samples, w := rec.Channels[0], rec.SampleRate/4
+	for i := 0; i+w <= len(samples); i += w {
+		ann, cy := dsp.HasTone(samples[i:i+w], rec.SampleRate, 1000), dsp.HasTone(samples[i:i+w], rec.SampleRate, 600)
+		switch {
+		case ann:
+			pattern.WriteByte('A')
+			run = 0
+		case cy:
+			pattern.WriteByte('c')
+			run++
+			longest = max(longest, run)
+		default:
+			pattern.WriteByte('.')
+			run = 0
+		}
+	}
+	p := pattern.String()
+	t.Logf("recording %s in 250 ms windows (A ann, c cy alone): %s", id, p)
+	first, last := strings.IndexByte(p, 'A'), strings.LastIndexByte(p, 'A')
+	if first < 0 || longest < 4 || !strings.Contains(p[first:last+1], strings.Repeat("c", 4)) {
+		t.Errorf("recording (250 ms windows; A ann, c cy alone): %s; want ann, a second or more of cy alone (ann muted), ann again", p)
 	}
 }

@@ -227,6 +227,8 @@
       case "conference":
         loadConfs();
         if (d.conference === state.confSel) loadConf();
+        // A hidden participant coming or going is usually a recorder.
+        if ([...(d.joined || []), ...(d.left || [])].some((p) => p.hidden)) loadRecs();
         break;
       case "recording":
         loadRecs();
@@ -249,7 +251,7 @@
         if (d.updated) s += `; ${(d.updated || []).map((p) => (p.display_name || p.uri) + (p.muted ? " muted" : " unmuted")).join(", ")}`;
         return s;
       }
-      case "recording": return `recording ${d.id}${d.conference ? " of " + d.conference : ""}: ${d.event}`;
+      case "recording": return `recording${d.id ? " " + d.id : ""}${d.conference ? " of conference " + d.conference : ""}: ${d.event}`;
       default: return "events were missed: reloaded";
     }
   }
@@ -315,6 +317,7 @@
   function callEvent(d) {
     const id = d.call_id;
     let c = state.calls.get(id);
+    if (d.state === "terminated" && /record/.test(d.app || "")) loadRecs(); // sip:record@ leaves a recording
     if (d.state === "terminated") {
       if (c && !c.ended) {
         c.ended = Date.now();
