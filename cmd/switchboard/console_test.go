@@ -104,7 +104,7 @@ func waitJS(t *testing.T, ctx context.Context, expr string, within time.Duration
 			return time.Since(start)
 		}
 		if time.Since(start) > within {
-			msg, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("message").textContent + " | " + document.body.innerText.slice(0, 3000)`))
+			msg, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("message").textContent + " | " + document.body.innerText.slice(0, 1500)`))
 			t.Fatalf("not within %v: %s (%v)\npage: %s", within, expr, err, msg)
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -256,7 +256,9 @@ func TestConsoleParkBusyLampAndRetrieveToSIPp(t *testing.T) {
 	}
 	lamp := `#blf .lamp[data-orbit="7000"]`
 	waitJS(t, tab, `document.querySelector('`+lamp+`[data-state="occupied"]')`, 5*time.Second)
-	if lag := time.Since(at); lag > time.Second {
+	lag := time.Since(at)
+	t.Logf("the busy lamp lit %v after the park", lag)
+	if lag > time.Second {
 		t.Errorf("the busy lamp lit %v after the park, want within 1 s", lag)
 	}
 	if txt := js[string](t, tab, `document.querySelector('`+lamp+`').textContent`); !strings.Contains(txt, "bob@") || !strings.Contains(txt, "pickup in") {
@@ -481,4 +483,54 @@ func checkMutedInRecording(t *testing.T, e *adminEnv, id string) {
 	if first < 0 || longest < 4 || !strings.Contains(p[first:last+1], strings.Repeat("c", 4)) {
 		t.Errorf("recording (250 ms windows; A ann, c cy alone): %s; want ann, a second or more of cy alone (ann muted), ann again", p)
 	}
+}
+
+// TestConsoleThousandCalls: with 1,000 live SIPp calls (which the page
+// learns of from the event stream), the calls view renders one page of 50
+// rows, says how many there are, and pages and selects with the keyboard;
+// "h" hangs up the selected call (SIPp gets its BYE); the server then
+// hangs up the others and the view empties.
+func TestConsoleThousandCalls(t *testing.T) {
+	e := startAdminServer(t, "", func(c *Config) { c.Calls.RTPTimeout = -1 })
+	dir := artefacts(t)
+	tab := newTab(t, e)
+	ready(t, tab)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	sipp := peers.StartSIPp(t, ctx, "-sf", peers.WriteScenario(t, sippWaitBye), "-s", "echo", "-m", "1000", "-r", "250", "-l", "1000",
+		"-p", fmt.Sprint(peers.FreeSIPPort(t)), fmt.Sprintf("127.0.0.1:%d", e.port))
+	took := waitJS(t, tab, `document.getElementById("count-calls").textContent === "1000"`, 30*time.Second)
+	t.Logf("the console counted 1,000 live calls %v after SIPp started", took)
+	waitJS(t, tab, `document.getElementById("calls-range").textContent === "1–50 of 1000 calls"`, 2*time.Second)
+	if n := js[int](t, tab, `document.querySelectorAll("#calls-body tr").length`); n != 50 {
+		t.Errorf("%d rows rendered, want one page of 50", n)
+	}
+	screenshot(t, tab, dir, "calls", "calls-1000", "#calls-body tr:nth-child(50)", "#calls-next:enabled")
+	do(t, tab, chromedp.KeyEvent("]"))
+	waitJS(t, tab, `document.getElementById("calls-range").textContent === "51–100 of 1000 calls" && document.querySelectorAll("#calls-body tr").length === 50`, 2*time.Second)
+	do(t, tab, chromedp.KeyEvent("j"), chromedp.KeyEvent("j"))
+	sel := `[...document.querySelectorAll("#calls-body tr")].findIndex((tr) => tr.classList.contains("selected"))`
+	if i := js[int](t, tab, sel); i != 2 {
+		t.Fatalf("after j j the selected row is %d, want 2", i)
+	}
+	id := js[string](t, tab, `document.querySelector("#calls-body tr.selected").dataset.id`)
+	do(t, tab, chromedp.KeyEvent("h"))
+	waitJS(t, tab, `document.querySelector('#calls-body tr.ended[data-id="`+id+`"]') && document.getElementById("count-calls").textContent === "999"`, 5*time.Second)
+
+	// 1,000 BYEs at once would overflow SIPp's socket and wait for
+	// their retransmissions: 20 at a time.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 20)
+	for _, c := range endpoint.Calls(e.s.Platform) {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			_ = c.Terminate(ctx)
+		})
+	}
+	wg.Wait()
+	if res := sipp.Wait(); res.ExitCode != 0 || res.Successful != 1000 {
+		t.Fatalf("sipp: exit %d, %d/1000 successful (a BYE missing)\n%s", res.ExitCode, res.Successful, res.ErrorLog)
+	}
+	waitJS(t, tab, `document.getElementById("count-calls").textContent === "0"`, 10*time.Second)
 }

@@ -477,7 +477,7 @@
       el("span", { class: "num" }, num));
       if (e) {
         b.append(el("span", { class: "parked", title: e.parked }, e.parked),
-          el("span", { class: "parker", title: e.parker }, "by " + e.parker),
+          el("span", { class: "parker", title: e.parker }, e.parker ? "by " + e.parker : "parked itself"),
           el("span", { class: "since", dataset: { since: e.since } }, "parked " + dur(since(e.since))),
           el("span", { class: "timeout", dataset: { since: e.since } }, "pickup in " + dur(o.pickup_timeout_seconds - since(e.since))));
       } else {
@@ -487,7 +487,7 @@
     }));
     const sel = parked.get(state.orbitSel);
     $("orbit-detail").replaceChildren(state.orbitSel ? el("p", {}, sel
-      ? `Orbit ${sel.orbit}: ${sel.parked}, parked by ${sel.parker} at ${new Date(sel.since).toLocaleTimeString()} (Call-ID ${sel.call_id})`
+      ? `Orbit ${sel.orbit}: ${sel.parked}, parked by ${sel.parker || "itself (no parker known)"} at ${new Date(sel.since).toLocaleTimeString()} (Call-ID ${sel.call_id})`
       : `Orbit ${state.orbitSel} is free.`) : el("p", { class: "empty" }, "Select an orbit."));
   }
 
