@@ -228,6 +228,9 @@ type ParticipantView struct {
 	Hidden      bool      `json:"hidden"`
 	Muted       bool      `json:"muted"`
 	JoinedAt    time.Time `json:"joined_at"`
+	// Talking: the participant's talk gate is open (set in the roster of
+	// GET /conferences/{id}; "talking" events follow its changes).
+	Talking bool `json:"talking,omitempty"`
 }
 
 func participantView(p conference.ParticipantInfo) ParticipantView {
@@ -241,7 +244,9 @@ func (s *Server) conferenceView(c *conference.Conference, roster bool) Conferenc
 	if roster {
 		v.Roster = make([]ParticipantView, 0, len(ps))
 		for _, p := range ps {
-			v.Roster = append(v.Roster, participantView(p))
+			pv := participantView(p)
+			pv.Talking = c.Mixer().Talking(p.ID)
+			v.Roster = append(v.Roster, pv)
 		}
 	}
 	return v

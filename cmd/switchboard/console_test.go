@@ -303,7 +303,8 @@ func TestConsoleParkBusyLampAndRetrieveToSIPp(t *testing.T) {
 }
 
 // TestConsoleConferenceMuteAndRecording: three phones in conf-ops; the
-// console starts the recording (its hidden recorder is marked in the
+// roster's talking indicator follows who sends a tone; the console starts
+// the recording (its hidden recorder is marked in the
 // roster), mutes ann (her tone leaves what ben and cy hear, cy's stays),
 // unmutes her, stops the recording, and plays it in an <audio> element
 // until it ends.
@@ -324,6 +325,13 @@ func TestConsoleConferenceMuteAndRecording(t *testing.T) {
 	click(t, tab, "#tab-conferences")
 	annRow := `#roster tr[data-uri*="ann@"]`
 	waitJS(t, tab, `document.querySelectorAll("#roster tbody tr").length === 3 && document.querySelector('`+annRow+`')`, 5*time.Second)
+	// ann and cy send tones, ben silence: the talking indicator says so.
+	benRow := `#roster tr[data-uri*="ben@"]`
+	waitJS(t, tab, `document.querySelector('`+annRow+` .badge.talking') && document.querySelector('#roster tr[data-uri*="cy@"] .badge.talking') && !document.querySelector('`+benRow+` .badge.talking')`, 5*time.Second)
+	ben.StartTone(1500)
+	waitJS(t, tab, `document.querySelector('`+benRow+` .badge.talking')`, 5*time.Second)
+	ben.StopTone()
+	waitJS(t, tab, `!document.querySelector('`+benRow+` .badge.talking')`, 5*time.Second)
 	click(t, tab, "#conf-record")
 	waitJS(t, tab, `document.querySelectorAll("#roster tbody tr").length === 4 && document.querySelector('#roster tr[data-hidden="true"] .badge.hidden-p')`, 10*time.Second)
 	screenshot(t, tab, dir, "conferences", "conferences", "#conf-list li.selected", `#roster tr[data-hidden="true"] .badge.hidden-p`, annRow+" button.mute", "#conf-lock", "#conf-detail .badge.rec")

@@ -209,7 +209,7 @@
         state.lastEventID = ev.lastEventId;
         let e;
         try { e = JSON.parse(ev.data); } catch (x) { return; }
-        logEvent(e);
+        if (!(e.type === "conference" && e.data && e.data.event === "talking")) logEvent(e); // talking shows in the roster
         handle(e);
       });
     }
@@ -225,6 +225,12 @@
       case "call": callEvent(d); break;
       case "park": loadOrbits(); break;
       case "conference":
+        if (d.event === "talking") {
+          // The talking indicator: no refetch, the event says it all.
+          const p = state.conf && state.conf.id === d.conference && (state.conf.roster || []).find((x) => x.id === d.participant);
+          if (p) { p.talking = !!d.talking; renderConf(); }
+          break;
+        }
         loadConfs();
         if (d.conference === state.confSel) loadConf();
         // A hidden participant coming or going is usually a recorder.
