@@ -376,8 +376,9 @@ func TestConsoleConferenceMuteAndRecording(t *testing.T) {
 // TestConsoleTokenEscapingAndEndedCall: with a token, the console asks
 // for it and its event stream works through a ticket; a caller whose
 // display name is HTML is shown as text (no element made, no script
-// run); transferring a call that has just ended says so; the event log
-// lists what happened.
+// run); "p" parks the selected call and its lamp lights; hanging up the
+// orbit ends it; transferring the call that has
+// just ended says so; the event log lists what happened.
 func TestConsoleTokenEscapingAndEndedCall(t *testing.T) {
 	e := startAdminServer(t, "s3cret-token", nil)
 	dir := artefacts(t)
@@ -407,7 +408,18 @@ func TestConsoleTokenEscapingAndEndedCall(t *testing.T) {
 	click(t, tab, row) // selects it
 	screenshot(t, tab, dir, "calls", "calls-escaped", row+".selected td.from", row+" button.transfer")
 
-	pc.Hangup(t)
+	// The attendant parks the call ("p" on the selected row); the lamp
+	// lights; "Hang up selected" on the orbit ends the call.
+	do(t, tab, chromedp.KeyEvent("p"))
+	waitJS(t, tab, `document.getElementById("message").textContent.includes("Parked on orbit 7000")`, 5*time.Second)
+	click(t, tab, "#tab-orbits")
+	lamp := `#blf .lamp[data-orbit="7000"]`
+	waitJS(t, tab, `document.querySelector('`+lamp+`.occupied') && document.querySelector('`+lamp+`').textContent.includes("mallory@")`, 5*time.Second)
+	click(t, tab, lamp)
+	click(t, tab, "#orbit-hangup")
+	pc.WaitTerminated(t, 5*time.Second)
+	waitJS(t, tab, `document.querySelector('`+lamp+`[data-state="free"]')`, 5*time.Second)
+	click(t, tab, "#tab-calls")
 	waitJS(t, tab, `document.querySelector('`+row+`.ended')`, 5*time.Second)
 	click(t, tab, row+" button.transfer")
 	waitJS(t, tab, `document.getElementById("message").dataset.kind === "error" && document.getElementById("message").textContent.includes("has already ended")`, 5*time.Second)

@@ -118,12 +118,13 @@
     return API + path + (s ? "?" + s : "");
   }
 
-  // act runs an operator action and reports its outcome; what is acted
-  // on (a call, an orbit, a participant) may be gone already.
+  // act runs an operator action and reports its outcome (fn may return
+  // the text to show); what is acted on (a call, an orbit, a
+  // participant) may be gone already: gone says so for a 404.
   async function act(what, fn, gone) {
     try {
-      await fn();
-      message(what + ": done.", "ok");
+      const said = await fn();
+      message(typeof said === "string" ? said : what + ": done.", "ok");
       return true;
     } catch (e) {
       if (e.status === 404 && gone) message(gone + " (" + e.message + ")", "error");
@@ -425,7 +426,7 @@
   function parkCall(id) {
     return act("Park", async () => {
       const o = await api("POST", path("calls", id, "park"), {});
-      message("Parked on orbit " + o.orbit, "ok");
+      return "Parked on orbit " + o.orbit + ".";
     }, callGone(id));
   }
 
