@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -307,7 +308,8 @@ func TestConsoleParkBusyLampAndRetrieveToSIPp(t *testing.T) {
 // the recording (its hidden recorder is marked in the
 // roster), mutes ann (her tone leaves what ben and cy hear, cy's stays),
 // unmutes her, stops the recording, and plays it in an <audio> element
-// until it ends.
+// until it ends; "l" locks the conference (a newcomer gets 403) and Eject
+// ends cy's call.
 func TestConsoleConferenceMuteAndRecording(t *testing.T) {
 	e := startAdminServer(t, "", nil)
 	dir := artefacts(t)
@@ -368,9 +370,20 @@ func TestConsoleConferenceMuteAndRecording(t *testing.T) {
 	}
 	checkMutedInRecording(t, e, js[string](t, tab, `document.querySelector("#recs-body tr").dataset.id`))
 	screenshot(t, tab, dir, "recordings", "recordings", "#recs-body tr.selected", "#recs-body button.download", "#player-audio")
+
+	// Lock ("l"): a newcomer gets 403; eject cy from her row: her call ends.
+	click(t, tab, "#tab-conferences")
+	do(t, tab, chromedp.KeyEvent("l"))
+	waitJS(t, tab, `document.querySelector('#conf-list li.selected').textContent.includes("locked") && document.getElementById("conf-lock").textContent.startsWith("Unlock")`, 5*time.Second)
+	var re *endpoint.ResponseError
+	if _, err := sbt.NewPhone(t, "late").DialContext(context.Background(), uri, endpoint.EstablishOptions{}); !errors.As(err, &re) || re.Code != 403 {
+		t.Errorf("joining the locked conference: %v, want 403", err)
+	}
+	click(t, tab, `#roster tr[data-uri*="cy@"] button.eject`)
+	cy.WaitTerminated(t, 5*time.Second)
+	waitJS(t, tab, `!document.querySelector('#roster tr[data-uri*="cy@"]')`, 5*time.Second)
 	ann.Hangup(t)
 	ben.Hangup(t)
-	cy.Hangup(t)
 }
 
 // TestConsoleTokenEscapingAndEndedCall: with a token, the console asks
