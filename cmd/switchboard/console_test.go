@@ -136,22 +136,27 @@ func typeInto(t *testing.T, ctx context.Context, sel, text string) {
 	do(t, ctx, chromedp.SendKeys(chromedp.CSS(sel), text))
 }
 
-// artefacts is where the screenshots go: $SWITCHBOARD_ARTEFACTS/console,
-// else a directory under the system's temporary directory that outlives
-// the test; the test logs it.
+// artefacts is where the screenshots go: $SWITCHBOARD_ARTEFACTS/console
+// (CI keeps it), else a temporary directory kept only when the test
+// fails; each screenshot's path is logged.
 func artefacts(t *testing.T) string {
 	t.Helper()
-	dir := os.Getenv("SWITCHBOARD_ARTEFACTS")
-	var err error
-	if dir != "" {
+	if dir := os.Getenv("SWITCHBOARD_ARTEFACTS"); dir != "" {
 		dir = filepath.Join(dir, "console")
-		err = os.MkdirAll(dir, 0o755)
-	} else {
-		dir, err = os.MkdirTemp("", "switchboard-console-")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return dir
 	}
+	dir, err := os.MkdirTemp("", "switchboard-console-")
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if !t.Failed() {
+			os.RemoveAll(dir)
+		}
+	})
 	return dir
 }
 
