@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/switchboard-sip/switchboard/apps/park"
@@ -71,6 +72,31 @@ func newTab(t *testing.T, e *adminEnv) context.Context {
 	}
 	ctx, cancel := chromedp.NewContext(browser.ctx)
 	t.Cleanup(cancel)
+	// Any uncaught exception of the page (a rejected promise included)
+	// fails the test: a broken script must not pass for a quiet page.
+	var mu sync.Mutex
+	var thrown []string
+	exceptions := chromedp.Events(ctx, runtime.ExceptionThrown)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ev, err := range exceptions {
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			thrown = append(thrown, (&chromedp.ExceptionError{ExceptionDetails: ev.ExceptionDetails}).Error())
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, x := range thrown {
+			t.Errorf("the page threw: %s", x)
+		}
+	})
+	t.Cleanup(func() { cancel(); <-done })
 	if err := chromedp.Do(ctx, chromedp.Navigate(e.base+"/")); err != nil {
 		t.Fatal(err)
 	}
