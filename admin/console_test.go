@@ -53,7 +53,7 @@ func TestConsoleServedWithoutTokenAndTicketedEvents(t *testing.T) {
 	if res := get("/console/nothing.js", ""); res.StatusCode != 404 {
 		t.Errorf("GET /console/nothing.js: %d, want 404", res.StatusCode)
 	}
-	for _, path := range []string{"/console/", "/api/v1/calls", "/api/v1/events"} {
+	for _, path := range []string{"/console/", "/console/../api/v1/calls", "/console/%2e%2e/api/v1/calls", "/api/v1/calls", "/api/v1/events"} {
 		if res := get(path, ""); res.StatusCode != 401 {
 			t.Errorf("GET %s without the token: %d, want 401", path, res.StatusCode)
 		}

@@ -23,6 +23,7 @@ import (
 	"embed"
 	"io/fs"
 	"net/http"
+	"path"
 	"strings"
 )
 
@@ -61,5 +62,7 @@ func Public(r *http.Request) bool {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return false
 	}
-	return r.URL.Path == "/" || (strings.HasPrefix(r.URL.Path, "/console/") && r.URL.Path != "/console/")
+	p := r.URL.Path
+	// Only clean paths: "/console/../api/v1/calls" is no static file.
+	return p == "/" || (strings.HasPrefix(p, "/console/") && p != "/console/" && path.Clean(p) == p)
 }
