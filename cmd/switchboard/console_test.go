@@ -429,11 +429,16 @@ func TestConsoleConferenceMuteAndRecording(t *testing.T) {
 // TestConsoleTokenEscapingAndEndedCall: with a token, the console asks
 // for it and its event stream works through a ticket; a caller whose
 // display name is HTML is shown as text (no element made, no script
-// run); "p" parks the selected call and its lamp lights; hanging up the
+// run); "p" parks the selected call and its lamp lights in a field of
+// every orbit of two ranges; hanging up the
 // orbit ends it; transferring the call that has
 // just ended says so; the event log lists what happened.
 func TestConsoleTokenEscapingAndEndedCall(t *testing.T) {
-	e := startAdminServer(t, "s3cret-token", nil)
+	// Two orbit ranges, one with leading zeros: the busy-lamp field shows
+	// every orbit of both.
+	e := startAdminServer(t, "s3cret-token", func(c *Config) {
+		c.Apps.Park.Orbits = []park.OrbitRange{{Start: "7000", End: "7009"}, {Start: "0100", End: "0104"}}
+	})
 	dir := artefacts(t)
 	tab := newTab(t, e)
 	waitJS(t, tab, `!document.getElementById("login").hidden`, 5*time.Second)
@@ -464,9 +469,14 @@ func TestConsoleTokenEscapingAndEndedCall(t *testing.T) {
 	// The attendant parks the call ("p" on the selected row); the lamp
 	// lights; "Hang up selected" on the orbit ends the call.
 	do(t, tab, chromedp.KeyEvent("p"))
-	waitJS(t, tab, `document.getElementById("message").textContent.includes("Parked on orbit 7000")`, 5*time.Second)
+	waitJS(t, tab, `/^Parked on orbit \d+\.$/.test(document.getElementById("message").textContent)`, 5*time.Second)
+	orbit := strings.TrimSuffix(strings.TrimPrefix(js[string](t, tab, `document.getElementById("message").textContent`), "Parked on orbit "), ".")
 	click(t, tab, "#tab-orbits")
-	lamp := `#blf .lamp[data-orbit="7000"]`
+	lamps := js[[]string](t, tab, `[...document.querySelectorAll("#blf .lamp")].map((b) => b.dataset.orbit)`)
+	if len(lamps) != 15 || lamps[0] != "7000" || lamps[9] != "7009" || lamps[10] != "0100" || lamps[14] != "0104" {
+		t.Errorf("busy lamps %v, want 7000–7009 then 0100–0104", lamps)
+	}
+	lamp := `#blf .lamp[data-orbit="` + orbit + `"]`
 	waitJS(t, tab, `document.querySelector('`+lamp+`.occupied') && document.querySelector('`+lamp+`').textContent.includes("mallory@")`, 5*time.Second)
 	click(t, tab, lamp)
 	click(t, tab, "#orbit-hangup")
