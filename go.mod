@@ -3,6 +3,7 @@ module github.com/switchboard-sip/switchboard
 go 1.26.0
 
 require (
+	github.com/chromedp/chromedp v0.24.0
 	github.com/emiago/sipgo v1.7.2
 	github.com/getkin/kin-openapi v0.133.0
 	github.com/gobwas/ws v1.3.2
@@ -20,6 +21,8 @@ require (
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/chromedp/cdproto v0.160.1 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/go-openapi/jsonpointer v0.21.0 // indirect
 	github.com/go-openapi/swag v0.23.0 // indirect
 	github.com/gobwas/httphead v0.1.0 // indirect

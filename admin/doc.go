@@ -18,5 +18,9 @@
 //	defer srv.Close()
 //
 // A listener on a non-loopback address needs Config.Token; with a token,
-// every request must carry "Authorization: Bearer <token>".
+// every request must carry "Authorization: Bearer <token>", but for the
+// operator console's static files (package admin/console, served at /)
+// and a GET carrying a ticket: POST /api/v1/tickets {"path": ...} gives a
+// one-minute ticket for the event stream or one recording's audio, for
+// browsers' EventSource and <audio>, which cannot send the header.
 package admin

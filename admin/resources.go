@@ -18,11 +18,15 @@ import (
 
 // CallView is a call as the API shows it.
 type CallView struct {
-	ID          string     `json:"id"`
-	App         string     `json:"app"`
-	Direction   string     `json:"direction"` // "incoming" or "outgoing"
-	From        string     `json:"from"`
-	To          string     `json:"to"`
+	ID        string `json:"id"`
+	App       string `json:"app"`
+	Direction string `json:"direction"` // "incoming" or "outgoing"
+	From      string `json:"from"`
+	To        string `json:"to"`
+	// FromName and ToName are the display names of From and To, when
+	// known (the remote party's, from its request or response).
+	FromName    string     `json:"from_name,omitempty"`
+	ToName      string     `json:"to_name,omitempty"`
 	State       string     `json:"state"`
 	Since       time.Time  `json:"since"`
 	Established *time.Time `json:"established,omitempty"`
@@ -44,9 +48,9 @@ func callView(c *endpoint.Call) CallView {
 	in := c.Info()
 	v := CallView{ID: in.CallID, App: in.App, State: in.State.String(), Since: in.Since.UTC(), Codec: in.Codec}
 	if in.Incoming {
-		v.Direction, v.From, v.To = "incoming", in.Remote, in.Local
+		v.Direction, v.From, v.To, v.FromName = "incoming", in.Remote, in.Local, c.RemoteDisplayName()
 	} else {
-		v.Direction, v.From, v.To = "outgoing", in.Local, in.Remote
+		v.Direction, v.From, v.To, v.ToName = "outgoing", in.Local, in.Remote, c.RemoteDisplayName()
 	}
 	if !in.Established.IsZero() {
 		t := in.Established.UTC()
@@ -110,6 +114,25 @@ type OrbitView struct {
 	Since  time.Time `json:"since"`
 }
 
+// OrbitList is GET /api/v1/orbits: the occupied orbits, and the ranges
+// every orbit belongs to (an orbit of a range not listed in Orbits is
+// free).
+type OrbitList struct {
+	Orbits   []OrbitView `json:"orbits"`
+	Capacity int         `json:"capacity"`
+	// Ranges are the configured orbit ranges, in configuration order.
+	Ranges []OrbitRangeView `json:"ranges"`
+	// PickupTimeoutSeconds is how long a call stays parked before its
+	// parker is rung back, counted from OrbitView.Since.
+	PickupTimeoutSeconds float64 `json:"pickup_timeout_seconds"`
+}
+
+// OrbitRangeView is an orbit range: both ends included, same digits.
+type OrbitRangeView struct {
+	Start string `json:"start"`
+	End   string `json:"end"`
+}
+
 func (s *Server) parkService(w http.ResponseWriter) (*park.Service, bool) {
 	if s.svc.Park == nil {
 		s.problem(w, http.StatusNotFound, "park disabled", "the park app is not enabled")
@@ -129,10 +152,12 @@ func (s *Server) listOrbits(w http.ResponseWriter, r *http.Request) {
 		out = append(out, OrbitView{Orbit: e.Orbit, CallID: e.CallID, Parker: e.Parker, Parked: e.Parked, Since: e.Since.UTC()})
 	}
 	slices.SortFunc(out, func(a, b OrbitView) int { return strings.Compare(a.Orbit, b.Orbit) })
-	s.json(w, http.StatusOK, struct {
-		Orbits   []OrbitView `json:"orbits"`
-		Capacity int         `json:"capacity"`
-	}{out, p.Capacity()})
+	ranges := make([]OrbitRangeView, 0, 1)
+	for _, r := range p.Ranges() {
+		ranges = append(ranges, OrbitRangeView(r))
+	}
+	s.json(w, http.StatusOK, OrbitList{Orbits: out, Capacity: p.Capacity(), Ranges: ranges,
+		PickupTimeoutSeconds: p.PickupTimeout().Seconds()})
 }
 
 func (s *Server) parkError(w http.ResponseWriter, err error) {
@@ -203,6 +228,9 @@ type ParticipantView struct {
 	Hidden      bool      `json:"hidden"`
 	Muted       bool      `json:"muted"`
 	JoinedAt    time.Time `json:"joined_at"`
+	// Talking: the participant's talk gate is open (set in the roster of
+	// GET /conferences/{id}; "talking" events follow its changes).
+	Talking bool `json:"talking,omitempty"`
 }
 
 func participantView(p conference.ParticipantInfo) ParticipantView {
@@ -216,7 +244,9 @@ func (s *Server) conferenceView(c *conference.Conference, roster bool) Conferenc
 	if roster {
 		v.Roster = make([]ParticipantView, 0, len(ps))
 		for _, p := range ps {
-			v.Roster = append(v.Roster, participantView(p))
+			pv := participantView(p)
+			pv.Talking = c.Mixer().Talking(p.ID)
+			v.Roster = append(v.Roster, pv)
 		}
 	}
 	return v
@@ -274,6 +304,7 @@ func (s *Server) lockConference(lock bool) http.HandlerFunc {
 		} else {
 			c.Unlock()
 		}
+		s.events.publish("conference", ConferenceEventData{Conference: c.ID(), Event: "updated"})
 		s.json(w, http.StatusOK, s.conferenceView(c, false))
 	}
 }
@@ -289,6 +320,7 @@ func (s *Server) muteParticipant(mute bool) http.HandlerFunc {
 			return
 		}
 		p, _ := c.Participant(r.PathValue("pid"))
+		s.events.publish("conference", ConferenceEventData{Conference: c.ID(), Event: "updated", Updated: []ParticipantView{participantView(p)}})
 		s.json(w, http.StatusOK, participantView(p))
 	}
 }
@@ -326,7 +358,9 @@ func (s *Server) startConferenceRecording(w http.ResponseWriter, r *http.Request
 		s.problem(w, http.StatusConflict, "not recorded", err.Error())
 		return
 	}
-	s.json(w, http.StatusCreated, recordingView(rec.Metadata()))
+	md := rec.Metadata()
+	s.events.publish("recording", RecordingEventData{Event: "started", ID: md.ID, Conference: c.ID()})
+	s.json(w, http.StatusCreated, recordingView(md))
 }
 
 func (s *Server) stopConferenceRecording(w http.ResponseWriter, r *http.Request) {
@@ -342,6 +376,7 @@ func (s *Server) stopConferenceRecording(w http.ResponseWriter, r *http.Request)
 		s.problem(w, http.StatusNotFound, "not recording", err.Error())
 		return
 	}
+	s.events.publish("recording", RecordingEventData{Event: "stopped", Conference: c.ID()})
 	w.WriteHeader(http.StatusNoContent)
 }
 

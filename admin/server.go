@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/switchboard-sip/switchboard/admin/console"
 	"github.com/switchboard-sip/switchboard/apps/holdmusic"
 	"github.com/switchboard-sip/switchboard/apps/park"
 	"github.com/switchboard-sip/switchboard/apps/recording"
@@ -107,6 +108,7 @@ type Server struct {
 	handler http.Handler
 	http    *http.Server
 	drained sync.Once
+	tickets ticketStore
 
 	unwatch []func()
 	mu      sync.Mutex
@@ -254,6 +256,11 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/v1/recordings/{id}", s.getRecording)
 	m.HandleFunc("GET /api/v1/recordings/{id}/audio", s.downloadRecording)
 	m.HandleFunc("DELETE /api/v1/recordings/{id}", s.deleteRecording)
+	m.HandleFunc("POST /api/v1/tickets", s.issueTicket)
+	// The operator console (admin/console): static files, open without
+	// the token, which the page asks for when the API wants one.
+	m.Handle("GET /{$}", console.Handler())
+	m.Handle("GET /console/", console.Handler())
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, http.StatusNotFound, "not found", "no such resource: "+r.URL.Path)
 	})
@@ -261,7 +268,8 @@ func (s *Server) routes() {
 }
 
 // authenticate requires the bearer token, when one is configured, of
-// every request (RFC 6750 section 3: 401 with WWW-Authenticate).
+// every request (RFC 6750 section 3: 401 with WWW-Authenticate) but the
+// console's static files and a GET with a ticket for its path (tickets.go).
 func (s *Server) authenticate(h http.Handler) http.Handler {
 	if s.cfg.Token == "" {
 		return h
@@ -269,7 +277,7 @@ func (s *Server) authenticate(h http.Handler) http.Handler {
 	want := []byte("Bearer " + s.cfg.Token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got := []byte(r.Header.Get("Authorization"))
-		if subtle.ConstantTimeCompare(got, want) != 1 {
+		if subtle.ConstantTimeCompare(got, want) != 1 && !console.Public(r) && !s.ticketed(r) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="switchboard"`)
 			s.problem(w, http.StatusUnauthorized, "unauthorized", "a valid bearer token is required")
 			return

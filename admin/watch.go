@@ -7,6 +7,7 @@ import (
 	"github.com/switchboard-sip/switchboard/apps/park"
 	"github.com/switchboard-sip/switchboard/conference"
 	"github.com/switchboard-sip/switchboard/endpoint"
+	"github.com/switchboard-sip/switchboard/media/mix"
 )
 
 // CallEventData is the data of a "call" event.
@@ -34,15 +35,21 @@ type ParkEventData struct {
 // ConferenceEventData is the data of a "conference" event.
 type ConferenceEventData struct {
 	Conference string            `json:"conference"`
-	Event      string            `json:"event"` // "created" or "roster"
+	Event      string            `json:"event"` // "created", "roster", "updated" (lock, mute through the API) or "talking"
 	Joined     []ParticipantView `json:"joined,omitempty"`
 	Left       []ParticipantView `json:"left,omitempty"`
+	Updated    []ParticipantView `json:"updated,omitempty"`
+	// Participant started (Talking) or stopped talking, in "talking"
+	// events.
+	Participant string `json:"participant,omitempty"`
+	Talking     bool   `json:"talking,omitempty"`
 }
 
-// RecordingEventData is the data of a "recording" event.
+// RecordingEventData is the data of a "recording" event: a conference
+// recording started or stopped through the API (ID is empty in "stopped").
 type RecordingEventData struct {
 	Event      string `json:"event"` // "started" or "stopped"
-	ID         string `json:"id"`
+	ID         string `json:"id,omitempty"`
 	Conference string `json:"conference,omitempty"`
 }
 
@@ -94,6 +101,10 @@ func (s *Server) watch() {
 					d.Left = append(d.Left, participantView(p))
 				}
 				s.events.publish("conference", d)
+			})
+			// On the mixer's clock goroutine: publish never blocks.
+			c.Mixer().OnTalking(func(tc mix.TalkChange) {
+				s.events.publish("conference", ConferenceEventData{Conference: id, Event: "talking", Participant: tc.ID, Talking: tc.Talking})
 			})
 		}
 		add(cs.OnCreated(func(c *conference.Conference) {

@@ -3,12 +3,21 @@ package park
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/switchboard-sip/switchboard/endpoint"
 )
 
 // Capacity returns the number of orbits of the configured ranges.
 func (s *Service) Capacity() int { return newPool(s.cfg.Orbits).size }
+
+// Ranges returns the configured orbit ranges (a copy), in configuration
+// order: an operator's busy-lamp field shows every orbit of each.
+func (s *Service) Ranges() []OrbitRange { return append([]OrbitRange(nil), s.cfg.Orbits...) }
+
+// PickupTimeout returns how long a parked call waits before its parker
+// is rung back (Config.PickupTimeout, defaulted).
+func (s *Service) PickupTimeout() time.Duration { return s.cfg.PickupTimeout }
 
 // RetrieveTo is an operator's retrieve: it calls target (a SIP URI) for
 // the call parked in orbit, presenting the orbit as the caller, and when

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -198,6 +199,7 @@ type Mixer struct {
 	closed  bool
 	running bool
 	stats   Stats
+	onTalk  []*func(TalkChange) // replaced, never modified in place
 
 	// Frame state: tickMu serialises frames; Close and Remove take it to
 	// wait for a frame in progress.
@@ -211,6 +213,16 @@ type Mixer struct {
 	minus   []int32 // scratch: one leg's mix before limiting
 	zero    []int16 // a frame of silence
 	groups  []*mixGroup
+	talks   []TalkChange // this frame's talk gate changes
+}
+
+// TalkChange reports that the talk gate of a leg opened (Talking) or
+// closed: the leg started or stopped talking (its level crossed
+// Config.TalkThreshold, with Config.TalkHangover). A muted leg still
+// counts as talking: it is what it sends, not what is heard.
+type TalkChange struct {
+	ID      string
+	Talking bool
 }
 
 // mixLeg is one leg, source or tap.
@@ -234,6 +246,7 @@ type mixLeg struct {
 	route                           *mixLeg // where whisperC goes
 	gone                            bool    // removed: this is its fade-out frame
 	hang                            int     // frames the talk gate stays open
+	talk, talkSent                  bool    // the talk gate in this frame; as last reported
 	started                         bool    // a packet was sent: no marker
 	logged                          bool    // a send failure was logged
 	frame                           []int16 // input buffer
@@ -591,6 +604,13 @@ func (m *Mixer) Tick() {
 	for _, t := range m.taps {
 		t.WriteAudio(m.full)
 	}
+	m.talks = m.talks[:0]
+	for _, l := range m.cur {
+		if l.in != nil && !l.gone && l.talk != l.talkSent {
+			l.talkSent = l.talk
+			m.talks = append(m.talks, TalkChange{ID: l.id, Talking: l.talk})
+		}
+	}
 	clear(m.cur)
 	clear(m.taps)
 	m.cur, m.taps = m.cur[:0], m.taps[:0]
@@ -605,7 +625,43 @@ func (m *Mixer) Tick() {
 	s.Skipped += uint64(fs.skipped)
 	s.TalkerFrames += uint64(talkers)
 	s.LastTalkers, s.LastEncodes = talkers, fs.encodes
+	hs := m.onTalk
 	m.mu.Unlock()
+	for _, c := range m.talks {
+		for _, h := range hs {
+			(*h)(c)
+		}
+	}
+}
+
+// OnTalking adds a handler of talk gate changes (a talking indicator)
+// and returns the function that removes it. Handlers run on the goroutine
+// that calls Tick (the mixer's clock), after the frame is sent, one change
+// at a time: they must not block, nor call the mixer.
+func (m *Mixer) OnTalking(f func(TalkChange)) (remove func()) {
+	h := &f
+	m.mu.Lock()
+	m.onTalk = append(slices.Clone(m.onTalk), h)
+	m.mu.Unlock()
+	return func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		i := slices.Index(m.onTalk, h)
+		if i >= 0 {
+			m.onTalk = slices.Delete(slices.Clone(m.onTalk), i, i+1)
+		}
+	}
+}
+
+// Talking reports whether leg id is talking (its talk gate is open), as
+// of the last frame mixed.
+func (m *Mixer) Talking(id string) bool {
+	m.tickMu.Lock()
+	defer m.tickMu.Unlock()
+	m.mu.Lock()
+	l := m.byID[id]
+	m.mu.Unlock()
+	return l != nil && l.talkSent
 }
 
 type frameStats struct {
@@ -679,6 +735,7 @@ func (m *Mixer) mixInputs() int {
 		}
 		f := l.fit(pcm, n)
 		talking := m.talking(l, f, st)
+		l.talk = talking
 		main, whisper := l.wantMain && talking, l.wantWhisper && talking
 		l.mainC = m.fade(l.mainBuf, f, l.mainOn, main)
 		l.whisperC = m.fade(l.whisperBuf, f, l.whisperOn, whisper)

@@ -914,3 +914,36 @@ func (l *mixLoopInput) ReadFrame(dst []int16) ([]int16, media.FrameStatus) {
 	l.pos = (l.pos + mixN) % len(l.pcm)
 	return dst, media.FrameNormal
 }
+
+// TestMixerTalkingIndicator: OnTalking reports a leg that starts talking
+// in its first frame and one that stops after the hangover (200 ms = 10
+// frames), once per change; a muted talker still talks; Talking agrees;
+// a removed handler hears nothing.
+func TestMixerTalkingIndicator(t *testing.T) {
+	m := New(Config{})
+	t.Cleanup(func() { m.Close() })
+	talker, quiet := mixTone(700, 0.2), &mixSrc{}
+	mustAdd(t, m, "talker", talker, newMixOut(codec.PCMU()), LegOptions{Muted: true})
+	mustAdd(t, m, "quiet", quiet, newMixOut(codec.PCMU()), LegOptions{})
+	var got []TalkChange
+	remove := m.OnTalking(func(c TalkChange) { got = append(got, c) })
+	tickN(m, 5)
+	if want := []TalkChange{{"talker", true}}; !slices.Equal(got, want) || !m.Talking("talker") || m.Talking("quiet") || m.Talking("nobody") {
+		t.Fatalf("after 5 frames: %v, Talking %v/%v; want %v", got, m.Talking("talker"), m.Talking("quiet"), want)
+	}
+	talker.osc, talker.dc = nil, 0 // silence from now
+	tickN(m, 10)
+	if len(got) != 1 {
+		t.Fatalf("the gate closed within the hangover: %v", got)
+	}
+	tickN(m, 2)
+	if want := []TalkChange{{"talker", true}, {"talker", false}}; !slices.Equal(got, want) || m.Talking("talker") {
+		t.Fatalf("after the hangover: %v, want %v", got, want)
+	}
+	remove()
+	quiet.dc = 8000
+	tickN(m, 3)
+	if len(got) != 2 || !m.Talking("quiet") {
+		t.Fatalf("a removed handler got %v; Talking(quiet) %v", got[2:], m.Talking("quiet"))
+	}
+}
