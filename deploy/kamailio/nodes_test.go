@@ -2,6 +2,7 @@ package kamailio_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +27,7 @@ func toneSeconds(rec []int16, rate int, hz float64) float64 {
 func TestNodes(t *testing.T) {
 	c := startCluster(t, 300)
 	t.Run("ParkOnOneNodeRetrieveOnAnother", func(t *testing.T) { parkAcrossNodes(t, c) })
+	t.Run("ThreeHundredParksOneRetriever", func(t *testing.T) { manyParks(t, c) })
 }
 
 // parkAcrossNodes: baresip A calls baresip B phone to phone and
@@ -75,14 +77,8 @@ func parkAcrossNodes(t *testing.T, c *cluster) {
 		t.Errorf("orbits after the retrieval: %v", l)
 	}
 	_ = cc.Hangup()
-	for {
-		ev, err := b.WaitEvent(ctx, "CALL_CLOSED")
-		if err != nil {
-			t.Fatalf("B's call did not end when C hung up: %v", err)
-		}
-		if strings.Contains(ev.PeerURI, "park") || ev.PeerURI == c.uri("park") || true {
-			break
-		}
+	if _, err := b.WaitEvent(ctx, "CALL_CLOSED"); err != nil {
+		t.Fatalf("B's call did not end when C hung up: %v", err)
 	}
 	if _, err := cc.WaitEvent(ctx, "CALL_CLOSED"); err != nil {
 		t.Fatal(err)
@@ -107,5 +103,98 @@ func parkAcrossNodes(t *testing.T, c *cluster) {
 	}
 	if cb < 2 {
 		t.Errorf("C heard B for %.1f s, want most of 3 s", cb)
+	}
+}
+
+// sippAt runs a SIPp scenario against addr (service user) and returns the
+// process; args are added.
+func sippAt(t *testing.T, ctx context.Context, addr, service, scenario string, args ...string) *peers.SIPpProcess {
+	t.Helper()
+	full := append([]string{"-sf", peers.WriteScenario(t, scenario), "-s", service,
+		"-p", fmt.Sprint(peers.FreeSIPPort(t)), "-mp", fmt.Sprint(peers.FreeUDPPort(t)), "-trace_logs"}, args...)
+	return peers.StartSIPp(t, ctx, append(full, addr)...)
+}
+
+// manyParks: 300 SIPp calls park at once through Kamailio, which spreads
+// them over the three nodes; they get 300 distinct orbits of the pool of
+// 300 and every node lists all 300. A 301st is refused with 486. Then 50
+// SIPp calls retrieve one orbit at once through Kamailio (so from all three
+// nodes): exactly one is connected, the other 49 refused.
+func manyParks(t *testing.T, c *cluster) {
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	const n = 300
+	parkers := sippAt(t, ctx, c.kamAddr(), "park", parkScenario(25000), "-m", fmt.Sprint(n), "-l", fmt.Sprint(n), "-r", "150")
+	var listed []string
+	for deadline := time.Now().Add(40 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		listed = c.nodes[1].orbits(t)
+		if len(listed) == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d calls parked after 40 s, want %d", len(listed), n)
+		}
+	}
+	for _, nd := range c.nodes {
+		if got := len(nd.orbits(t)); got != n {
+			t.Errorf("%s lists %d parked calls, want %d", nd.id, got, n)
+		}
+	}
+	perNode := map[string]int{}
+	for _, nd := range c.landings("INVITE", c.uri("park")) {
+		perNode[nd.id]++
+	}
+	t.Logf("300 parks landed: %v", perNode)
+	if len(perNode) != 3 {
+		t.Errorf("the parks reached %d nodes, want 3: %v", len(perNode), perNode)
+	}
+	// The 301st.
+	res := sippAt(t, ctx, c.kamAddr(), "park", refusedScenario(486), "-m", "1").Wait()
+	if res.Successful != 1 {
+		t.Errorf("301st park: %d successful (486 expected), exit %d\n%s", res.Successful, res.ExitCode, res.ErrorLog)
+	} else {
+		logs := peers.ReadLogs(t, res.Dir)
+		t.Logf("301st park: %s", strings.TrimSpace(logs))
+		if !strings.Contains(logs, "No Free Orbit") {
+			t.Errorf("301st park refused without the reason: %s", logs)
+		}
+	}
+	// 50 retrievers of one orbit, spread over the three nodes.
+	target := listed[137]
+	ret := sippAt(t, ctx, c.kamAddr(), target, callScenario(1000), "-m", "50", "-l", "50", "-r", "500").Wait()
+	if ret.Successful != 1 || ret.Failed != 49 {
+		t.Errorf("50 retrievals of orbit %s: %d won, %d refused; want 1 and 49\n%s", target, ret.Successful, ret.Failed, tail(ret.ErrorLog, 2000))
+	}
+	retrNodes := map[string]int{}
+	for _, nd := range c.landings("INVITE", c.uri(target)) {
+		retrNodes[nd.id]++
+	}
+	t.Logf("50 retrievals of %s landed %v: %d won, %d refused", target, retrNodes, ret.Successful, ret.Failed)
+	if len(retrNodes) != 3 {
+		t.Errorf("the retrievals reached %d nodes, want 3", len(retrNodes))
+	}
+	pres := parkers.Wait()
+	// Each parked call logged its orbit: 300 distinct.
+	seen := map[string]bool{}
+	for _, line := range strings.Split(peers.ReadLogs(t, pres.Dir), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "orbit" {
+			if seen[f[1]] {
+				t.Errorf("orbit %s given twice", f[1])
+			}
+			seen[f[1]] = true
+		}
+	}
+	if len(seen) != n {
+		t.Errorf("%d distinct orbits logged by the parked calls, want %d", len(seen), n)
+	}
+	// The retrieved one was hung up by its retriever (a BYE the parker's
+	// scenario does not expect); the other 299 hung up themselves.
+	if pres.Successful < n-1 {
+		t.Errorf("parked calls: %d ended as scripted, %d failed; want at least %d\n%s", pres.Successful, pres.Failed, n-1, tail(pres.ErrorLog, 2000))
+	}
+	for deadline := time.Now().Add(15 * time.Second); len(c.nodes[0].orbits(t)) != 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("orbits still held after every call ended: %d", len(c.nodes[0].orbits(t)))
+		}
 	}
 }
