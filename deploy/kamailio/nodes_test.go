@@ -9,6 +9,7 @@ import (
 
 	"github.com/switchboard-sip/switchboard/internal/peers"
 	"github.com/switchboard-sip/switchboard/media/dsp"
+	sbt "github.com/switchboard-sip/switchboard/switchboardtest"
 )
 
 const musicHz = 523.25 // the marker tone of the embedded hold music
@@ -28,6 +29,7 @@ func TestNodes(t *testing.T) {
 	c := startCluster(t, 300)
 	t.Run("ParkOnOneNodeRetrieveOnAnother", func(t *testing.T) { parkAcrossNodes(t, c) })
 	t.Run("ThreeHundredParksOneRetriever", func(t *testing.T) { manyParks(t, c) })
+	t.Run("WatcherOnNode3SeesParkOnNode1", func(t *testing.T) { watcherAcrossNodes(t, c) })
 }
 
 // parkAcrossNodes: baresip A calls baresip B phone to phone and
@@ -197,4 +199,25 @@ func manyParks(t *testing.T, c *cluster) {
 			t.Fatalf("orbits still held after every call ended: %d", len(c.nodes[0].orbits(t)))
 		}
 	}
+}
+
+// watcherAcrossNodes: a SIPp busy-lamp watcher subscribed to orbit 7000 at
+// node-3 sees a call parked on node-1 make it occupied, then free when the
+// call hangs up (RFC 4235 NOTIFYs: terminated, confirmed, terminated).
+func watcherAcrossNodes(t *testing.T, c *cluster) {
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	w := sippAt(t, ctx, c.nodes[2].addr(), "7000", lampScenario("terminated", "confirmed", "terminated"), "-m", "1", "-trace_msg")
+	time.Sleep(time.Second) // the first NOTIFY: free
+	pc := sbt.NewPhone(t, "parked").Dial(t, "sip:park-7000@"+c.nodes[0].addr())
+	pc.Record()
+	pc.WaitTone(t, musicHz, 5*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	pc.Hangup(t)
+	res := w.Wait()
+	if res.ExitCode != 0 {
+		msgs := peers.ReadMessages(t, res.Dir)
+		t.Fatalf("watcher at node-3: sipp exit %d\n%s\n%s", res.ExitCode, res.ErrorLog, tail(msgs, 3000))
+	}
+	t.Logf("watcher at node-3: %s", strings.Join(strings.Fields(peers.ReadLogs(t, res.Dir)), " "))
 }
