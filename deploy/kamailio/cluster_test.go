@@ -308,7 +308,7 @@ func (c *cluster) startNode(t *testing.T, i, orbits int) *node {
   rtp_port_min: %[3]d
   rtp_port_max: %[4]d
   trusted_peers: ["127.0.0.0/8"]
-drain_timeout: 3s
+drain_timeout: 20s
 admin:
   listen: "%[1]s:%[5]d"
 apps:
@@ -329,12 +329,37 @@ apps:
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(c.bin, "serve", "-config", path)
+	c.launch(t, n)
+	return n
+}
+
+// launch starts (or restarts, on the same addresses) node n's process.
+func (c *cluster) launch(t *testing.T, n *node) {
+	t.Helper()
+	dir := filepath.Join(c.dir, n.id)
+	cmd := exec.Command(c.bin, "serve", "-config", filepath.Join(dir, "switchboard.yaml"))
 	cmd.Dir = dir
 	n.proc = startProc(t, n.id, cmd)
 	c.waitNode(t, n)
-	return n
 }
+
+// waitKamLog waits until Kamailio's log, after its first from bytes,
+// contains s; it returns how long that took.
+func (c *cluster) waitKamLog(t *testing.T, from int, s string, within time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		if strings.Contains(c.kam.log.String()[from:], s) {
+			return time.Since(start)
+		}
+		if time.Since(start) > within {
+			t.Fatalf("Kamailio did not log %q within %v", s, within)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (c *cluster) kamLogLen() int { return len(c.kam.log.String()) }
 
 // waitNode waits until the node answers OPTIONS with 200.
 func (c *cluster) waitNode(t *testing.T, n *node) {

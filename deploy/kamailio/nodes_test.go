@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -30,6 +31,7 @@ func TestNodes(t *testing.T) {
 	t.Run("ParkOnOneNodeRetrieveOnAnother", func(t *testing.T) { parkAcrossNodes(t, c) })
 	t.Run("ThreeHundredParksOneRetriever", func(t *testing.T) { manyParks(t, c) })
 	t.Run("WatcherOnNode3SeesParkOnNode1", func(t *testing.T) { watcherAcrossNodes(t, c) })
+	t.Run("DrainingNodeLeavesTheSet", func(t *testing.T) { drainingNodeLeaves(t, c) })
 }
 
 // parkAcrossNodes: baresip A calls baresip B phone to phone and
@@ -220,4 +222,59 @@ func watcherAcrossNodes(t *testing.T, c *cluster) {
 		t.Fatalf("watcher at node-3: sipp exit %d\n%s\n%s", res.ExitCode, res.ErrorLog, tail(msgs, 3000))
 	}
 	t.Logf("watcher at node-3: %s", strings.Join(strings.Fields(peers.ReadLogs(t, res.Dir)), " "))
+}
+
+// landedSince counts, per node id, the requests with Request-URI ru
+// Kamailio dispatched after its first from log bytes.
+func (c *cluster) landedSince(from int, method, ru string) map[string]int {
+	out := map[string]int{}
+	for _, m := range frontLine.FindAllStringSubmatch(c.kam.log.String()[from:], -1) {
+		if m[1] == method && m[2] == ru {
+			if n := c.byAddr(m[3]); n != nil {
+				out[n.id]++
+			}
+		}
+	}
+	return out
+}
+
+// drainingNodeLeaves: node-3, holding a call, is sent SIGTERM: it drains,
+// answering OPTIONS with 503, and Kamailio takes it out of the set at its
+// next ping; 40 SIPp calls through Kamailio all succeed on node-1 and
+// node-2. When its last call ends node-3 exits; restarted on the same
+// address it answers 200 again and Kamailio puts it back.
+func drainingNodeLeaves(t *testing.T, c *cluster) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	n3 := c.nodes[2]
+	held := sbt.NewPhone(t, "held").Dial(t, "sip:echo@"+n3.addr())
+	from := c.kamLogLen()
+	n3.signal(syscall.SIGTERM)
+	took := c.waitKamLog(t, from, "node down: sip:"+n3.addr(), 10*time.Second)
+	t.Logf("Kamailio took node-3 out of the set %v after its SIGTERM (pings every 1 s)", took.Round(time.Millisecond))
+	if code := options(n3.addr(), time.Second); code != 503 {
+		t.Errorf("draining node-3 answers OPTIONS with %d, want 503", code)
+	}
+	from = c.kamLogLen()
+	res := sippAt(t, ctx, c.kamAddr(), "echo", callScenario(500), "-m", "40", "-r", "20").Wait()
+	landed := c.landedSince(from, "INVITE", c.uri("echo"))
+	t.Logf("40 calls while node-3 drains: %d ok, %d failed, landed %v", res.Successful, res.Failed, landed)
+	if res.Successful != 40 || landed["node-3"] != 0 {
+		t.Errorf("while node-3 drains: %d of 40 calls ok, %d sent to node-3\n%s", res.Successful, landed["node-3"], tail(res.ErrorLog, 2000))
+	}
+	held.Hangup(t)
+	select {
+	case <-n3.exited:
+	case <-time.After(15 * time.Second):
+		t.Fatal("node-3 did not exit after its last call ended")
+	}
+	from = c.kamLogLen()
+	c.launch(t, n3)
+	took = c.waitKamLog(t, from, "node up: sip:"+n3.addr(), 10*time.Second)
+	t.Logf("restarted node-3 back in the set %v after it answered", took.Round(time.Millisecond))
+	from = c.kamLogLen()
+	res = sippAt(t, ctx, c.kamAddr(), "echo", callScenario(200), "-m", "9", "-r", "20").Wait()
+	if landed := c.landedSince(from, "INVITE", c.uri("echo")); res.Successful != 9 || landed["node-3"] != 3 {
+		t.Errorf("after node-3's return: %d of 9 calls ok, landed %v (want 3 per node)", res.Successful, landed)
+	}
 }
