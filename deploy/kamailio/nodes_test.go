@@ -2,12 +2,14 @@ package kamailio_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/switchboard-sip/switchboard/endpoint"
 	"github.com/switchboard-sip/switchboard/internal/peers"
 	"github.com/switchboard-sip/switchboard/media/dsp"
 	sbt "github.com/switchboard-sip/switchboard/switchboardtest"
@@ -32,6 +34,7 @@ func TestNodes(t *testing.T) {
 	t.Run("ThreeHundredParksOneRetriever", func(t *testing.T) { manyParks(t, c) })
 	t.Run("WatcherOnNode3SeesParkOnNode1", func(t *testing.T) { watcherAcrossNodes(t, c) })
 	t.Run("DrainingNodeLeavesTheSet", func(t *testing.T) { drainingNodeLeaves(t, c) })
+	t.Run("RedisStoppedTenSeconds", func(t *testing.T) { redisOutage(t, c) })
 }
 
 // parkAcrossNodes: baresip A calls baresip B phone to phone and
@@ -276,5 +279,115 @@ func drainingNodeLeaves(t *testing.T, c *cluster) {
 	res = sippAt(t, ctx, c.kamAddr(), "echo", callScenario(200), "-m", "9", "-r", "20").Wait()
 	if landed := c.landedSince(from, "INVITE", c.uri("echo")); res.Successful != 9 || landed["node-3"] != 3 {
 		t.Errorf("after node-3's return: %d of 9 calls ok, landed %v (want 3 per node)", res.Successful, landed)
+	}
+}
+
+// parkVia parks a new test phone at uri and returns its call (recording)
+// and orbit: the one node-2 lists that it did not list before.
+func parkVia(t *testing.T, ctx context.Context, c *cluster, name, uri string) (*sbt.PhoneCall, string, error) {
+	t.Helper()
+	was := map[string]bool{}
+	for _, o := range c.nodes[1].orbits(t) {
+		was[o] = true
+	}
+	pc, err := sbt.NewPhone(t, name).DialContext(ctx, uri, endpoint.EstablishOptions{})
+	if err != nil {
+		return nil, "", err
+	}
+	pc.Record()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		for _, o := range c.nodes[1].orbits(t) {
+			if !was[o] {
+				return pc, o, nil
+			}
+		}
+	}
+	t.Fatalf("%s was answered but no new orbit is listed", name)
+	return nil, "", nil
+}
+
+// redisOutage: redis-server is stopped (SIGSTOP) for 10 s. Parks through
+// Kamailio are refused with 503 and the nodes' reason; a call parked
+// before keeps hearing the music; when Redis runs again parks work, and no
+// orbit is held by two calls.
+func redisOutage(t *testing.T, c *cluster) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	before, orbit, err := parkVia(t, ctx, c, "before", c.uri("park"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before.WaitTone(t, musicHz, 5*time.Second)
+	c.redis.signal(syscall.SIGSTOP)
+	stopped := time.Now()
+	resumed := false
+	defer func() {
+		if !resumed {
+			c.redis.signal(syscall.SIGCONT)
+		}
+	}()
+	start := time.Now()
+	_, _, err = parkVia(t, ctx, c, "refused", c.uri("park"))
+	var re *endpoint.ResponseError
+	if !errors.As(err, &re) || re.Code != 503 || !strings.Contains(re.Reason, "Park Store Unavailable") {
+		t.Errorf("park while Redis is stopped: %v, want 503 Park Store Unavailable", err)
+	} else {
+		t.Logf("park while Redis is stopped: %d %s after %v", re.Code, re.Reason, time.Since(start).Round(time.Millisecond))
+	}
+	before.ResetRecording()
+	heard := before.Listen(t, 2*time.Second)
+	if s := toneSeconds(heard, before.SampleRate(), musicHz); s < 1.5 {
+		t.Errorf("the call parked before the outage heard %.1f s of music in 2 s during it", s)
+	}
+	time.Sleep(time.Until(stopped.Add(10 * time.Second)))
+	c.redis.signal(syscall.SIGCONT)
+	resumed = true
+	back := time.Now()
+	var calls []*sbt.PhoneCall
+	orbits := map[string]bool{orbit: true}
+	for i := 0; len(calls) < 6; i++ {
+		pc, o, err := parkVia(t, ctx, c, fmt.Sprintf("after-%d", i), c.uri("park"))
+		if err != nil {
+			if time.Since(back) > 20*time.Second {
+				t.Fatalf("parks still refused 20 s after Redis returned: %v", err)
+			}
+			time.Sleep(200 * time.Millisecond)
+			continue
+		}
+		if len(calls) == 0 {
+			t.Logf("first park accepted %v after Redis returned", time.Since(back).Round(time.Millisecond))
+		}
+		if orbits[o] {
+			t.Errorf("orbit %s given to a second call", o)
+		}
+		orbits[o] = true
+		calls = append(calls, pc)
+	}
+	time.Sleep(3 * time.Second) // a few heartbeats and reconciliations
+	for _, n := range c.nodes {
+		got := n.orbits(t)
+		seen := map[string]bool{}
+		for _, o := range got {
+			if seen[o] || !orbits[o] {
+				t.Errorf("%s lists %v; parked: %v", n.id, got, orbits)
+				break
+			}
+			seen[o] = true
+		}
+		if len(got) != len(orbits) {
+			t.Errorf("%s lists %d parked calls, want %d: %v", n.id, len(got), len(orbits), got)
+		}
+	}
+	before.ResetRecording()
+	if s := toneSeconds(before.Listen(t, time.Second), before.SampleRate(), musicHz); s < 0.7 {
+		t.Errorf("the call parked before the outage hears %.1f s of music in 1 s after it", s)
+	}
+	for _, pc := range append(calls, before) {
+		pc.Hangup(t)
+	}
+	for deadline := time.Now().Add(10 * time.Second); len(c.nodes[0].orbits(t)) != 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("orbits held after the hang-ups: %v", c.nodes[0].orbits(t))
+		}
 	}
 }
