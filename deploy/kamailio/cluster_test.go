@@ -315,7 +315,6 @@ apps:
   park:
     store: %[6]q
     node: %[7]s
-    release_after: 6s
     orbits: [{start: "7000", end: "%[8]d"}]
     pickup_timeout: 10m
     announce: false
@@ -344,16 +343,18 @@ func (c *cluster) launch(t *testing.T, n *node) {
 }
 
 // waitKamLog waits until Kamailio's log, after its first from bytes,
-// contains s; it returns how long that took.
-func (c *cluster) waitKamLog(t *testing.T, from int, s string, within time.Duration) time.Duration {
+// contains one of ss; it returns how long that took.
+func (c *cluster) waitKamLog(t *testing.T, from int, within time.Duration, ss ...string) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for {
-		if strings.Contains(c.kam.log.String()[from:], s) {
-			return time.Since(start)
+		for _, s := range ss {
+			if strings.Contains(c.kam.log.String()[from:], s) {
+				return time.Since(start)
+			}
 		}
 		if time.Since(start) > within {
-			t.Fatalf("Kamailio did not log %q within %v", s, within)
+			t.Fatalf("Kamailio did not log %q within %v", ss, within)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

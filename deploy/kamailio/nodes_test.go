@@ -35,6 +35,7 @@ func TestNodes(t *testing.T) {
 	t.Run("WatcherOnNode3SeesParkOnNode1", func(t *testing.T) { watcherAcrossNodes(t, c) })
 	t.Run("DrainingNodeLeavesTheSet", func(t *testing.T) { drainingNodeLeaves(t, c) })
 	t.Run("RedisStoppedTenSeconds", func(t *testing.T) { redisOutage(t, c) })
+	t.Run("Kill9Node1UnderLoad", func(t *testing.T) { killNode1UnderLoad(t, c) })
 }
 
 // parkAcrossNodes: baresip A calls baresip B phone to phone and
@@ -253,7 +254,7 @@ func drainingNodeLeaves(t *testing.T, c *cluster) {
 	held := sbt.NewPhone(t, "held").Dial(t, "sip:echo@"+n3.addr())
 	from := c.kamLogLen()
 	n3.signal(syscall.SIGTERM)
-	took := c.waitKamLog(t, from, "node down: sip:"+n3.addr(), 10*time.Second)
+	took := c.waitKamLog(t, from, 10*time.Second, "node down: sip:"+n3.addr())
 	t.Logf("Kamailio took node-3 out of the set %v after its SIGTERM (pings every 1 s)", took.Round(time.Millisecond))
 	if code := options(n3.addr(), time.Second); code != 503 {
 		t.Errorf("draining node-3 answers OPTIONS with %d, want 503", code)
@@ -273,7 +274,7 @@ func drainingNodeLeaves(t *testing.T, c *cluster) {
 	}
 	from = c.kamLogLen()
 	c.launch(t, n3)
-	took = c.waitKamLog(t, from, "node up: sip:"+n3.addr(), 10*time.Second)
+	took = c.waitKamLog(t, from, 10*time.Second, "node up: sip:"+n3.addr())
 	t.Logf("restarted node-3 back in the set %v after it answered", took.Round(time.Millisecond))
 	from = c.kamLogLen()
 	res = sippAt(t, ctx, c.kamAddr(), "echo", callScenario(200), "-m", "9", "-r", "20").Wait()
@@ -388,6 +389,70 @@ func redisOutage(t *testing.T, c *cluster) {
 	for deadline := time.Now().Add(10 * time.Second); len(c.nodes[0].orbits(t)) != 0; time.Sleep(100 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("orbits held after the hang-ups: %v", c.nodes[0].orbits(t))
+		}
+	}
+}
+
+// killNode1UnderLoad: SIPp places a steady 20 calls/s (1 s echo calls)
+// through Kamailio; node-1, holding a parked call watched from node-2, is
+// killed with SIGKILL. Kamailio marks it down (the time is logged); the
+// orbit it held is released by the survivors within 10 s and the watcher
+// is told; from the moment Kamailio noticed, 200 new calls at 20/s all
+// succeed.
+func killNode1UnderLoad(t *testing.T, c *cluster) {
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	n1 := c.nodes[0]
+	parked := sbt.NewPhone(t, "parked-on-1").Dial(t, "sip:park@"+n1.addr())
+	var orbit string
+	for deadline := time.Now().Add(5 * time.Second); orbit == ""; time.Sleep(20 * time.Millisecond) {
+		if l := c.nodes[1].orbits(t); len(l) == 1 {
+			orbit = l[0]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("not parked on node-1: %v", l)
+		}
+	}
+	_ = parked
+	watcher := sippAt(t, ctx, c.nodes[1].addr(), orbit, lampScenario("confirmed", "terminated"), "-m", "1")
+	time.Sleep(time.Second)
+	load := sippAt(t, ctx, c.kamAddr(), "echo", callScenario(1000), "-m", "100000", "-r", "20")
+	time.Sleep(3 * time.Second)
+	from := c.kamLogLen()
+	n1.signal(syscall.SIGKILL)
+	killed := time.Now()
+	<-n1.exited
+	noticed := c.waitKamLog(t, from, 15*time.Second, "node down: sip:"+n1.addr(), "node sip:"+n1.addr()+" silent")
+	after := sippAt(t, ctx, c.kamAddr(), "echo", callScenario(1000), "-m", "200", "-r", "20")
+	var freed time.Duration
+	for {
+		if l := c.nodes[1].orbits(t); len(l) == 0 {
+			freed = time.Since(killed)
+			break
+		}
+		if time.Since(killed) > 15*time.Second {
+			t.Fatalf("orbit %s of the killed node-1 still held after 15 s", orbit)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if freed > 10*time.Second {
+		t.Errorf("orbit %s of node-1 freed %v after the kill, want within 10 s", orbit, freed)
+	}
+	wres := watcher.Wait()
+	if wres.ExitCode != 0 {
+		t.Errorf("watcher at node-2 not told the orbit is free: exit %d\n%s", wres.ExitCode, wres.ErrorLog)
+	}
+	ares := after.Wait()
+	lres := load.Stop()
+	t.Logf("kill -9 of node-1: Kamailio marked it down %v after the kill (pings 1 s, fr_timer 1 s); orbit %s freed after %v, watcher notified; "+
+		"load running across the kill: %d ok, %d failed; the 200 calls started once Kamailio noticed: %d ok, %d failed",
+		noticed.Round(time.Millisecond), orbit, freed.Round(time.Millisecond), lres.Successful, lres.Failed, ares.Successful, ares.Failed)
+	if ares.Successful != 200 || ares.Failed != 0 {
+		t.Errorf("after Kamailio noticed: %d of 200 calls ok, %d failed\n%s", ares.Successful, ares.Failed, tail(ares.ErrorLog, 2000))
+	}
+	for _, l := range strings.Split(c.kam.log.String()[from:], "\n") {
+		if strings.Contains(l, "switchboard-front: node") || strings.Contains(l, "marked inactive") {
+			t.Logf("kamailio: %s", strings.TrimSpace(l[strings.Index(l, "switchboard-front"):]))
+			break
 		}
 	}
 }
