@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/switchboard-sip/switchboard/endpoint"
 	"github.com/switchboard-sip/switchboard/internal/peers"
 	"github.com/switchboard-sip/switchboard/media/dsp"
@@ -33,6 +35,7 @@ func TestNodes(t *testing.T) {
 	t.Run("ParkOnOneNodeRetrieveOnAnother", func(t *testing.T) { parkAcrossNodes(t, c) })
 	t.Run("ThreeHundredParksOneRetriever", func(t *testing.T) { manyParks(t, c) })
 	t.Run("WatcherOnNode3SeesParkOnNode1", func(t *testing.T) { watcherAcrossNodes(t, c) })
+	t.Run("ConferencePinnedToOneNode", func(t *testing.T) { conferencePinned(t, c) })
 	t.Run("DrainingNodeLeavesTheSet", func(t *testing.T) { drainingNodeLeaves(t, c) })
 	t.Run("RedisStoppedTenSeconds", func(t *testing.T) { redisOutage(t, c) })
 	t.Run("Kill9Node1UnderLoad", func(t *testing.T) { killNode1UnderLoad(t, c) })
@@ -454,5 +457,76 @@ func killNode1UnderLoad(t *testing.T, c *cluster) {
 			t.Logf("kamailio: %s", strings.TrimSpace(l[strings.Index(l, "switchboard-front"):]))
 			break
 		}
+	}
+}
+
+// conferencePinned: three baresip phones dial conf-x through Kamailio,
+// which sends their INVITEs to the three nodes in turn; the first node to
+// see conf-x claims it in the directory, the other two redirect their
+// caller to it (302), Kamailio follows the redirects, and all three are in
+// one mix: each hears the other two and not itself.
+func conferencePinned(t *testing.T, c *cluster) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	from := c.kamLogLen()
+	hz := []float64{500, 900, 1300}
+	var phones []*peers.Baresip
+	for i, f := range hz {
+		p := peers.StartBaresip(t, peers.BaresipOptions{User: fmt.Sprintf("member%d", i+1), AudioFile: toneFile(t, f)})
+		if err := p.Dial(c.uri("conf-x")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.WaitEvent(ctx, "CALL_ESTABLISHED"); err != nil {
+			t.Fatalf("member %d not in conf-x: %v\n%s", i+1, err, p.Log())
+		}
+		phones = append(phones, p)
+	}
+	time.Sleep(3 * time.Second)
+	for _, p := range phones {
+		_ = p.Hangup()
+	}
+	for _, p := range phones {
+		if _, err := p.WaitEvent(ctx, "CALL_CLOSED"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The conference ended with its last member: its entry is gone.
+	rdb := redis.NewClient(&redis.Options{Addr: strings.TrimSuffix(strings.TrimPrefix(c.redisURL, "redis://"), "/0")})
+	defer rdb.Close()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		n, err := rdb.Exists(ctx, "switchboard:park:{default}:conf:x").Result()
+		if err == nil && n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("conf-x's directory entry still in Redis 5 s after the conference ended (%d, %v)", n, err)
+		}
+	}
+	landed := c.landedSince(from, "INVITE", c.uri("conf-x"))
+	redirects := strings.Count(c.kam.log.String()[from:], "INVITE redirected to sip:conf-x@")
+	t.Logf("conf-x INVITEs landed %v; Kamailio followed %d redirects to the owner", landed, redirects)
+	if len(landed) != 3 || redirects != 2 {
+		t.Errorf("conf-x: landed %v with %d redirects; want one INVITE per node and 2 redirects", landed, redirects)
+	}
+	owners := 0
+	for _, n := range c.nodes {
+		if strings.Contains(n.log.String(), `msg="conference created" conference=x`) {
+			owners++
+		}
+	}
+	if owners != 1 {
+		t.Errorf("conf-x was created on %d nodes, want 1", owners)
+	}
+	for i, p := range phones {
+		rec, rate := p.RecordingSamples(t)
+		var heard []string
+		for j, f := range hz {
+			s := toneSeconds(rec, rate, f)
+			heard = append(heard, fmt.Sprintf("%.0f Hz %.1f s", f, s))
+			if j != i && s < 1.5 {
+				t.Errorf("member %d heard member %d (%.0f Hz) for %.1f s, want most of the last 3 s", i+1, j+1, f, s)
+			}
+		}
+		t.Logf("member %d heard %s", i+1, strings.Join(heard, ", "))
 	}
 }
