@@ -135,6 +135,7 @@ func manyParks(t *testing.T, c *cluster) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	const n = 300
+	from := c.kamLogLen()
 	parkers := sippAt(t, ctx, c.kamAddr(), "park", parkScenario(25000), "-m", fmt.Sprint(n), "-l", fmt.Sprint(n), "-r", "150")
 	var listed []string
 	for deadline := time.Now().Add(40 * time.Second); ; time.Sleep(200 * time.Millisecond) {
@@ -151,10 +152,7 @@ func manyParks(t *testing.T, c *cluster) {
 			t.Errorf("%s lists %d parked calls, want %d", nd.id, got, n)
 		}
 	}
-	perNode := map[string]int{}
-	for _, nd := range c.landings("INVITE", c.uri("park")) {
-		perNode[nd.id]++
-	}
+	perNode := c.landedSince(from, "INVITE", c.uri("park"))
 	t.Logf("300 parks landed: %v", perNode)
 	if len(perNode) != 3 {
 		t.Errorf("the parks reached %d nodes, want 3: %v", len(perNode), perNode)
@@ -176,10 +174,7 @@ func manyParks(t *testing.T, c *cluster) {
 	if ret.Successful != 1 || ret.Failed != 49 {
 		t.Errorf("50 retrievals of orbit %s: %d won, %d refused; want 1 and 49\n%s", target, ret.Successful, ret.Failed, tail(ret.ErrorLog, 2000))
 	}
-	retrNodes := map[string]int{}
-	for _, nd := range c.landings("INVITE", c.uri(target)) {
-		retrNodes[nd.id]++
-	}
+	retrNodes := c.landedSince(from, "INVITE", c.uri(target))
 	t.Logf("50 retrievals of %s landed %v: %d won, %d refused", target, retrNodes, ret.Successful, ret.Failed)
 	if len(retrNodes) != 3 {
 		t.Errorf("the retrievals reached %d nodes, want 3", len(retrNodes))
