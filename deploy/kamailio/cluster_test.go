@@ -308,7 +308,7 @@ func (c *cluster) startNode(t *testing.T, i, orbits int) *node {
   rtp_port_min: %[3]d
   rtp_port_max: %[4]d
   trusted_peers: ["127.0.0.0/8"]
-drain_timeout: 20s
+drain_timeout: 8s
 admin:
   listen: "%[1]s:%[5]d"
 apps:
