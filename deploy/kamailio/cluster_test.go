@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -113,9 +114,20 @@ type node struct {
 
 func (n *node) addr() string { return fmt.Sprintf("%s:%d", n.ip, n.port) }
 
-// orbits returns the parked calls the node's admin API lists (every node's,
-// from the shared store).
+// orbits returns the orbits of the parked calls the node's admin API lists
+// (every node's, from the shared store).
 func (n *node) orbits(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	for o := range n.parked(t) {
+		out = append(out, o)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// parked returns the Call-ID of each parked call by orbit.
+func (n *node) parked(t *testing.T) map[string]string {
 	t.Helper()
 	resp, err := http.Get(fmt.Sprintf("http://%s:%d/api/v1/orbits", n.ip, n.adminPort))
 	if err != nil {
@@ -124,15 +136,16 @@ func (n *node) orbits(t *testing.T) []string {
 	defer resp.Body.Close()
 	var v struct {
 		Orbits []struct {
-			Orbit string `json:"orbit"`
+			Orbit  string `json:"orbit"`
+			CallID string `json:"call_id"`
 		} `json:"orbits"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
 		t.Fatalf("%s admin orbits: %v", n.id, err)
 	}
-	var out []string
+	out := map[string]string{}
 	for _, o := range v.Orbits {
-		out = append(out, o.Orbit)
+		out[o.Orbit] = o.CallID
 	}
 	return out
 }
