@@ -100,7 +100,7 @@ start_kamailio() { # $1 = number of nodes in the set
 }
 run_sipp() { # $1 = label, $2 = calls; prints "ok failed"
   local d="$WORK/sipp-$1"; mkdir -p "$d"
-  (cd "$d" && timeout $((SECS * 4 + 30)) sipp -sn uac -s echo -r "$RATE" -m "$2" -l $((RATE * 3)) -i 127.0.0.1 \
+  (cd "$d" && timeout $((SECS * 4 + 30)) sipp -sf "$ROOT/bench/uac_rr.xml" -d 500 -s echo -r "$RATE" -m "$2" -l $((RATE * 3)) -i 127.0.0.1 \
      -p "$((KAM_PORT + 10))" -nostdin -trace_stat -stf "$d/stat.csv" -timeout $((SECS * 4))s \
      "127.0.0.1:$KAM_PORT" >"$d/out.txt" 2>&1) || true
   local hdr line
@@ -114,7 +114,7 @@ landed() { # $1 = kamailio log, $2 = node index
 
 for i in 1 2 3; do start_node "$i"; done
 echo
-echo "## 2. Calls/s through Kamailio: $RATE calls/s for $SECS s per step (stock uac, sip:echo@)"
+echo "## 2. Calls/s through Kamailio: $RATE calls/s for $SECS s per step (bench/uac_rr.xml, 0.5 s calls to sip:echo@)"
 printf "%-6s %-7s %-7s %-9s %s\n" nodes ok failed wall_s "per node: calls, % core, µs CPU per call"
 for n in 1 2 3; do
   start_kamailio "$n"
@@ -139,7 +139,7 @@ echo "## 3. Failover: kill -9 of node-1 under $RATE calls/s through Kamailio (3 
 start_kamailio 3
 KLOG="$WORK/kamailio/log-3"
 d="$WORK/sipp-failover"; mkdir -p "$d"
-(cd "$d" && timeout $((SECS * 4 + 30)) sipp -sn uac -s echo -r "$RATE" -m $((RATE * SECS)) -l $((RATE * 3)) -i 127.0.0.1 \
+(cd "$d" && timeout $((SECS * 4 + 30)) sipp -sf "$ROOT/bench/uac_rr.xml" -d 500 -s echo -r "$RATE" -m $((RATE * SECS)) -l $((RATE * 3)) -i 127.0.0.1 \
    -p "$((KAM_PORT + 10))" -nostdin -trace_stat -stf "$d/stat.csv" -timeout $((SECS * 4))s \
    "127.0.0.1:$KAM_PORT" >"$d/out.txt" 2>&1) &
 SIPP_PID=$!; PIDS+=($!)
