@@ -21,8 +21,10 @@ import (
 type Conferences struct {
 	s *Store
 
-	mu    sync.Mutex
-	owned map[string]struct{} // ids this node holds, refreshed by the heartbeat
+	mu     sync.Mutex
+	owned  map[string]struct{} // ids this node holds, refreshed by the heartbeat
+	closed bool                // the store closed: no more releases started
+	wg     sync.WaitGroup      // releases in flight
 }
 
 // confClaimScript returns the owner of a conference and its address, taking
@@ -80,24 +82,28 @@ func (d *Conferences) Claim(ctx context.Context, id string) (string, error) {
 // not wait for Redis); an unreachable Redis leaves the entry to its TTL.
 func (d *Conferences) Release(id string) {
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	_, ok := d.owned[id]
 	delete(d.owned, id)
-	d.mu.Unlock()
-	if !ok {
+	if !ok || d.closed {
 		return
 	}
-	select {
-	case <-d.s.stop:
-		return
-	default:
-	}
-	d.s.wg.Go(func() {
+	d.wg.Go(func() {
 		ctx, cancel := d.s.ctx()
 		defer cancel()
 		if err := confReleaseScript.Run(ctx, d.s.rdb, []string{d.key(id)}, d.s.node).Err(); err != nil {
 			d.s.log.Warn("park: conference directory: release", "conference", id, "error", err)
 		}
 	})
+}
+
+// close waits for the releases in flight and refuses new ones; the
+// store's Close calls it before closing the client.
+func (d *Conferences) close() {
+	d.mu.Lock()
+	d.closed = true
+	d.mu.Unlock()
+	d.wg.Wait()
 }
 
 // refresh extends the TTL of this node's entries (the heartbeat calls it).

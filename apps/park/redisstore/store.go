@@ -214,6 +214,9 @@ func (s *Store) Close() error {
 	s.once.Do(func() {
 		close(s.stop)
 		s.wg.Wait()
+		if d := s.confs.Load(); d != nil {
+			d.close()
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
 		defer cancel()
 		_ = s.rdb.Del(ctx, s.k.node(s.node)).Err()
