@@ -325,12 +325,17 @@ func redisOutage(t *testing.T, c *cluster) {
 		}
 	}()
 	start := time.Now()
+	from := c.kamLogLen()
 	_, _, err = parkVia(t, ctx, c, "refused", c.uri("park"))
 	var re *endpoint.ResponseError
 	if !errors.As(err, &re) || re.Code != 503 || !strings.Contains(re.Reason, "Park Store Unavailable") {
 		t.Errorf("park while Redis is stopped: %v, want 503 Park Store Unavailable", err)
 	} else {
 		t.Logf("park while Redis is stopped: %d %s after %v", re.Code, re.Reason, time.Since(start).Round(time.Millisecond))
+	}
+	// Kamailio failed over on each node's 503 before giving up.
+	if n := strings.Count(c.kam.log.String()[from:], "INVITE "+c.uri("park")+" failed over to"); n != 2 {
+		t.Errorf("Kamailio failed the refused park over %d times, want 2 (three nodes)", n)
 	}
 	before.ResetRecording()
 	heard := before.Listen(t, 2*time.Second)
@@ -449,11 +454,21 @@ func killNode1UnderLoad(t *testing.T, c *cluster) {
 	if ares.Successful != 200 || ares.Failed != 0 {
 		t.Errorf("after Kamailio noticed: %d of 200 calls ok, %d failed\n%s", ares.Successful, ares.Failed, tail(ares.ErrorLog, 2000))
 	}
+	// The first INVITE sent to the dead node timed out and went on to
+	// another node.
+	var silent, over string
 	for _, l := range strings.Split(c.kam.log.String()[from:], "\n") {
-		if strings.Contains(l, "switchboard-front: node") || strings.Contains(l, "marked inactive") {
-			t.Logf("kamailio: %s", strings.TrimSpace(l[strings.Index(l, "switchboard-front"):]))
-			break
+		if i := strings.Index(l, "switchboard-front: "); i >= 0 {
+			if silent == "" && strings.Contains(l, "sip:"+n1.addr()+" silent") {
+				silent = l[i:]
+			} else if silent != "" && over == "" && strings.Contains(l, "failed over to") {
+				over = l[i:]
+			}
 		}
+	}
+	t.Logf("kamailio: %s / %s", silent, over)
+	if silent == "" || over == "" {
+		t.Errorf("Kamailio did not fail a silent INVITE over to another node: %q %q", silent, over)
 	}
 }
 
