@@ -57,6 +57,7 @@ type Service struct {
 	cfg Config
 	log *slog.Logger
 	ep  *endpoint.Endpoint
+	dir Directory // nil: conferences are this node's alone (directory.go)
 
 	mu     sync.Mutex
 	confs  map[string]*Conference
@@ -182,10 +183,14 @@ func (s *Service) Conferences() []*Conference {
 
 func (s *Service) forget(c *Conference) {
 	s.mu.Lock()
-	if s.confs[c.id] == c {
+	gone := s.confs[c.id] == c
+	if gone {
 		delete(s.confs, c.id)
 	}
 	s.mu.Unlock()
+	if gone {
+		s.unpin(c.id)
+	}
 }
 
 // Close ends every conference (participants get BYE) and removes the
@@ -228,6 +233,9 @@ func (s *Service) lookup(u sip.Uri, create bool) (*Conference, bool) {
 }
 
 func (s *Service) serveCall(ctx context.Context, call *endpoint.Call) {
+	if s.sendToOwner(ctx, call) {
+		return
+	}
 	c, ok := s.lookup(call.Request().Recipient, true)
 	if !ok {
 		_ = call.DeclineWithReason(ctx, sip.StatusNotFound, "Conference Not Found")

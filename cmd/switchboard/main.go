@@ -31,6 +31,7 @@ import (
 	"github.com/switchboard-sip/switchboard/apps/echo"
 	"github.com/switchboard-sip/switchboard/apps/holdmusic"
 	"github.com/switchboard-sip/switchboard/apps/park"
+	"github.com/switchboard-sip/switchboard/apps/park/redisstore"
 	"github.com/switchboard-sip/switchboard/apps/recording"
 	"github.com/switchboard-sip/switchboard/apps/route"
 	"github.com/switchboard-sip/switchboard/conference"
@@ -175,6 +176,7 @@ func (s *Server) startApps(log *slog.Logger) error {
 			return errors.Join(errs...)
 		}
 	}
+	var shared *redisstore.Store // a Redis park store also holds the conference directory
 	if cfg.Apps.Park.Enabled {
 		popts := []park.Option{park.WithLogger(log)}
 		if s.Music != nil {
@@ -186,13 +188,19 @@ func (s *Server) startApps(log *slog.Logger) error {
 		}
 		if st != nil {
 			popts = append(popts, park.WithStore(st))
+			shared, _ = st.(*redisstore.Store)
 		}
 		if s.Park, err = park.New(p, cfg.Apps.Park.Config, popts...); failed("apps.park", err) {
 			return errors.Join(errs...)
 		}
 	}
 	if cfg.Apps.Conference.Enabled {
-		if s.Conferences, err = conference.New(p, cfg.Apps.Conference.Config, conference.WithLogger(log)); failed("apps.conference", err) {
+		copts := []conference.Option{conference.WithLogger(log)}
+		if shared != nil {
+			// Several nodes: each conference is pinned to one of them.
+			copts = append(copts, conference.WithDirectory(shared.Conferences()))
+		}
+		if s.Conferences, err = conference.New(p, cfg.Apps.Conference.Config, copts...); failed("apps.conference", err) {
 			return errors.Join(errs...)
 		}
 	}

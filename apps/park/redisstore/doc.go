@@ -24,6 +24,13 @@
 //	defer st.Close()
 //	svc, err := park.New(p, cfg, park.WithStore(st))
 //
+// The same Redis holds the conference directory (Store.Conferences, a
+// conference.Directory): conference id → the node hosting it, claimed
+// atomically, refreshed by the heartbeat and taken over when its node is
+// gone, so that a conference has one mix whichever node a caller reaches:
+//
+//	confs, err := conference.New(p, ccfg, conference.WithDirectory(st.Conferences()))
+//
 // go-redis reports dial failures through its one process-wide logger
 // (redis.SetLogger); this package leaves it alone: the program chooses.
 //

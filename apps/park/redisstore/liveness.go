@@ -37,6 +37,9 @@ func (s *Store) loop() {
 			s.log.Info("park: Redis reachable again")
 			up, connected = true, time.Now()
 		}
+		if d := s.confs.Load(); err == nil && d != nil {
+			d.refresh(ctx)
+		}
 		if err == nil && time.Since(connected) >= s.ttl() {
 			if err := s.reap(ctx); err != nil {
 				s.log.Warn("park: releasing the orbits of dead nodes", "error", err)

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -106,6 +107,9 @@ type Store struct {
 	onChange serial.Handlers[string]
 	changeMu sync.Mutex
 	ps       *redis.PubSub // the change subscription (changeMu)
+
+	confOnce sync.Once
+	confs    atomic.Pointer[Conferences] // the conference directory, made on first use
 
 	once sync.Once
 	stop chan struct{}
@@ -210,6 +214,9 @@ func (s *Store) Close() error {
 	s.once.Do(func() {
 		close(s.stop)
 		s.wg.Wait()
+		if d := s.confs.Load(); d != nil {
+			d.close()
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
 		defer cancel()
 		_ = s.rdb.Del(ctx, s.k.node(s.node)).Err()
