@@ -645,6 +645,9 @@ func (jb *JitterBuffer) Pop(dst []byte) ([]byte, FrameStatus) {
 	jb.mu.Lock()
 	defer jb.mu.Unlock()
 	out, st, _ := jb.pop(dst[:0])
+	if st == FrameConcealed {
+		out = out[:0]
+	}
 	return out, st
 }
 
@@ -716,6 +719,12 @@ func (jb *JitterBuffer) pop(dst []byte) (payload []byte, st FrameStatus, splice 
 			jb.play++
 		}
 		jb.stats.Concealed++
+		if next := jb.slot(jb.play); next.full && !next.cn {
+			// The frame is lost: hand over the next one too, whose
+			// payload may carry it again (Opus in-band FEC, RFC 7587
+			// section 3.3).
+			dst = append(dst, next.payload...)
+		}
 		return dst, FrameConcealed, false
 	}
 	if jb.silent {
@@ -817,7 +826,14 @@ func (jb *JitterBuffer) popPacket(dec codec.Decoder) int {
 			jb.conc.Good(pcm)
 		}
 	case FrameConcealed:
-		pcm = jb.conc.Conceal(pcm, n)
+		if lc, ok := dec.(codec.LossConcealer); ok {
+			// The codec conceals from its own state, or recovers the
+			// packet from the next one (payload, when it is here).
+			pcm = lc.Conceal(pcm, n, payload)
+			jb.conc.Good(pcm)
+		} else {
+			pcm = jb.conc.Conceal(pcm, n)
+		}
 	case FrameSilence:
 		for range n {
 			pcm = append(pcm, 0)
@@ -846,11 +862,32 @@ func (jb *JitterBuffer) popPacket(dec codec.Decoder) int {
 // changes on a re-INVITE (G.711 to G.722 doubles the samples per frame at
 // the same RTP clock rate). It is called on the consumer side, like
 // PopPCM.
+//
+// A codec at another RTP clock rate (Opus's 48 kHz against the default
+// 8000) rescales the buffer's packet and frame durations to that clock
+// and starts the stream over, dropping what is buffered, which was
+// measured in the old clock's units.
 func (jb *JitterBuffer) matchCodec(c codec.Codec) {
+	if c == nil || c.ClockRate() <= 0 || c.SampleRate() <= 0 {
+		return
+	}
 	jb.mu.Lock()
+	if clock := c.ClockRate(); clock != jb.clockRate {
+		old := int64(jb.clockRate)
+		scale := func(units int) int { return max(int(int64(units)*int64(clock)/old), 1) }
+		depth := time.Duration(jb.target) * jb.frameDur
+		jb.dropAll()
+		jb.state = stateIdle
+		jb.splice = false
+		jb.margins = marginWindow{}
+		jb.cfg.ClockRate, jb.clockRate = clock, clock
+		jb.outSamples = scale(jb.outSamples)
+		jb.sampleRate = 0 // recomputed below
+		jb.setPacketTime(scale(jb.frameSamples), depth)
+	}
 	rate := jb.sampleRate
 	jb.mu.Unlock()
-	if c == nil || c.ClockRate() != jb.clockRate || c.SampleRate() == rate {
+	if c.SampleRate() == rate {
 		return
 	}
 	jb.mu.Lock()

@@ -294,20 +294,19 @@ func (f *relayFlow) relay(pt uint8, seq uint16, ts uint32, marker bool, payload 
 		return DTMFEvent{}, false
 	}
 	same := sameCodec(src, dst)
-	if !same && src.ClockRate() != dst.ClockRate() {
-		// Timestamps are carried over in the source's clock units; codecs
-		// whose RTP clocks differ (Opus's 48 kHz) are not relayed yet.
-		// G.722 and G.711 share the 8000 Hz clock (RFC 3551).
-		f.dropped.Add(1)
-		return DTMFEvent{}, false
-	}
 	seqStep, gap, jump, ok := f.step(seq, ts, now, src.ClockRate())
 	if !ok {
 		f.dropped.Add(1)
 		return DTMFEvent{}, false
 	}
-	out, dur, n := payload, f.payloadDuration(src, payload), &f.forwarded
+	srcDur := f.payloadDuration(src, payload)
+	out, dur, n := payload, srcDur, &f.forwarded
 	if !same {
+		if src.ClockRate() != dst.ClockRate() {
+			// Opus's 48 kHz clock against G.711's 8000: the gap is
+			// measured in the source's units, sent in the destination's.
+			gap = uint32(int64(int32(gap)) * int64(dst.ClockRate()) / int64(src.ClockRate()))
+		}
 		f.pcm = f.decoder(src).Decode(f.pcm[:0], payload)
 		pcm := f.pcm
 		if src.SampleRate() != dst.SampleRate() {
@@ -321,7 +320,7 @@ func (f *relayFlow) relay(pt uint8, seq uint16, ts uint32, marker bool, payload 
 		f.out = f.encoder(dst).Encode(f.out[:0], pcm)
 		out, dur, n = f.out, uint32(len(pcm)*dst.ClockRate()/dst.SampleRate()), &f.transcoded
 	}
-	f.commit(seq, ts, now, dur)
+	f.commit(seq, ts, now, srcDur)
 	if err := f.to.writeRelayed(dst.PayloadType(), seqStep, gap, dur, marker || jump, out); err != nil {
 		f.dropped.Add(1)
 		return DTMFEvent{}, false
@@ -485,11 +484,11 @@ func (f *relayFlow) commit(seq uint16, ts uint32, now time.Time, dur uint32) {
 }
 
 // payloadDuration returns the duration of an audio payload in RTP clock
-// units: one unit per byte for G.711 and G.722 (see rtpSamples), whatever
-// the packet time; for other codecs, 20 ms.
+// units: one unit per byte for G.711 and G.722, what an Opus payload's TOC
+// says (codec.Samples), whatever the packet time; for other codecs, 20 ms.
 func (f *relayFlow) payloadDuration(c codec.Codec, payload []byte) uint32 {
-	if n := rtpSamples(c, payload); n > 0 {
-		return uint32(n) // any packet time of G.711 and G.722
+	if n := codec.Samples(c, payload); n > 0 {
+		return uint32(n) // any packet time
 	}
 	return uint32(c.ClockRate() / 50)
 }

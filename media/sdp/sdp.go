@@ -93,7 +93,10 @@ type Format struct {
 	PayloadType uint8
 	Name        string // encoding name as in rtpmap, e.g. "PCMU", "telephone-event"
 	ClockRate   int
-	FMTP        string // fmtp parameters, e.g. "0-16" for telephone-event
+	// Channels is the rtpmap's encoding parameter, 0 when absent (one
+	// channel). Opus states 2 whatever it sends (RFC 7587 section 7).
+	Channels int
+	FMTP     string // fmtp parameters, e.g. "0-16" for telephone-event
 }
 
 // IsDTMF reports whether f is RFC 4733 telephone-event.
@@ -117,6 +120,19 @@ func DefaultFormats() []Format {
 // it only when configured to.
 func SupportedFormats() []Format {
 	return append(DefaultFormats(), Format{PayloadType: 9, Name: "G722", ClockRate: 8000})
+}
+
+// OpusFormat returns Opus as RFC 7587 section 7 has it offered: the
+// dynamic payload type 111, "opus/48000/2" (the clock rate and channel
+// count are fixed by the RFC whatever is sent), and fmtp parameters that
+// state what Switchboard receives and sends best: mono (stereo=0,
+// sprop-stereo=0), wideband (maxplaybackrate and sprop-maxcapturerate
+// 16000), in-band FEC wanted (useinbandfec=1), packets from 10 ms
+// (minptime=10). Offering it is up to the caller: the codec exists only
+// in builds with the opus tag (media/codec).
+func OpusFormat() Format {
+	return Format{PayloadType: 111, Name: "opus", ClockRate: 48000, Channels: 2,
+		FMTP: "minptime=10;useinbandfec=1;stereo=0;sprop-stereo=0;maxplaybackrate=16000;sprop-maxcapturerate=16000"}
 }
 
 // Local describes the local side of an audio session. Its session ID and
@@ -244,6 +260,11 @@ func remoteFormats(m *psdp.MediaDescription) []Format {
 					if len(parts) > 1 {
 						if r, err := strconv.Atoi(parts[1]); err == nil {
 							ft.ClockRate = r
+						}
+					}
+					if len(parts) > 2 {
+						if c, err := strconv.Atoi(parts[2]); err == nil && c > 0 && c < 256 {
+							ft.Channels = c
 						}
 					}
 				}
@@ -397,7 +418,24 @@ func pick(remote, local []Format, preferLocal bool) (Negotiated, bool) {
 			} else if !found {
 				n.Codec = r
 				n.Codec.Name = lf.Name
+				if lf.FMTP != "" {
+					// Opus's fmtp parameters are declarative (RFC 7587
+					// section 7): each side states what it receives.
+					n.Codec.FMTP = lf.FMTP
+				}
 				found = true
+			}
+		}
+	}
+	if found && n.HasDTMF && n.DTMF.ClockRate != n.Codec.ClockRate {
+		// RFC 4733 section 2.1: events use the audio's RTP clock. Prefer
+		// the telephone-event at the codec's rate (Opus: 48000).
+		for _, r := range remote {
+			if r.IsDTMF() && r.ClockRate == n.Codec.ClockRate && slices.ContainsFunc(local, func(lf Format) bool {
+				return lf.IsDTMF() && lf.ClockRate == r.ClockRate
+			}) {
+				n.DTMF = r
+				break
 			}
 		}
 	}
@@ -432,7 +470,11 @@ func (l *Local) mediaDescription(formats []Format, dir Direction, pt int) *psdp.
 	for _, f := range formats {
 		pt := strconv.Itoa(int(f.PayloadType))
 		md.MediaName.Formats = append(md.MediaName.Formats, pt)
-		md.Attributes = append(md.Attributes, psdp.NewAttribute("rtpmap", fmt.Sprintf("%d %s/%d", f.PayloadType, f.Name, f.ClockRate)))
+		rtpmap := fmt.Sprintf("%d %s/%d", f.PayloadType, f.Name, f.ClockRate)
+		if f.Channels > 0 {
+			rtpmap += "/" + strconv.Itoa(f.Channels)
+		}
+		md.Attributes = append(md.Attributes, psdp.NewAttribute("rtpmap", rtpmap))
 		if f.FMTP != "" {
 			md.Attributes = append(md.Attributes, psdp.NewAttribute("fmtp", pt+" "+f.FMTP))
 		}
