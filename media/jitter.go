@@ -860,31 +860,14 @@ func (jb *JitterBuffer) popPacket(dec codec.Decoder) int {
 // the buffer's clock rate but was not what the buffer was configured for:
 // a session's consumer is set up before the codec is known, or the codec
 // changes on a re-INVITE (G.711 to G.722 doubles the samples per frame at
-// the same RTP clock rate). It is called on the consumer side, like
-// PopPCM.
-//
-// A codec at another RTP clock rate (Opus's 48 kHz against the default
-// 8000) rescales the buffer's packet and frame durations to that clock
-// and starts the stream over, dropping what is buffered, which was
-// measured in the old clock's units.
+// the same RTP clock rate), after matchClock. It is called on the consumer
+// side, like PopPCM.
 func (jb *JitterBuffer) matchCodec(c codec.Codec) {
 	if c == nil || c.ClockRate() <= 0 || c.SampleRate() <= 0 {
 		return
 	}
+	jb.matchClock(c)
 	jb.mu.Lock()
-	if clock := c.ClockRate(); clock != jb.clockRate {
-		old := int64(jb.clockRate)
-		scale := func(units int) int { return max(int(int64(units)*int64(clock)/old), 1) }
-		depth := time.Duration(jb.target) * jb.frameDur
-		jb.dropAll()
-		jb.state = stateIdle
-		jb.splice = false
-		jb.margins = marginWindow{}
-		jb.cfg.ClockRate, jb.clockRate = clock, clock
-		jb.outSamples = scale(jb.outSamples)
-		jb.sampleRate = 0 // recomputed below
-		jb.setPacketTime(scale(jb.frameSamples), depth)
-	}
 	rate := jb.sampleRate
 	jb.mu.Unlock()
 	if c.SampleRate() == rate {
@@ -893,10 +876,38 @@ func (jb *JitterBuffer) matchCodec(c codec.Codec) {
 	jb.mu.Lock()
 	jb.sampleRate = c.SampleRate()
 	jb.pcmLen = jb.pcmSamples(jb.frameSamples)
-	jb.mu.Unlock()
 	jb.outLen = jb.pcmSamples(jb.outSamples)
+	jb.mu.Unlock()
 	jb.fifo, jb.segs = jb.fifo[:0], jb.segs[:0]
 	jb.conc = NewConcealer(jb.sampleRate)
+}
+
+// matchClock makes the buffer work at c's RTP clock rate when it differs
+// (Opus's 48 kHz against the default 8000): frames and packets are 20 ms
+// at the new clock, the packet time is learnt again from what is pushed,
+// and the stream starts over, dropping what is buffered, which was
+// measured in the old clock's units. PCM lengths do not change until
+// matchCodec sets the sample rate. The reader calls it before it pushes a
+// packet, so that the first packet is measured at the right clock; it is
+// safe from any goroutine.
+func (jb *JitterBuffer) matchClock(c codec.Codec) {
+	if c == nil || c.ClockRate() <= 0 {
+		return
+	}
+	jb.mu.Lock()
+	defer jb.mu.Unlock()
+	clock := c.ClockRate()
+	if clock == jb.clockRate {
+		return
+	}
+	depth := time.Duration(jb.target) * jb.frameDur
+	jb.outSamples = max(int(int64(jb.outSamples)*int64(clock)/int64(jb.clockRate)), 1)
+	jb.dropAll()
+	jb.state = stateIdle
+	jb.splice = false
+	jb.margins = marginWindow{}
+	jb.cfg.ClockRate, jb.clockRate = clock, clock
+	jb.setPacketTime(jb.outSamples, depth)
 }
 
 // Reset forgets every buffered packet, counting them as dropped, and waits
