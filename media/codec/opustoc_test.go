@@ -15,7 +15,7 @@ func TestOpusPacketSamples48(t *testing.T) {
 		want int
 	}{
 		{"empty", nil, 0},
-		{"SILK WB 20 ms code 0", []byte{9<<3 | 0, 1, 2}, 960},
+		{"SILK WB 20 ms code 0", []byte{9 << 3, 1, 2}, 960},
 		{"SILK NB 60 ms code 0", []byte{3 << 3, 1}, 2880},
 		{"hybrid FB 10 ms code 0", []byte{14 << 3}, 480},
 		{"CELT FB 2.5 ms code 0", []byte{28 << 3}, 120},
