@@ -114,8 +114,8 @@ func power16k(x []int16, freq float64) float64 {
 // missing: it switches to the 48 kHz clock, counts each missing packet
 // once as concealed, and recovers each from the in-band FEC of the packet
 // after it, so the lost packet's own pitch dominates where it belongs.
-// Concealment without FEC measures about 12 dB the other way (see
-// TestOpusFECBeatsPLC in media/codec); here FEC gives about +20 dB.
+// Measured: +22 dB with FEC; a buffer that hands the decoder no next
+// packet (PLC only) gives -15 dB, the previous pitch continued.
 func TestOpusJitterBufferRecoversLossWithFEC(t *testing.T) {
 	s, tx := ptimeReceiver(t)
 	s.SetCodec(opusCodec(), 0)
