@@ -186,3 +186,77 @@ func TestOpusJitterBufferRecoversLossWithFEC(t *testing.T) {
 		t.Fatalf("lost packets not recovered from FEC: own pitch only %+.1f dB over the previous one", ratio)
 	}
 }
+
+func power8k(x []int16, freq float64) float64 {
+	k := 2 * math.Cos(2*math.Pi*freq/8000)
+	var s1, s2 float64
+	for _, v := range x {
+		s1, s2 = float64(v)+k*s1-s2, s1
+	}
+	return s1*s1 + s2*s2 - k*s1*s2
+}
+
+// A relay transcoding Opus to PCMU (a WebRTC gateway's leg to a phone) is
+// the only receiver of the Opus stream, so it recovers each lost packet
+// from the in-band FEC of the next and sends it in its place: the PCMU
+// phone gets every packet, in sequence, 160 ticks apart, and the lost
+// packets hold their own pitch, not the previous packet's.
+func TestOpusRelayRecoversLossToPCMU(t *testing.T) {
+	legA, legB := relayLeg(t, opusCodec(), 0), relayLeg(t, codec.PCMU(), 0)
+	phoneA, phoneB := relayPeer(t), relayPeer(t)
+	legA.SetRemote(relayAddr(phoneA))
+	legB.SetRemote(relayAddr(phoneB))
+	r := relayStart(t, legA, legB, RelayOptions{})
+
+	const packets = 60
+	in, freqs := toneSteps(packets)
+	enc := codec.NewEncoder(codec.Opus())
+	lost := map[int]bool{}
+	for k := 10; k < packets-2; k += 7 {
+		lost[k] = true
+	}
+	w := &rtpSender{t: t, conn: phoneA, to: legA.LocalAddr(), seq: 65530, ts: 4000000000}
+	var out []int16
+	var prev rtp.Header
+	for k := range packets {
+		p := enc.Encode(nil, in[k*320:(k+1)*320])
+		if lost[k] {
+			w.seq++
+			w.ts += 960
+			continue
+		}
+		w.send(opusPT, k == 0, p)
+		w.ts += 960
+		n := 1
+		if lost[k-1] {
+			n = 2 // the recovered packet, then this one
+		}
+		for range n {
+			q := relayReadRTP(t, phoneB)
+			if len(out) > 0 && (q.SequenceNumber-prev.SequenceNumber != 1 || q.Timestamp-prev.Timestamp != 160) {
+				t.Fatalf("packet %d: sequence step %d, timestamp step %d; want 1 and 160", len(out)/160,
+					q.SequenceNumber-prev.SequenceNumber, q.Timestamp-prev.Timestamp)
+			}
+			if q.PayloadType != 0 || len(q.Payload) != 160 {
+				t.Fatalf("packet %d: PT %d, %d bytes; want PCMU, 160", len(out)/160, q.PayloadType, len(q.Payload))
+			}
+			prev = q.Header
+			out = codec.PCMU().Decode(out, q.Payload)
+		}
+	}
+	st := r.Stats().AtoB
+	if st.Recovered != uint64(len(lost)) || st.Transcoded != packets || st.Dropped != 0 {
+		t.Fatalf("relay stats %+v: want %d recovered, %d transcoded", st, len(lost), packets)
+	}
+	const delay = 104 / 2 // libopus's delay, at 8 kHz
+	var ratio float64
+	for k := range lost {
+		seg := out[k*160+delay+20 : k*160+delay+140]
+		ratio += 10 * math.Log10(power8k(seg, freqs[k])/power8k(seg, freqs[k-1]))
+	}
+	ratio /= float64(len(lost))
+	t.Logf("%d lost packets recovered by the relay: own pitch %+.1f dB over the previous one's", len(lost), ratio)
+	if ratio < 6 {
+		t.Fatalf("recovered packets hold %+.1f dB of their own pitch over the previous one's: FEC not used", ratio)
+	}
+}

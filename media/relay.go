@@ -46,6 +46,11 @@ type RelayDirectionStats struct {
 	// DTMF counts RFC 4733 telephone-event packets: relayed with the other
 	// leg's payload type, played as in-band tones, or only reported.
 	DTMF uint64
+	// Recovered counts lost packets of a transcoded stream recreated from
+	// the packet after them (Opus in-band FEC, RFC 7587 section 3.3) and
+	// sent in their place: the other leg hears them instead of its own
+	// concealment. Each is also counted in Transcoded.
+	Recovered uint64
 	// Dropped counts packets not relayed: late or duplicated, malformed,
 	// of a payload type the leg no longer uses, with no codec on the other
 	// leg or one at another RTP clock rate, or that failed to send.
@@ -247,6 +252,7 @@ type relayFlow struct {
 	transcoded atomic.Uint64
 	dtmf       atomic.Uint64
 	dropped    atomic.Uint64
+	recovered  atomic.Uint64
 }
 
 // relayTone is the state of an RFC 4733 event converted to in-band tones.
@@ -261,6 +267,7 @@ func (f *relayFlow) stats() RelayDirectionStats {
 	return RelayDirectionStats{
 		Forwarded:  f.forwarded.Load(),
 		Transcoded: f.transcoded.Load(),
+		Recovered:  f.recovered.Load(),
 		DTMF:       f.dtmf.Load(),
 		Dropped:    f.dropped.Load(),
 	}
@@ -300,6 +307,9 @@ func (f *relayFlow) relay(pt uint8, seq uint16, ts uint32, marker bool, payload 
 		return DTMFEvent{}, false
 	}
 	srcDur := f.payloadDuration(src, payload)
+	if !same && seqStep == 2 && !jump && f.recover(src, dst, gap, payload) {
+		seqStep, gap = 1, 0 // the lost packet was sent in its place
+	}
 	out, dur, n := payload, srcDur, &f.forwarded
 	if !same {
 		if src.ClockRate() != dst.ClockRate() {
@@ -475,6 +485,37 @@ func (f *relayFlow) step(seq uint16, ts uint32, now time.Time, clock int) (seqSt
 		return 0, 0, false, false
 	}
 	return 1, uint32(max(elapsed-int64(f.dur), 0)), true, true
+}
+
+// recover sends the one packet lost just before next, of gap source clock
+// units, transcoded, when the source's decoder can recreate it from next
+// (codec.LossConcealer: Opus's in-band FEC, or its PLC when next has
+// none). A transcoding relay is the only receiver of the source's Opus,
+// so without this the other leg would hear its own codec's concealment
+// of a gap that next could have filled. It reports whether the packet
+// was sent.
+func (f *relayFlow) recover(src, dst codec.Codec, gap uint32, next []byte) bool {
+	lc, ok := f.decoder(src).(codec.LossConcealer)
+	if !ok || gap == 0 || gap > uint32(src.ClockRate()/maxPacketDiv) {
+		return false
+	}
+	f.pcm = lc.Conceal(f.pcm[:0], int(int64(gap)*int64(src.SampleRate())/int64(src.ClockRate())), next)
+	pcm := f.pcm
+	if src.SampleRate() != dst.SampleRate() {
+		rs := f.resampler(src.SampleRate(), dst.SampleRate())
+		if rs == nil {
+			return false
+		}
+		pcm = rs.Frame(pcm)
+	}
+	f.out = f.encoder(dst).Encode(f.out[:0], pcm)
+	dur := uint32(len(pcm) * dst.ClockRate() / dst.SampleRate())
+	if err := f.to.writeRelayed(dst.PayloadType(), 1, 0, dur, false, f.out); err != nil {
+		return false
+	}
+	f.recovered.Add(1)
+	f.transcoded.Add(1)
+	return true
 }
 
 // commit records the packet just relayed as the stream's last.
