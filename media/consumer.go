@@ -265,8 +265,7 @@ func (s *Session) deliverHeard(cons *consumer, heard []*observer, c codec.Codec,
 		case cons.jb != nil:
 			// Frames are pulled (or played out) later; observers see them
 			// then, concealed.
-			cons.jb.matchClock(c)
-			cons.jb.PushSamples(seq, ts, payload, codec.Samples(c, payload))
+			cons.jb.pushCodec(c, seq, ts, payload)
 			cons.mu.Unlock()
 			return pcm
 		case inOrder:

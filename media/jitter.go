@@ -891,11 +891,24 @@ func (jb *JitterBuffer) matchCodec(c codec.Codec) {
 // packet, so that the first packet is measured at the right clock; it is
 // safe from any goroutine.
 func (jb *JitterBuffer) matchClock(c codec.Codec) {
+	jb.mu.Lock()
+	defer jb.mu.Unlock()
+	jb.matchClockLocked(c)
+}
+
+// pushCodec pushes a received packet of c, first matching c's clock
+// (matchClock) under the same lock: the reader's path.
+func (jb *JitterBuffer) pushCodec(c codec.Codec, seq uint16, ts uint32, payload []byte) {
+	jb.mu.Lock()
+	defer jb.mu.Unlock()
+	jb.matchClockLocked(c)
+	jb.push(seq, ts, payload, codec.Samples(c, payload), false)
+}
+
+func (jb *JitterBuffer) matchClockLocked(c codec.Codec) {
 	if c == nil || c.ClockRate() <= 0 {
 		return
 	}
-	jb.mu.Lock()
-	defer jb.mu.Unlock()
 	clock := c.ClockRate()
 	if clock == jb.clockRate {
 		return

@@ -117,7 +117,8 @@ func DefaultFormats() []Format {
 // SDP at clock rate 8000 although its audio is sampled at 16 kHz, an error
 // in RFC 1890 that RFC 3551 section 4.5.2 keeps for compatibility. It is
 // not a default because the conference mixer runs at 8 kHz: a call offers
-// it only when configured to.
+// it only when configured to. Opus ([OpusFormat]) is not listed: it
+// exists only in builds with the opus tag, and endpoints add it.
 func SupportedFormats() []Format {
 	return append(DefaultFormats(), Format{PayloadType: 9, Name: "G722", ClockRate: 8000})
 }
