@@ -181,8 +181,14 @@ type Negotiated struct {
 // asked for with a=ptime, at most its maxptime, within 10–60 ms (20 when
 // the remote stated neither). RFC 4566 section 6 makes ptime a
 // recommendation to the sender; every packet time is received whatever
-// this says.
+// this says. Opus is sent in 20 ms packets whatever the remote asked for
+// (its payloads cannot be joined like G.711's; RFC 7587 section 4.2
+// leaves the choice to the sender), so SendPTime is 20 for Opus, which is
+// what an answer then states.
 func (n Negotiated) SendPTime() int {
+	if strings.EqualFold(n.Codec.Name, "opus") {
+		return 20
+	}
 	p := n.PTime
 	if p <= 0 {
 		p = 20

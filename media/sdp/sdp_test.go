@@ -200,7 +200,7 @@ func TestAnswerStatesThePacketTimeSent(t *testing.T) {
 func TestOpusOfferAnswer(t *testing.T) {
 	offer := "v=0\r\no=- 1 1 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\n" +
 		"m=audio 4000 RTP/AVP 96 0 101 97\r\na=rtpmap:96 opus/48000/2\r\na=fmtp:96 useinbandfec=1;stereo=1\r\n" +
-		"a=rtpmap:101 telephone-event/8000\r\na=rtpmap:97 telephone-event/48000\r\na=fmtp:97 0-15\r\na=ptime:20\r\n"
+		"a=rtpmap:101 telephone-event/8000\r\na=rtpmap:97 telephone-event/48000\r\na=fmtp:97 0-15\r\na=ptime:40\r\n"
 	opus := OpusFormat()
 	l := &Local{Addr: netip.MustParseAddrPort("127.0.0.1:20000"), Formats: []Format{
 		opus, {PayloadType: 0, Name: "PCMU", ClockRate: 8000},
@@ -218,7 +218,12 @@ func TestOpusOfferAnswer(t *testing.T) {
 		t.Errorf("dtmf = %+v, want telephone-event/48000 on PT 97", n.DTMF)
 	}
 	s := string(ans)
-	for _, want := range []string{"m=audio 20000 RTP/AVP 96 97", "a=rtpmap:96 opus/48000/2", "a=fmtp:96 " + opus.FMTP, "a=rtpmap:97 telephone-event/48000"} {
+	// Opus goes out in 20 ms packets whatever the offer's ptime (40 here),
+	// and the answer says so.
+	if n.PTime != 40 || n.SendPTime() != 20 {
+		t.Errorf("ptime %d, send ptime %d; want 40 and 20", n.PTime, n.SendPTime())
+	}
+	for _, want := range []string{"m=audio 20000 RTP/AVP 96 97", "a=rtpmap:96 opus/48000/2", "a=fmtp:96 " + opus.FMTP, "a=rtpmap:97 telephone-event/48000", "a=ptime:20"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("answer lacks %q:\n%s", want, s)
 		}
