@@ -312,3 +312,27 @@ func BenchmarkOpusConcealFEC(b *testing.B) {
 }
 
 func first[A, B any](a A, _ B) A { return a }
+
+// BenchmarkOpusTranscodePCMU is the codec work of relaying one 20 ms
+// packet each way between an Opus leg and a PCMU leg: Opus decode and
+// PCMU encode, PCMU decode and Opus encode. Resampling between 16 and
+// 8 kHz is not included (see BenchmarkG722TranscodePCMU).
+func BenchmarkOpusTranscodePCMU(b *testing.B) {
+	packets := opusStream(first(opusToneSteps(50)))
+	dec, enc := NewDecoder(Opus()), NewEncoder(Opus())
+	udec, uenc := NewDecoder(PCMU()), NewEncoder(PCMU())
+	wide, _ := opusToneSteps(1)
+	narrow := wide[:160]
+	ulaw := uenc.Encode(nil, narrow)
+	pcm := make([]int16, 0, 320)
+	out := make([]byte, 0, 256)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		pcm = dec.Decode(pcm[:0], packets[i%len(packets)])
+		out = uenc.Encode(out[:0], narrow)
+		pcm = udec.Decode(pcm[:0], ulaw)
+		out = enc.Encode(out[:0], wide)
+		i++
+	}
+}
