@@ -260,3 +260,53 @@ func TestOpusRelayRecoversLossToPCMU(t *testing.T) {
 		t.Fatalf("recovered packets hold %+.1f dB of their own pitch over the previous one's: FEC not used", ratio)
 	}
 }
+
+// RFC 4733 section 2.1: telephone-events are timed in the audio's clock,
+// so a relay between an Opus leg (events at 48 kHz) and a PCMU leg (8000)
+// converts the events' timestamps and duration fields: a 80 ms key press
+// is 3840 units on one side and 640 on the other, and the audio after it
+// continues at the event's end.
+func TestOpusRelayConvertsDTMFClock(t *testing.T) {
+	legA, legB := relayLeg(t, opusCodec(), 110), relayLeg(t, codec.PCMU(), 101)
+	phoneA, phoneB := relayPeer(t), relayPeer(t)
+	legA.SetRemote(relayAddr(phoneA))
+	legB.SetRemote(relayAddr(phoneB))
+	r := relayStart(t, legA, legB, RelayOptions{})
+	keys := make(chan rune, 4)
+	r.OnDTMF(func(_ *Flow, ev DTMFEvent) { keys <- ev.Digit })
+
+	enc := codec.NewEncoder(codec.Opus())
+	tone, _ := toneSteps(2)
+	w := &rtpSender{t: t, conn: phoneA, to: legA.LocalAddr(), seq: 100, ts: 48000}
+	w.send(opusPT, true, enc.Encode(nil, tone[:320]))
+	first := relayReadRTP(t, phoneB)
+	w.ts += 960
+	start := w.ts
+	for i, d := range []uint16{960, 1920, 2880, 3840, 3840, 3840} {
+		end := byte(0)
+		if i >= 3 {
+			end = 0x80
+		}
+		w.send(110, i == 0, []byte{5, end | 10, byte(d >> 8), byte(d)})
+		q := relayReadRTP(t, phoneB)
+		got := uint16(q.Payload[2])<<8 | uint16(q.Payload[3])
+		if q.PayloadType != 101 || q.Timestamp != first.Timestamp+160 || got != d/6 || q.Payload[1]&0x80 != end {
+			t.Fatalf("event packet %d: PT %d ts +%d duration %d end %v; want PT 101, ts +160, duration %d",
+				i, q.PayloadType, q.Timestamp-first.Timestamp, got, q.Payload[1]&0x80 != 0, d/6)
+		}
+	}
+	w.ts = start + 3840
+	w.send(opusPT, false, enc.Encode(nil, tone[320:]))
+	q := relayReadRTP(t, phoneB)
+	if q.PayloadType != 0 || q.Timestamp != first.Timestamp+160+640 {
+		t.Fatalf("audio after the event: PT %d at ts +%d, want PCMU at +800", q.PayloadType, q.Timestamp-first.Timestamp)
+	}
+	select {
+	case k := <-keys:
+		if k != '5' {
+			t.Fatalf("key %q, want 5", k)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("key press not reported")
+	}
+}

@@ -53,7 +53,7 @@ type RelayDirectionStats struct {
 	Recovered uint64
 	// Dropped counts packets not relayed: late or duplicated, malformed,
 	// of a payload type the leg no longer uses, with no codec on the other
-	// leg or one at another RTP clock rate, or that failed to send.
+	// leg, or that failed to send.
 	Dropped uint64
 }
 
@@ -67,7 +67,10 @@ type RelayDirectionStats struct {
 // passed and carries the marker bit.
 //
 // When both legs use the same codec the payload is forwarded without
-// decoding; otherwise it is transcoded (PCMU ↔ PCMA). The codecs and
+// decoding; otherwise it is transcoded (PCMU ↔ PCMA, G.722, Opus), across
+// RTP clock rates (Opus's 48 kHz against 8000) with timestamps, gaps and
+// RFC 4733 durations converted, and a lost Opus packet recreated from the
+// next one's in-band FEC (RelayDirectionStats.Recovered). The codecs and
 // telephone-event payload types are read from the sessions for every
 // packet, so a re-INVITE that changes them (Session.SetCodec) takes effect
 // at once. RFC 4733 key presses are relayed with the other leg's
@@ -365,7 +368,19 @@ func (f *relayFlow) relayDTMF(seq uint16, ts uint32, marker bool, payload []byte
 		// 2.5.1.1); the destination's next timestamp is the event's end
 		// so far.
 		f.commit(seq, ts, now, duration)
-		if err := f.to.writeRelayed(pt, seqStep, gap, duration, marker || jump, payload); err != nil {
+		out, dur := payload, duration
+		if dst != nil && dst.ClockRate() != clock {
+			// Events are timed in each leg's audio clock (section 2.1):
+			// Opus's 48 kHz against G.711's 8000. The gap and the
+			// event's duration field are converted.
+			dc := int64(dst.ClockRate())
+			gap = uint32(int64(int32(gap)) * dc / int64(clock))
+			dur = uint32(min(int64(duration)*dc/int64(clock), 0xffff))
+			f.out = append(f.out[:0], payload...)
+			f.out[2], f.out[3] = byte(dur>>8), byte(dur)
+			out = f.out
+		}
+		if err := f.to.writeRelayed(pt, seqStep, gap, dur, marker || jump, out); err != nil {
 			f.dropped.Add(1)
 			return key, report
 		}
