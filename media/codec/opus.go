@@ -16,7 +16,7 @@ import (
 // needs with SILK (RFC 7587 section 3.1.1: 16–20 kbit/s) and leaves room
 // for the in-band FEC copy of each frame; libopus adds that copy only when
 // it expects loss, so the encoder assumes 10%. Complexity 5 of 10 halves
-// the encoder's cost against the default 10 (about 250 against 500 µs per
+// the encoder's cost against the default 10 (about 250 against 400–700 µs per
 // 20 ms frame here, bench/README.md) for the same tone SNR at 1 kHz and
 // 3 dB less at 6 kHz; at 3 the 6 kHz tone is lost, so 5 is the floor.
 const (
