@@ -15,10 +15,11 @@ import (
 // Opus encoder settings. 24 kbit/s is well above what wideband speech
 // needs with SILK (RFC 7587 section 3.1.1: 16–20 kbit/s) and leaves room
 // for the in-band FEC copy of each frame; libopus adds that copy only when
-// it expects loss, so the encoder assumes 10%. Complexity 5 of 10 halves
-// the encoder's cost against the default 10 (about 250 against 400–700 µs per
-// 20 ms frame here, bench/README.md) for the same tone SNR at 1 kHz and
-// 3 dB less at 6 kHz; at 3 the 6 kHz tone is lost, so 5 is the floor.
+// it expects loss, so the encoder assumes 10%. Complexity 5 of 10 about
+// halves the encoder's cost against the default 10 (about 250 against
+// 400–700 µs per 20 ms frame here, bench/README.md) for the same tone SNR
+// at 1 kHz and 3 dB less at 6 kHz; at 3 the 6 kHz tone is lost, so 5 is
+// the floor.
 const (
 	opusComplexity   = 5
 	opusSampleRate   = 16000
@@ -42,8 +43,8 @@ const (
 // decodes to 16 kHz directly, and an Opus stream's decoder may run at any
 // of its rates (RFC 6716 section 2), so no 48 kHz audio is ever made. The
 // encoder is limited to wideband (8 kHz audio bandwidth), mono, VoIP mode
-// at 24 kbit/s and complexity 5 with in-band FEC; receiving, any Opus stream (stereo or
-// fullband) is decoded to mono 16 kHz.
+// at 24 kbit/s and complexity 5 with in-band FEC; receiving, any Opus
+// stream (stereo or fullband) is decoded to mono 16 kHz.
 //
 // The codec also implements [StreamCodec]; its own Encode and Decode use a
 // fresh libopus state on every call, so continuous streams must take
