@@ -642,6 +642,7 @@ func (c *Call) applyLocked(n sdp.Negotiated) {
 	if !ok {
 		return
 	}
+	cd = codec.WithPayloadType(cd, n.Codec.PayloadType) // Opus's is dynamic
 	var dtmf uint8
 	if n.HasDTMF {
 		dtmf = n.DTMF.PayloadType

@@ -12,6 +12,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/switchboard-sip/switchboard/internal/ua"
+	"github.com/switchboard-sip/switchboard/media/codec"
 	"github.com/switchboard-sip/switchboard/media/sdp"
 	"github.com/switchboard-sip/switchboard/platform"
 )
@@ -60,9 +61,13 @@ type Settings struct {
 	// Default 90s.
 	MinSessionExpires time.Duration `yaml:"min_session_expires"`
 	// Codecs restricts and orders the audio formats offered and accepted:
-	// any of "PCMU", "PCMA", "G722" and "telephone-event" (RFC 4733).
-	// Default: PCMU, PCMA, telephone-event, in that order; G722 (wideband,
-	// 16 kHz audio) is offered and accepted only when listed. When set,
+	// any of "PCMU", "PCMA", "G722", "opus" and "telephone-event" (RFC
+	// 4733). Default: PCMU, PCMA, telephone-event, in that order; G722
+	// (wideband, 16 kHz audio) and opus (RFC 7587, decoded at 16 kHz) are
+	// offered and accepted only when listed. Opus exists only in a build
+	// with the opus tag (media/codec): without it "opus" is skipped, not
+	// offered. With opus and telephone-event, telephone-event is also
+	// offered at Opus's 48 kHz clock (RFC 4733 section 2.1). When set,
 	// the order is also the preference when answering an offer: the
 	// first listed codec the offer carries is chosen, whatever the
 	// offerer's order (RFC 3264 section 6.1); by default the offerer's
@@ -244,22 +249,39 @@ func formatsFor(names []string) ([]sdp.Format, error) {
 		return sdp.DefaultFormats(), nil
 	}
 	all := sdp.SupportedFormats()
+	_, haveOpus := codec.ByName("opus")
+	opus, dtmf := false, false
 	var out []sdp.Format
 	for _, n := range names {
+		if strings.EqualFold(n, "opus") {
+			if haveOpus && !opus {
+				out = append(out, sdp.OpusFormat())
+			}
+			opus = true
+			continue
+		}
 		found := false
 		for _, f := range all {
 			if strings.EqualFold(f.Name, n) {
 				out, found = append(out, f), true
+				dtmf = dtmf || f.IsDTMF()
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("endpoint: unsupported codec %q (have PCMU, PCMA, G722, telephone-event)", n)
+			return nil, fmt.Errorf("endpoint: unsupported codec %q (have PCMU, PCMA, G722, opus, telephone-event)", n)
 		}
+	}
+	if haveOpus && opus && dtmf {
+		// RFC 4733 section 2.1: events are timed in the audio's clock.
+		out = append(out, sdp.Format{PayloadType: 110, Name: "telephone-event", ClockRate: 48000, FMTP: "0-16"})
 	}
 	for _, f := range out {
 		if !f.IsDTMF() {
 			return out, nil
 		}
+	}
+	if opus && !haveOpus {
+		return nil, errors.New("endpoint: codecs must include an audio codec (opus needs a build with -tags opus)")
 	}
 	return nil, errors.New("endpoint: codecs must include an audio codec")
 }

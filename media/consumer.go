@@ -265,7 +265,7 @@ func (s *Session) deliverHeard(cons *consumer, heard []*observer, c codec.Codec,
 		case cons.jb != nil:
 			// Frames are pulled (or played out) later; observers see them
 			// then, concealed.
-			cons.jb.PushSamples(seq, ts, payload, rtpSamples(c, payload))
+			cons.jb.pushCodec(c, seq, ts, payload)
 			cons.mu.Unlock()
 			return pcm
 		case inOrder:
@@ -310,8 +310,10 @@ func (s *Session) rxFrames(c codec.Codec, pcm []int16) []int16 {
 
 // rtpSamples returns the duration in RTP timestamp units of a payload of
 // c, for codecs whose payload size gives it: G.711 and G.722 carry one
-// byte per timestamp unit (RFC 3551 section 4.5). It returns 0 for other
-// codecs.
+// byte per timestamp unit (RFC 3551 section 4.5), so that their payloads
+// can be cut and joined into packets of any packet time. It returns 0 for
+// other codecs (an Opus payload states its duration, codec.Samples, but
+// cannot be cut).
 func rtpSamples(c codec.Codec, payload []byte) int {
 	switch c.Name() {
 	case "PCMU", "PCMA", "G722":

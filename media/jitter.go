@@ -645,6 +645,9 @@ func (jb *JitterBuffer) Pop(dst []byte) ([]byte, FrameStatus) {
 	jb.mu.Lock()
 	defer jb.mu.Unlock()
 	out, st, _ := jb.pop(dst[:0])
+	if st == FrameConcealed {
+		out = out[:0]
+	}
 	return out, st
 }
 
@@ -716,6 +719,12 @@ func (jb *JitterBuffer) pop(dst []byte) (payload []byte, st FrameStatus, splice 
 			jb.play++
 		}
 		jb.stats.Concealed++
+		if next := jb.slot(jb.play); next.full && !next.cn {
+			// The frame is lost: hand over the next one too, whose
+			// payload may carry it again (Opus in-band FEC, RFC 7587
+			// section 3.3).
+			dst = append(dst, next.payload...)
+		}
 		return dst, FrameConcealed, false
 	}
 	if jb.silent {
@@ -817,7 +826,14 @@ func (jb *JitterBuffer) popPacket(dec codec.Decoder) int {
 			jb.conc.Good(pcm)
 		}
 	case FrameConcealed:
-		pcm = jb.conc.Conceal(pcm, n)
+		if lc, ok := dec.(codec.LossConcealer); ok {
+			// The codec conceals from its own state, or recovers the
+			// packet from the next one (payload, when it is here).
+			pcm = lc.Conceal(pcm, n, payload)
+			jb.conc.Good(pcm)
+		} else {
+			pcm = jb.conc.Conceal(pcm, n)
+		}
 	case FrameSilence:
 		for range n {
 			pcm = append(pcm, 0)
@@ -844,22 +860,67 @@ func (jb *JitterBuffer) popPacket(dec codec.Decoder) int {
 // the buffer's clock rate but was not what the buffer was configured for:
 // a session's consumer is set up before the codec is known, or the codec
 // changes on a re-INVITE (G.711 to G.722 doubles the samples per frame at
-// the same RTP clock rate). It is called on the consumer side, like
-// PopPCM.
+// the same RTP clock rate), after matchClock. It is called on the consumer
+// side, like PopPCM.
 func (jb *JitterBuffer) matchCodec(c codec.Codec) {
+	if c == nil || c.ClockRate() <= 0 || c.SampleRate() <= 0 {
+		return
+	}
+	jb.matchClock(c)
 	jb.mu.Lock()
 	rate := jb.sampleRate
 	jb.mu.Unlock()
-	if c == nil || c.ClockRate() != jb.clockRate || c.SampleRate() == rate {
+	if c.SampleRate() == rate {
 		return
 	}
 	jb.mu.Lock()
 	jb.sampleRate = c.SampleRate()
 	jb.pcmLen = jb.pcmSamples(jb.frameSamples)
-	jb.mu.Unlock()
 	jb.outLen = jb.pcmSamples(jb.outSamples)
+	jb.mu.Unlock()
 	jb.fifo, jb.segs = jb.fifo[:0], jb.segs[:0]
 	jb.conc = NewConcealer(jb.sampleRate)
+}
+
+// matchClock makes the buffer work at c's RTP clock rate when it differs
+// (Opus's 48 kHz against the default 8000): frames and packets are 20 ms
+// at the new clock, the packet time is learnt again from what is pushed,
+// and the stream starts over, dropping what is buffered, which was
+// measured in the old clock's units. PCM lengths do not change until
+// matchCodec sets the sample rate. The reader calls it before it pushes a
+// packet, so that the first packet is measured at the right clock; it is
+// safe from any goroutine.
+func (jb *JitterBuffer) matchClock(c codec.Codec) {
+	jb.mu.Lock()
+	defer jb.mu.Unlock()
+	jb.matchClockLocked(c)
+}
+
+// pushCodec pushes a received packet of c, first matching c's clock
+// (matchClock) under the same lock: the reader's path.
+func (jb *JitterBuffer) pushCodec(c codec.Codec, seq uint16, ts uint32, payload []byte) {
+	jb.mu.Lock()
+	defer jb.mu.Unlock()
+	jb.matchClockLocked(c)
+	jb.push(seq, ts, payload, codec.Samples(c, payload), false)
+}
+
+func (jb *JitterBuffer) matchClockLocked(c codec.Codec) {
+	if c == nil || c.ClockRate() <= 0 {
+		return
+	}
+	clock := c.ClockRate()
+	if clock == jb.clockRate {
+		return
+	}
+	depth := time.Duration(jb.target) * jb.frameDur
+	jb.outSamples = max(int(int64(jb.outSamples)*int64(clock)/int64(jb.clockRate)), 1)
+	jb.dropAll()
+	jb.state = stateIdle
+	jb.splice = false
+	jb.margins = marginWindow{}
+	jb.cfg.ClockRate, jb.clockRate = clock, clock
+	jb.setPacketTime(jb.outSamples, depth)
 }
 
 // Reset forgets every buffered packet, counting them as dropped, and waits

@@ -46,9 +46,14 @@ type RelayDirectionStats struct {
 	// DTMF counts RFC 4733 telephone-event packets: relayed with the other
 	// leg's payload type, played as in-band tones, or only reported.
 	DTMF uint64
+	// Recovered counts lost packets of a transcoded stream recreated from
+	// the packet after them (Opus in-band FEC, RFC 7587 section 3.3) and
+	// sent in their place: the other leg hears them instead of its own
+	// concealment. Each is also counted in Transcoded.
+	Recovered uint64
 	// Dropped counts packets not relayed: late or duplicated, malformed,
 	// of a payload type the leg no longer uses, with no codec on the other
-	// leg or one at another RTP clock rate, or that failed to send.
+	// leg, or that failed to send.
 	Dropped uint64
 }
 
@@ -62,7 +67,10 @@ type RelayDirectionStats struct {
 // passed and carries the marker bit.
 //
 // When both legs use the same codec the payload is forwarded without
-// decoding; otherwise it is transcoded (PCMU ↔ PCMA). The codecs and
+// decoding; otherwise it is transcoded (PCMU ↔ PCMA, G.722, Opus), across
+// RTP clock rates (Opus's 48 kHz against 8000) with timestamps, gaps and
+// RFC 4733 durations converted, and a lost Opus packet recreated from the
+// next one's in-band FEC (RelayDirectionStats.Recovered). The codecs and
 // telephone-event payload types are read from the sessions for every
 // packet, so a re-INVITE that changes them (Session.SetCodec) takes effect
 // at once. RFC 4733 key presses are relayed with the other leg's
@@ -247,6 +255,7 @@ type relayFlow struct {
 	transcoded atomic.Uint64
 	dtmf       atomic.Uint64
 	dropped    atomic.Uint64
+	recovered  atomic.Uint64
 }
 
 // relayTone is the state of an RFC 4733 event converted to in-band tones.
@@ -261,6 +270,7 @@ func (f *relayFlow) stats() RelayDirectionStats {
 	return RelayDirectionStats{
 		Forwarded:  f.forwarded.Load(),
 		Transcoded: f.transcoded.Load(),
+		Recovered:  f.recovered.Load(),
 		DTMF:       f.dtmf.Load(),
 		Dropped:    f.dropped.Load(),
 	}
@@ -294,20 +304,22 @@ func (f *relayFlow) relay(pt uint8, seq uint16, ts uint32, marker bool, payload 
 		return DTMFEvent{}, false
 	}
 	same := sameCodec(src, dst)
-	if !same && src.ClockRate() != dst.ClockRate() {
-		// Timestamps are carried over in the source's clock units; codecs
-		// whose RTP clocks differ (Opus's 48 kHz) are not relayed yet.
-		// G.722 and G.711 share the 8000 Hz clock (RFC 3551).
-		f.dropped.Add(1)
-		return DTMFEvent{}, false
-	}
 	seqStep, gap, jump, ok := f.step(seq, ts, now, src.ClockRate())
 	if !ok {
 		f.dropped.Add(1)
 		return DTMFEvent{}, false
 	}
-	out, dur, n := payload, f.payloadDuration(src, payload), &f.forwarded
+	srcDur := f.payloadDuration(src, payload)
+	if !same && seqStep == 2 && !jump && f.recover(src, dst, gap, payload) {
+		seqStep, gap = 1, 0 // the lost packet was sent in its place
+	}
+	out, dur, n := payload, srcDur, &f.forwarded
 	if !same {
+		if src.ClockRate() != dst.ClockRate() {
+			// Opus's 48 kHz clock against G.711's 8000: the gap is
+			// measured in the source's units, sent in the destination's.
+			gap = uint32(int64(int32(gap)) * int64(dst.ClockRate()) / int64(src.ClockRate()))
+		}
 		f.pcm = f.decoder(src).Decode(f.pcm[:0], payload)
 		pcm := f.pcm
 		if src.SampleRate() != dst.SampleRate() {
@@ -321,7 +333,7 @@ func (f *relayFlow) relay(pt uint8, seq uint16, ts uint32, marker bool, payload 
 		f.out = f.encoder(dst).Encode(f.out[:0], pcm)
 		out, dur, n = f.out, uint32(len(pcm)*dst.ClockRate()/dst.SampleRate()), &f.transcoded
 	}
-	f.commit(seq, ts, now, dur)
+	f.commit(seq, ts, now, srcDur)
 	if err := f.to.writeRelayed(dst.PayloadType(), seqStep, gap, dur, marker || jump, out); err != nil {
 		f.dropped.Add(1)
 		return DTMFEvent{}, false
@@ -356,7 +368,19 @@ func (f *relayFlow) relayDTMF(seq uint16, ts uint32, marker bool, payload []byte
 		// 2.5.1.1); the destination's next timestamp is the event's end
 		// so far.
 		f.commit(seq, ts, now, duration)
-		if err := f.to.writeRelayed(pt, seqStep, gap, duration, marker || jump, payload); err != nil {
+		out, dur := payload, duration
+		if dst != nil && dst.ClockRate() != clock {
+			// Events are timed in each leg's audio clock (section 2.1):
+			// Opus's 48 kHz against G.711's 8000. The gap and the
+			// event's duration field are converted.
+			dc := int64(dst.ClockRate())
+			gap = uint32(int64(int32(gap)) * dc / int64(clock))
+			dur = uint32(min(int64(duration)*dc/int64(clock), 0xffff))
+			f.out = append(f.out[:0], payload...)
+			f.out[2], f.out[3] = byte(dur>>8), byte(dur)
+			out = f.out
+		}
+		if err := f.to.writeRelayed(pt, seqStep, gap, dur, marker || jump, out); err != nil {
 			f.dropped.Add(1)
 			return key, report
 		}
@@ -478,6 +502,37 @@ func (f *relayFlow) step(seq uint16, ts uint32, now time.Time, clock int) (seqSt
 	return 1, uint32(max(elapsed-int64(f.dur), 0)), true, true
 }
 
+// recover sends the one packet lost just before next, of gap source clock
+// units, transcoded, when the source's decoder can recreate it from next
+// (codec.LossConcealer: Opus's in-band FEC, or its PLC when next has
+// none). A transcoding relay is the only receiver of the source's Opus,
+// so without this the other leg would hear its own codec's concealment
+// of a gap that next could have filled. It reports whether the packet
+// was sent.
+func (f *relayFlow) recover(src, dst codec.Codec, gap uint32, next []byte) bool {
+	lc, ok := f.decoder(src).(codec.LossConcealer)
+	if !ok || gap == 0 || gap > uint32(src.ClockRate()/maxPacketDiv) {
+		return false
+	}
+	f.pcm = lc.Conceal(f.pcm[:0], int(int64(gap)*int64(src.SampleRate())/int64(src.ClockRate())), next)
+	pcm := f.pcm
+	if src.SampleRate() != dst.SampleRate() {
+		rs := f.resampler(src.SampleRate(), dst.SampleRate())
+		if rs == nil {
+			return false
+		}
+		pcm = rs.Frame(pcm)
+	}
+	f.out = f.encoder(dst).Encode(f.out[:0], pcm)
+	dur := uint32(len(pcm) * dst.ClockRate() / dst.SampleRate())
+	if err := f.to.writeRelayed(dst.PayloadType(), 1, 0, dur, false, f.out); err != nil {
+		return false
+	}
+	f.recovered.Add(1)
+	f.transcoded.Add(1)
+	return true
+}
+
 // commit records the packet just relayed as the stream's last.
 func (f *relayFlow) commit(seq uint16, ts uint32, now time.Time, dur uint32) {
 	f.started = true
@@ -485,11 +540,11 @@ func (f *relayFlow) commit(seq uint16, ts uint32, now time.Time, dur uint32) {
 }
 
 // payloadDuration returns the duration of an audio payload in RTP clock
-// units: one unit per byte for G.711 and G.722 (see rtpSamples), whatever
-// the packet time; for other codecs, 20 ms.
+// units: one unit per byte for G.711 and G.722, what an Opus payload's TOC
+// says (codec.Samples), whatever the packet time; for other codecs, 20 ms.
 func (f *relayFlow) payloadDuration(c codec.Codec, payload []byte) uint32 {
-	if n := rtpSamples(c, payload); n > 0 {
-		return uint32(n) // any packet time of G.711 and G.722
+	if n := codec.Samples(c, payload); n > 0 {
+		return uint32(n) // any packet time
 	}
 	return uint32(c.ClockRate() / 50)
 }

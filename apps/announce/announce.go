@@ -43,7 +43,8 @@ type Config struct {
 	// 200ms.
 	Pause time.Duration `yaml:"pause"`
 	// Codecs lists the audio formats the app's calls accept, in order of
-	// preference: any of "PCMU", "PCMA", "G722" (wideband, 16 kHz audio)
+	// preference: any of "PCMU", "PCMA", "G722" (wideband, 16 kHz audio),
+	// "opus" (wideband, in builds with the opus tag; skipped otherwise)
 	// and "telephone-event" (see endpoint.Settings.Codecs). Default: PCMU,
 	// PCMA, telephone-event. An unknown name is an error at start-up (and
 	// in check-config).

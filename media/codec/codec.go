@@ -83,10 +83,62 @@ func NewDecoder(c Codec) Decoder {
 	return c
 }
 
+// LossConcealer is implemented by decoders that conceal lost packets from
+// their own state, better than a generic concealment of decoded PCM can:
+// Opus's decoders recover a lost packet from the in-band FEC of the packet
+// after it, or run libopus's packet-loss concealment. A jitter buffer
+// calls Conceal in place of a missing packet, and then Decode for the
+// packets that arrived, in order.
+type LossConcealer interface {
+	// Conceal appends n samples that stand for one lost packet to dst and
+	// returns the extended slice. next is the payload of the packet that
+	// follows the lost one when it has already arrived, else nil; Conceal
+	// does not keep it.
+	Conceal(dst []int16, n int, next []byte) []int16
+}
+
+// Measurer is implemented by codecs whose payloads state their own
+// duration (an Opus TOC byte, RFC 6716 section 3.1), for receivers that
+// must know the packet time of what they are sent.
+type Measurer interface {
+	// Samples returns the duration of payload in RTP clock units, 0 when
+	// payload is malformed.
+	Samples(payload []byte) int
+}
+
+// Samples returns the duration of payload, a payload of c, in RTP clock
+// units: one unit per byte for G.711 and G.722 (RFC 3551 section 4.5),
+// what the payload says for a [Measurer]; 0 when it cannot be told.
+func Samples(c Codec, payload []byte) int {
+	if m, ok := c.(Measurer); ok {
+		return m.Samples(payload)
+	}
+	switch c.(type) {
+	case g711, g722Codec:
+		return len(payload)
+	}
+	return 0
+}
+
+// WithPayloadType returns c with the RTP payload type pt, for a codec whose
+// payload type is dynamic (RFC 3551 section 3), chosen in each call's
+// offer/answer: Opus's. A codec with a static payload type is returned
+// unchanged.
+func WithPayloadType(c Codec, pt uint8) Codec {
+	if d, ok := c.(interface{ WithPayloadType(uint8) Codec }); ok {
+		return d.WithPayloadType(pt)
+	}
+	return c
+}
+
 // ByName returns the codec whose SDP encoding name is name, compared
-// case-insensitively. It knows "PCMU", "PCMA" and "G722".
+// case-insensitively. It knows "PCMU", "PCMA" and "G722", and "opus" in a
+// build with the opus tag (see [Opus]); there its payload type is a
+// default, to be set with [WithPayloadType].
 func ByName(name string) (Codec, bool) {
 	switch {
+	case strings.EqualFold(name, "opus"):
+		return opusCodecAvailable()
 	case strings.EqualFold(name, "PCMU"):
 		return PCMU(), true
 	case strings.EqualFold(name, "PCMA"):

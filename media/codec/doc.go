@@ -9,4 +9,12 @@
 // fixed-point arithmetic, whose encoder and decoder carry predictor state
 // from packet to packet. [ByName] looks codecs up by their SDP encoding
 // name.
+//
+// [Opus] (RFC 7587) is built only with the opus build tag, from libopus
+// through cgo (Debian: libopus-dev, libopusfile-dev); the default build
+// stays pure Go and ByName does not know "opus". It runs a 48 kHz RTP
+// clock over 16 kHz PCM, takes its negotiated payload type from
+// [WithPayloadType], states its packets' duration ([Measurer]) and
+// conceals losses itself, from the next packet's in-band FEC or with
+// libopus's PLC ([LossConcealer]).
 package codec

@@ -28,7 +28,7 @@ func Example_g711() {
 
 // ByName finds a codec by its SDP encoding name, case-insensitively.
 func ExampleByName() {
-	for _, name := range []string{"pcmu", "PCMA", "opus"} {
+	for _, name := range []string{"pcmu", "PCMA", "GSM"} {
 		c, ok := codec.ByName(name)
 		if !ok {
 			fmt.Println(name, "unsupported")
@@ -39,7 +39,7 @@ func ExampleByName() {
 	// Output:
 	// PCMU: payload type 0, 8000 Hz audio
 	// PCMA: payload type 8, 8000 Hz audio
-	// opus unsupported
+	// GSM unsupported
 }
 
 // G.722 keeps ADPCM state from packet to packet, so each stream takes its

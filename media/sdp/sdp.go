@@ -93,7 +93,10 @@ type Format struct {
 	PayloadType uint8
 	Name        string // encoding name as in rtpmap, e.g. "PCMU", "telephone-event"
 	ClockRate   int
-	FMTP        string // fmtp parameters, e.g. "0-16" for telephone-event
+	// Channels is the rtpmap's encoding parameter, 0 when absent (one
+	// channel). Opus states 2 whatever it sends (RFC 7587 section 7).
+	Channels int
+	FMTP     string // fmtp parameters, e.g. "0-16" for telephone-event
 }
 
 // IsDTMF reports whether f is RFC 4733 telephone-event.
@@ -114,9 +117,23 @@ func DefaultFormats() []Format {
 // SDP at clock rate 8000 although its audio is sampled at 16 kHz, an error
 // in RFC 1890 that RFC 3551 section 4.5.2 keeps for compatibility. It is
 // not a default because the conference mixer runs at 8 kHz: a call offers
-// it only when configured to.
+// it only when configured to. Opus ([OpusFormat]) is not listed: it
+// exists only in builds with the opus tag, and endpoints add it.
 func SupportedFormats() []Format {
 	return append(DefaultFormats(), Format{PayloadType: 9, Name: "G722", ClockRate: 8000})
+}
+
+// OpusFormat returns Opus as RFC 7587 section 7 has it offered: the
+// dynamic payload type 111, "opus/48000/2" (the clock rate and channel
+// count are fixed by the RFC whatever is sent), and fmtp parameters that
+// state what Switchboard receives and sends best: mono (stereo=0,
+// sprop-stereo=0), wideband (maxplaybackrate and sprop-maxcapturerate
+// 16000), in-band FEC wanted (useinbandfec=1), packets from 10 ms
+// (minptime=10). Offering it is up to the caller: the codec exists only
+// in builds with the opus tag (media/codec).
+func OpusFormat() Format {
+	return Format{PayloadType: 111, Name: "opus", ClockRate: 48000, Channels: 2,
+		FMTP: "minptime=10;useinbandfec=1;stereo=0;sprop-stereo=0;maxplaybackrate=16000;sprop-maxcapturerate=16000"}
 }
 
 // Local describes the local side of an audio session. Its session ID and
@@ -164,8 +181,14 @@ type Negotiated struct {
 // asked for with a=ptime, at most its maxptime, within 10–60 ms (20 when
 // the remote stated neither). RFC 4566 section 6 makes ptime a
 // recommendation to the sender; every packet time is received whatever
-// this says.
+// this says. Opus is sent in 20 ms packets whatever the remote asked for
+// (its payloads cannot be joined like G.711's; RFC 7587 section 4.2
+// leaves the choice to the sender), so SendPTime is 20 for Opus, which is
+// what an answer then states.
 func (n Negotiated) SendPTime() int {
+	if strings.EqualFold(n.Codec.Name, "opus") {
+		return 20
+	}
 	p := n.PTime
 	if p <= 0 {
 		p = 20
@@ -244,6 +267,11 @@ func remoteFormats(m *psdp.MediaDescription) []Format {
 					if len(parts) > 1 {
 						if r, err := strconv.Atoi(parts[1]); err == nil {
 							ft.ClockRate = r
+						}
+					}
+					if len(parts) > 2 {
+						if c, err := strconv.Atoi(parts[2]); err == nil && c > 0 && c < 256 {
+							ft.Channels = c
 						}
 					}
 				}
@@ -397,7 +425,24 @@ func pick(remote, local []Format, preferLocal bool) (Negotiated, bool) {
 			} else if !found {
 				n.Codec = r
 				n.Codec.Name = lf.Name
+				if lf.FMTP != "" {
+					// Opus's fmtp parameters are declarative (RFC 7587
+					// section 7): each side states what it receives.
+					n.Codec.FMTP = lf.FMTP
+				}
 				found = true
+			}
+		}
+	}
+	if found && n.HasDTMF && n.DTMF.ClockRate != n.Codec.ClockRate {
+		// RFC 4733 section 2.1: events use the audio's RTP clock. Prefer
+		// the telephone-event at the codec's rate (Opus: 48000).
+		for _, r := range remote {
+			if r.IsDTMF() && r.ClockRate == n.Codec.ClockRate && slices.ContainsFunc(local, func(lf Format) bool {
+				return lf.IsDTMF() && lf.ClockRate == r.ClockRate
+			}) {
+				n.DTMF = r
+				break
 			}
 		}
 	}
@@ -432,7 +477,11 @@ func (l *Local) mediaDescription(formats []Format, dir Direction, pt int) *psdp.
 	for _, f := range formats {
 		pt := strconv.Itoa(int(f.PayloadType))
 		md.MediaName.Formats = append(md.MediaName.Formats, pt)
-		md.Attributes = append(md.Attributes, psdp.NewAttribute("rtpmap", fmt.Sprintf("%d %s/%d", f.PayloadType, f.Name, f.ClockRate)))
+		rtpmap := fmt.Sprintf("%d %s/%d", f.PayloadType, f.Name, f.ClockRate)
+		if f.Channels > 0 {
+			rtpmap += "/" + strconv.Itoa(f.Channels)
+		}
+		md.Attributes = append(md.Attributes, psdp.NewAttribute("rtpmap", rtpmap))
 		if f.FMTP != "" {
 			md.Attributes = append(md.Attributes, psdp.NewAttribute("fmtp", pt+" "+f.FMTP))
 		}

@@ -191,3 +191,65 @@ func TestAnswerStatesThePacketTimeSent(t *testing.T) {
 		t.Errorf("offer %s, %v", offer, err)
 	}
 }
+
+// RFC 7587 section 7: Opus is "opus/48000/2" in rtpmap whatever is sent,
+// with a dynamic payload type the offerer chose; the answer uses the
+// offerer's payload type and states its own (declarative) fmtp; the
+// telephone-event at the codec's 48 kHz clock is preferred (RFC 4733
+// section 2.1).
+func TestOpusOfferAnswer(t *testing.T) {
+	offer := "v=0\r\no=- 1 1 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\n" +
+		"m=audio 4000 RTP/AVP 96 0 101 97\r\na=rtpmap:96 opus/48000/2\r\na=fmtp:96 useinbandfec=1;stereo=1\r\n" +
+		"a=rtpmap:101 telephone-event/8000\r\na=rtpmap:97 telephone-event/48000\r\na=fmtp:97 0-15\r\na=ptime:40\r\n"
+	opus := OpusFormat()
+	l := &Local{Addr: netip.MustParseAddrPort("127.0.0.1:20000"), Formats: []Format{
+		opus, {PayloadType: 0, Name: "PCMU", ClockRate: 8000},
+		{PayloadType: 101, Name: "telephone-event", ClockRate: 8000, FMTP: "0-16"},
+		{PayloadType: 110, Name: "telephone-event", ClockRate: 48000, FMTP: "0-16"},
+	}}
+	ans, n, err := Answer([]byte(offer), l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Codec.Name != "opus" || n.Codec.PayloadType != 96 || n.Codec.ClockRate != 48000 || n.Codec.Channels != 2 {
+		t.Errorf("codec = %+v, want opus/48000/2 on PT 96", n.Codec)
+	}
+	if !n.HasDTMF || n.DTMF.PayloadType != 97 || n.DTMF.ClockRate != 48000 {
+		t.Errorf("dtmf = %+v, want telephone-event/48000 on PT 97", n.DTMF)
+	}
+	s := string(ans)
+	// Opus goes out in 20 ms packets whatever the offer's ptime (40 here),
+	// and the answer says so.
+	if n.PTime != 40 || n.SendPTime() != 20 {
+		t.Errorf("ptime %d, send ptime %d; want 40 and 20", n.PTime, n.SendPTime())
+	}
+	for _, want := range []string{"m=audio 20000 RTP/AVP 96 97", "a=rtpmap:96 opus/48000/2", "a=fmtp:96 " + opus.FMTP, "a=rtpmap:97 telephone-event/48000", "a=ptime:20"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("answer lacks %q:\n%s", want, s)
+		}
+	}
+
+	// Our own offer states Opus on 111, and an answer on 111 (whatever
+	// the case of the name) selects it.
+	l2 := &Local{Addr: netip.MustParseAddrPort("127.0.0.1:20002"), Formats: []Format{opus, {PayloadType: 0, Name: "PCMU", ClockRate: 8000}}}
+	off, err := Offer(l2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"m=audio 20002 RTP/AVP 111 0", "a=rtpmap:111 opus/48000/2\r\n", "a=fmtp:111 minptime=10;useinbandfec=1", "a=rtpmap:0 PCMU/8000\r\n"} {
+		if !strings.Contains(string(off), want) {
+			t.Errorf("offer lacks %q:\n%s", want, off)
+		}
+	}
+	answer := "v=0\r\no=- 1 1 IN IP4 10.0.0.3\r\ns=-\r\nc=IN IP4 10.0.0.3\r\nt=0 0\r\n" +
+		"m=audio 5000 RTP/AVP 111\r\na=rtpmap:111 OPUS/48000/2\r\n"
+	back, err := ParseAnswer([]byte(answer), l2)
+	if err != nil || back.Codec.Name != "opus" || back.Codec.PayloadType != 111 {
+		t.Errorf("ParseAnswer = %+v, %v", back.Codec, err)
+	}
+	// opus at another clock rate is not RFC 7587 Opus.
+	bad := strings.Replace(answer, "48000/2", "16000", 1)
+	if _, err := ParseAnswer([]byte(bad), l2); !errors.Is(err, ErrNoCommonCodec) {
+		t.Errorf("answer with opus/16000: %v, want ErrNoCommonCodec", err)
+	}
+}
