@@ -404,7 +404,7 @@ func measureWraps(pcm []int16, freq float64, wraps []int) wrapReport {
 	var worstResid float64
 	for _, w := range wraps {
 		for s := w - 240; s <= w+80; s += 4 {
-			r.dropDB = min(r.dropDB, 20*math.Log10(dsp.RMS(pcm[s:s+playerFrame])*32767/steadyRMS))
+			r.dropDB = min(r.dropDB, 20*math.Log10(dsp.RMS(pcm[s:s+(playerRate/50)])*32767/steadyRMS))
 		}
 		for i := w - 80; i < w+80; i++ {
 			r.stepRatio = max(r.stepRatio, step(i)/steadyStep)
@@ -583,7 +583,7 @@ func TestPlayerManualModeRunsWithoutListeners(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 		// A listener joining after 1 s hears the tone from 1 s on.
 		tone := dsp.Sine(8000, 400, 1100*time.Millisecond, 0.5)
-		if got := rec.Samples(); len(got) != 5*playerFrame || !slices.Equal(got, tone[50*playerFrame:]) {
+		if got := rec.Samples(); len(got) != 5*(playerRate/50) || !slices.Equal(got, tone[50*(playerRate/50):]) {
 			t.Errorf("late sink got %d samples, not the tone from 1 s on", len(got))
 		}
 	})
@@ -616,7 +616,7 @@ func TestPlayerPauseResumeStop(t *testing.T) {
 		}
 		p.Resume()
 		time.Sleep(500*time.Millisecond + time.Millisecond)
-		if got := rec.Samples(); !slices.Equal(got, tone[:50*playerFrame]) {
+		if got := rec.Samples(); !slices.Equal(got, tone[:50*(playerRate/50)]) {
 			t.Errorf("pause/resume: got %d samples, not the continuous tone", len(got))
 		}
 
@@ -628,7 +628,7 @@ func TestPlayerPauseResumeStop(t *testing.T) {
 		// Start after Stop plays from the top.
 		p.Start()
 		time.Sleep(200*time.Millisecond + time.Millisecond)
-		if got := rec.Samples()[50*playerFrame:]; !slices.Equal(got, tone[:10*playerFrame]) {
+		if got := rec.Samples()[50*(playerRate/50):]; !slices.Equal(got, tone[:10*(playerRate/50)]) {
 			t.Errorf("after Stop and Start: got %d samples, not the tone from the top", len(got))
 		}
 	})
