@@ -60,9 +60,12 @@ type Settings struct {
 	// Default 90s.
 	MinSessionExpires time.Duration `yaml:"min_session_expires"`
 	// Codecs restricts and orders the audio formats offered and accepted:
-	// any of "PCMU", "PCMA", "G722" and "telephone-event" (RFC 4733).
-	// Default: PCMU, PCMA, telephone-event, in that order; G722 (wideband,
-	// 16 kHz audio) is offered and accepted only when listed. When set,
+	// any of "PCMU", "PCMA", "G722", "CN" (RFC 3389 comfort noise) and
+	// "telephone-event" (RFC 4733). Default: PCMU, PCMA, telephone-event,
+	// in that order; G722 (wideband, 16 kHz audio) and CN are offered and
+	// accepted only when listed. With CN negotiated, players and the
+	// conference mixer send comfort noise packets in silence instead of
+	// silent audio (media.Session.WriteComfortNoise). When set,
 	// the order is also the preference when answering an offer: the
 	// first listed codec the offer carries is chosen, whatever the
 	// offerer's order (RFC 3264 section 6.1); by default the offerer's
@@ -253,11 +256,11 @@ func formatsFor(names []string) ([]sdp.Format, error) {
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("endpoint: unsupported codec %q (have PCMU, PCMA, G722, telephone-event)", n)
+			return nil, fmt.Errorf("endpoint: unsupported codec %q (have PCMU, PCMA, G722, CN, telephone-event)", n)
 		}
 	}
 	for _, f := range out {
-		if !f.IsDTMF() {
+		if f.IsAudio() {
 			return out, nil
 		}
 	}

@@ -100,6 +100,9 @@ type PlayerStats struct {
 	Skipped uint64
 	// Loops counts the times a looping source restarted.
 	Loops uint64
+	// ComfortNoise counts silent frames handed to outputs that negotiated
+	// RFC 3389 comfort noise instead of sent as audio.
+	ComfortNoise uint64
 	// Sessions and Sinks are the current numbers of listeners.
 	Sessions, Sinks int
 }
@@ -172,7 +175,7 @@ type Player struct {
 	sinkTo  []Sink       // per-tick snapshot of the sinks
 	gone    []Output     // sessions found closed during a tick
 
-	frames, encodes, packets, sendErrors, skipped, loops atomic.Uint64
+	frames, encodes, packets, sendErrors, skipped, loops, comfortNoise atomic.Uint64
 
 	closeOnce sync.Once
 	closeErr  error
@@ -428,14 +431,15 @@ func (p *Player) Stats() PlayerStats {
 	sessions, sinks := len(p.sessions), len(p.sinks)
 	p.mu.Unlock()
 	return PlayerStats{
-		Frames:     p.frames.Load(),
-		Encodes:    p.encodes.Load(),
-		Packets:    p.packets.Load(),
-		SendErrors: p.sendErrors.Load(),
-		Skipped:    p.skipped.Load(),
-		Loops:      p.loops.Load(),
-		Sessions:   sessions,
-		Sinks:      sinks,
+		Frames:       p.frames.Load(),
+		Encodes:      p.encodes.Load(),
+		Packets:      p.packets.Load(),
+		SendErrors:   p.sendErrors.Load(),
+		Skipped:      p.skipped.Load(),
+		Loops:        p.loops.Load(),
+		ComfortNoise: p.comfortNoise.Load(),
+		Sessions:     sessions,
+		Sinks:        sinks,
 	}
 }
 
@@ -676,14 +680,27 @@ func (p *Player) fillLocked() error {
 	return nil
 }
 
-// sendLocked sends p.frame to the snapshot of sessions and sinks.
+// sendLocked sends p.frame to the snapshot of sessions and sinks. A
+// frame of digital silence goes to an output that negotiated comfort
+// noise as RFC 3389 CN ([ComfortNoiseOutput]) instead of audio.
 func (p *Player) sendLocked() {
 	p.gone = p.gone[:0]
+	silent := !slices.ContainsFunc(p.frame, func(v int16) bool { return v != 0 })
 	for _, ls := range p.sendTo {
 		c := ls.s.Codec()
 		if c == nil || c.SampleRate() <= 0 {
 			p.skipped.Add(1)
 			continue
+		}
+		if cno, ok := ls.s.(ComfortNoiseOutput); ok && silent {
+			if took, err := cno.WriteComfortNoise(c.ClockRate() / 50); took {
+				if err != nil {
+					p.sendErrors.Add(1)
+				} else {
+					p.comfortNoise.Add(1)
+				}
+				continue
+			}
 		}
 		e := p.encodingLocked(c)
 		if e == nil {

@@ -132,6 +132,11 @@ type Stats struct {
 	// and per talker for its own mix on the way out. An all-G.711 mixer
 	// makes none.
 	Resamples uint64
+	// ComfortNoise counts frames of silence handed to outputs that
+	// negotiated RFC 3389 comfort noise ([audio.ComfortNoiseOutput])
+	// instead of encoded: a pause is one CN packet and a refresh now and
+	// then, not 50 packets a second.
+	ComfortNoise uint64
 	// Rate is the sample rate in Hz of the last frame mixed: 8000, or
 	// 16000 while a listener is wideband (see Mixer).
 	Rate int
@@ -244,9 +249,11 @@ type Mixer struct {
 	minus   []int32 // scratch: one leg's mix before limiting
 	zero    []int16 // a frame of silence
 	groups  []*mixGroup
-	// This frame's rate, samples, fade length and talk threshold.
+	// This frame's rate, samples, fade length and talk threshold, and
+	// whether its full mix is digital silence.
 	rate, n, rampNow int
 	talkNow          int64
+	silent           bool
 	// convs hold the full mix resampled to each rate below the mix rate
 	// that a listener or tap takes in this frame.
 	convs []*rateConv
@@ -640,6 +647,7 @@ func (m *Mixer) Tick() {
 	}
 	m.chooseRate()
 	talkers, resamples := m.mixInputs()
+	m.silent = talkers == 0 // nothing in the full mix
 	fs := frameStats{talkers: talkers, resamples: resamples}
 	m.convert(&fs)
 	m.sendAll(&fs)
@@ -662,6 +670,7 @@ func (m *Mixer) Tick() {
 	s.Encodes += uint64(fs.encodes)
 	s.SharedEncodes += uint64(fs.shared)
 	s.Resamples += uint64(fs.resamples)
+	s.ComfortNoise += uint64(fs.cn)
 	s.Packets += uint64(fs.packets)
 	s.SendErrors += uint64(fs.errors)
 	s.Skipped += uint64(fs.skipped)
@@ -672,7 +681,7 @@ func (m *Mixer) Tick() {
 }
 
 type frameStats struct {
-	talkers, encodes, shared, packets, errors, skipped, resamples int
+	talkers, encodes, shared, packets, errors, skipped, resamples, cn int
 }
 
 // snapshot copies the control state into the frame state of every leg and
@@ -934,13 +943,17 @@ func (m *Mixer) sendAll(fs *frameStats) {
 			fs.skipped++
 			continue
 		}
-		payload, ok := m.payloadFor(l, c, fs)
+		samples := m.frameN * c.ClockRate() / narrowRate // one frame of the RTP clock
+		payload, cn, ok := m.payloadFor(l, c, samples, fs)
 		if !ok {
 			fs.skipped++
 			continue
 		}
 		l.hearOn = l.wantHear
-		samples := m.frameN * c.ClockRate() / narrowRate // one frame of the RTP clock
+		if cn {
+			l.started = true
+			continue
+		}
 		if err := l.out.WriteRTPPayload(c.PayloadType(), samples, payload, !l.started); err != nil {
 			fs.errors++
 			if !l.logged && !errors.Is(err, net.ErrClosed) {
@@ -959,18 +972,22 @@ func (m *Mixer) sendAll(fs *frameStats) {
 // (G.711) are encoded once per codec and shared; a stateful codec (G.722)
 // always gets its own encoder, never a shared payload: switching between
 // the shared and its own encoder's ADPCM state would garble its stream.
-// It reports false when c's rate cannot be resampled to.
-func (m *Mixer) payloadFor(l *mixLeg, c codec.Codec, fs *frameStats) ([]byte, bool) {
+// Silence goes to an output that negotiated comfort noise as RFC 3389 CN
+// instead (cn true, no payload). It reports false when c's rate cannot be
+// resampled to.
+func (m *Mixer) payloadFor(l *mixLeg, c codec.Codec, samples int, fs *frameStats) (payload []byte, cn, ok bool) {
 	whispered := l.wsumFrame == m.frameNo
 	_, stateful := c.(codec.StreamCodec)
 	rate := c.SampleRate()
 	var (
-		pcm   []int16
-		share *[]byte // the shared payload to fill, or nil
-		at    *uint64 // the frame it holds
+		pcm    []int16
+		share  *[]byte // the shared payload to fill, or nil
+		at     *uint64 // the frame it holds
+		silent bool    // pcm is digital silence
 	)
 	switch {
 	case !l.wantHear && !l.hearOn:
+		silent = true
 		if k := m.frameN * rate / narrowRate; len(m.zero) < k {
 			m.zero = make([]int16, k) // a codec above 16 kHz, once
 		}
@@ -980,11 +997,12 @@ func (m *Mixer) payloadFor(l *mixLeg, c codec.Codec, fs *frameStats) ([]byte, bo
 			share, at = &g.silence, &g.silenceFrame
 		}
 	case l.wantHear && l.hearOn && l.mainC == nil && !whispered:
+		silent = m.silent
 		pcm = m.full[:m.n]
 		if rate != m.rate {
 			cv := m.conv(rate)
 			if cv == nil {
-				return nil, false
+				return nil, false, false
 			}
 			m.runConv(cv, fs)
 			pcm = cv.pcm
@@ -994,16 +1012,19 @@ func (m *Mixer) payloadFor(l *mixLeg, c codec.Codec, fs *frameStats) ([]byte, bo
 			share, at = &g.full, &g.fullFrame
 		}
 	default:
-		pcm = m.mixFor(l, whispered)
+		pcm, silent = m.mixFor(l, whispered)
 		if l.wantHear != l.hearOn {
 			m.fadeInPlace(pcm, l.wantHear)
 		}
 		if rate != m.rate {
 			var ok bool
 			if pcm, ok = m.ownRate(l, pcm, rate, fs); !ok {
-				return nil, false
+				return nil, false, false
 			}
 		}
+	}
+	if silent && m.comfortNoise(l, samples, fs) {
+		return nil, true, true
 	}
 	if share != nil {
 		if *at != m.frameNo {
@@ -1012,14 +1033,33 @@ func (m *Mixer) payloadFor(l *mixLeg, c codec.Codec, fs *frameStats) ([]byte, bo
 			fs.encodes++
 			fs.shared++
 		}
-		return *share, true
+		return *share, false, true
 	}
 	if l.enc == nil || !sameCodec(l.codec, c) {
 		l.codec, l.enc = c, codec.NewEncoder(c)
 	}
 	l.payload = l.enc.Encode(l.payload[:0], pcm)
 	fs.encodes++
-	return l.payload, true
+	return l.payload, false, true
+}
+
+// comfortNoise hands a frame of silence to l's output as RFC 3389 comfort
+// noise, if the output negotiated it, and reports whether it took it.
+func (m *Mixer) comfortNoise(l *mixLeg, samples int, fs *frameStats) bool {
+	cno, ok := l.out.(audio.ComfortNoiseOutput)
+	if !ok {
+		return false
+	}
+	took, err := cno.WriteComfortNoise(samples)
+	if !took {
+		return false
+	}
+	if err != nil {
+		fs.errors++
+	} else {
+		fs.cn++
+	}
+	return true
 }
 
 // ownRate resamples l's own mix to its codec's rate with l's own
@@ -1047,8 +1087,9 @@ func (m *Mixer) ownRate(l *mixLeg, pcm []int16, rate int, fs *frameStats) ([]int
 }
 
 // mixFor computes l's own mix: the total minus its own voice, plus what is
-// whispered to it, limited once (see limiter).
-func (m *Mixer) mixFor(l *mixLeg, whispered bool) []int16 {
+// whispered to it, limited once (see limiter), and reports whether it is
+// digital silence (a lone talker's).
+func (m *Mixer) mixFor(l *mixLeg, whispered bool) ([]int16, bool) {
 	n := m.n
 	total, sum, mix := m.total[:n], m.minus[:n], l.mix[:n]
 	own := l.mainC
@@ -1076,12 +1117,12 @@ func (m *Mixer) mixFor(l *mixLeg, whispered bool) []int16 {
 		}
 	default:
 		copy(mix, m.full[:n])
-		return mix
+		return mix, m.silent
 	}
 	if l.lim.active(peak) {
-		return l.lim.scale(mix, sum, peak)
+		return l.lim.scale(mix, sum, peak), false
 	}
-	return mix
+	return mix, peak == 0
 }
 
 // group returns the shared payloads of codec c.
