@@ -87,6 +87,8 @@ apps:
     stop_digit: "x"
   ivr:
     message_dir: $DIR
+  conference:
+    codecs: [G722, G729, PCMU]
 `)
 	code, _, stderr := checkCmd(t, p)
 	if code != 1 {
@@ -94,6 +96,7 @@ apps:
 	}
 	for _, want := range []string{
 		p + ":4:3: apps.park: park: pickup timeout 5s outside 10s–10m",
+		`apps.conference: conference: endpoint: unsupported codec "G729"`,
 		p + `:6:3: apps.recording: recording: stop digit "x"`,
 		p + `:1:1: admin: a listen address other than loopback needs a token: "0.0.0.0:8080"`,
 	} {

@@ -1080,3 +1080,66 @@ func TestPlayerG722Session(t *testing.T) {
 		t.Errorf("skipped %d frames", st.Skipped)
 	}
 }
+
+// TestPlayer16kHz: a 16 kHz player (PlayerConfig.SampleRate) gives its
+// sinks 320-sample frames that keep a 6 kHz tone, sends G.722 outputs the
+// frame as is and PCMU outputs the frame resampled to 8 kHz once: they
+// hear the 1 kHz tone and not the 6 kHz one, nor its alias at 2 kHz.
+func TestPlayer16kHz(t *testing.T) {
+	mixed := dsp.Sine(16000, 1000, time.Second, 0.2)
+	for i, v := range dsp.Sine(16000, 6000, time.Second, 0.2) {
+		mixed[i] += v
+	}
+	src, err := NewClipSource(&Clip{SampleRate: 16000, Channels: 1, Samples: mixed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewPlayer(src, PlayerConfig{SampleRate: 44100}); err == nil {
+		t.Error("a 44.1 kHz player was accepted")
+	}
+	p, err := NewPlayer(src, PlayerConfig{Mode: PlayerManual, SampleRate: 16000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	rec := &pcmRecorder{}
+	p.AddSink(rec)
+	wide, widePeer := musicSession(t, codec.G722())
+	narrow, narrowPeer := musicSession(t, codec.PCMU())
+	p.Attach(wide)
+	p.Attach(narrow)
+	done := make(chan struct{})
+	p.OnCompleted(func() { close(done) })
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	frames := rec.Frames()
+	if len(frames) != 50 || len(frames[0]) != 320 {
+		t.Fatalf("sink got %d frames of %d samples, want 50 of 320", len(frames), len(frames[0]))
+	}
+	if fr := dsp.ToneFraction(rec.Samples(), 16000, 6000); fr < 0.95 {
+		t.Errorf("sink hears 6 kHz in %.0f%%", fr*100)
+	}
+	dec := codec.NewDecoder(codec.G722())
+	var w []int16
+	for _, pk := range readPackets(t, widePeer) {
+		w = dec.Decode(w, pk.payload)
+	}
+	if fr := dsp.ToneFraction(w[3200:], 16000, 6000); fr < 0.9 {
+		t.Errorf("G.722 output hears 6 kHz in %.0f%%", fr*100)
+	}
+	var n []int16
+	for _, pk := range readPackets(t, narrowPeer) {
+		n = codec.PCMU().Decode(n, pk.payload)
+	}
+	if len(n) != 8000 {
+		t.Fatalf("PCMU output got %d samples, want 8000", len(n))
+	}
+	if fr := dsp.ToneFraction(n, 8000, 1000); fr < 0.95 {
+		t.Errorf("PCMU output hears 1 kHz in %.0f%%", fr*100)
+	}
+	if l := dsp.LevelDB(n, 8000, 2000); l > -50 {
+		t.Errorf("PCMU output: 2 kHz (the 6 kHz alias) at %.1f dB", l)
+	}
+}

@@ -162,7 +162,8 @@ type Stats struct {
 // otherwise — and each leg hears its own rate. An input at another rate
 // than the mix (a G.711 leg in a wideband mix, a 16 kHz leg or player in
 // a narrowband one) is resampled to it on the way in, by a resampler of
-// its own. On the way out the full mix is resampled once per frame for
+// its own, and only in the frames it is heard: the talk gate looks at the
+// frame as it came. On the way out the full mix is resampled once per frame for
 // each lower rate in use, and that resampled mix is encoded once per codec
 // for all its silent listeners, as at 8 kHz; a talker on a lower rate has
 // its own mix-minus resampled by its own resampler, which takes the
@@ -171,6 +172,13 @@ type Stats struct {
 // rate is chosen anew every frame: when the first wideband listener joins
 // or the last one leaves, the mix changes rate between two frames.
 // Taps always receive the mix at 8 kHz.
+//
+// Comfort noise: a listener whose mix in a frame is digital silence (it is
+// deaf or excluded, nobody talks, or it is the only talker) and whose
+// output is an [audio.ComfortNoiseOutput] that negotiated RFC 3389 CN is
+// handed the frame with WriteComfortNoise instead of an encoded payload;
+// the output sends a CN packet when the pause starts and a refresh now and
+// then (see [Stats.ComfortNoise]).
 //
 // Once per frame time (Interval, 20 ms by default) the mixer pulls one frame from every input,
 // sums in 32 bits the frames of the inputs that are talking, limits the
@@ -821,14 +829,28 @@ func (m *Mixer) mixInputs() (talkers, resamples int) {
 			continue
 		}
 		pcm, st := l.in.ReadFrame(l.frame[:0])
-		if len(pcm) != n && len(pcm) > 0 {
-			if r := l.toMixRate(pcm, m.frameN, m.rate); len(r) == n {
-				pcm = r
+		var (
+			f       []int16
+			talking bool
+		)
+		if k := len(pcm); k != n && k > 0 && k%m.frameN == 0 {
+			// Another rate: the gate looks at the frame as it came, and
+			// only a frame that will be heard is resampled, so the silent
+			// G.711 legs of a wideband conference cost nothing more. The
+			// frames skipped were below the talk threshold, so the
+			// resampler's history, older than the frame before, differs
+			// from the true one only by line noise.
+			talking = m.talking(l, pcm, st, m.talkSum*int64(k/m.frameN))
+			if (l.wantMain && talking) || l.mainOn || (l.wantWhisper && talking) || l.whisperOn {
+				f = l.fit(l.toMixRate(pcm, m.frameN, m.rate), n)
 				resamples++
+			} else {
+				f = m.zero[:n]
 			}
+		} else {
+			f = l.fit(pcm, n)
+			talking = m.talking(l, f, st, m.talkNow)
 		}
-		f := l.fit(pcm, n)
-		talking := m.talking(l, f, st)
 		main, whisper := l.wantMain && talking, l.wantWhisper && talking
 		l.mainC = m.fade(l.mainBuf, f, l.mainOn, main)
 		l.whisperC = m.fade(l.whisperBuf, f, l.whisperOn, whisper)
@@ -870,8 +892,9 @@ func (l *mixLeg) fit(pcm []int16, n int) []int16 {
 	return f
 }
 
-// talking applies the talk gate to a frame (see Mixer).
-func (m *Mixer) talking(l *mixLeg, f []int16, st media.FrameStatus) bool {
+// talking applies the talk gate to a frame (see Mixer); threshold is the
+// sum of squares at the talk threshold for the frame's length.
+func (m *Mixer) talking(l *mixLeg, f []int16, st media.FrameStatus, threshold int64) bool {
 	if st == media.FrameEmpty {
 		l.hang = 0
 		return false
@@ -885,7 +908,7 @@ func (m *Mixer) talking(l *mixLeg, f []int16, st media.FrameStatus) bool {
 		for _, v := range f[i:min(i+16, len(f))] {
 			sum += int64(int32(v) * int32(v))
 		}
-		loud = sum > 0 && sum >= m.talkNow
+		loud = sum > 0 && sum >= threshold
 	}
 	if loud {
 		l.hang = m.hangFrame
