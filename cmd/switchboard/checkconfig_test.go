@@ -87,8 +87,6 @@ apps:
     stop_digit: "x"
   ivr:
     message_dir: $DIR
-  conference:
-    codecs: [G722, G729, PCMU]
 `)
 	code, _, stderr := checkCmd(t, p)
 	if code != 1 {
@@ -96,13 +94,17 @@ apps:
 	}
 	for _, want := range []string{
 		p + ":4:3: apps.park: park: pickup timeout 5s outside 10s–10m",
-		`apps.conference: conference: endpoint: unsupported codec "G729"`,
 		p + `:6:3: apps.recording: recording: stop digit "x"`,
 		p + `:1:1: admin: a listen address other than loopback needs a token: "0.0.0.0:8080"`,
 	} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("missing %q in:\n%s", want, stderr)
 		}
+	}
+
+	p = writeConfig(t, "apps:\n  conference:\n    enabled: true\n    codecs: [G722, G729, PCMU]\n")
+	if code, _, stderr := checkCmd(t, p); code != 1 || !strings.Contains(stderr, p+`:2:3: apps.conference: conference: endpoint: unsupported codec "G729"`) {
+		t.Errorf("bad conference codec: exit %d\n%s", code, stderr)
 	}
 
 	p = writeConfig(t, "platform:\n  udp: [\"127.0.0.1:99999\"]\n")
