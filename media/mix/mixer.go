@@ -662,7 +662,9 @@ func (m *Mixer) Tick() {
 	if len(m.taps) > 0 {
 		full := m.full[:m.n]
 		if m.rate != narrowRate {
-			full = m.conv(narrowRate).pcm
+			if cv := m.conv(narrowRate); cv != nil {
+				full = cv.pcm
+			}
 		}
 		for _, t := range m.taps {
 			t.WriteAudio(full)

@@ -77,7 +77,7 @@ func TestMixerG722Leg(t *testing.T) {
 // which an 8 kHz mix cannot carry; the PCMU legs hear the mix resampled
 // to 8 kHz with the 6 kHz tone filtered out (no alias at 2 kHz), and
 // mix-minus holds everywhere. The resampled full mix is encoded once for
-// both silent PCMU listeners.
+// both silent PCMU listeners, and a tap gets that 8 kHz mix too.
 func TestMixerWidebandMix(t *testing.T) {
 	m := New(Config{})
 	t.Cleanup(func() { m.Close() })
@@ -90,6 +90,10 @@ func TestMixerWidebandMix(t *testing.T) {
 	mustAdd(t, m, "narrow", mixTone(900, 0.2), narrow, LegOptions{})
 	mustAdd(t, m, "l1", nil, l1, LegOptions{})
 	mustAdd(t, m, "l2", nil, l2, LegOptions{})
+	tap := &mixTap{}
+	if err := m.AddTap("rec", tap); err != nil {
+		t.Fatal(err)
+	}
 	tickN(m, 5)
 	before := m.Stats()
 	tickN(m, 45)
@@ -140,6 +144,11 @@ func TestMixerWidebandMix(t *testing.T) {
 	if !slices.Equal(l1.frames(10, 50), l2.frames(10, 50)) {
 		t.Error("the two PCMU listeners hear different mixes")
 	}
+	// The tap gets the 8 kHz mix, from the shared conversion.
+	if len(tap.pcm) != 50*160 {
+		t.Fatalf("tap got %d samples, want %d at 8 kHz", len(tap.pcm), 50*160)
+	}
+	expectHears(t, "tap", tap.pcm[10*160:], []float64{1500, 900}, []float64{2000})
 }
 
 // TestMixerNarrowbandResamplesNothing: without a wideband listener the
