@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/switchboard-sip/switchboard/conference"
+	"github.com/switchboard-sip/switchboard/endpoint"
 	"github.com/switchboard-sip/switchboard/internal/peers"
+	"github.com/switchboard-sip/switchboard/ivr"
 	"github.com/switchboard-sip/switchboard/media/dsp"
 )
 
@@ -230,4 +232,59 @@ func trimSilence(pcm []int16) []int16 {
 		j--
 	}
 	return pcm[i:j]
+}
+
+// TestWidebandAnnouncement: an IVR announcer whose endpoint offers G.722
+// plays a 16 kHz prompt (6 kHz and 1 kHz) into a wideband conference: the
+// G.722 baresip phone hears both tones, so the announcement was played
+// and mixed at 16 kHz; the PCMU phone hears the 1 kHz and no alias of the
+// 6 kHz at 2 kHz.
+func TestWidebandAnnouncement(t *testing.T) {
+	srv, svc := newService(t, conference.Config{AdHoc: true, Codecs: wideCodecs})
+	ps := []*baresipParty{
+		{name: "wide", codecs: []string{"G722"}, rate: 16000, tone: 300, amp: 0},
+		{name: "narrow", codecs: []string{"PCMU"}, rate: 8000, tone: 300, amp: 0},
+	}
+	conf := joinBaresips(t, srv.Port(), svc, "announce", ps)
+	ep, err := endpoint.NewApplication(srv.Platform, endpoint.Settings{OwnerURI: "sip:announcer@127.0.0.1", Codecs: wideCodecs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcm := dsp.Sine(16000, 1000, 2*time.Second, 0.2)
+	for i, v := range dsp.Sine(16000, 6000, 2*time.Second, 0.2) {
+		pcm[i] += v
+	}
+	prompt, err := ivr.NewPrompt("wide", 16000, pcm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := ivr.NewAnnouncer(ep, conf, ivr.AnnouncerOptions{})
+	t.Cleanup(func() { a.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := a.Play(ctx, prompt); err != nil {
+		t.Fatal(err)
+	}
+	if c := a.Leg().Negotiated().Codec.Name; c != "G722" {
+		t.Errorf("the announcer joined on %s, want G722", c)
+	}
+	time.Sleep(300 * time.Millisecond) // the mixer's queue and the phones' jitter buffers
+	recs, rates := hangupBaresips(t, ps)
+	w, n := trimSilence(recs[0]), trimSilence(recs[1])
+	if rates[0] != 16000 || rates[1] != 8000 {
+		t.Fatalf("recorded at %d and %d Hz", rates[0], rates[1])
+	}
+	t.Logf("G.722 phone: 6 kHz %.1f dB, 1 kHz %.1f dB; PCMU phone: 1 kHz %.1f dB, 2 kHz %.1f dB",
+		dsp.LevelDB(w, 16000, 6000), dsp.LevelDB(w, 16000, 1000), dsp.LevelDB(n, 8000, 1000), dsp.LevelDB(n, 8000, 2000))
+	for _, f := range []float64{6000, 1000} {
+		if fr := dsp.ToneFraction(w, 16000, f); fr < 0.8 {
+			t.Errorf("the G.722 phone hears the prompt's %v Hz in %.0f%%", f, fr*100)
+		}
+	}
+	if fr := dsp.ToneFraction(n, 8000, 1000); fr < 0.8 {
+		t.Errorf("the PCMU phone hears the prompt's 1 kHz in %.0f%%", fr*100)
+	}
+	if l := dsp.LevelDB(n, 8000, 2000); l > -50 {
+		t.Errorf("the PCMU phone hears 2 kHz (the 6 kHz alias) at %.1f dB", l)
+	}
 }
