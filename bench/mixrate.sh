@@ -5,7 +5,7 @@
 # (44523e5, the 8 kHz-only mixer; the wideband benchmark file is copied
 # into it) and at HEAD, interleaved RUNS (3) times, each run a fresh
 # process. Prints a Markdown table of medians of ns per 20 ms frame and
-# the ratio new/old. OLD is unpacked with git archive into a temporary
+# the ratio new/old (BENCH narrows the benchmarks). OLD is unpacked with git archive into a temporary
 # directory, removed at the end (KEEP=1 keeps it and the raw output).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +23,7 @@ cp "$ROOT/media/mix/rate_bench_test.go" "$WORK/old/media/mix/"
 (cd "$WORK/old" && timeout 300 go test -c -o "$WORK/old-mix.test" ./media/mix/)
 timeout 300 go test -c -o "$WORK/new-mix.test" ./media/mix/
 
-pat='^Benchmark(Mixer|MixerWideband)$'
+pat=${BENCH:-'^Benchmark(Mixer|MixerWideband)$'}
 for i in $(seq "$RUNS"); do
   for side in old new; do
     timeout 600 "$WORK/$side-mix.test" -test.run '^$' -test.bench "$pat" -test.benchtime "$BENCHTIME" -test.benchmem \

@@ -262,6 +262,7 @@ type Mixer struct {
 	rate, n, rampNow int
 	talkNow          int64
 	silent           bool
+	oneRate          bool // every listener is at the mix rate
 	// convs hold the full mix resampled to each rate below the mix rate
 	// that a listener or tap takes in this frame.
 	convs []*rateConv
@@ -745,7 +746,7 @@ func (m *Mixer) snapshot() bool {
 // rate: the highest sample rate among them that the mixer sums at (see
 // Mixer), and with it the frame's length, fade and talk threshold.
 func (m *Mixer) chooseRate() {
-	rate := narrowRate
+	rate, lowest, highest := narrowRate, 0, 0
 	for _, l := range m.cur {
 		l.c = nil
 		if l.out == nil || l.gone {
@@ -755,10 +756,16 @@ func (m *Mixer) chooseRate() {
 		if l.c == nil {
 			continue
 		}
-		if r := l.c.SampleRate(); r > rate && r <= wideRate && r%narrowRate == 0 {
+		r := l.c.SampleRate()
+		if r > rate && r <= wideRate && r%narrowRate == 0 {
 			rate = r
 		}
+		if lowest == 0 || r < lowest {
+			lowest = r
+		}
+		highest = max(highest, r)
 	}
+	m.oneRate = lowest == highest && (highest == rate || highest == 0)
 	if rate != m.rate {
 		// The shared resamplers' history is of the other rate.
 		clear(m.convs)
@@ -771,11 +778,11 @@ func (m *Mixer) chooseRate() {
 // convert resamples the full mix, once, to every rate below the mix rate
 // that a listener or a tap takes in this frame.
 func (m *Mixer) convert(fs *frameStats) {
-	if m.rate == narrowRate {
-		return
-	}
-	if len(m.taps) > 0 {
+	if len(m.taps) > 0 && m.rate != narrowRate {
 		m.runConv(m.conv(narrowRate), fs)
+	}
+	if m.oneRate {
+		return
 	}
 	for _, l := range m.cur {
 		if l.c == nil || l.c.SampleRate() == m.rate || l.c.SampleRate() <= 0 {
@@ -824,7 +831,6 @@ func (m *Mixer) mixInputs() (talkers, resamples int) {
 	n := m.n
 	total := m.total[:n]
 	clear(total)
-
 	for _, l := range m.cur {
 		l.mainC, l.whisperC = nil, nil
 		if l.in == nil {
