@@ -210,3 +210,54 @@ func TestMixerWidebandPlayer(t *testing.T) {
 		t.Errorf("G.722 listener hears the player's 6 kHz in %.0f%%", fr*100)
 	}
 }
+
+// burstSrc talks (a tone) for `on` frames and is silent for `off`, over
+// and over.
+type burstSrc struct {
+	osc     *dsp.Oscillator
+	on, off int
+	n       int
+}
+
+func (s *burstSrc) ReadFrame(dst []int16) ([]int16, media.FrameStatus) {
+	dst = slices.Grow(dst[:0], mixN)[:mixN]
+	s.osc.Read(dst)
+	if s.n%(s.on+s.off) >= s.on {
+		clear(dst)
+	}
+	s.n++
+	return dst, media.FrameNormal
+}
+
+// TestMixerWidebandTalkerSwitchIsSeamless: a PCMU leg in a 16 kHz mix
+// that starts and stops talking moves between the shared down-converted
+// mix and its own mix-minus, resampled by its own resampler. What it
+// hears — the G.722 leg's 1037 Hz — must not change at those switches: the
+// stream is sample for sample the one it hears when it never talks,
+// because its resampler takes the shared one's history when it starts.
+func TestMixerWidebandTalkerSwitchIsSeamless(t *testing.T) {
+	hear := func(in Input) []int16 {
+		m := New(Config{})
+		defer m.Close()
+		out := newMixOut(codec.PCMU())
+		// 1037 Hz: not a whole number of cycles in any few frames, so a
+		// resampler's history from an earlier frame is not the right one.
+		mustAdd(t, m, "wide", &wideSrc{osc: dsp.NewOscillator(16000, 1037, 0.2)}, &wideOut{dec: codec.NewDecoder(codec.G722())}, LegOptions{})
+		mustAdd(t, m, "narrow", in, out, LegOptions{})
+		tickN(m, 100)
+		return out.pcm
+	}
+	talks := hear(&burstSrc{osc: dsp.NewOscillator(8000, 500, 0.2), on: 7, off: 16})
+	silent := hear(&mixSrc{empty: true})
+	if len(talks) != 100*mixN || len(silent) != len(talks) {
+		t.Fatalf("%d and %d samples", len(talks), len(silent))
+	}
+	for i := range talks {
+		if talks[i] != silent[i] {
+			t.Fatalf("sample %d (frame %d) differs: %d while talking, %d when silent", i, i/mixN, talks[i], silent[i])
+		}
+	}
+	if f := dsp.ToneFraction(talks[10*mixN:], 8000, 1037); f < 0.95 {
+		t.Errorf("the PCMU leg hears 1037 Hz in %.0f%%", f*100)
+	}
+}
