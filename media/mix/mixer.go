@@ -312,6 +312,7 @@ type mixLeg struct {
 	enc                             codec.Encoder
 	payload                         []byte
 	c                               codec.Codec // the output's codec in this frame
+	cRate                           int         // its sample rate
 	// A leg at another rate than the mix: its frames are resampled to
 	// the mix rate on the way in (inRS) and its own mix to its codec's
 	// rate on the way out (outRS, last used in frame outFrame).
@@ -757,6 +758,7 @@ func (m *Mixer) chooseRate() {
 			continue
 		}
 		r := l.c.SampleRate()
+		l.cRate = r
 		if r > rate && r <= wideRate && r%narrowRate == 0 {
 			rate = r
 		}
@@ -785,10 +787,10 @@ func (m *Mixer) convert(fs *frameStats) {
 		return
 	}
 	for _, l := range m.cur {
-		if l.c == nil || l.c.SampleRate() == m.rate || l.c.SampleRate() <= 0 {
+		if l.c == nil || l.cRate == m.rate || l.cRate <= 0 {
 			continue
 		}
-		if cv := m.conv(l.c.SampleRate()); cv != nil {
+		if cv := m.conv(l.cRate); cv != nil {
 			m.runConv(cv, fs)
 		}
 	}
@@ -970,7 +972,7 @@ func (m *Mixer) sendAll(fs *frameStats) {
 			continue
 		}
 		c := l.c
-		if c == nil || c.SampleRate() <= 0 {
+		if c == nil || l.cRate <= 0 {
 			fs.skipped++
 			continue
 		}
@@ -1009,7 +1011,7 @@ func (m *Mixer) sendAll(fs *frameStats) {
 func (m *Mixer) payloadFor(l *mixLeg, c codec.Codec, samples int, fs *frameStats) (payload []byte, cn, ok bool) {
 	whispered := l.wsumFrame == m.frameNo
 	_, stateful := c.(codec.StreamCodec)
-	rate := c.SampleRate()
+	rate := l.cRate
 	var (
 		pcm    []int16
 		share  *[]byte // the shared payload to fill, or nil

@@ -88,3 +88,42 @@ func BenchmarkMixerWideband(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMixerClock runs a mixer on its own 20 ms clock for 5 s per
+// iteration (run it with -benchtime 1x) with N legs of which `wide` are
+// G.722 and two talk, as a conference does: it reports the frames that
+// missed their deadline (Stats.Late), the longest frame and the CPU time
+// as a percentage of one core.
+func BenchmarkMixerClock(b *testing.B) {
+	for _, c := range []struct{ n, wide int }{{100, 0}, {100, 10}, {1000, 0}, {1000, 100}} {
+		b.Run(fmt.Sprintf("N=%d/wide=%d", c.n, c.wide), func(b *testing.B) {
+			for b.Loop() {
+				m := New(Config{})
+				for i := range c.n {
+					amp := 0.0005
+					if i == 0 || i == c.n-1 {
+						amp = 0.1
+					}
+					freq := 200 + float64(i*37%3000)
+					if i < c.wide {
+						mustAdd(b, m, fmt.Sprint(i), &wideLoop{pcm: dsp.Sine(16000, freq, time.Second, amp)}, mixDiscard{codec.G722()}, LegOptions{})
+					} else {
+						mustAdd(b, m, fmt.Sprint(i), &mixLoopInput{pcm: dsp.Sine(8000, freq, time.Second, amp)}, mixDiscard{codec.PCMU()}, LegOptions{})
+					}
+				}
+				cpu, start := cpuTime(), time.Now()
+				if err := m.Start(); err != nil {
+					b.Fatal(err)
+				}
+				time.Sleep(5 * time.Second)
+				m.Close()
+				cpu, wall := cpuTime()-cpu, time.Since(start)
+				st := m.Stats()
+				b.ReportMetric(float64(st.Late), "late-frames")
+				b.ReportMetric(float64(st.Frames), "frames")
+				b.ReportMetric(float64(st.MaxFrame.Microseconds()), "max-frame-µs")
+				b.ReportMetric(100*cpu.Seconds()/wall.Seconds(), "%core")
+			}
+		})
+	}
+}
