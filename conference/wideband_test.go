@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -124,86 +125,108 @@ func TestWidebandConferenceBaresips(t *testing.T) {
 }
 
 // TestLimiterWithBaresips is the issue 19 item 7 acceptance with real
-// phones: two baresip talkers on PCMU overlap at -9 dBFS RMS (sines of
-// half full scale, 660 and 880 Hz, whose sum peaks at full scale) and a
-// third baresip phone, sending 440 Hz, records what it hears. Its own
-// 440 Hz is taken out of its mix (mix-minus), so any 440 Hz it hears is
-// the intermodulation product 2·660−880 that a clipped sum makes — a
-// linphone participant heard it at −58 dB before the limiter.
+// phones: three baresip phones each send a tone at -9 dBFS RMS (a sine of
+// half full scale: 440, 660 and 880 Hz), so every listener's mix of the
+// other two peaks at full scale. Two are on PCMU; the one sending 440 Hz
+// is on G.722 and its own band is where the clipped sum of the others
+// puts its intermodulation product 2·660−880 = 440 Hz: a linphone
+// participant heard it at −58 dB before the limiter. Mix-minus takes its
+// own 440 Hz out, so what it hears there is distortion.
 //
-// The listener is on G.722: G.711's own quantisation error, for this
+// Its codec is G.722 because G.711's own quantisation error, for this
 // periodic sum, lands on the multiples of 220 Hz and alone puts 440 Hz at
 // −58 to −74 dB depending on the exact level (measured offline through
 // our PCMU codec; a hard clip at 0.9 of full scale gives −43 dB), so a
-// G.711 listener cannot show the mixer's own distortion below that. G.722
-// leaves 440 Hz at about −90 dB for the same sum. The test asserts 440 Hz
-// at least 20 dB under the −58 dB finding, every other product (220,
-// 1100, 1540, 1980 and 2640 Hz) 40 dB under the tones, and both tones
-// within 3 dB of the level they were sent at (a two-party call carries a
-// half-scale sine at −6 dB): limited, not clipped and not pumped down.
+// G.711 listener cannot show the mixer's own distortion below that;
+// G.722 leaves 440 Hz at about −90 dB for the same sum. The test asserts,
+// for the G.722 listener, 440 Hz at least 20 dB under the −58 dB finding;
+// for every listener, the products of the two tones it hears (2a−b, 2b−a,
+// b−a, a+b, 3a, 3b) 40 dB under those tones, and both tones within 3 dB
+// of the level they were sent at (what a two-party call carries): limited,
+// neither clipped nor pumped down.
 func TestLimiterWithBaresips(t *testing.T) {
 	srv, svc := newService(t, conference.Config{AdHoc: true, Codecs: wideCodecs})
-	// The listener first: it hangs up first, so the end of its
+	// The G.722 listener first: it hangs up first, so the end of its
 	// recording is from when all three talk.
 	ps := []*baresipParty{
-		{name: "l440", codecs: []string{"G722"}, rate: 16000, tone: 440, amp: 0.1},
+		{name: "l440", codecs: []string{"G722"}, rate: 16000, tone: 440, amp: 0.5},
 		{name: "t660", codecs: []string{"PCMU"}, rate: 8000, tone: 660, amp: 0.5},
 		{name: "t880", codecs: []string{"PCMU"}, rate: 8000, tone: 880, amp: 0.5},
 	}
 	joinBaresips(t, srv.Port(), svc, "loud", ps)
 	time.Sleep(4 * time.Second)
 	recs, rates := hangupBaresips(t, ps)
-	rec, rate := trimSilence(recs[0]), rates[0]
-	if rate != 16000 {
-		t.Fatalf("the listener recorded at %d Hz: not on G.722", rate)
+	if rates[0] != 16000 || rates[1] != 8000 || rates[2] != 8000 {
+		t.Fatalf("recorded at %v Hz: codecs not as configured", rates)
 	}
-	// Half-second blocks in which both talkers are heard: a loaded
-	// machine (-race, shared cores) may delay a phone's first packets or
-	// drop a few, and a block where one talker is missing says nothing
-	// about the limiter. Levels are medians over the blocks.
-	block := rate / 2
-	var blocks [][]int16
-	for i := 0; i+block <= len(rec); i += block {
-		b := rec[i : i+block]
-		if dsp.HasTone(b, rate, 660) && dsp.HasTone(b, rate, 880) {
-			blocks = append(blocks, b)
+	for i, p := range ps {
+		var hears []float64
+		for j, q := range ps {
+			if j != i {
+				hears = append(hears, q.tone)
+			}
 		}
-	}
-	if len(blocks) < 4 {
-		t.Fatalf("only %d half-second blocks with both talkers in %d samples", len(blocks), len(rec))
-	}
-	level := func(f float64) float64 {
-		ls := make([]float64, len(blocks))
-		for i, b := range blocks {
-			ls[i] = hannLevel(b, rate, f)
+		a, b := hears[0], hears[1]
+		rec, rate := trimSilence(recs[i]), rates[i]
+		// Half-second blocks in which both tones are heard: a loaded
+		// machine (-race, shared cores) may delay a phone's first
+		// packets or drop a few, and a block where one talker is
+		// missing says nothing about the limiter. Levels are medians
+		// over the blocks.
+		block := rate / 2
+		var blocks [][]int16
+		for k := 0; k+block <= len(rec); k += block {
+			if bl := rec[k : k+block]; dsp.HasTone(bl, rate, a) && dsp.HasTone(bl, rate, b) {
+				blocks = append(blocks, bl)
+			}
 		}
-		slices.Sort(ls)
-		return ls[len(ls)/2]
-	}
-	// The level a two-party call carries: the sine sent, measured alike.
-	sent := hannLevel(dsp.Sine(rate, 660, 500*time.Millisecond, 0.5), rate, 660)
-	l660, l880, im := level(660), level(880), level(440)
-	t.Logf("%d blocks: listener hears 660 Hz at %.1f dB, 880 Hz at %.1f dB (sent at %.1f dB); 440 Hz (2·660−880) at %.1f dB",
-		len(blocks), l660, l880, sent, im)
-	for _, l := range []float64{l660, l880} {
-		if l < sent-3 || l > sent+1 {
-			t.Errorf("a tone is heard at %.1f dB, sent at %.1f dB: more than 3 dB off", l, sent)
+		if len(blocks) < 4 {
+			t.Errorf("%s: only %d half-second blocks with both tones in %d samples", p.name, len(blocks), len(rec))
+			continue
 		}
-	}
-	const issueIM = -58.0 // what linphone heard with the clipping mix
-	if im > issueIM-20 {
-		t.Errorf("intermodulation at 440 Hz: %.1f dB, want below %.1f dB (20 dB under the clipping mix's %.0f dB)", im, issueIM-20, issueIM)
-	}
-	weakest := min(l660, l880)
-	for _, f := range []float64{220, 1100, 1540, 1980, 2640} {
-		l := level(f)
-		t.Logf("product at %v Hz: %.1f dB", f, l)
-		if l > weakest-40 {
-			t.Errorf("intermodulation at %v Hz: %.1f dB, within 40 dB of the tones (%.1f dB)", f, l, weakest)
+		level := func(f float64) float64 {
+			ls := make([]float64, len(blocks))
+			for k, bl := range blocks {
+				ls[k] = hannLevel(bl, rate, f)
+			}
+			slices.Sort(ls)
+			return ls[len(ls)/2]
 		}
-	}
-	if fr := dsp.ToneFraction(rec, rate, 440); fr > 0.05 {
-		t.Errorf("the listener hears 440 Hz in %.0f%% of its recording", fr*100)
+		// The level a two-party call carries: the sine sent, measured
+		// alike.
+		sent := hannLevel(dsp.Sine(rate, a, 500*time.Millisecond, 0.5), rate, a)
+		la, lb := level(a), level(b)
+		for _, l := range []float64{la, lb} {
+			if l < sent-3 || l > sent+1 {
+				t.Errorf("%s hears a tone at %.1f dB, sent at %.1f dB: more than 3 dB off", p.name, l, sent)
+			}
+		}
+		weakest := min(la, lb)
+		var report []string
+		var seen []float64
+		for _, f := range []float64{2*a - b, 2*b - a, b - a, a + b, 3 * a, 3 * b} {
+			if f <= 0 || f >= float64(rate)/2-100 || f == a || f == b || slices.Contains(seen, f) {
+				continue
+			}
+			seen = append(seen, f)
+			l := level(f)
+			report = append(report, fmt.Sprintf("%v Hz %.1f dB", f, l))
+			if l > weakest-40 {
+				t.Errorf("%s: intermodulation at %v Hz: %.1f dB, within 40 dB of the tones (%.1f dB)", p.name, f, l, weakest)
+			}
+		}
+		own := level(p.tone)
+		t.Logf("%s (%d blocks) hears %v Hz at %.1f dB and %v Hz at %.1f dB (sent at %.1f dB); its own %v Hz at %.1f dB; products: %s",
+			p.name, len(blocks), a, la, b, lb, sent, p.tone, own, strings.Join(report, ", "))
+		if i == 0 {
+			const issueIM = -58.0 // what linphone heard with the clipping mix
+			if own > issueIM-20 {
+				t.Errorf("intermodulation at 440 Hz: %.1f dB, want below %.1f dB (20 dB under the clipping mix's %.0f dB)", own, issueIM-20, issueIM)
+			}
+		}
+		if fr := dsp.ToneFraction(rec, rate, p.tone); fr > 0.05 {
+			t.Errorf("%s hears its own %v Hz in %.0f%% of its recording", p.name, p.tone, fr*100)
+		}
 	}
 }
 
