@@ -139,7 +139,8 @@ func TestWidebandConferenceBaresips(t *testing.T) {
 // our PCMU codec; a hard clip at 0.9 of full scale gives −43 dB), so a
 // G.711 listener cannot show the mixer's own distortion below that;
 // G.722 leaves 440 Hz at about −90 dB for the same sum. The test asserts,
-// for the G.722 listener, 440 Hz at least 20 dB under the −58 dB finding;
+// for the G.722 listener, 440 Hz at least 12 dB under the −58 dB finding
+// (it measures −79 to −90 dB; a hard clip at 0.9 gives −43 dB);
 // for every listener, the products of the two tones it hears (2a−b, 2b−a,
 // b−a, a+b, 3a, 3b) 40 dB under those tones, and both tones within 3 dB
 // of the level they were sent at (what a two-party call carries): limited,
@@ -220,8 +221,11 @@ func TestLimiterWithBaresips(t *testing.T) {
 			p.name, len(blocks), a, la, b, lb, sent, p.tone, own, strings.Join(report, ", "))
 		if i == 0 {
 			const issueIM = -58.0 // what linphone heard with the clipping mix
-			if own > issueIM-20 {
-				t.Errorf("intermodulation at 440 Hz: %.1f dB, want below %.1f dB (20 dB under the clipping mix's %.0f dB)", own, issueIM-20, issueIM)
+			// Measured at −79 to −90 dB; a loaded machine's jitter
+			// (concealed frames are broadband) costs a few dB of it.
+			const margin = 12
+			if own > issueIM-margin {
+				t.Errorf("intermodulation at 440 Hz: %.1f dB, want below %.1f dB (%d dB under the clipping mix's %.0f dB)", own, issueIM-margin, margin, issueIM)
 			}
 		}
 		if fr := dsp.ToneFraction(rec, rate, p.tone); fr > 0.05 {
