@@ -262,7 +262,7 @@ type Mixer struct {
 	rate, n, rampNow int
 	talkNow          int64
 	silent           bool
-	oneRate          bool // every listener is at the mix rate
+	nextRate         int // the highest listener rate sendAll saw, for the next frame
 	// convs hold the full mix resampled to each rate below the mix rate
 	// that a listener or tap takes in this frame.
 	convs []*rateConv
@@ -311,8 +311,7 @@ type mixLeg struct {
 	codec                           codec.Codec
 	enc                             codec.Encoder
 	payload                         []byte
-	c                               codec.Codec // the output's codec in this frame
-	cRate                           int         // its sample rate
+	cRate                           int // the sample rate of the output's codec in this frame
 	// A leg at another rate than the mix: its frames are resampled to
 	// the mix rate on the way in (inRS) and its own mix to its codec's
 	// rate on the way out (outRS, last used in frame outFrame).
@@ -659,12 +658,12 @@ func (m *Mixer) Tick() {
 	talkers, resamples := m.mixInputs()
 	m.silent = talkers == 0 // nothing in the full mix
 	fs := frameStats{talkers: talkers, resamples: resamples}
-	m.convert(&fs)
 	m.sendAll(&fs)
 	if len(m.taps) > 0 {
 		full := m.full[:m.n]
 		if m.rate != narrowRate {
 			if cv := m.conv(narrowRate); cv != nil {
+				m.runConv(cv, &fs)
 				full = cv.pcm
 			}
 		}
@@ -743,31 +742,19 @@ func (m *Mixer) snapshot() bool {
 	return true
 }
 
-// chooseRate reads every listener's codec for this frame and sets the mix
-// rate: the highest sample rate among them that the mixer sums at (see
-// Mixer), and with it the frame's length, fade and talk threshold.
+// chooseRate sets this frame's mix rate — the highest sample rate among
+// the listeners' codecs that the mixer sums at (see Mixer), as sendAll
+// found them in the last frame — and with it the frame's length, fade
+// and talk threshold. Taking the rate from the last frame saves a pass
+// over every leg: a listener whose codec is new (a leg just added, a
+// re-INVITE) is served in its first frame by the conversion paths, and
+// the rate follows from the next frame on.
 func (m *Mixer) chooseRate() {
-	rate, lowest, highest := narrowRate, 0, 0
-	for _, l := range m.cur {
-		l.c = nil
-		if l.out == nil || l.gone {
-			continue
-		}
-		l.c = l.out.Codec()
-		if l.c == nil {
-			continue
-		}
-		r := l.c.SampleRate()
-		l.cRate = r
-		if r > rate && r <= wideRate && r%narrowRate == 0 {
-			rate = r
-		}
-		if lowest == 0 || r < lowest {
-			lowest = r
-		}
-		highest = max(highest, r)
+	rate := m.nextRate
+	if rate == 0 {
+		rate = narrowRate
 	}
-	m.oneRate = lowest == highest && (highest == rate || highest == 0)
+	m.nextRate = narrowRate
 	if rate != m.rate {
 		// The shared resamplers' history is of the other rate.
 		clear(m.convs)
@@ -775,25 +762,6 @@ func (m *Mixer) chooseRate() {
 	}
 	k := rate / narrowRate
 	m.rate, m.n, m.rampNow, m.talkNow = rate, m.frameN*k, m.rampN*k, m.talkSum*int64(k)
-}
-
-// convert resamples the full mix, once, to every rate below the mix rate
-// that a listener or a tap takes in this frame.
-func (m *Mixer) convert(fs *frameStats) {
-	if len(m.taps) > 0 && m.rate != narrowRate {
-		m.runConv(m.conv(narrowRate), fs)
-	}
-	if m.oneRate {
-		return
-	}
-	for _, l := range m.cur {
-		if l.c == nil || l.cRate == m.rate || l.cRate <= 0 {
-			continue
-		}
-		if cv := m.conv(l.cRate); cv != nil {
-			m.runConv(cv, fs)
-		}
-	}
 }
 
 // conv returns the shared conversion of the full mix to rate dst, creating
@@ -971,11 +939,20 @@ func (m *Mixer) sendAll(fs *frameStats) {
 		if l.out == nil || l.gone {
 			continue
 		}
-		c := l.c
-		if c == nil || l.cRate <= 0 {
+		c := l.out.Codec()
+		if c == nil {
 			fs.skipped++
 			continue
 		}
+		r := c.SampleRate()
+		if r <= 0 {
+			fs.skipped++
+			continue
+		}
+		if r > m.nextRate && r <= wideRate && r%narrowRate == 0 {
+			m.nextRate = r
+		}
+		l.cRate = r
 		samples := m.frameN * c.ClockRate() / narrowRate // one frame of the RTP clock
 		payload, cn, ok := m.payloadFor(l, c, samples, fs)
 		if !ok {
@@ -1012,6 +989,18 @@ func (m *Mixer) payloadFor(l *mixLeg, c codec.Codec, samples int, fs *frameStats
 	whispered := l.wsumFrame == m.frameNo
 	_, stateful := c.(codec.StreamCodec)
 	rate := l.cRate
+	var cv *rateConv
+	if rate != m.rate {
+		// The full mix at this rate, shared by every listener at it. It
+		// runs in every frame that has such a listener, heard or not, so
+		// that its history is always the full mix's: a talker going back
+		// to it continues without a click, and one leaving it takes its
+		// state from before this frame (ownRate).
+		if cv = m.conv(rate); cv == nil {
+			return nil, false, false
+		}
+		m.runConv(cv, fs)
+	}
 	var (
 		pcm    []int16
 		share  *[]byte // the shared payload to fill, or nil
@@ -1032,12 +1021,7 @@ func (m *Mixer) payloadFor(l *mixLeg, c codec.Codec, samples int, fs *frameStats
 	case l.wantHear && l.hearOn && l.mainC == nil && !whispered:
 		silent = m.silent
 		pcm = m.full[:m.n]
-		if rate != m.rate {
-			cv := m.conv(rate)
-			if cv == nil {
-				return nil, false, false
-			}
-			m.runConv(cv, fs)
+		if cv != nil {
 			pcm = cv.pcm
 		}
 		if !stateful {
@@ -1049,9 +1033,9 @@ func (m *Mixer) payloadFor(l *mixLeg, c codec.Codec, samples int, fs *frameStats
 		if l.wantHear != l.hearOn {
 			m.fadeInPlace(pcm, l.wantHear)
 		}
-		if rate != m.rate {
+		if cv != nil {
 			var ok bool
-			if pcm, ok = m.ownRate(l, pcm, rate, fs); !ok {
+			if pcm, ok = m.ownRate(l, pcm, cv, fs); !ok {
 				return nil, false, false
 			}
 		}
@@ -1097,9 +1081,11 @@ func (m *Mixer) comfortNoise(l *mixLeg, samples int, fs *frameStats) bool {
 
 // ownRate resamples l's own mix to its codec's rate with l's own
 // resampler. A resampler that was not used in the last frame first takes
-// the history of the shared conversion to that rate: in the last frame l
-// heard the full mix, so the filter continues from what l heard.
-func (m *Mixer) ownRate(l *mixLeg, pcm []int16, rate int, fs *frameStats) ([]int16, bool) {
+// the history of cv, the shared conversion to that rate, as it was before
+// this frame: in the last frame l heard the full mix, so the filter
+// continues from what l heard.
+func (m *Mixer) ownRate(l *mixLeg, pcm []int16, cv *rateConv, fs *frameStats) ([]int16, bool) {
+	rate := cv.dst
 	if l.outRS == nil || !sameRates(l.outRS, m.rate, rate) {
 		rs, err := audio.NewFrameResampler(m.rate, rate)
 		if err != nil {
@@ -1108,11 +1094,7 @@ func (m *Mixer) ownRate(l *mixLeg, pcm []int16, rate int, fs *frameStats) ([]int
 		l.outRS, l.outFrame = rs, 0
 	}
 	if l.outFrame+1 != m.frameNo {
-		for _, cv := range m.convs {
-			if cv.dst == rate && cv.frameNo == m.frameNo {
-				l.outRS.CopyFrom(cv.prev)
-			}
-		}
+		l.outRS.CopyFrom(cv.prev)
 	}
 	l.outFrame = m.frameNo
 	fs.resamples++
