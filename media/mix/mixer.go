@@ -169,8 +169,10 @@ type Stats struct {
 // its own mix-minus resampled by its own resampler, which takes the
 // shared resampler's history when it starts so that the switch does not
 // click. An all-G.711 conference sums at 8 kHz and resamples nothing. The
-// rate is chosen anew every frame: when the first wideband listener joins
-// or the last one leaves, the mix changes rate between two frames.
+// rate is chosen anew every frame, from the codecs of the frame before:
+// when the first wideband listener joins (it is served by resampling in
+// its first frame) or the last one leaves, the mix changes rate between
+// two frames.
 // Taps always receive the mix at 8 kHz.
 //
 // Comfort noise: a listener whose mix in a frame is digital silence (it is
