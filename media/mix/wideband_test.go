@@ -261,3 +261,36 @@ func TestMixerWidebandTalkerSwitchIsSeamless(t *testing.T) {
 		t.Errorf("the PCMU leg hears 1037 Hz in %.0f%%", f*100)
 	}
 }
+
+// TestMixerRateFollowsListeners: the mix goes to 16 kHz the frame after
+// a G.722 listener joins and back to 8 kHz, resampling nothing, the frame
+// after it leaves; the PCMU legs hear each other throughout.
+func TestMixerRateFollowsListeners(t *testing.T) {
+	m := New(Config{})
+	t.Cleanup(func() { m.Close() })
+	a, b := newMixOut(codec.PCMU()), newMixOut(codec.PCMU())
+	mustAdd(t, m, "a", mixTone(500, 0.2), a, LegOptions{})
+	mustAdd(t, m, "b", mixTone(900, 0.2), b, LegOptions{})
+	tickN(m, 10)
+	if st := m.Stats(); st.Rate != 8000 {
+		t.Fatalf("rate %d before the G.722 leg", st.Rate)
+	}
+	mustAdd(t, m, "wide", nil, &wideOut{dec: codec.NewDecoder(codec.G722())}, LegOptions{})
+	tickN(m, 2)
+	if st := m.Stats(); st.Rate != 16000 {
+		t.Fatalf("rate %d with a G.722 listener", st.Rate)
+	}
+	tickN(m, 20)
+	m.Remove("wide")
+	tickN(m, 2)
+	before := m.Stats()
+	tickN(m, 20)
+	if st := m.Stats(); st.Rate != 8000 || st.Resamples != before.Resamples {
+		t.Fatalf("after the G.722 leg left: rate %d, %d resamples in 20 frames", st.Rate, st.Resamples-before.Resamples)
+	}
+	if len(a.pcm) != 54*mixN {
+		t.Fatalf("a got %d samples, want %d", len(a.pcm), 54*mixN)
+	}
+	expectHears(t, "a at 16 kHz", a.frames(14, 32), []float64{900}, []float64{500})
+	expectHears(t, "a back at 8 kHz", a.frames(34, 54), []float64{900}, []float64{500})
+}
