@@ -147,7 +147,6 @@ type Session struct {
 	codec   codec.Codec
 	dtmfPT  uint8
 	cnPT    uint8
-	cnOK    bool // comfort noise negotiated (SetComfortNoise)
 	remote  netip.AddrPort
 	latched bool
 	canSend bool
@@ -215,10 +214,13 @@ type Session struct {
 	// heardFrom is set by RTP from the remote's host (or latched to
 	// its source) and by RTCP from the remote's host, since the remote
 	// last changed (remoteSet, unix ns); see SilentPeerGrace.
-	heardFrom    atomic.Bool
-	remoteSet    atomic.Int64
-	suppressed   atomic.Uint64
-	cnSent       atomic.Uint64
+	heardFrom  atomic.Bool
+	remoteSet  atomic.Int64
+	suppressed atomic.Uint64
+	cnSent     atomic.Uint64
+	// cnOK: comfort noise negotiated (SetComfortNoise); atomic so that a
+	// mixer asking every silent listener costs no lock when it is not.
+	cnOK         atomic.Bool
 	silentLogged bool // under wmu
 
 	closeOnce sync.Once
@@ -321,7 +323,8 @@ func (s *Session) SetCodec(c codec.Codec, dtmfPT uint8) {
 // nothing and reports false).
 func (s *Session) SetComfortNoise(pt uint8, ok bool) {
 	s.mu.Lock()
-	s.cnPT, s.cnOK = pt, ok
+	s.cnPT = pt
+	s.cnOK.Store(ok)
 	s.mu.Unlock()
 }
 
@@ -349,8 +352,11 @@ const (
 // comfort noise is not negotiated: the caller sends its silent frame as
 // audio. Players and the mixer call it through [audio.ComfortNoiseOutput].
 func (s *Session) WriteComfortNoise(samples int) (bool, error) {
+	if !s.cnOK.Load() {
+		return false, nil
+	}
 	s.mu.Lock()
-	pt, ok, remote, canSend, cd := s.cnPT, s.cnOK, s.remote, s.canSend, s.codec
+	pt, ok, remote, canSend, cd := s.cnPT, s.cnOK.Load(), s.remote, s.canSend, s.codec
 	s.mu.Unlock()
 	if !ok {
 		return false, nil
