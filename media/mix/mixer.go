@@ -1198,8 +1198,8 @@ func clamp16(v int32) int16 {
 // the queue runs dry ReadFrame reports [media.FrameEmpty] and waits for two
 // frames again; when the writer runs ahead by more than the capacity, the
 // oldest frame is dropped. Frames are passed on as written (a Player's are
-// 20 ms at 8 kHz, or 16 kHz with PlayerConfig.SampleRate). An Queue is safe for concurrent use by one writer
-// and one reader.
+// 20 ms at 8 kHz, or at 16 kHz with [audio.PlayerConfig.SampleRate]). A
+// Queue is safe for concurrent use by one writer and one reader.
 type Queue struct {
 	mu      sync.Mutex
 	frames  [][]int16 // ring of queued frames
