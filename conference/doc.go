@@ -4,8 +4,12 @@
 // (sip:conf-<id>@host); SIP phones join by sending it an INVITE, and
 // applications join through [Join] with join options. The focus owns the
 // roster and control; the [Mixer] owns the audio: every participant hears
-// everyone but itself (mix-minus, summed in int32 and clamped once), and
-// listeners who are not talking share one encoded mix per codec.
+// everyone but itself (mix-minus, summed in int32 and limited once), and
+// listeners who are not talking share one encoded mix per codec. With
+// G722 in Config.Codecs, wideband phones join on G.722 and the conference
+// mixes at 16 kHz while one of them is in it; G.711 phones still hear
+// 8 kHz. With CN in Config.Codecs, phones that negotiate it get RFC 3389
+// comfort noise in silence instead of silent audio.
 //
 // Roster rules (the UCMA model):
 //   - A SIP URI appears in a roster at most once (compared as

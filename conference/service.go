@@ -37,6 +37,15 @@ type Config struct {
 	TrustedOnlyGrace time.Duration `yaml:"trusted_only_grace"`
 	// Jitter configures each participant's jitter buffer.
 	Jitter media.JitterConfig `yaml:"jitter"`
+	// Codecs lists the audio formats participants' calls are offered and
+	// accept, in order of preference: any of "PCMU", "PCMA", "G722"
+	// (wideband, 16 kHz audio), "CN" (RFC 3389 comfort noise) and
+	// "telephone-event" (see endpoint.Settings.Codecs). Default: PCMU,
+	// PCMA, telephone-event. With G722 listed first, wideband phones join
+	// on G.722 and the conference mixes at 16 kHz while one of them is in
+	// it (see mix.Mixer); G.711 phones keep their 8 kHz. An unknown name
+	// is an error at start-up.
+	Codecs []string `yaml:"codecs"`
 	// RTPTimeout removes a participant whose RTP stopped for this long
 	// (it vanished without BYE). Default: the platform's call default
 	// (platform.WithCallDefaults: the server's calls.rtp_timeout), else
@@ -110,6 +119,7 @@ func New(p *platform.Platform, cfg Config, opts ...Option) (*Service, error) {
 	ep, err := endpoint.NewApplication(p, endpoint.Settings{
 		OwnerURI: "sip:" + cfg.Prefix + "@" + p.Host(), Prefix: true, DisplayName: "Conference",
 		RTPTimeout: cfg.RTPTimeout, // muting is done here: muted phones still send RTP
+		Codecs:     cfg.Codecs,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("conference: %w", err)

@@ -648,6 +648,7 @@ func (c *Call) applyLocked(n sdp.Negotiated) {
 		dtmf = n.DTMF.PayloadType
 	}
 	c.rtp.SetCodec(cd, dtmf)
+	c.rtp.SetComfortNoise(n.CN.PayloadType, n.HasCN)
 	// Send the packet time the remote asked for (RFC 4566 ptime); any
 	// is received.
 	c.rtp.SetPacketTime(time.Duration(n.SendPTime()) * time.Millisecond)

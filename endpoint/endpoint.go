@@ -61,13 +61,16 @@ type Settings struct {
 	// Default 90s.
 	MinSessionExpires time.Duration `yaml:"min_session_expires"`
 	// Codecs restricts and orders the audio formats offered and accepted:
-	// any of "PCMU", "PCMA", "G722", "opus" and "telephone-event" (RFC
-	// 4733). Default: PCMU, PCMA, telephone-event, in that order; G722
-	// (wideband, 16 kHz audio) and opus (RFC 7587, decoded at 16 kHz) are
-	// offered and accepted only when listed. Opus exists only in a build
-	// with the opus tag (media/codec): without it "opus" is skipped, not
-	// offered. With opus and telephone-event, telephone-event is also
-	// offered at Opus's 48 kHz clock (RFC 4733 section 2.1). When set,
+	// any of "PCMU", "PCMA", "G722", "opus", "CN" (RFC 3389 comfort noise)
+	// and "telephone-event" (RFC 4733). Default: PCMU, PCMA,
+	// telephone-event, in that order; G722 (wideband, 16 kHz audio), opus
+	// (RFC 7587, decoded at 16 kHz) and CN are offered and accepted only
+	// when listed. Opus exists only in a build with the opus tag
+	// (media/codec): without it "opus" is skipped, not offered. With opus
+	// and telephone-event, telephone-event is also offered at Opus's 48 kHz
+	// clock (RFC 4733 section 2.1). With CN negotiated, players and the
+	// conference mixer send comfort noise packets in silence instead of
+	// silent audio (media.Session.WriteComfortNoise). When set,
 	// the order is also the preference when answering an offer: the
 	// first listed codec the offer carries is chosen, whatever the
 	// offerer's order (RFC 3264 section 6.1); by default the offerer's
@@ -268,7 +271,7 @@ func formatsFor(names []string) ([]sdp.Format, error) {
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("endpoint: unsupported codec %q (have PCMU, PCMA, G722, opus, telephone-event)", n)
+			return nil, fmt.Errorf("endpoint: unsupported codec %q (have PCMU, PCMA, G722, opus, CN, telephone-event)", n)
 		}
 	}
 	if haveOpus && opus && dtmf {
@@ -276,7 +279,7 @@ func formatsFor(names []string) ([]sdp.Format, error) {
 		out = append(out, sdp.Format{PayloadType: 110, Name: "telephone-event", ClockRate: 48000, FMTP: "0-16"})
 	}
 	for _, f := range out {
-		if !f.IsDTMF() {
+		if f.IsAudio() {
 			return out, nil
 		}
 	}

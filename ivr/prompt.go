@@ -16,32 +16,36 @@ import (
 )
 
 // Rate is the sample rate, in Hz, at which prompts are kept: the rate of
-// G.711. A flow at another rate gets a resampled copy, made once per rate.
+// G.711. A prompt made from audio at WideRate or more is kept at WideRate
+// instead, so that a wideband (G.722) call or conference hears it
+// wideband. A flow at another rate gets a resampled copy, made once per
+// rate.
 const Rate = 8000
 
+// WideRate is the rate at which prompts from wideband sources are kept.
+const WideRate = 16000
+
 // Prompt is something to play to a caller: a decoded recording, a tone or
-// silence, held as 8 kHz mono PCM. Prompts are decoded once, when they are
-// made, and are safe to share between calls and goroutines.
+// silence, held as mono PCM at 8 kHz, or 16 kHz for a wideband source.
+// Prompts are decoded once, when they are made, and are safe to share
+// between calls and goroutines.
 type Prompt struct {
 	name string
 	d    *promptData
 }
 
 type promptData struct {
-	pcm    []int16 // at Rate
+	pcm    []int16 // at rate
+	rate   int     // Rate or WideRate
 	mu     sync.Mutex
 	byRate map[int][]int16
 }
 
-// NewPrompt makes a prompt of mono PCM at rate Hz (resampled to 8 kHz).
-// The prompt keeps its own copy of pcm.
+// NewPrompt makes a prompt of mono PCM at rate Hz (resampled to 8 kHz, or
+// to 16 kHz when rate is 16 kHz or more). The prompt keeps its own copy of
+// pcm.
 func NewPrompt(name string, rate int, pcm []int16) (Prompt, error) {
-	clip := &audio.Clip{SampleRate: rate, Channels: 1, Samples: slices.Clone(pcm)}
-	mono, err := clip.Mono(Rate)
-	if err != nil {
-		return Prompt{}, fmt.Errorf("ivr: prompt %s: %w", name, err)
-	}
-	return Prompt{name: name, d: &promptData{pcm: mono}}, nil
+	return clipPrompt(name, &audio.Clip{SampleRate: rate, Channels: 1, Samples: slices.Clone(pcm)})
 }
 
 // ReadWAV decodes a WAV prompt (any rate, mono or stereo) from r.
@@ -64,22 +68,26 @@ func OpenWAV(path string) (Prompt, error) {
 }
 
 func clipPrompt(name string, clip *audio.Clip) (Prompt, error) {
-	pcm, err := clip.Mono(Rate)
+	rate := Rate
+	if clip.SampleRate >= WideRate {
+		rate = WideRate
+	}
+	pcm, err := clip.Mono(rate)
 	if err != nil {
 		return Prompt{}, fmt.Errorf("ivr: prompt %s: %w", name, err)
 	}
-	return Prompt{name: name, d: &promptData{pcm: pcm}}, nil
+	return Prompt{name: name, d: &promptData{pcm: pcm, rate: rate}}, nil
 }
 
 // Tone is a prompt of a sine tone of freq Hz lasting d, at a third of full
 // scale.
 func Tone(freq float64, d time.Duration) Prompt {
-	return Prompt{name: fmt.Sprintf("tone %g Hz %v", freq, d), d: &promptData{pcm: dsp.Sine(Rate, freq, d, 0.3)}}
+	return Prompt{name: fmt.Sprintf("tone %g Hz %v", freq, d), d: &promptData{pcm: dsp.Sine(Rate, freq, d, 0.3), rate: Rate}}
 }
 
 // Silence is a prompt of d of silence.
 func Silence(d time.Duration) Prompt {
-	return Prompt{name: "silence " + d.String(), d: &promptData{pcm: make([]int16, int(d*Rate/time.Second))}}
+	return Prompt{name: "silence " + d.String(), d: &promptData{pcm: make([]int16, int(d*Rate/time.Second)), rate: Rate}}
 }
 
 // Name returns the prompt's name (its file, or a description).
@@ -90,7 +98,7 @@ func (p Prompt) Duration() time.Duration {
 	if p.d == nil {
 		return 0
 	}
-	return time.Duration(len(p.d.pcm)) * time.Second / Rate
+	return time.Duration(len(p.d.pcm)) * time.Second / time.Duration(p.d.rate)
 }
 
 // PCM returns the prompt at rate Hz, resampled once per rate and cached.
@@ -99,7 +107,10 @@ func (p Prompt) PCM(rate int) ([]int16, error) {
 	if p.d == nil {
 		return nil, nil
 	}
-	if rate == Rate || rate == 0 {
+	if rate == 0 {
+		rate = Rate
+	}
+	if rate == p.d.rate {
 		return p.d.pcm, nil
 	}
 	p.d.mu.Lock()
@@ -107,7 +118,7 @@ func (p Prompt) PCM(rate int) ([]int16, error) {
 	if pcm, ok := p.d.byRate[rate]; ok {
 		return pcm, nil
 	}
-	clip := &audio.Clip{SampleRate: Rate, Channels: 1, Samples: p.d.pcm}
+	clip := &audio.Clip{SampleRate: p.d.rate, Channels: 1, Samples: p.d.pcm}
 	pcm, err := clip.Mono(rate)
 	if err != nil {
 		return nil, fmt.Errorf("ivr: prompt %s at %d Hz: %w", p.name, rate, err)

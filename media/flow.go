@@ -70,6 +70,16 @@ func (f *Flow) WriteRTPPayload(pt uint8, samples int, payload []byte, marker boo
 	return f.s.WriteRTPPayload(pt, samples, payload, marker)
 }
 
+// WriteComfortNoise stands for one frame of silence with RFC 3389 comfort
+// noise when it was negotiated (see [Session.WriteComfortNoise]); it
+// reports false when it was not, or without media.
+func (f *Flow) WriteComfortNoise(samples int) (bool, error) {
+	if f == nil {
+		return false, nil
+	}
+	return f.s.WriteComfortNoise(samples)
+}
+
 // Play sends PCM at the flow's sample rate, paced at one 20 ms frame per
 // tick, until it ends or ctx is done.
 func (f *Flow) Play(ctx context.Context, pcm []int16) error {

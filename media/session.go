@@ -96,6 +96,9 @@ type Stats struct {
 	// Suppressed counts packets not sent because the remote address has
 	// shown no sign of life (SessionConfig.SilentPeerGrace).
 	Suppressed uint64
+	// ComfortNoiseSent counts RFC 3389 comfort noise packets sent
+	// (WriteComfortNoise); they are counted in PacketsSent too.
+	ComfortNoiseSent uint64
 }
 
 // SessionConfig configures a Session.
@@ -143,6 +146,7 @@ type Session struct {
 	mu      sync.Mutex
 	codec   codec.Codec
 	dtmfPT  uint8
+	cnPT    uint8
 	remote  netip.AddrPort
 	latched bool
 	canSend bool
@@ -189,6 +193,7 @@ type Session struct {
 	wbuf     []byte
 	enc      []byte
 	marker   bool
+	cnBuf    [1]byte
 	inEvent  bool // an RFC 4733 event is being sent: audio is suppressed
 	lastSend time.Time
 	// ptime is the packet time sent (SetPacketTime); pend holds the
@@ -197,6 +202,10 @@ type Session struct {
 	pend    []byte
 	pendTS  uint32
 	pendFor codec.Codec
+	// cnSilent: the stream is in a pause signalled with comfort noise,
+	// whose last CN packet had timestamp cnTS.
+	cnSilent bool
+	cnTS     uint32
 
 	sentPkts, sentBytes, recv, bytes, dropped atomic.Uint64
 	decoded                                   atomic.Uint64
@@ -205,9 +214,13 @@ type Session struct {
 	// heardFrom is set by RTP from the remote's host (or latched to
 	// its source) and by RTCP from the remote's host, since the remote
 	// last changed (remoteSet, unix ns); see SilentPeerGrace.
-	heardFrom    atomic.Bool
-	remoteSet    atomic.Int64
-	suppressed   atomic.Uint64
+	heardFrom  atomic.Bool
+	remoteSet  atomic.Int64
+	suppressed atomic.Uint64
+	cnSent     atomic.Uint64
+	// cnOK: comfort noise negotiated (SetComfortNoise); atomic so that a
+	// mixer asking every silent listener costs no lock when it is not.
+	cnOK         atomic.Bool
 	silentLogged bool // under wmu
 
 	closeOnce sync.Once
@@ -303,6 +316,82 @@ func (s *Session) SetCodec(c codec.Codec, dtmfPT uint8) {
 	s.mu.Lock()
 	s.codec, s.dtmfPT = c, dtmfPT
 	s.mu.Unlock()
+}
+
+// SetComfortNoise sets the payload type of RFC 3389 comfort noise, as
+// negotiated (ok false when it was not: WriteComfortNoise then sends
+// nothing and reports false).
+func (s *Session) SetComfortNoise(pt uint8, ok bool) {
+	s.mu.Lock()
+	s.cnPT = pt
+	s.cnOK.Store(ok)
+	s.mu.Unlock()
+}
+
+// Comfort noise sending (RFC 3389).
+const (
+	// ComfortNoiseRefresh is how often WriteComfortNoise repeats the CN
+	// packet during a pause, so that a receiver that lost the first, or
+	// joined late, still plays comfort noise rather than concealing loss.
+	// RFC 3389 section 4 leaves the rate to the sender; 200 ms is common.
+	ComfortNoiseRefresh = 200 * time.Millisecond
+	// comfortNoiseLevel is the noise level sent, in -dBov (RFC 3389
+	// section 3): -70 dBov, a quiet room, for the digital silence that
+	// players and the mixer produce.
+	comfortNoiseLevel = 70
+)
+
+// WriteComfortNoise stands for one frame of silence of samples RTP clock
+// units when comfort noise is negotiated (SetComfortNoise): the first
+// call of a pause sends an RFC 3389 CN packet (noise level only, section
+// 3.2), later ones send nothing but a refresh every ComfortNoiseRefresh,
+// and the timestamp advances as for audio, so the next audio packet
+// carries the right timestamp and the marker bit of a new talkspurt (RFC
+// 3551 section 4.1). Audio kept for a longer packet time is sent first.
+// It reports false, sending nothing and leaving the timestamp alone, when
+// comfort noise is not negotiated: the caller sends its silent frame as
+// audio. Players and the mixer call it through [audio.ComfortNoiseOutput].
+func (s *Session) WriteComfortNoise(samples int) (bool, error) {
+	if !s.cnOK.Load() {
+		return false, nil
+	}
+	s.mu.Lock()
+	pt, ok, remote, canSend, cd := s.cnPT, s.cnOK.Load(), s.remote, s.canSend, s.codec
+	s.mu.Unlock()
+	if !ok {
+		return false, nil
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.inEvent {
+		return true, nil
+	}
+	ts := s.ts
+	s.ts += uint32(samples)
+	if !canSend || !remote.IsValid() {
+		s.marker = true
+		s.pend = s.pend[:0]
+		return true, nil
+	}
+	if err := s.flushLocked(0, remote); err != nil {
+		return true, err
+	}
+	clock := uint32(8000)
+	if cd != nil {
+		clock = uint32(cd.ClockRate())
+	}
+	if s.cnSilent && ts-s.cnTS < clock*uint32(ComfortNoiseRefresh/time.Millisecond)/1000 {
+		return true, nil
+	}
+	s.marker = false // a CN packet is not a talkspurt's first
+	s.cnBuf[0] = comfortNoiseLevel
+	if err := s.writeLocked(pt, ts, s.cnBuf[:], remote); err != nil {
+		return true, err
+	}
+	s.cnSent.Add(1)
+	s.cnSilent, s.cnTS = true, ts
+	s.marker = true // the audio after the pause starts a talkspurt
+	return true, nil
 }
 
 // codec.Codec returns the codec in use.
@@ -414,6 +503,7 @@ func (s *Session) Stats() Stats {
 		PacketsSent:        s.sentPkts.Load(),
 		Decoded:            s.decoded.Load(),
 		Suppressed:         s.suppressed.Load(),
+		ComfortNoiseSent:   s.cnSent.Load(),
 		BytesSent:          s.sentBytes.Load(),
 		PacketsReceived:    s.recv.Load(),
 		BytesReceived:      s.bytes.Load(),
@@ -454,6 +544,7 @@ func (s *Session) WriteFrame(pcm []int16) error {
 		s.pend = s.pend[:0]
 		return nil
 	}
+	s.cnSilent = false
 	if s.encFor != cd {
 		s.encoder, s.encFor = codec.NewEncoder(cd), cd
 	}
@@ -601,6 +692,7 @@ func (s *Session) WriteRTPPayload(pt uint8, samples int, payload []byte, marker 
 		return nil
 	}
 	s.marker = s.marker || marker
+	s.cnSilent = false
 	if cd == nil || pt != cd.PayloadType() || rtpSamples(cd, payload) != samples {
 		return s.writeLocked(pt, ts, payload, remote)
 	}

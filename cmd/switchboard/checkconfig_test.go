@@ -102,6 +102,11 @@ apps:
 		}
 	}
 
+	p = writeConfig(t, "apps:\n  conference:\n    enabled: true\n    codecs: [G722, G729, PCMU]\n")
+	if code, _, stderr := checkCmd(t, p); code != 1 || !strings.Contains(stderr, p+`:2:3: apps.conference: conference: endpoint: unsupported codec "G729"`) {
+		t.Errorf("bad conference codec: exit %d\n%s", code, stderr)
+	}
+
 	p = writeConfig(t, "platform:\n  udp: [\"127.0.0.1:99999\"]\n")
 	if code, _, stderr := checkCmd(t, p); code != 1 || !strings.Contains(stderr, p+":1:1: platform: udp 127.0.0.1:99999") {
 		t.Errorf("bad listen address: exit %d\n%s", code, stderr)

@@ -22,11 +22,9 @@ var ErrPlayerClosed = errors.New("audio: player closed")
 // framePeriod is the packet time of the frames a Player sends.
 const framePeriod = 20 * time.Millisecond
 
-// playerRate is the rate of the PCM a Player produces: the G.711 rate.
+// playerRate is the default rate of the PCM a Player produces: the G.711
+// rate.
 const playerRate = 8000
-
-// playerFrame is the number of samples in one 20 ms frame of the player.
-const playerFrame = playerRate / 50
 
 // PlayerMode says when a Player's clock runs.
 type PlayerMode int
@@ -74,6 +72,12 @@ type PlayerConfig struct {
 	// Loop restarts the source at its end, without a gap, instead of
 	// completing. Default false.
 	Loop bool `yaml:"loop"`
+	// SampleRate is the rate in Hz of the PCM the player produces, for
+	// its sinks and before encoding: 8000 (default) or 16000, for
+	// wideband listeners such as a conference mixing at 16 kHz with
+	// G.722 participants. Outputs at another rate get the frame
+	// resampled once per codec.
+	SampleRate int `yaml:"sample_rate"`
 	// Logger receives send failures at debug level. Default: discard.
 	Logger *slog.Logger `yaml:"-"`
 }
@@ -81,8 +85,8 @@ type PlayerConfig struct {
 // PlayerStats are the counters of a Player.
 type PlayerStats struct {
 	// Frames counts the 20 ms frames produced. Each is read from the
-	// source, downmixed and resampled to 8 kHz once, however many sessions
-	// and sinks receive it.
+	// source, downmixed and resampled to the player's rate once, however
+	// many sessions and sinks receive it.
 	Frames uint64
 	// Encodes counts codec encodings: one per codec in use per frame, not
 	// one per session.
@@ -96,6 +100,9 @@ type PlayerStats struct {
 	Skipped uint64
 	// Loops counts the times a looping source restarted.
 	Loops uint64
+	// ComfortNoise counts silent frames handed to outputs that negotiated
+	// RFC 3389 comfort noise instead of sent as audio.
+	ComfortNoise uint64
 	// Sessions and Sinks are the current numbers of listeners.
 	Sessions, Sinks int
 }
@@ -103,9 +110,10 @@ type PlayerStats struct {
 // Player plays one Source to many listeners in step: calls' flows or any
 // other [Output] ([Player.Attach]) and PCM sinks such as a conference mixer or a recorder
 // ([Player.AddSink]). Every 20 ms it reads one frame from the source,
-// downmixes and resamples it to 8 kHz once, encodes it once per codec in
-// use (resampled once more for a codec at another rate, such as G.722's
-// 16 kHz), and sends the same payload to every output of that codec with
+// downmixes and resamples it to the player's rate (8 kHz unless
+// [PlayerConfig.SampleRate] says 16 kHz) once, encodes it once per codec
+// in use (resampled once more for a codec at another rate, such as G.722's
+// 16 kHz for an 8 kHz player, G.711's 8 kHz for a 16 kHz one), and sends the same payload to every output of that codec with
 // [Output.WriteRTPPayload]; the cost of decoding does not grow with the
 // number of listeners. A listener that joins mid-stream hears the current
 // position, not the top.
@@ -150,12 +158,13 @@ type Player struct {
 	// The frame pipeline. tickMu serialises it; it is used by the clock
 	// goroutine and by Stop and Close to rewind or close the source.
 	tickMu  sync.Mutex
+	rate    int // of the frames produced
 	src     Source
 	rs      *Resampler
 	chunk   int     // source samples read at a time: 20 ms, interleaved
 	raw     []int16 // interleaved source samples
 	mono    []int16 // downmixed samples
-	fifo    []int16 // 8 kHz samples not yet sent; fifo[head:] is pending
+	fifo    []int16 // samples not yet sent, at rate; fifo[head:] is pending
 	head    int
 	frame   []int16 // the current frame
 	ended   bool    // the source is exhausted and the resampler flushed
@@ -166,7 +175,7 @@ type Player struct {
 	sinkTo  []Sink       // per-tick snapshot of the sinks
 	gone    []Output     // sessions found closed during a tick
 
-	frames, encodes, packets, sendErrors, skipped, loops atomic.Uint64
+	frames, encodes, packets, sendErrors, skipped, loops, comfortNoise atomic.Uint64
 
 	closeOnce sync.Once
 	closeErr  error
@@ -215,7 +224,14 @@ func NewPlayer(src Source, cfg PlayerConfig) (*Player, error) {
 	if ch != 1 && ch != 2 {
 		return nil, fmt.Errorf("audio: player: unsupported channel count %d", ch)
 	}
-	rs, err := NewResampler(rate, playerRate)
+	out := cfg.SampleRate
+	if out == 0 {
+		out = playerRate
+	}
+	if out != 8000 && out != 16000 {
+		return nil, fmt.Errorf("audio: player: sample rate %d Hz (want 8000 or 16000)", out)
+	}
+	rs, err := NewResampler(rate, out)
 	if err != nil {
 		return nil, fmt.Errorf("audio: player: %w", err)
 	}
@@ -228,13 +244,14 @@ func NewPlayer(src Source, cfg PlayerConfig) (*Player, error) {
 		cfg:   cfg,
 		log:   log,
 		wake:  make(chan struct{}, 1),
+		rate:  out,
 		src:   src,
 		rs:    rs,
 		chunk: chunk,
 		raw:   make([]int16, chunk),
 		mono:  make([]int16, 0, chunk),
-		fifo:  make([]int16, 0, 4*playerFrame),
-		frame: make([]int16, playerFrame),
+		fifo:  make([]int16, 0, 4*out/50),
+		frame: make([]int16, out/50),
 	}, nil
 }
 
@@ -355,9 +372,11 @@ func (p *Player) Detach(s Output) {
 	p.waitTick() // a frame being sent, which may still include s
 }
 
-// AddSink adds a consumer of the player's 8 kHz mono PCM, such as a
+// AddSink adds a consumer of the player's mono PCM (at 8 kHz, or the
+// configured [PlayerConfig.SampleRate]), such as a
 // conference mixer or a recorder, and returns the function that removes it.
-// WriteAudio is called with each 20 ms frame (160 samples at 8 kHz) on the
+// WriteAudio is called with each 20 ms frame (160 samples at 8 kHz, 320 at
+// 16 kHz) on the
 // clock goroutine, after the frame was sent to the sessions; it must not
 // block, must not keep the slice, and must not call the Player's Pause,
 // Detach, Stop or Close. A sink counts as a listener in automatic mode.
@@ -412,14 +431,15 @@ func (p *Player) Stats() PlayerStats {
 	sessions, sinks := len(p.sessions), len(p.sinks)
 	p.mu.Unlock()
 	return PlayerStats{
-		Frames:     p.frames.Load(),
-		Encodes:    p.encodes.Load(),
-		Packets:    p.packets.Load(),
-		SendErrors: p.sendErrors.Load(),
-		Skipped:    p.skipped.Load(),
-		Loops:      p.loops.Load(),
-		Sessions:   sessions,
-		Sinks:      sinks,
+		Frames:       p.frames.Load(),
+		Encodes:      p.encodes.Load(),
+		Packets:      p.packets.Load(),
+		SendErrors:   p.sendErrors.Load(),
+		Skipped:      p.skipped.Load(),
+		Loops:        p.loops.Load(),
+		ComfortNoise: p.comfortNoise.Load(),
+		Sessions:     sessions,
+		Sinks:        sinks,
 	}
 }
 
@@ -587,11 +607,11 @@ func (p *Player) tick() (ended bool) {
 	return false
 }
 
-// produceLocked fills p.frame with the next 8 kHz frame. It reports whether
+// produceLocked fills p.frame with the next frame. It reports whether
 // there is a frame (the last one is padded with silence) and whether the
 // play ends with it. A source error ends the play at once.
 func (p *Player) produceLocked() (ok, last bool, err error) {
-	for len(p.fifo)-p.head < playerFrame && !p.ended {
+	for len(p.fifo)-p.head < len(p.frame) && !p.ended {
 		if err := p.fillLocked(); err != nil {
 			p.ended = true
 			return false, true, err
@@ -656,18 +676,31 @@ func (p *Player) fillLocked() error {
 		}
 	}
 	// Starved: pad this frame with silence rather than stall.
-	p.fifo = append(p.fifo, make([]int16, playerFrame)...)
+	p.fifo = append(p.fifo, make([]int16, len(p.frame))...)
 	return nil
 }
 
-// sendLocked sends p.frame to the snapshot of sessions and sinks.
+// sendLocked sends p.frame to the snapshot of sessions and sinks. A
+// frame of digital silence goes to an output that negotiated comfort
+// noise as RFC 3389 CN ([ComfortNoiseOutput]) instead of audio.
 func (p *Player) sendLocked() {
 	p.gone = p.gone[:0]
+	silent := !slices.ContainsFunc(p.frame, func(v int16) bool { return v != 0 })
 	for _, ls := range p.sendTo {
 		c := ls.s.Codec()
 		if c == nil || c.SampleRate() <= 0 {
 			p.skipped.Add(1)
 			continue
+		}
+		if cno, ok := ls.s.(ComfortNoiseOutput); ok && silent {
+			if took, err := cno.WriteComfortNoise(c.ClockRate() / 50); took {
+				if err != nil {
+					p.sendErrors.Add(1)
+				} else {
+					p.comfortNoise.Add(1)
+				}
+				continue
+			}
 		}
 		e := p.encodingLocked(c)
 		if e == nil {
@@ -718,8 +751,8 @@ func (p *Player) encodingLocked(c codec.Codec) *playerEncoding {
 	}
 	if e == nil {
 		e = &playerEncoding{codec: c, enc: codec.NewEncoder(c)}
-		if c.SampleRate() != playerRate {
-			up, err := NewFrameResampler(playerRate, c.SampleRate())
+		if c.SampleRate() != p.rate {
+			up, err := NewFrameResampler(p.rate, c.SampleRate())
 			if err != nil {
 				return nil
 			}

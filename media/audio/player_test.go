@@ -404,7 +404,7 @@ func measureWraps(pcm []int16, freq float64, wraps []int) wrapReport {
 	var worstResid float64
 	for _, w := range wraps {
 		for s := w - 240; s <= w+80; s += 4 {
-			r.dropDB = min(r.dropDB, 20*math.Log10(dsp.RMS(pcm[s:s+playerFrame])*32767/steadyRMS))
+			r.dropDB = min(r.dropDB, 20*math.Log10(dsp.RMS(pcm[s:s+(playerRate/50)])*32767/steadyRMS))
 		}
 		for i := w - 80; i < w+80; i++ {
 			r.stepRatio = max(r.stepRatio, step(i)/steadyStep)
@@ -583,7 +583,7 @@ func TestPlayerManualModeRunsWithoutListeners(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 		// A listener joining after 1 s hears the tone from 1 s on.
 		tone := dsp.Sine(8000, 400, 1100*time.Millisecond, 0.5)
-		if got := rec.Samples(); len(got) != 5*playerFrame || !slices.Equal(got, tone[50*playerFrame:]) {
+		if got := rec.Samples(); len(got) != 5*(playerRate/50) || !slices.Equal(got, tone[50*(playerRate/50):]) {
 			t.Errorf("late sink got %d samples, not the tone from 1 s on", len(got))
 		}
 	})
@@ -616,7 +616,7 @@ func TestPlayerPauseResumeStop(t *testing.T) {
 		}
 		p.Resume()
 		time.Sleep(500*time.Millisecond + time.Millisecond)
-		if got := rec.Samples(); !slices.Equal(got, tone[:50*playerFrame]) {
+		if got := rec.Samples(); !slices.Equal(got, tone[:50*(playerRate/50)]) {
 			t.Errorf("pause/resume: got %d samples, not the continuous tone", len(got))
 		}
 
@@ -628,7 +628,7 @@ func TestPlayerPauseResumeStop(t *testing.T) {
 		// Start after Stop plays from the top.
 		p.Start()
 		time.Sleep(200*time.Millisecond + time.Millisecond)
-		if got := rec.Samples()[50*playerFrame:]; !slices.Equal(got, tone[:10*playerFrame]) {
+		if got := rec.Samples()[50*(playerRate/50):]; !slices.Equal(got, tone[:10*(playerRate/50)]) {
 			t.Errorf("after Stop and Start: got %d samples, not the tone from the top", len(got))
 		}
 	})
@@ -1078,5 +1078,68 @@ func TestPlayerG722Session(t *testing.T) {
 	}
 	if st := p.Stats(); st.Skipped != 0 {
 		t.Errorf("skipped %d frames", st.Skipped)
+	}
+}
+
+// TestPlayer16kHz: a 16 kHz player (PlayerConfig.SampleRate) gives its
+// sinks 320-sample frames that keep a 6 kHz tone, sends G.722 outputs the
+// frame as is and PCMU outputs the frame resampled to 8 kHz once: they
+// hear the 1 kHz tone and not the 6 kHz one, nor its alias at 2 kHz.
+func TestPlayer16kHz(t *testing.T) {
+	mixed := dsp.Sine(16000, 1000, time.Second, 0.2)
+	for i, v := range dsp.Sine(16000, 6000, time.Second, 0.2) {
+		mixed[i] += v
+	}
+	src, err := NewClipSource(&Clip{SampleRate: 16000, Channels: 1, Samples: mixed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewPlayer(src, PlayerConfig{SampleRate: 44100}); err == nil {
+		t.Error("a 44.1 kHz player was accepted")
+	}
+	p, err := NewPlayer(src, PlayerConfig{Mode: PlayerManual, SampleRate: 16000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	rec := &pcmRecorder{}
+	p.AddSink(rec)
+	wide, widePeer := musicSession(t, codec.G722())
+	narrow, narrowPeer := musicSession(t, codec.PCMU())
+	p.Attach(wide)
+	p.Attach(narrow)
+	done := make(chan struct{})
+	p.OnCompleted(func() { close(done) })
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	frames := rec.Frames()
+	if len(frames) != 50 || len(frames[0]) != 320 {
+		t.Fatalf("sink got %d frames of %d samples, want 50 of 320", len(frames), len(frames[0]))
+	}
+	if fr := dsp.ToneFraction(rec.Samples(), 16000, 6000); fr < 0.95 {
+		t.Errorf("sink hears 6 kHz in %.0f%%", fr*100)
+	}
+	dec := codec.NewDecoder(codec.G722())
+	var w []int16
+	for _, pk := range readPackets(t, widePeer) {
+		w = dec.Decode(w, pk.payload)
+	}
+	if fr := dsp.ToneFraction(w[3200:], 16000, 6000); fr < 0.9 {
+		t.Errorf("G.722 output hears 6 kHz in %.0f%%", fr*100)
+	}
+	var n []int16
+	for _, pk := range readPackets(t, narrowPeer) {
+		n = codec.PCMU().Decode(n, pk.payload)
+	}
+	if len(n) != 8000 {
+		t.Fatalf("PCMU output got %d samples, want 8000", len(n))
+	}
+	if fr := dsp.ToneFraction(n, 8000, 1000); fr < 0.95 {
+		t.Errorf("PCMU output hears 1 kHz in %.0f%%", fr*100)
+	}
+	if l := dsp.LevelDB(n, 8000, 2000); l > -50 {
+		t.Errorf("PCMU output: 2 kHz (the 6 kHz alias) at %.1f dB", l)
 	}
 }

@@ -305,3 +305,21 @@ func (f *FrameResampler) Frame(frame []int16) []int16 {
 	f.pend = f.pend[:copy(f.pend, f.pend[n:])]
 	return f.out
 }
+
+// CopyFrom gives f the stream state of src, which must convert between the
+// same rates: f's next frame continues from the input src has taken so
+// far, as if f had resampled src's stream all along. A mixer uses it when
+// a listener leaves a shared resampled stream for one of its own, so the
+// filter's history holds what the listener last heard and the switch
+// makes no click. It reports false, and does nothing, for other rates. It
+// allocates only to grow f's buffers.
+func (f *FrameResampler) CopyFrom(src *FrameResampler) bool {
+	if f.src != src.src || f.dst != src.dst {
+		return false
+	}
+	r, s := f.rs, src.rs
+	r.hist = append(r.hist[:0], s.hist...)
+	r.start, r.pos, r.frac, r.in = s.start, s.pos, s.frac, s.in
+	f.pend = append(f.pend[:0], src.pend...)
+	return true
+}

@@ -346,3 +346,27 @@ func BenchmarkResampleStereo44100To8000(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)*0.02/b.Elapsed().Seconds(), "x-realtime")
 }
+
+// TestFrameResamplerCopyFrom: a FrameResampler that takes another's state
+// mid-stream produces exactly the frames the other would have.
+func TestFrameResamplerCopyFrom(t *testing.T) {
+	in := dsp.Sine(16000, 1000, 200*time.Millisecond, 0.5)
+	a, _ := NewFrameResampler(16000, 8000)
+	b, _ := NewFrameResampler(16000, 8000)
+	for i := range 5 {
+		a.Frame(in[i*320 : (i+1)*320])
+	}
+	if !b.CopyFrom(a) {
+		t.Fatal("CopyFrom refused equal rates")
+	}
+	for i := 5; i < 10; i++ {
+		want := slices.Clone(a.Frame(in[i*320 : (i+1)*320]))
+		if got := b.Frame(in[i*320 : (i+1)*320]); !slices.Equal(got, want) {
+			t.Fatalf("frame %d differs after CopyFrom", i)
+		}
+	}
+	c, _ := NewFrameResampler(8000, 16000)
+	if c.CopyFrom(a) {
+		t.Error("CopyFrom took the state of another rate pair")
+	}
+}

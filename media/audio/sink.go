@@ -27,3 +27,16 @@ type Output interface {
 	Codec() codec.Codec
 	WriteRTPPayload(pt uint8, samples int, payload []byte, marker bool) error
 }
+
+// ComfortNoiseOutput is an Output that can stand for a frame of silence
+// with RFC 3389 comfort noise, as a *media.Flow and a *media.Session can
+// when CN was negotiated. A Player and the conference mixer call
+// WriteComfortNoise instead of sending a silent frame: it reports true
+// when it took the frame (sending a CN packet at the start of a pause and
+// now and then a refresh, nothing in between, the RTP timestamp advancing
+// by samples) and false when comfort noise is not negotiated, and the
+// caller then sends the silent frame as audio. It must not block.
+type ComfortNoiseOutput interface {
+	Output
+	WriteComfortNoise(samples int) (bool, error)
+}

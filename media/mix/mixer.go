@@ -31,15 +31,24 @@ var (
 	ErrNoSuchLeg = errors.New("mix: no such mixer leg")
 )
 
-// mixRate is the rate in Hz of the PCM the mixer sums: the G.711 rate.
-const mixRate = 8000
+// Mix rates in Hz. A mixer sums at narrowRate, the G.711 rate, unless a
+// listener's codec is wideband (G.722's 16 kHz audio): then it sums at
+// the highest such rate, up to wideRate. Frame lengths are counted at
+// narrowRate (frameN) and scaled by the mix rate.
+const (
+	narrowRate = 8000
+	wideRate   = 16000
+)
 
 // Input is where a mixer leg's audio comes from. The mixer calls
 // ReadFrame exactly once per frame time, from its clock goroutine (or the
 // caller of [Mixer.Tick]), never concurrently for one Input. ReadFrame
-// returns one frame of 8 kHz mono PCM, in dst's storage or its own; the
-// mixer uses the result only until the next call. A frame shorter than the
-// mixer's frame is padded with silence and a longer one is cut.
+// returns one frame of mono PCM, in dst's storage or its own; the mixer
+// uses the result only until the next call. The frame's length gives its
+// rate: 160 samples per 20 ms are 8 kHz, 320 are 16 kHz (a G.722 leg's
+// jitter buffer, or a 16 kHz [audio.Player]); a frame at another rate
+// than the mix is resampled to it, with a resampler of the leg's own. A
+// frame of any other length is padded with silence or cut.
 //
 // The *media.FrameReader a call's flow gives its consumer
 // ([media.Flow.Pull]) is an Input: its jitter buffer absorbs the network's
@@ -57,8 +66,9 @@ func (f InputFunc) ReadFrame(dst []int16) ([]int16, media.FrameStatus) { return 
 // Output is where a mixer leg's mix goes: a call's *media.Flow, say. The
 // mixer calls both methods from its clock goroutine (or the caller of
 // [Mixer.Tick]), once per frame time, and sends the same payload buffer to
-// every leg that hears the same mix; a nil codec, or one whose PCM is not
-// 8 kHz, skips the leg (see [audio.Output]).
+// every leg that hears the same mix at the same codec; a nil codec, or one
+// whose sample rate cannot be resampled to, skips the leg (see
+// [audio.Output]).
 type Output = audio.Output
 
 // Config configures a [Mixer]. The zero value is valid: 20 ms frames,
@@ -118,6 +128,19 @@ type Stats struct {
 	// Skipped counts frames not sent to a leg because its codec was nil or
 	// at a sample rate the resampler does not take.
 	Skipped uint64
+	// Resamples counts frame conversions between the mix rate and a
+	// leg's: per leg on the way in, once per rate for the shared full mix
+	// and per talker for its own mix on the way out. An all-G.711 mixer
+	// makes none.
+	Resamples uint64
+	// ComfortNoise counts frames of silence handed to outputs that
+	// negotiated RFC 3389 comfort noise ([audio.ComfortNoiseOutput])
+	// instead of encoded: a pause is one CN packet and a refresh now and
+	// then, not 50 packets a second.
+	ComfortNoise uint64
+	// Rate is the sample rate in Hz of the last frame mixed: 8000, or
+	// 16000 while a listener is wideband (see Mixer).
+	Rate int
 	// TalkerFrames counts, over all frames, the inputs that were heard in
 	// that frame (in the default mix or whispered); TalkerFrames/Frames is
 	// the mean number of talkers.
@@ -134,6 +157,31 @@ type Stats struct {
 // knows nothing of SIP: every leg
 // hears every other leg but not itself (mix-minus), plus send-only sources
 // such as prompt players, and taps such as a recorder hear everybody.
+//
+// Mix rate: the mixer sums at the highest sample rate among its
+// listeners' codecs — 16 kHz while any listener is on G.722, 8 kHz
+// otherwise — and each leg hears its own rate. An input at another rate
+// than the mix (a G.711 leg in a wideband mix, a 16 kHz leg or player in
+// a narrowband one) is resampled to it on the way in, by a resampler of
+// its own, and only in the frames it is heard: the talk gate looks at the
+// frame as it came. On the way out the full mix is resampled once per frame for
+// each lower rate in use, and that resampled mix is encoded once per codec
+// for all its silent listeners, as at 8 kHz; a talker on a lower rate has
+// its own mix-minus resampled by its own resampler, which takes the
+// shared resampler's history when it starts so that the switch does not
+// click. An all-G.711 conference sums at 8 kHz and resamples nothing. The
+// rate is chosen anew every frame, from the codecs of the frame before:
+// when the first wideband listener joins (it is served by resampling in
+// its first frame) or the last one leaves, the mix changes rate between
+// two frames.
+// Taps always receive the mix at 8 kHz.
+//
+// Comfort noise: a listener whose mix in a frame is digital silence (it is
+// deaf or excluded, nobody talks, or it is the only talker) and whose
+// output is an [audio.ComfortNoiseOutput] that negotiated RFC 3389 CN is
+// handed the frame with WriteComfortNoise instead of an encoded payload;
+// the output sends a CN packet when the pause starts and a refresh now and
+// then (see [Stats.ComfortNoise]).
 //
 // Once per frame time (Interval, 20 ms by default) the mixer pulls one frame from every input,
 // sums in 32 bits the frames of the inputs that are talking, limits the
@@ -185,9 +233,9 @@ type Stats struct {
 type Mixer struct {
 	log       *slog.Logger
 	interval  time.Duration
-	frameN    int   // samples per frame
-	rampN     int   // samples per fade
-	talkSum   int64 // sum of squares per frame at the talk threshold
+	frameN    int   // samples per frame at narrowRate
+	rampN     int   // samples per fade at narrowRate
+	talkSum   int64 // sum of squares per narrowRate frame at the talk threshold
 	hangFrame int   // frames of talk hangover
 	done      chan struct{}
 	wg        sync.WaitGroup
@@ -214,6 +262,15 @@ type Mixer struct {
 	zero    []int16 // a frame of silence
 	groups  []*mixGroup
 	talks   []TalkChange // this frame's talk gate changes
+	// This frame's rate, samples, fade length and talk threshold, and
+	// whether its full mix is digital silence.
+	rate, n, rampNow int
+	talkNow          int64
+	silent           bool
+	nextRate         int // the highest listener rate sendAll saw, for the next frame
+	// convs hold the full mix resampled to each rate below the mix rate
+	// that a listener or tap takes in this frame.
+	convs []*rateConv
 }
 
 // TalkChange reports that the talk gate of a leg opened (Talking) or
@@ -223,6 +280,16 @@ type Mixer struct {
 type TalkChange struct {
 	ID      string
 	Talking bool
+}
+
+// rateConv is the full mix resampled to one rate, shared by every leg at
+// that rate; prev is the resampler's state before this frame, which a
+// leg's own resampler takes when it starts (see Mixer).
+type rateConv struct {
+	dst      int
+	frameNo  uint64
+	rs, prev *audio.FrameResampler
+	pcm      []int16
 }
 
 // mixLeg is one leg, source or tap.
@@ -259,10 +326,12 @@ type mixLeg struct {
 	codec                           codec.Codec
 	enc                             codec.Encoder
 	payload                         []byte
-	// A leg whose codec is not at the mix rate (G.722's 16 kHz): its
-	// frames are resampled to the mix rate on the way in (down) and its
-	// mix back to the codec's rate on the way out (up).
-	down, up *audio.FrameResampler
+	cRate                           int // the sample rate of the output's codec in this frame
+	// A leg at another rate than the mix: its frames are resampled to
+	// the mix rate on the way in (inRS) and its own mix to its codec's
+	// rate on the way out (outRS, last used in frame outFrame).
+	inRS, outRS *audio.FrameResampler
+	outFrame    uint64
 }
 
 // mixGroup holds the shared payloads of one codec.
@@ -284,13 +353,13 @@ func New(cfg Config) *Mixer {
 		iv = 20 * time.Millisecond
 	}
 	iv = min(max(iv, 10*time.Millisecond), 80*time.Millisecond)
-	frameN := int(iv * mixRate / time.Second)
-	iv = time.Duration(frameN) * time.Second / mixRate
+	frameN := int(iv * narrowRate / time.Second)
+	iv = time.Duration(frameN) * time.Second / narrowRate
 	ramp := cfg.Ramp
 	if ramp <= 0 {
 		ramp = 5 * time.Millisecond
 	}
-	rampN := min(max(int(ramp*mixRate/time.Second), 1), frameN)
+	rampN := min(max(int(ramp*narrowRate/time.Second), 1), frameN)
 	level := cfg.TalkThreshold
 	if level == 0 {
 		level = -55
@@ -305,6 +374,7 @@ func New(cfg Config) *Mixer {
 	if hang > 0 {
 		hangFrames = int((hang + iv - 1) / iv)
 	}
+	wideN := frameN * wideRate / narrowRate
 	return &Mixer{
 		log:       log,
 		interval:  iv,
@@ -314,10 +384,11 @@ func New(cfg Config) *Mixer {
 		hangFrame: hangFrames,
 		done:      make(chan struct{}),
 		byID:      make(map[string]*mixLeg),
-		total:     make([]int32, frameN),
-		minus:     make([]int32, frameN),
-		full:      make([]int16, frameN),
-		zero:      make([]int16, frameN),
+		total:     make([]int32, wideN),
+		minus:     make([]int32, wideN),
+		full:      make([]int16, wideN),
+		zero:      make([]int16, wideN),
+		rate:      narrowRate,
 	}
 }
 
@@ -403,14 +474,15 @@ func (m *Mixer) Add(id string, in Input, out Output, opts LegOptions) error {
 		return errors.New("mix: mixer: leg " + id + " has neither input nor output")
 	}
 	l := &mixLeg{id: id, in: in, out: out, muted: opts.Muted, deaf: opts.Deaf}
+	wideN := m.frameN * wideRate / narrowRate
 	if in != nil {
-		l.frame = make([]int16, 0, 2*m.frameN)
-		l.mainBuf = make([]int16, m.frameN)
-		l.whisperBuf = make([]int16, m.frameN)
+		l.frame = make([]int16, 0, wideN)
+		l.mainBuf = make([]int16, wideN)
+		l.whisperBuf = make([]int16, wideN)
 	}
 	if out != nil {
-		l.mix = make([]int16, m.frameN)
-		l.wsum = make([]int32, m.frameN)
+		l.mix = make([]int16, wideN)
+		l.wsum = make([]int32, wideN)
 	}
 	return m.add(l)
 }
@@ -597,12 +669,22 @@ func (m *Mixer) Tick() {
 	if !m.snapshot() {
 		return
 	}
-	talkers := m.mixInputs()
-	var fs frameStats
-	fs.talkers = talkers
+	m.chooseRate()
+	talkers, resamples := m.mixInputs()
+	m.silent = talkers == 0 // nothing in the full mix
+	fs := frameStats{talkers: talkers, resamples: resamples}
 	m.sendAll(&fs)
-	for _, t := range m.taps {
-		t.WriteAudio(m.full)
+	if len(m.taps) > 0 {
+		full := m.full[:m.n]
+		if m.rate != narrowRate {
+			if cv := m.conv(narrowRate); cv != nil {
+				m.runConv(cv, &fs)
+				full = cv.pcm
+			}
+		}
+		for _, t := range m.taps {
+			t.WriteAudio(full)
+		}
 	}
 	m.talks = m.talks[:0]
 	for _, l := range m.cur {
@@ -620,11 +702,14 @@ func (m *Mixer) Tick() {
 	s.Frames++
 	s.Encodes += uint64(fs.encodes)
 	s.SharedEncodes += uint64(fs.shared)
+	s.Resamples += uint64(fs.resamples)
+	s.ComfortNoise += uint64(fs.cn)
 	s.Packets += uint64(fs.packets)
 	s.SendErrors += uint64(fs.errors)
 	s.Skipped += uint64(fs.skipped)
 	s.TalkerFrames += uint64(talkers)
 	s.LastTalkers, s.LastEncodes = talkers, fs.encodes
+	s.Rate = m.rate
 	hs := m.onTalk
 	m.mu.Unlock()
 	for _, c := range m.talks {
@@ -665,7 +750,7 @@ func (m *Mixer) Talking(id string) bool {
 }
 
 type frameStats struct {
-	talkers, encodes, shared, packets, errors, skipped int
+	talkers, encodes, shared, packets, errors, skipped, resamples, cn int
 }
 
 // snapshot copies the control state into the frame state of every leg and
@@ -715,26 +800,93 @@ func (m *Mixer) snapshot() bool {
 	return true
 }
 
+// chooseRate sets this frame's mix rate — the highest sample rate among
+// the listeners' codecs that the mixer sums at (see Mixer), as sendAll
+// found them in the last frame — and with it the frame's length, fade
+// and talk threshold. Taking the rate from the last frame saves a pass
+// over every leg: a listener whose codec is new (a leg just added, a
+// re-INVITE) is served in its first frame by the conversion paths, and
+// the rate follows from the next frame on.
+func (m *Mixer) chooseRate() {
+	rate := m.nextRate
+	if rate == 0 {
+		rate = narrowRate
+	}
+	m.nextRate = narrowRate
+	if rate != m.rate {
+		// The shared resamplers' history is of the other rate.
+		clear(m.convs)
+		m.convs = m.convs[:0]
+	}
+	k := rate / narrowRate
+	m.rate, m.n, m.rampNow, m.talkNow = rate, m.frameN*k, m.rampN*k, m.talkSum*int64(k)
+}
+
+// conv returns the shared conversion of the full mix to rate dst, creating
+// it, or nil if the resampler does not take that rate.
+func (m *Mixer) conv(dst int) *rateConv {
+	for _, cv := range m.convs {
+		if cv.dst == dst {
+			return cv
+		}
+	}
+	rs, err := audio.NewFrameResampler(m.rate, dst)
+	if err != nil {
+		return nil
+	}
+	prev, _ := audio.NewFrameResampler(m.rate, dst)
+	cv := &rateConv{dst: dst, rs: rs, prev: prev}
+	m.convs = append(m.convs, cv)
+	return cv
+}
+
+// runConv resamples this frame's full mix into cv, once per frame.
+func (m *Mixer) runConv(cv *rateConv, fs *frameStats) {
+	if cv == nil || cv.frameNo == m.frameNo {
+		return
+	}
+	cv.prev.CopyFrom(cv.rs)
+	cv.pcm = cv.rs.Frame(m.full[:m.n])
+	cv.frameNo = m.frameNo
+	fs.resamples++
+}
+
 // mixInputs reads one frame from every input, applies the talk gate and
 // the fades, and sums the contributions into m.total (heard by everybody)
 // and the whisper sums of their targets. It returns the number of inputs
-// heard in this frame.
-func (m *Mixer) mixInputs() int {
-	n := m.frameN
+// heard in this frame and of frames resampled to the mix rate.
+func (m *Mixer) mixInputs() (talkers, resamples int) {
+	n := m.n
 	total := m.total[:n]
 	clear(total)
-	talkers := 0
 	for _, l := range m.cur {
 		l.mainC, l.whisperC = nil, nil
 		if l.in == nil {
 			continue
 		}
 		pcm, st := l.in.ReadFrame(l.frame[:0])
-		if len(pcm) > n {
-			pcm = l.toMixRate(pcm, n)
+		var (
+			f       []int16
+			talking bool
+		)
+		if k := len(pcm); k != n && k > 0 && k%m.frameN == 0 {
+			// Another rate: the gate looks at the frame as it came, and
+			// only a frame that will be heard is resampled, so the silent
+			// G.711 legs of a wideband conference cost nothing more. The
+			// frames skipped were below the talk threshold, so the
+			// resampler's history, older than the frame before, differs
+			// from the true one only by line noise.
+			talking = m.talking(l, pcm, st, m.talkSum*int64(k/m.frameN))
+			if (l.wantMain && talking) || l.mainOn || (l.wantWhisper && talking) || l.whisperOn {
+				f = l.fit(l.toMixRate(pcm, m.frameN, m.rate), n)
+				resamples++
+			} else {
+				f = m.zero[:n]
+			}
+		} else {
+			f = l.fit(pcm, n)
+			talking = m.talking(l, f, st, m.talkNow)
 		}
-		f := l.fit(pcm, n)
-		talking := m.talking(l, f, st)
 		l.talk = talking
 		main, whisper := l.wantMain && talking, l.wantWhisper && talking
 		l.mainC = m.fade(l.mainBuf, f, l.mainOn, main)
@@ -762,8 +914,8 @@ func (m *Mixer) mixInputs() int {
 			talkers++
 		}
 	}
-	m.fullLim.apply(m.full, total)
-	return talkers
+	m.fullLim.apply(m.full[:n], total)
+	return talkers, resamples
 }
 
 // fit returns pcm as exactly n samples, padded with silence or cut.
@@ -777,8 +929,9 @@ func (l *mixLeg) fit(pcm []int16, n int) []int16 {
 	return f
 }
 
-// talking applies the talk gate to a frame (see Mixer).
-func (m *Mixer) talking(l *mixLeg, f []int16, st media.FrameStatus) bool {
+// talking applies the talk gate to a frame (see Mixer); threshold is the
+// sum of squares at the talk threshold for the frame's length.
+func (m *Mixer) talking(l *mixLeg, f []int16, st media.FrameStatus, threshold int64) bool {
 	if st == media.FrameEmpty {
 		l.hang = 0
 		return false
@@ -792,7 +945,7 @@ func (m *Mixer) talking(l *mixLeg, f []int16, st media.FrameStatus) bool {
 		for _, v := range f[i:min(i+16, len(f))] {
 			sum += int64(int32(v) * int32(v))
 		}
-		loud = sum > 0 && sum >= m.talkSum
+		loud = sum > 0 && sum >= threshold
 	}
 	if loud {
 		l.hang = m.hangFrame
@@ -825,7 +978,7 @@ func (m *Mixer) fade(buf, f []int16, was, now bool) []int16 {
 // fadeInPlace applies a linear fade-in (or fade-out) over the ramp to the
 // start of f; a fade-out silences the rest of f.
 func (m *Mixer) fadeInPlace(f []int16, in bool) {
-	r := min(m.rampN, len(f))
+	r := min(m.rampNow, len(f))
 	d := int32(r)
 	if in {
 		for i := range r {
@@ -839,87 +992,37 @@ func (m *Mixer) fadeInPlace(f []int16, in bool) {
 	clear(f[r:])
 }
 
-// sendAll sends every listener its mix.
+// sendAll sends every listener its mix, at its codec's rate.
 func (m *Mixer) sendAll(fs *frameStats) {
-	n := m.frameN
 	for _, l := range m.cur {
 		if l.out == nil || l.gone {
 			continue
 		}
 		c := l.out.Codec()
-		if c == nil || c.SampleRate() <= 0 {
+		if c == nil {
 			fs.skipped++
 			continue
 		}
-		whispered := l.wsumFrame == m.frameNo
-		_, stateful := c.(codec.StreamCodec)
-		var payload []byte
-		switch {
-		case c.SampleRate() != mixRate || stateful:
-			// A wideband or stateful codec (G.722) gets its own encoder,
-			// never a shared payload: switching between the shared and
-			// its own encoder's ADPCM state would garble its stream.
-			var mix []int16
-			switch {
-			case !l.wantHear && !l.hearOn:
-				mix = m.zero
-			case l.wantHear && l.hearOn && l.mainC == nil && !whispered:
-				mix = m.full
-			default:
-				mix = m.mixFor(l, whispered)
-				if l.wantHear != l.hearOn {
-					m.fadeInPlace(mix, l.wantHear)
-				}
-			}
-			if c.SampleRate() != mixRate {
-				if l.up == nil || !sameRates(l.up, mixRate, c.SampleRate()) {
-					up, err := audio.NewFrameResampler(mixRate, c.SampleRate())
-					if err != nil {
-						fs.skipped++
-						continue
-					}
-					l.up = up
-				}
-				mix = l.up.Frame(mix[:n])
-			}
-			if l.enc == nil || !sameCodec(l.codec, c) {
-				l.codec, l.enc = c, codec.NewEncoder(c)
-			}
-			l.payload = l.enc.Encode(l.payload[:0], mix)
-			fs.encodes++
-			payload = l.payload
-		case !l.wantHear && !l.hearOn:
-			g := m.group(c)
-			if g.silenceFrame != m.frameNo {
-				g.silence = g.enc.Encode(g.silence[:0], m.zero)
-				g.silenceFrame = m.frameNo
-				fs.encodes++
-				fs.shared++
-			}
-			payload = g.silence
-		case l.wantHear && l.hearOn && l.mainC == nil && !whispered:
-			g := m.group(c)
-			if g.fullFrame != m.frameNo {
-				g.full = g.enc.Encode(g.full[:0], m.full)
-				g.fullFrame = m.frameNo
-				fs.encodes++
-				fs.shared++
-			}
-			payload = g.full
-		default:
-			mix := m.mixFor(l, whispered)
-			if l.wantHear != l.hearOn {
-				m.fadeInPlace(mix, l.wantHear)
-			}
-			if l.enc == nil || !sameCodec(l.codec, c) {
-				l.codec, l.enc = c, codec.NewEncoder(c)
-			}
-			l.payload = l.enc.Encode(l.payload[:0], mix)
-			fs.encodes++
-			payload = l.payload
+		r := c.SampleRate()
+		if r <= 0 {
+			fs.skipped++
+			continue
+		}
+		if r > m.nextRate && r <= wideRate && r%narrowRate == 0 {
+			m.nextRate = r
+		}
+		l.cRate = r
+		samples := m.frameN * c.ClockRate() / narrowRate // one frame of the RTP clock
+		payload, cn, ok := m.payloadFor(l, c, samples, fs)
+		if !ok {
+			fs.skipped++
+			continue
 		}
 		l.hearOn = l.wantHear
-		samples := n * c.ClockRate() / mixRate // n samples at the mix rate
+		if cn {
+			l.started = true
+			continue
+		}
 		if err := l.out.WriteRTPPayload(c.PayloadType(), samples, payload, !l.started); err != nil {
 			fs.errors++
 			if !l.logged && !errors.Is(err, net.ErrClosed) {
@@ -933,10 +1036,135 @@ func (m *Mixer) sendAll(fs *frameStats) {
 	}
 }
 
+// payloadFor encodes what l hears in this frame with c: silence, the full
+// mix or its own mix. Silence and the full mix of a stateless codec
+// (G.711) are encoded once per codec and shared; a stateful codec (G.722)
+// always gets its own encoder, never a shared payload: switching between
+// the shared and its own encoder's ADPCM state would garble its stream.
+// Silence goes to an output that negotiated comfort noise as RFC 3389 CN
+// instead (cn true, no payload). It reports false when c's rate cannot be
+// resampled to.
+func (m *Mixer) payloadFor(l *mixLeg, c codec.Codec, samples int, fs *frameStats) (payload []byte, cn, ok bool) {
+	whispered := l.wsumFrame == m.frameNo
+	_, stateful := c.(codec.StreamCodec)
+	rate := l.cRate
+	var cv *rateConv
+	if rate != m.rate {
+		// The full mix at this rate, shared by every listener at it. It
+		// runs in every frame that has such a listener, heard or not, so
+		// that its history is always the full mix's: a talker going back
+		// to it continues without a click, and one leaving it takes its
+		// state from before this frame (ownRate).
+		if cv = m.conv(rate); cv == nil {
+			return nil, false, false
+		}
+		m.runConv(cv, fs)
+	}
+	var (
+		pcm    []int16
+		share  *[]byte // the shared payload to fill, or nil
+		at     *uint64 // the frame it holds
+		silent bool    // pcm is digital silence
+	)
+	switch {
+	case !l.wantHear && !l.hearOn:
+		silent = true
+		if k := m.frameN * rate / narrowRate; len(m.zero) < k {
+			m.zero = make([]int16, k) // a codec above 16 kHz, once
+		}
+		pcm = m.zero[:m.frameN*rate/narrowRate]
+		if !stateful {
+			g := m.group(c)
+			share, at = &g.silence, &g.silenceFrame
+		}
+	case l.wantHear && l.hearOn && l.mainC == nil && !whispered:
+		silent = m.silent
+		pcm = m.full[:m.n]
+		if cv != nil {
+			pcm = cv.pcm
+		}
+		if !stateful {
+			g := m.group(c)
+			share, at = &g.full, &g.fullFrame
+		}
+	default:
+		pcm, silent = m.mixFor(l, whispered)
+		if l.wantHear != l.hearOn {
+			m.fadeInPlace(pcm, l.wantHear)
+		}
+		if cv != nil {
+			var ok bool
+			if pcm, ok = m.ownRate(l, pcm, cv, fs); !ok {
+				return nil, false, false
+			}
+		}
+	}
+	if silent && m.comfortNoise(l, samples, fs) {
+		return nil, true, true
+	}
+	if share != nil {
+		if *at != m.frameNo {
+			*share = m.group(c).enc.Encode((*share)[:0], pcm)
+			*at = m.frameNo
+			fs.encodes++
+			fs.shared++
+		}
+		return *share, false, true
+	}
+	if l.enc == nil || !sameCodec(l.codec, c) {
+		l.codec, l.enc = c, codec.NewEncoder(c)
+	}
+	l.payload = l.enc.Encode(l.payload[:0], pcm)
+	fs.encodes++
+	return l.payload, false, true
+}
+
+// comfortNoise hands a frame of silence to l's output as RFC 3389 comfort
+// noise, if the output negotiated it, and reports whether it took it.
+func (m *Mixer) comfortNoise(l *mixLeg, samples int, fs *frameStats) bool {
+	cno, ok := l.out.(audio.ComfortNoiseOutput)
+	if !ok {
+		return false
+	}
+	took, err := cno.WriteComfortNoise(samples)
+	if !took {
+		return false
+	}
+	if err != nil {
+		fs.errors++
+	} else {
+		fs.cn++
+	}
+	return true
+}
+
+// ownRate resamples l's own mix to its codec's rate with l's own
+// resampler. A resampler that was not used in the last frame first takes
+// the history of cv, the shared conversion to that rate, as it was before
+// this frame: in the last frame l heard the full mix, so the filter
+// continues from what l heard.
+func (m *Mixer) ownRate(l *mixLeg, pcm []int16, cv *rateConv, fs *frameStats) ([]int16, bool) {
+	rate := cv.dst
+	if l.outRS == nil || !sameRates(l.outRS, m.rate, rate) {
+		rs, err := audio.NewFrameResampler(m.rate, rate)
+		if err != nil {
+			return nil, false
+		}
+		l.outRS, l.outFrame = rs, 0
+	}
+	if l.outFrame+1 != m.frameNo {
+		l.outRS.CopyFrom(cv.prev)
+	}
+	l.outFrame = m.frameNo
+	fs.resamples++
+	return l.outRS.Frame(pcm), true
+}
+
 // mixFor computes l's own mix: the total minus its own voice, plus what is
-// whispered to it, limited once (see limiter).
-func (m *Mixer) mixFor(l *mixLeg, whispered bool) []int16 {
-	n := m.frameN
+// whispered to it, limited once (see limiter), and reports whether it is
+// digital silence (a lone talker's).
+func (m *Mixer) mixFor(l *mixLeg, whispered bool) ([]int16, bool) {
+	n := m.n
 	total, sum, mix := m.total[:n], m.minus[:n], l.mix[:n]
 	own := l.mainC
 	// One pass sums, clamps and finds the peak; the limiter's own pass
@@ -962,13 +1190,13 @@ func (m *Mixer) mixFor(l *mixLeg, whispered bool) []int16 {
 			sum[i], mix[i], peak = s, clamp16(s), max(peak, s, -s)
 		}
 	default:
-		copy(mix, m.full)
-		return mix
+		copy(mix, m.full[:n])
+		return mix, m.silent
 	}
 	if l.lim.active(peak) {
-		return l.lim.scale(mix, sum, peak)
+		return l.lim.scale(mix, sum, peak), false
 	}
-	return mix
+	return mix, peak == 0
 }
 
 // group returns the shared payloads of codec c.
@@ -983,23 +1211,23 @@ func (m *Mixer) group(c codec.Codec) *mixGroup {
 	return g
 }
 
-// toMixRate returns a frame longer than n samples, read from a leg whose
-// codec runs at a multiple of the mix rate (G.722: 320 samples), resampled
-// to n samples at the mix rate. A frame of any other length is returned as
-// it is, for fit to cut or pad.
-func (l *mixLeg) toMixRate(pcm []int16, n int) []int16 {
-	if len(pcm)%n != 0 {
+// toMixRate returns a frame read from a leg at another rate than the mix
+// (a multiple of frameN samples: 8 kHz in a 16 kHz mix, 16 kHz in an
+// 8 kHz one) resampled to the mix rate with the leg's own resampler. A
+// frame of any other length is returned as it is, for fit to cut or pad.
+func (l *mixLeg) toMixRate(pcm []int16, frameN, mixRate int) []int16 {
+	if len(pcm) == 0 || len(pcm)%frameN != 0 {
 		return pcm
 	}
-	rate := mixRate * len(pcm) / n
-	if l.down == nil || !sameRates(l.down, rate, mixRate) {
-		down, err := audio.NewFrameResampler(rate, mixRate)
+	rate := narrowRate * len(pcm) / frameN
+	if l.inRS == nil || !sameRates(l.inRS, rate, mixRate) {
+		rs, err := audio.NewFrameResampler(rate, mixRate)
 		if err != nil {
 			return pcm
 		}
-		l.down = down
+		l.inRS = rs
 	}
-	return l.down.Frame(pcm)
+	return l.inRS.Frame(pcm)
 }
 
 func sameRates(r *audio.FrameResampler, src, dst int) bool {
@@ -1027,8 +1255,8 @@ func clamp16(v int32) int16 {
 // the queue runs dry ReadFrame reports [media.FrameEmpty] and waits for two
 // frames again; when the writer runs ahead by more than the capacity, the
 // oldest frame is dropped. Frames are passed on as written (a Player's are
-// 20 ms at 8 kHz). An Queue is safe for concurrent use by one writer
-// and one reader.
+// 20 ms at 8 kHz, or at 16 kHz with [audio.PlayerConfig.SampleRate]). A
+// Queue is safe for concurrent use by one writer and one reader.
 type Queue struct {
 	mu      sync.Mutex
 	frames  [][]int16 // ring of queued frames
@@ -1044,7 +1272,7 @@ const audioQueueFrames = 5
 func NewQueue() *Queue {
 	q := &Queue{frames: make([][]int16, audioQueueFrames)}
 	for i := range q.frames {
-		q.frames[i] = make([]int16, 0, mixRate/50)
+		q.frames[i] = make([]int16, 0, wideRate/50)
 	}
 	return q
 }

@@ -102,6 +102,14 @@ type Format struct {
 // IsDTMF reports whether f is RFC 4733 telephone-event.
 func (f Format) IsDTMF() bool { return strings.EqualFold(f.Name, "telephone-event") }
 
+// IsCN reports whether f is RFC 3389 comfort noise ("CN", static payload
+// type 13 at 8000 Hz).
+func (f Format) IsCN() bool { return strings.EqualFold(f.Name, "CN") }
+
+// IsAudio reports whether f is an audio codec: neither telephone-event
+// nor comfort noise, which ride along with one.
+func (f Format) IsAudio() bool { return !f.IsDTMF() && !f.IsCN() }
+
 // DefaultFormats returns PCMU, PCMA and telephone-event (payload type 101),
 // the formats every Switchboard call offers unless told otherwise.
 func DefaultFormats() []Format {
@@ -113,14 +121,18 @@ func DefaultFormats() []Format {
 }
 
 // SupportedFormats returns every format a Switchboard call can carry: the
-// [DefaultFormats] and G.722 (static payload type 9). G.722 is listed in
-// SDP at clock rate 8000 although its audio is sampled at 16 kHz, an error
-// in RFC 1890 that RFC 3551 section 4.5.2 keeps for compatibility. It is
-// not a default because the conference mixer runs at 8 kHz: a call offers
-// it only when configured to. Opus ([OpusFormat]) is not listed: it
-// exists only in builds with the opus tag, and endpoints add it.
+// [DefaultFormats], G.722 (static payload type 9) and RFC 3389 comfort
+// noise (CN, static payload type 13). G.722 is listed in SDP at clock rate
+// 8000 although its audio is sampled at 16 kHz, an error in RFC 1890 that
+// RFC 3551 section 4.5.2 keeps for compatibility. Neither is a default: a
+// call offers them only when configured to, so that a phone that knows
+// neither wideband nor comfort noise sees the offer it always saw. Opus
+// ([OpusFormat]) is not listed: it exists only in builds with the opus
+// tag, and endpoints add it.
 func SupportedFormats() []Format {
-	return append(DefaultFormats(), Format{PayloadType: 9, Name: "G722", ClockRate: 8000})
+	return append(DefaultFormats(),
+		Format{PayloadType: 9, Name: "G722", ClockRate: 8000},
+		Format{PayloadType: 13, Name: "CN", ClockRate: 8000})
 }
 
 // OpusFormat returns Opus as RFC 7587 section 7 has it offered: the
@@ -166,6 +178,10 @@ type Negotiated struct {
 	// DTMF is the telephone-event format, valid when HasDTMF is true.
 	DTMF    Format
 	HasDTMF bool
+	// CN is the RFC 3389 comfort noise format, valid when HasCN is true:
+	// both sides listed it, so silence may be sent as CN packets.
+	CN    Format
+	HasCN bool
 	// Direction is the negotiated direction from the local point of view.
 	Direction Direction
 	// RemoteDirection is the direction attribute the remote side sent.
@@ -256,6 +272,8 @@ func remoteFormats(m *psdp.MediaDescription) []Format {
 			ft.Name = "PCMA"
 		case 9:
 			ft.Name = "G722"
+		case 13:
+			ft.Name = "CN"
 		}
 		for _, a := range m.Attributes {
 			switch a.Key {
@@ -392,13 +410,16 @@ func (n Negotiated) formats() []Format {
 	if n.HasDTMF {
 		f = append(f, n.DTMF)
 	}
+	if n.HasCN {
+		f = append(f, n.CN)
+	}
 	return f
 }
 
 // pick chooses the first remote format that the local side supports, in
 // the remote's order (the offerer's preference, RFC 3264 section 6.1) or,
-// with preferLocal, in the local order, and the remote telephone-event
-// format when both sides have one.
+// with preferLocal, in the local order, and the remote telephone-event and
+// comfort noise formats when both sides have them.
 func pick(remote, local []Format, preferLocal bool) (Negotiated, bool) {
 	if preferLocal {
 		var ordered []Format
@@ -418,11 +439,16 @@ func pick(remote, local []Format, preferLocal bool) (Negotiated, bool) {
 			if !strings.EqualFold(r.Name, lf.Name) || r.ClockRate != lf.ClockRate {
 				continue
 			}
-			if r.IsDTMF() {
+			switch {
+			case r.IsDTMF():
 				if !n.HasDTMF {
 					n.DTMF, n.HasDTMF = r, true
 				}
-			} else if !found {
+			case r.IsCN():
+				if !n.HasCN {
+					n.CN, n.HasCN = r, true
+				}
+			case !found:
 				n.Codec = r
 				n.Codec.Name = lf.Name
 				if lf.FMTP != "" {

@@ -253,3 +253,44 @@ func TestOpusOfferAnswer(t *testing.T) {
 		t.Errorf("answer with opus/16000: %v, want ErrNoCommonCodec", err)
 	}
 }
+
+// offerCNFirst lists comfort noise first, as some phones do: CN is never
+// the audio codec.
+const offerCNFirst = "v=0\r\no=- 1 1 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\n" +
+	"m=audio 4000 RTP/AVP 13 0 101\r\na=rtpmap:101 telephone-event/8000\r\n"
+
+// TestComfortNoiseOnlyWhenConfigured: RFC 3389 comfort noise is offered
+// and answered only by a side that lists CN; it is then negotiated with
+// the offerer's payload type and never chosen as the audio codec.
+func TestComfortNoiseOnlyWhenConfigured(t *testing.T) {
+	ans, n, err := Answer([]byte(offerCNFirst), local())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.HasCN || strings.Contains(string(ans), "CN") || n.Codec.Name != "PCMU" {
+		t.Errorf("default formats: codec %s, CN %v, answer:\n%s", n.Codec.Name, n.HasCN, ans)
+	}
+	if off, _ := Offer(local()); strings.Contains(string(off), " 13") {
+		t.Errorf("default offer lists CN:\n%s", off)
+	}
+	withCN := local()
+	withCN.Formats = append(withCN.Formats, Format{PayloadType: 13, Name: "CN", ClockRate: 8000})
+	ans, n, err = Answer([]byte(offerCNFirst), withCN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !n.HasCN || n.CN.PayloadType != 13 || n.Codec.Name != "PCMU" {
+		t.Errorf("with CN: codec %s, CN %+v (%v)", n.Codec.Name, n.CN, n.HasCN)
+	}
+	if !strings.Contains(string(ans), "m=audio 20000 RTP/AVP 0 101 13") || !strings.Contains(string(ans), "a=rtpmap:13 CN/8000") {
+		t.Errorf("answer does not accept CN:\n%s", ans)
+	}
+	off, _ := Offer(withCN)
+	if !strings.Contains(string(off), "a=rtpmap:13 CN/8000") {
+		t.Errorf("offer lacks CN:\n%s", off)
+	}
+	// An offer of CN alone has no audio codec.
+	if _, _, err := Answer([]byte(strings.Replace(offerCNFirst, "13 0 101", "13", 1)), withCN); !errors.Is(err, ErrNoCommonCodec) {
+		t.Errorf("CN-only offer: %v", err)
+	}
+}
