@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/switchboard-sip/switchboard/internal/serial"
+	"github.com/switchboard-sip/switchboard/media/audio"
 	"github.com/switchboard-sip/switchboard/media/codec"
 )
 
@@ -293,8 +294,17 @@ func (r *Recorder) Start() error {
 		if c == nil {
 			return fmt.Errorf("recorder: track %q: %w", t.label, errNoMedia)
 		}
+		t.down = nil
 		if c.SampleRate() != sampleRate {
-			return fmt.Errorf("recorder: track %q: %s at %d Hz: only 8 kHz codecs are recorded", t.label, c.Name(), c.SampleRate())
+			// A wideband leg (G.722, Opus at 16 kHz) is recorded at the
+			// recording's 8 kHz, as a conference mixes it for a G.711
+			// listener: the files of a call keep one rate whatever its
+			// legs negotiated.
+			down, err := audio.NewFrameResampler(c.SampleRate(), sampleRate)
+			if err != nil {
+				return fmt.Errorf("recorder: track %q: %s at %d Hz: %w", t.label, c.Name(), c.SampleRate(), err)
+			}
+			t.down = down
 		}
 		t.codec = c
 	}

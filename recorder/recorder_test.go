@@ -29,6 +29,7 @@ type rig struct {
 
 type rigOptions struct {
 	callerCodec, calleeCodec string
+	bridgeCodecs             []string          // the b2b's endpoint; default its defaults
 	lossy                    *sbt.RelayOptions // between the caller and leg 1
 }
 
@@ -38,7 +39,7 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	calls := make(chan *b2b.Call, 1)
 	errs := make(chan error, 1)
 	callee := sbt.NewPhone(t, "callee", sbt.PhoneOptions{Settings: endpoint.Settings{Codecs: []string{o.calleeCodec}}})
-	ep := srv.Handle(t, "bridge", nil)
+	ep := srv.HandleWith(t, endpoint.Settings{OwnerURI: "sip:bridge@127.0.0.1", Codecs: o.bridgeCodecs}, nil)
 	ep.HandleCalls(endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
 		b, err := b2b.New(b2b.Leg{Call: c}, b2b.Leg{Call: ep.NewConversation().NewCall(), Destination: callee.URI()}, b2b.Options{})
 		if err == nil {

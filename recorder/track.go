@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/switchboard-sip/switchboard/media"
+	"github.com/switchboard-sip/switchboard/media/audio"
 	"github.com/switchboard-sip/switchboard/media/codec"
 )
 
@@ -88,6 +89,7 @@ type track struct {
 	src      source
 	flow     *media.Flow                             // nil for a mix
 	codec    codec.Codec                             // the leg's codec at Start; nil for a mix
+	down     *audio.FrameResampler                   // to 8 kHz, for a wideband leg; used by the observer only
 	seqAware bool                                    // heard on arrival: the flow's counters show losses
 	remove   func()                                  // removes the observer or tap
 	attach   func(*track) (remove func(), err error) // a mix: adds the tap
@@ -130,6 +132,9 @@ func newTrack(r *Recorder, src source, flow *media.Flow, label, party string, ri
 
 // WriteAudio is the track's observer: it places pcm on the time line.
 func (t *track) WriteAudio(pcm []int16) {
+	if t.down != nil && len(pcm) > 0 {
+		pcm = t.down.Frame(pcm)
+	}
 	n := int64(len(pcm))
 	if n == 0 {
 		return
