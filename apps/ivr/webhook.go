@@ -216,6 +216,11 @@ func (h *webhook) post(ctx context.Context, r *run, target string, req WebhookRe
 	if int64(len(b)) > h.cfg.MaxReply {
 		return nil, fmt.Errorf("reply larger than %d bytes", h.cfg.MaxReply)
 	}
+	return h.parseReply(b)
+}
+
+// parseReply decodes and validates a webhook's reply body.
+func (h *webhook) parseReply(b []byte) ([]Verb, error) {
 	var reply WebhookReply
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
