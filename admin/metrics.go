@@ -23,6 +23,7 @@ type Metrics struct {
 	reg       *prometheus.Registry
 	sipReqs   *prometheus.CounterVec
 	sipResps  *prometheus.CounterVec
+	sipRetx   *prometheus.CounterVec
 	calls     *prometheus.CounterVec
 	parkEvts  *prometheus.CounterVec
 	mu        sync.Mutex
@@ -44,13 +45,17 @@ func NewMetrics() *Metrics {
 	m.sipResps = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchboard_sip_responses_total", Help: "SIP responses sent to received requests, by request method and status code.",
 	}, []string{"method", "code"})
+	m.sipRetx = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchboard_sip_retransmissions_total",
+		Help: "SIP messages retransmitted on UDP, by method (a response's CSeq method), kind (request or response) and direction (received or sent).",
+	}, []string{"method", "kind", "direction"})
 	m.calls = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchboard_calls_total", Help: "Calls ended, by app and outcome (answered, rejected, cancelled, failed).",
 	}, []string{"app", "outcome"})
 	m.parkEvts = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchboard_park_events_total", Help: "Park outcomes: parked, retrieved, abandoned, timed out, ring back, fallback, disconnected.",
 	}, []string{"event"})
-	m.reg.MustRegister(m.sipReqs, m.sipResps, m.calls, m.parkEvts, live{m},
+	m.reg.MustRegister(m.sipReqs, m.sipResps, m.sipRetx, m.calls, m.parkEvts, live{m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -81,7 +86,17 @@ func (m *Metrics) ObserveResponse(method string, code int) {
 	m.sipResps.WithLabelValues(methodLabel(method), strconv.Itoa(code)).Inc()
 }
 
-var _ platform.Observer = (*Metrics)(nil)
+// ObserveRetransmission counts a retransmitted SIP message
+// (platform.RetransmissionObserver).
+func (m *Metrics) ObserveRetransmission(method string, response bool, direction string) {
+	kind := "request"
+	if response {
+		kind = "response"
+	}
+	m.sipRetx.WithLabelValues(methodLabel(method), kind, direction).Inc()
+}
+
+var _ platform.RetransmissionObserver = (*Metrics)(nil)
 
 // callEnded counts a terminated call and keeps its RTP totals.
 func (m *Metrics) callEnded(ev endpoint.CallEvent, answered bool) {
