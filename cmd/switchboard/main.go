@@ -217,7 +217,8 @@ func (s *Server) startApps(log *slog.Logger) error {
 			return errors.Join(errs...)
 		}
 	}
-	if s.Routes, err = route.New(p, route.Config{Rules: cfg.Routes}, route.WithLogger(log)); failed("routes", err) {
+	if s.Routes, err = route.New(p, route.Config{Rules: cfg.Routes, Codecs: cfg.Apps.Route.Codecs,
+		RecordingDir: cfg.Apps.Recording.Dir}, route.WithLogger(log)); failed("routes", err) {
 		return errors.Join(errs...)
 	}
 	return errors.Join(errs...)
