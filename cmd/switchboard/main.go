@@ -177,7 +177,8 @@ func (s *Server) startApps(log *slog.Logger) error {
 	if cfg.Apps.Park.Enabled {
 		popts := []park.Option{park.WithLogger(log)}
 		if s.Music != nil {
-			popts = append(popts, park.WithMusic(s.Music, cfg.Apps.Music.Default))
+			// "": the music's default source, whatever a reload makes it.
+			popts = append(popts, park.WithMusic(s.Music, ""))
 		}
 		st, err := parkStore(p, cfg, log, s.checkOnly)
 		if failed("apps.park.store", err) {
