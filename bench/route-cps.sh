@@ -3,6 +3,7 @@
 # Kamailio's stateful proxy on the same scenario, in one run:
 #   SIPp UAC (stock uac, no media) → switchboard route (b2b: two dialogs,
 #   SDP answered, RTP sockets allocated, nothing relayed) → SIPp UAS
+#   (bench/uas_answer.xml: 200 at once, tolerant of ACK/BYE reordering)
 #   SIPp UAC (same)                → Kamailio 5.6 (tm: every request t_relay'd) → SIPp UAS
 # (SIPp's stock uac ignores Record-Route and sends ACK and BYE to the proxy,
 # as to the B2BUA, so Kamailio relays in-dialog requests to the UAS too.)
@@ -107,7 +108,7 @@ kamailio -f "$WORK/kamailio.cfg" -DD -E -m 256 -Y "$WORK/kam" >"$WORK/kamailio.l
 KAM=$!; PIDS+=($KAM)
 for pair in "$UAS_SB:uas-sb" "$UAS_KAM:uas-kam"; do
   port=${pair%%:*}; name=${pair#*:}; mkdir -p "$WORK/$name"
-  (cd "$WORK/$name" && exec sipp -sn uas -i 127.0.0.1 -p "$port" -mp $((port * 4 + 1000)) -buff_size 8388608 -nostdin >out.txt 2>&1) &
+  (cd "$WORK/$name" && exec sipp -sf "$ROOT/bench/uas_answer.xml" -i 127.0.0.1 -p "$port" -mp $((port * 4 + 1000)) -buff_size 8388608 -nostdin >out.txt 2>&1) &
   PIDS+=($!)
 done
 wait_udp "$SB_PORT"; wait_udp "$KAM_PORT"; wait_udp "$UAS_SB"; wait_udp "$UAS_KAM"
@@ -119,7 +120,7 @@ step() {
   mkdir -p "$d"
   t0=$(ticks "$pid"); s0=$(date +%s.%N)
   (cd "$d" && sipp -sn uac -s svc -r "$rate" -m "$calls" -l $((rate * 2)) -i 127.0.0.1 -p $((port + 1000)) \
-     -mp $((port * 4 + 3000)) -buff_size 8388608 -nostdin -trace_stat -stf stat.csv -timeout $((SECS * 3 + 10))s \
+     -mp $((port * 4 + 3000)) -buff_size 8388608 -nostdin -trace_stat -stf stat.csv -trace_err -error_file err.log -timeout $((SECS * 3 + 10))s \
      "127.0.0.1:$port" >out.txt 2>&1) || true
   t1=$(ticks "$pid"); s1=$(date +%s.%N)
   local hdr line
