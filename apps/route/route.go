@@ -139,13 +139,12 @@ type compiled struct {
 
 // App routes the calls no other app takes.
 type App struct {
-	p      *platform.Platform
-	ep     *endpoint.Endpoint
-	cfg    Config
-	log    *slog.Logger
-	rules  atomic.Pointer[[]compiled]
-	calls  apps.Calls
-	recDir string
+	p     *platform.Platform
+	ep    *endpoint.Endpoint
+	cfg   Config
+	log   *slog.Logger
+	rules atomic.Pointer[[]compiled]
+	calls apps.Calls
 
 	outMu sync.Mutex
 	out   map[string]*endpoint.Endpoint // leg 2 endpoints by codec list
