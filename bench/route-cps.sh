@@ -10,15 +10,18 @@
 # Rates step up interleaved (switchboard, then Kamailio, at each rate) so
 # both see the same machine load; a system's ladder stops at its first step
 # with a failed or missing call. Per step: calls ok/failed, SIPp
-# retransmissions, CPU of the system under test (all its processes; SIPp's
-# own CPU is not counted) and CPU per 1,000 calls/s.
+# retransmissions, the step's wall time and the rate achieved (calls ok /
+# wall time: an overloaded system stretches the step), the CPU of the system
+# under test averaged over the step (all its processes; SIPp's own CPU is
+# not counted) and its CPU per 1,000 calls/s: CPU seconds spent per 1,000
+# calls, which is the share of a core that 1,000 calls/s would take.
 # Then GET /api/v1/calls latency with CALLS_LIVE (1000) live echo calls.
 #   RATES="250 500 ..." SECONDS_PER_STEP=10 CALLS_LIVE=1000 GETS=200
 # Loopback only; every process it starts is stopped by its PID.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-$ROOT/bench/results}
-RATES=${RATES:-"250 500 1000 1500 2000 2500 3000"}
+RATES=${RATES:-"250 500 750 1000 1250 1500 2000"}
 SECS=${SECONDS_PER_STEP:-10}
 CALLS_LIVE=${CALLS_LIVE:-1000}
 GETS=${GETS:-200}
@@ -113,7 +116,8 @@ for pair in "$UAS_SB:uas-sb" "$UAS_KAM:uas-kam"; do
 done
 wait_udp "$SB_PORT"; wait_udp "$KAM_PORT"; wait_udp "$UAS_SB"; wait_udp "$UAS_KAM"
 
-# step SYSTEM PORT PID RATE: one SIPp UAC run; prints "ok failed retrans cpu%".
+# step SYSTEM PORT PID RATE: one SIPp UAC run; prints
+# "ok failed retrans seconds achieved-cps cpu% cpu%-per-1k-cps".
 step() {
   local sys=$1 port=$2 pid=$3 rate=$4 d="$WORK/$1-$4"
   local calls=$((rate * SECS)) t0 t1 s0 s1
@@ -127,22 +131,22 @@ step() {
   hdr=$(head -n 1 "$d/stat.csv"); line=$(tail -n 1 "$d/stat.csv")
   col() { echo "$line" | cut -d';' -f"$(echo "$hdr" | tr ';' '\n' | grep -n -x "$1" | cut -d: -f1)"; }
   awk -v ok="$(col 'SuccessfulCall(C)')" -v f="$(col 'FailedCall(C)')" -v r="$(col 'Retransmissions(C)')" \
-      -v a="$t0" -v b="$t1" -v s="$s0" -v e="$s1" -v hz="$HZ" 'BEGIN{printf "%d %d %d %.1f\n", ok, f, r, (b-a)/hz/(e-s)*100}'
+      -v a="$t0" -v b="$t1" -v s="$s0" -v e="$s1" -v hz="$HZ" 'BEGIN{
+        cpu=(b-a)/hz; printf "%d %d %d %.1f %.0f %.1f %.1f\n", ok, f, r, e-s, ok/(e-s), cpu/(e-s)*100, (ok ? cpu/ok*1000*100 : 0)}'
 }
 
 {
 echo "# route-cps.sh $(date -u +%FT%TZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $SECS s per step"
 echo "# $("$WORK/switchboard" version 2>&1 | head -n1); $(kamailio -v | head -n1)"
-printf "%-11s %6s %8s %7s %8s %7s %12s\n" system rate ok failed retrans cpu% cpu%/1kcps
+printf "%-11s %6s %7s %7s %8s %6s %9s %7s %11s\n" system rate ok failed retrans secs achieved cpu% cpu%/1kcps
 } | tee "$WORK/table"
 sb_on=1; kam_on=1; sb_best=0; kam_best=0
 for rate in $RATES; do
   for sys in switchboard kamailio; do
     if [ $sys = switchboard ]; then on=$sb_on; port=$SB_PORT; pid=$SB; else on=$kam_on; port=$KAM_PORT; pid=$KAM; fi
     [ "$on" = 1 ] || continue
-    read -r ok failed retrans cpu < <(step $sys "$port" "$pid" "$rate")
-    per=$(awk -v c="$cpu" -v r="$rate" 'BEGIN{printf "%.1f", c/r*1000}')
-    printf "%-11s %6s %8s %7s %8s %7s %12s\n" $sys "$rate" "$ok" "$failed" "$retrans" "$cpu" "$per" | tee -a "$WORK/table"
+    read -r ok failed retrans secs achieved cpu per < <(step $sys "$port" "$pid" "$rate")
+    printf "%-11s %6s %7s %7s %8s %6s %9s %7s %11s\n" $sys "$rate" "$ok" "$failed" "$retrans" "$secs" "$achieved" "$cpu" "$per" | tee -a "$WORK/table"
     if [ "$failed" -eq 0 ] && [ "$ok" -eq $((rate * SECS)) ]; then
       if [ $sys = switchboard ]; then sb_best=$rate; else kam_best=$rate; fi
     else
@@ -155,7 +159,7 @@ done
 {
 echo "highest rate with zero failed calls: switchboard $sb_best calls/s, kamailio $kam_best calls/s (of RATES=\"$RATES\")"
 # CPU per 1,000 calls/s at the rates both passed, and the ratio.
-awk 'NR>3 && $1=="switchboard"{sb[$2]=$7} NR>3 && $1=="kamailio"{k[$2]=$7}
+awk 'NR>3 && $1=="switchboard"{sb[$2]=$9} NR>3 && $1=="kamailio"{k[$2]=$9}
      END{for (r in sb) if (r in k && k[r]>0) printf "at %d calls/s: switchboard %.1f%%, kamailio %.1f%% of a core per 1,000 calls/s: ratio %.2f\n", r, sb[r], k[r], sb[r]/k[r]}' "$WORK/table" | sort -n -k2
 } | tee -a "$WORK/table"
 kill "${PIDS[@]}" 2>/dev/null || true; wait "${PIDS[@]}" 2>/dev/null || true; PIDS=()
