@@ -9,7 +9,8 @@
 # as to the B2BUA, so Kamailio relays in-dialog requests to the UAS too.)
 # Rates step up interleaved (switchboard, then Kamailio, at each rate) so
 # both see the same machine load; a system's ladder stops at its first step
-# with a failed or missing call. Per step: calls ok/failed, SIPp
+# that is not clean: a failed or missing call, or a rate achieved below 95 %
+# of the rate asked for. Per step: calls ok/failed, SIPp
 # retransmissions, the step's wall time and the rate achieved (calls ok /
 # wall time: an overloaded system stretches the step), the CPU of the system
 # under test averaged over the step (all its processes; SIPp's own CPU is
@@ -147,7 +148,9 @@ for rate in $RATES; do
     [ "$on" = 1 ] || continue
     read -r ok failed retrans secs achieved cpu per < <(step $sys "$port" "$pid" "$rate")
     printf "%-11s %6s %7s %7s %8s %6s %9s %7s %11s\n" $sys "$rate" "$ok" "$failed" "$retrans" "$secs" "$achieved" "$cpu" "$per" | tee -a "$WORK/table"
-    if [ "$failed" -eq 0 ] && [ "$ok" -eq $((rate * SECS)) ]; then
+    # Clean: every call succeeded, at (within 5 % of) the rate asked for;
+    # an overloaded system completes its calls late, stretching the step.
+    if [ "$failed" -eq 0 ] && [ "$ok" -eq $((rate * SECS)) ] && [ $((achieved * 100)) -ge $((rate * 95)) ]; then
       if [ $sys = switchboard ]; then sb_best=$rate; else kam_best=$rate; fi
     else
       if [ $sys = switchboard ]; then sb_on=0; else kam_on=0; fi
@@ -157,7 +160,7 @@ for rate in $RATES; do
   [ $sb_on = 1 ] || [ $kam_on = 1 ] || break
 done
 {
-echo "highest rate with zero failed calls: switchboard $sb_best calls/s, kamailio $kam_best calls/s (of RATES=\"$RATES\")"
+echo "highest clean rate (zero failed calls, achieved within 5 %): switchboard $sb_best calls/s, kamailio $kam_best calls/s (of RATES=\"$RATES\")"
 # CPU per 1,000 calls/s at the rates both passed, and the ratio.
 awk 'NR>3 && $1=="switchboard"{sb[$2]=$9} NR>3 && $1=="kamailio"{k[$2]=$9}
      END{for (r in sb) if (r in k && k[r]>0) printf "at %d calls/s: switchboard %.1f%%, kamailio %.1f%% of a core per 1,000 calls/s: ratio %.2f\n", r, sb[r], k[r], sb[r]/k[r]}' "$WORK/table" | sort -n -k2
