@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"syscall"
@@ -89,26 +87,7 @@ apps:
 		}
 	}
 	config(fmt.Sprintf("{one: {file: %q}}", f600), "10m")
-	logs := &logBuffer{}
-	cmd := exec.Command(bin, "serve", "-config", cfgPath)
-	cmd.Dir = dir
-	cmd.Stderr = logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill() // by PID: only the server this test started
-			<-exited
-		}
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := peers.WaitUDPListening(ctx, port); err != nil {
-		t.Fatalf("%v\n%s", err, logs.String())
-	}
+	cmd, logs, exited := startServe(t, bin, dir, cfgPath, port)
 	uri := func(user string) string { return fmt.Sprintf("sip:%s@127.0.0.1:%d", user, port) }
 
 	before := sbt.NewPhone(t, "before").Dial(t, uri("moh-one"))
