@@ -113,18 +113,17 @@ func writeTone(t testing.TB, freq float64) string {
 	return path
 }
 
-// TestSIPpRouteRecordsStereo: SIPp UAC (streaming 440 Hz) → a route with
-// record: stereo → SIPp UAS (streaming 1000 Hz). One stereo WAV appears
-// with its sidecar: the caller's 440 Hz on the left and not the right,
-// the target's 1000 Hz on the right and not the left, as long as the
-// call; the relay still forwarded every packet undecoded.
-func TestSIPpRouteRecordsStereo(t *testing.T) {
+// recordRoutedCall runs one SIPp call (the caller streams 440 Hz, the
+// target 1000 Hz, 3 s) through a route with record: word and returns the
+// finished recording, its sidecar and the WAV file's path.
+func recordRoutedCall(t *testing.T, word string) (*sbt.Recording, *sbt.RecordingInfo, string) {
+	t.Helper()
 	sbt.CheckGoroutines(t)
 	srv := sbt.NewServer(t)
 	dir := t.TempDir()
 	pbx := peers.FreeSIPPort(t)
 	var rule Record
-	if err := rule.UnmarshalText([]byte("stereo")); err != nil {
+	if err := rule.UnmarshalText([]byte(word)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := New(srv.Platform, Config{RecordingDir: dir, Rules: []Rule{{
@@ -164,7 +163,16 @@ func TestSIPpRouteRecordsStereo(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	rec := sbt.ReadRecording(t, wav)
+	return sbt.ReadRecording(t, wav), info, wav
+}
+
+// TestSIPpRouteRecordsStereo: SIPp UAC (streaming 440 Hz) → a route with
+// record: stereo → SIPp UAS (streaming 1000 Hz). One stereo WAV appears
+// with its sidecar: the caller's 440 Hz on the left and not the right,
+// the target's 1000 Hz on the right and not the left, as long as the
+// call, and the sidecar names each channel's party.
+func TestSIPpRouteRecordsStereo(t *testing.T) {
+	rec, info, wav := recordRoutedCall(t, "stereo")
 	if len(rec.Channels) != 2 || rec.SampleRate != 8000 {
 		t.Fatalf("%s: %d channels at %d Hz, want stereo at 8000", wav, len(rec.Channels), rec.SampleRate)
 	}
@@ -289,4 +297,21 @@ func mLine(sdp string) string {
 		}
 	}
 	return ""
+}
+
+// TestSIPpRouteRecordsMono: record: true writes one mono file in which
+// both legs are heard, the caller's 440 Hz and the target's 1000 Hz.
+func TestSIPpRouteRecordsMono(t *testing.T) {
+	rec, _, wav := recordRoutedCall(t, "true")
+	if len(rec.Channels) != 1 {
+		t.Fatalf("%s: %d channels, want 1", wav, len(rec.Channels))
+	}
+	for _, f := range []float64{440, 1000} {
+		if l := sbt.ToneLevel(rec.Channels[0], 8000, f); l < -25 {
+			t.Errorf("mono mix: %.0f Hz at %.1f dB, want both legs", f, l)
+		}
+		if fr := dsp.ToneFraction(rec.Channels[0], 8000, f); fr < 0.6 {
+			t.Errorf("mono mix: %.0f Hz in %.0f%% of the recording", f, fr*100)
+		}
+	}
 }
