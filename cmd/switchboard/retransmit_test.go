@@ -3,12 +3,16 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/switchboard-sip/switchboard/apps/route"
+	"github.com/switchboard-sip/switchboard/endpoint"
 	"github.com/switchboard-sip/switchboard/internal/peers"
+	sbt "github.com/switchboard-sip/switchboard/switchboardtest"
 )
 
 // sippRetransmit sends its INVITE twice, byte for byte (a fixed branch,
@@ -116,6 +120,41 @@ func TestRetransmissionsCounted(t *testing.T) {
 	}
 	if n := len(strings.Split(got, "\n")); n != 2 {
 		t.Errorf("%d retransmission series, want 2 (received INVITE, sent INVITE response):\n%s", n, got)
+	}
+	promtool(t, metrics)
+}
+
+// TestSentRequestRetransmissionsCounted: a route to a target that never
+// answers (a UDP socket that reads and drops) makes the server's INVITE
+// client transaction retransmit (RFC 3261 timer A: 0.5 s, 1.5 s, ...);
+// the sent INVITE retransmissions are counted as they happen.
+func TestSentRequestRetransmissionsCounted(t *testing.T) {
+	hole, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hole.Close()
+	go func() {
+		buf := make([]byte, 65535)
+		for {
+			if _, _, err := hole.ReadFrom(buf); err != nil {
+				return
+			}
+		}
+	}()
+	e := startAdminServer(t, "", func(c *Config) {
+		c.Routes = []route.Rule{{Prefix: "void", Target: "sip:${user}@" + hole.LocalAddr().String(), FailoverTimeout: 10 * time.Second}}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2500*time.Millisecond)
+	defer cancel()
+	if _, err := sbt.NewPhone(t, "alice").DialContext(ctx, fmt.Sprintf("sip:void@127.0.0.1:%d", e.port), endpoint.EstablishOptions{}); err == nil {
+		t.Fatal("the call to a silent target was answered")
+	}
+	metrics := scrape(t, e)
+	line := grepLines(metrics, `^switchboard_sip_retransmissions_total\{direction="sent",kind="request",method="INVITE"\} `)
+	var n int
+	if _, err := fmt.Sscanf(line, `switchboard_sip_retransmissions_total{direction="sent",kind="request",method="INVITE"} %d`, &n); err != nil || n < 2 {
+		t.Fatalf("sent INVITE retransmissions after 2.5 s of silence: %q, want at least 2 (at 0.5 s and 1.5 s)\n%s", line, grepLines(metrics, "retransmissions"))
 	}
 	promtool(t, metrics)
 }
