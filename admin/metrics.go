@@ -23,6 +23,7 @@ type Metrics struct {
 	reg       *prometheus.Registry
 	sipReqs   *prometheus.CounterVec
 	sipResps  *prometheus.CounterVec
+	sipRetx   *prometheus.CounterVec
 	calls     *prometheus.CounterVec
 	parkEvts  *prometheus.CounterVec
 	rejected  *prometheus.CounterVec
@@ -45,6 +46,10 @@ func NewMetrics() *Metrics {
 	m.sipResps = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchboard_sip_responses_total", Help: "SIP responses sent to received requests, by request method and status code.",
 	}, []string{"method", "code"})
+	m.sipRetx = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchboard_sip_retransmissions_total",
+		Help: "SIP messages retransmitted on UDP, by method (a response's CSeq method), kind (request or response) and direction (received or sent).",
+	}, []string{"method", "kind", "direction"})
 	m.calls = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchboard_calls_total", Help: "Calls ended, by app and outcome (answered, rejected, cancelled, failed).",
 	}, []string{"app", "outcome"})
@@ -54,7 +59,7 @@ func NewMetrics() *Metrics {
 	m.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchboard_sip_rejected_total", Help: "Requests refused by the abuse limits, by method and reason (rate: over the source's rate, max_calls: the call limit).",
 	}, []string{"method", "reason"})
-	m.reg.MustRegister(m.sipReqs, m.sipResps, m.calls, m.parkEvts, m.rejected, live{m},
+	m.reg.MustRegister(m.sipReqs, m.sipResps, m.sipRetx, m.calls, m.parkEvts, m.rejected, live{m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -92,6 +97,18 @@ func (m *Metrics) ObserveRejected(method, reason string) {
 }
 
 var _ platform.RejectObserver = (*Metrics)(nil)
+
+// ObserveRetransmission counts a retransmitted SIP message
+// (platform.RetransmissionObserver).
+func (m *Metrics) ObserveRetransmission(method string, response bool, direction string) {
+	kind := "request"
+	if response {
+		kind = "response"
+	}
+	m.sipRetx.WithLabelValues(methodLabel(method), kind, direction).Inc()
+}
+
+var _ platform.RetransmissionObserver = (*Metrics)(nil)
 
 // callEnded counts a terminated call and keeps its RTP totals.
 func (m *Metrics) callEnded(ev endpoint.CallEvent, answered bool) {

@@ -252,6 +252,7 @@ func (s *Server) routes() {
 	m.HandleFunc("DELETE /api/v1/conferences/{id}/participants/{pid}", s.ejectParticipant)
 	m.HandleFunc("POST /api/v1/conferences/{id}/recording", s.startConferenceRecording)
 	m.HandleFunc("DELETE /api/v1/conferences/{id}/recording", s.stopConferenceRecording)
+	m.HandleFunc("POST /api/v1/conferences/{id}/announcement", s.announceConference)
 	m.HandleFunc("GET /api/v1/recordings", s.listRecordings)
 	m.HandleFunc("GET /api/v1/recordings/{id}", s.getRecording)
 	m.HandleFunc("GET /api/v1/recordings/{id}/audio", s.downloadRecording)

@@ -17,7 +17,9 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 WORK=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; pkill -f "kamailio -f $WORK" 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$WORK"' EXIT
+# Every process started here is a job of this shell: stopped by its PID
+# (Kamailio's main process takes its children with it).
+trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$WORK"' EXIT
 sox -n -r 8000 -c 1 -t ul "$WORK/tone.ulaw" synth 5 sine 440 vol 0.2
 for f in uac_media.xml uas_media.xml; do sed "s|rtp_stream=\"tone.ulaw|rtp_stream=\"$WORK/tone.ulaw|" "$ROOT/bench/$f" > "$WORK/$f"; done
 MODS=/usr/lib/x86_64-linux-gnu/kamailio/modules
@@ -64,13 +66,15 @@ RTPE=$!
 for _ in $(seq 50); do grep -q ":56AE " /proc/net/udp && break; sleep 0.1; done # 22222 = 0x56AE
 mkdir -p "$WORK/run"
 kamailio -f "$WORK/kamailio.cfg" -DD -E -Y "$WORK/run" >"$WORK/kamailio.log" 2>&1 &
+KAM=$!
 sleep 1
 (cd "$WORK" && exec sipp -sf uas_media.xml -p 5091 -i 127.0.0.1 -mp 20000 -buff_size 8388608 -nostdin >"$WORK/uas.out" 2>&1) &
+UAS=$!
 HOLD=$((CALLS / 100 + 40))
 (cd "$WORK" && exec sipp -sf uac_media.xml -s svc -m "$CALLS" -l "$CALLS" -r 100 -d $((HOLD * 1000)) -i 127.0.0.1 -p 6200 -mp 21000 \
    -buff_size 8388608 -nostdin -trace_stat -stf stat.csv -fd 1 127.0.0.1:5090 >"$WORK/uac.out" 2>&1) &
 sleep $((CALLS / 100 + 8))
-ticks() { local t=0; for p in $(pgrep -f "kamailio -f $WORK") $RTPE; do t=$((t + $(awk '{print $14+$15}' /proc/$p/stat))); done; echo $t; }
+ticks() { local t=0; for p in $KAM $(pgrep -P $KAM) $RTPE; do t=$((t + $(awk '{print $14+$15}' /proc/$p/stat))); done; echo $t; }
 rtpe() { awk '{print $14+$15}' /proc/$RTPE/stat; }
 t0=$(ticks); r0=$(rtpe); s0=$(date +%s.%N)
 sleep 10
@@ -80,4 +84,4 @@ cur=$(tail -n 1 "$WORK/stat.csv" | cut -d';' -f$(head -n1 "$WORK/stat.csv" | tr 
 awk -v a="$t0" -v b="$t1" -v ra="$r0" -v rb="$r1" -v s="$s0" -v e="$s1" -v hz="$hz" -v n="$cur" 'BEGIN{
   tot=(b-a)/hz/(e-s)*100; rt=(rb-ra)/hz/(e-s)*100;
   printf "calls up: %d\nkamailio+rtpengine CPU: %.1f%% of one core (rtpengine %.1f%%), %.3f%% per call\n", n, tot, rt, tot/n }'
-pkill -f "sipp -sf uas_media.xml -p 5091" || true
+kill "$UAS" 2>/dev/null || true

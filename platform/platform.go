@@ -173,7 +173,8 @@ type Platform struct {
 
 	releaseSettings func() // gives back the hold on sipgo's process-wide settings
 	merges          *mergeDetector
-	obs             Observer // nil: none
+	obs             Observer         // nil: none
+	retx            *retransmissions // nil: obs does not count retransmissions
 }
 
 // New validates cfg, binds every listener and prepares the platform. It
@@ -189,6 +190,9 @@ func New(cfg Config, opts ...Option) (*Platform, error) {
 	cfg = cfg.withDefaults(len(p.udp)+len(p.tcp) > 0)
 	p.cfg = cfg
 	p.merges = newMergeDetector(64*cfg.T1, 65536)
+	if ro, ok := p.obs.(RetransmissionObserver); ok {
+		p.retx = newRetransmissions(ro, 64*cfg.T1)
+	}
 	var err error
 	if p.trusted, err = parsePrefixes(cfg.TrustedPeers); err != nil {
 		return nil, err
@@ -501,7 +505,10 @@ func (c *readyConn) ReadFrom(b []byte) (int, net.Addr, error) {
 			// would open (and leak) a fresh socket for the response.
 			continue
 		}
-		if !c.p.screen(c.PacketConn, c.parser, b[:n], from) {
+		if r := c.p.retx; r != nil {
+			r.check(b[:n], r.received, DirectionReceived)
+		}
+		if !c.p.screen(c, c.parser, b[:n], from) {
 			return n, from, err
 		}
 	}

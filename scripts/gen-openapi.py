@@ -58,6 +58,8 @@ schemas={
  "TransferRequest": obj({"to":S},req=["to"]),
  "HoldRequest": obj({"music":{"type":"boolean"}},req=[]),
  "ParkRequest": obj({"orbit":S},req=[]),
+ "AnnouncementRequest": obj({"file":{"type":"string","description":"a WAV file on the server"}}),
+ "AnnouncementResponse": obj({"conference":S,"file":S,"duration_seconds":N}),
 }
 paths={
  "/healthz":{"get":op("Liveness","healthz",{"200":resp(200,"Alive",ref("Status")),**err(401)},tags=["health"])},
@@ -97,6 +99,10 @@ paths={
  "/api/v1/conferences/{id}/recording":{"parameters":[confid],
     "post":op("Start recording the conference (a hidden recorder joins)","startConferenceRecording",{"201":resp(201,"Recording",ref("Recording")),**err(401,404,409)},tags=["conferences","recordings"]),
     "delete":op("Stop recording the conference","stopConferenceRecording",{"204":{"description":"Stopped"},**err(401,404)},tags=["conferences","recordings"])},
+ "/api/v1/conferences/{id}/announcement":{"parameters":[confid],
+    "post":op("Play a WAV file into the conference from a hidden leg; answers when it has played","announceConference",
+      {"200":resp(200,"Played",ref("AnnouncementResponse")),**err(400,401,404),"502":resp(502,"The announcement could not be played",problem=True)},
+      body={"required":True,"content":j(ref("AnnouncementRequest"))},tags=["conferences"])},
  "/api/v1/recordings":{"get":op("List recordings","listRecordings",{"200":resp(200,"Recordings",ref("RecordingList")),**err(401,404)},tags=["recordings"])},
  "/api/v1/recordings/{id}":{"parameters":[recid],
     "get":op("A recording's metadata","getRecording",{"200":resp(200,"Recording",ref("Recording")),**err(401,404)},tags=["recordings"]),

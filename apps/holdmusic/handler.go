@@ -23,11 +23,12 @@ const User = "moh"
 func (s *Service) Handler() endpoint.Handler { return endpoint.HandlerFunc(s.serveCall) }
 
 func (s *Service) serveCall(ctx context.Context, c *endpoint.Call) {
-	name := s.def
+	cat := s.cat.Load()
+	name := cat.def
 	if rest, ok := strings.CutPrefix(c.Request().Recipient.User, User+"-"); ok {
 		name = rest
 	}
-	p, ok := s.players[name]
+	p, ok := cat.players[name]
 	if !ok {
 		_ = c.Decline(ctx, 404)
 		return

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/switchboard-sip/switchboard/apps"
 	"github.com/switchboard-sip/switchboard/endpoint"
@@ -76,16 +78,26 @@ func WithLogger(l *slog.Logger) Option {
 // Service owns one shared, looping player per music source and serves
 // calls with them. Its methods are safe for concurrent use.
 type Service struct {
-	log     *slog.Logger
-	def     string
-	players map[string]*audio.Player // read-only after New
-	eps     []*endpoint.Endpoint     // sip:moh@ and sip:moh-@
-	names   []string                 // sorted
+	log *slog.Logger
+	cat atomic.Pointer[catalog] // replaced whole by SetSources
+	eps []*endpoint.Endpoint    // sip:moh@ and sip:moh-@
 
 	calls apps.Calls // calls being served; Close ends them
 
+	mu      sync.Mutex      // SetSources and Close
+	closed  bool            // under mu
+	retired []*audio.Player // replaced players still playing to their listeners (mu)
+
 	closeOnce sync.Once
 	closeErr  error
+}
+
+// catalog is one set of sources: read-only once published.
+type catalog struct {
+	def     string
+	players map[string]*audio.Player
+	configs map[string]SourceConfig
+	names   []string // sorted
 }
 
 // New opens every source of cfg and starts its player, which waits in
@@ -102,6 +114,26 @@ func New(p *platform.Platform, cfg Config, opts ...Option) (*Service, error) {
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)
 	}
+	s := &Service{log: o.log}
+	cat, err := s.open(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	s.cat.Store(cat)
+	if err := s.register(p); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	if err := p.Register(s); err != nil {
+		return nil, fmt.Errorf("holdmusic: %w", err)
+	}
+	return s, nil
+}
+
+// open checks cfg and builds its catalog, reusing from old (when set) the
+// players of sources whose configuration is unchanged. On error every
+// player it opened is closed again.
+func (s *Service) open(cfg Config, old *catalog) (*catalog, error) {
 	sources := make(map[string]SourceConfig, len(cfg.Sources)+1)
 	sources[DefaultSource] = SourceConfig{}
 	for name, sc := range cfg.Sources {
@@ -117,31 +149,73 @@ func New(p *platform.Platform, cfg Config, opts ...Option) (*Service, error) {
 	if _, ok := sources[def]; !ok {
 		return nil, fmt.Errorf("holdmusic: default source %q is not configured", def)
 	}
-	s := &Service{
-		log:     o.log,
-		def:     def,
-		players: make(map[string]*audio.Player, len(sources)),
-	}
-	for name := range sources {
-		s.names = append(s.names, name)
-	}
-	slices.Sort(s.names)
-	for _, name := range s.names {
+	c := &catalog{def: def, players: make(map[string]*audio.Player, len(sources)), configs: sources,
+		names: slices.Sorted(maps.Keys(sources))}
+	var opened []*audio.Player
+	for _, name := range c.names {
+		if old != nil {
+			if pl, ok := old.players[name]; ok && old.configs[name] == sources[name] {
+				c.players[name] = pl
+				continue
+			}
+		}
 		pl, err := s.newPlayer(name, sources[name])
 		if err != nil {
-			_ = s.closePlayers()
+			for _, p := range opened {
+				_ = p.Close()
+			}
 			return nil, err
 		}
-		s.players[name] = pl
+		opened = append(opened, pl)
+		c.players[name] = pl
 	}
-	if err := s.register(p); err != nil {
-		_ = s.Close()
+	return c, nil
+}
+
+// SetSources replaces the sources with those of cfg (checked and opened
+// as New does; on error nothing changes) without interrupting anyone:
+// sources whose configuration is unchanged keep their player, so their
+// listeners hear no seam; a new or changed source gets a new player,
+// which the calls that start from now on hear; a listener of a changed or
+// removed source keeps hearing the old player until it leaves, and that
+// player is closed once it has no listener (checked at the next
+// SetSources and at Close). It returns the names of the sources opened.
+func (s *Service) SetSources(cfg Config) (opened []string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, errors.New("holdmusic: closed")
+	}
+	old := s.cat.Load()
+	c, err := s.open(cfg, old)
+	if err != nil {
 		return nil, err
 	}
-	if err := p.Register(s); err != nil {
-		return nil, fmt.Errorf("holdmusic: %w", err)
+	kept := map[*audio.Player]bool{}
+	for _, name := range c.names {
+		if c.players[name] == old.players[name] {
+			kept[c.players[name]] = true
+		} else {
+			opened = append(opened, name)
+		}
 	}
-	return s, nil
+	for _, name := range old.names {
+		if p := old.players[name]; !kept[p] {
+			s.retired = append(s.retired, p)
+		}
+	}
+	s.cat.Store(c)
+	// Close the retired players nobody listens to any more.
+	still := s.retired[:0]
+	for _, p := range s.retired {
+		if st := p.Stats(); st.Sessions == 0 && st.Sinks == 0 {
+			_ = p.Close()
+		} else {
+			still = append(still, p)
+		}
+	}
+	s.retired = still
+	return opened, nil
 }
 
 // newPlayer opens the source name and starts its player.
@@ -208,18 +282,19 @@ func checkName(name string) error {
 // endpoint.Call.HoldWithMusic), but do not Start, Stop, Pause or Close it.
 // After Close it is closed and plays nothing.
 func (s *Service) Player(name string) (*audio.Player, bool) {
+	c := s.cat.Load()
 	if name == "" {
-		name = s.def
+		name = c.def
 	}
-	p, ok := s.players[name]
+	p, ok := c.players[name]
 	return p, ok
 }
 
 // Names returns the names of the sources, sorted.
-func (s *Service) Names() []string { return slices.Clone(s.names) }
+func (s *Service) Names() []string { return slices.Clone(s.cat.Load().names) }
 
 // Default returns the name of the default source.
-func (s *Service) Default() string { return s.def }
+func (s *Service) Default() string { return s.cat.Load().def }
 
 // Close takes the Service off the dial plan, ends the calls the handler is
 // serving (which hangs them up), waits for their handlers to return, and
@@ -232,20 +307,22 @@ func (s *Service) Close() error {
 			_ = ep.Close()
 		}
 		s.calls.Close()
-		s.closeErr = s.closePlayers()
-	})
-	return s.closeErr
-}
-
-// closePlayers closes every player opened so far.
-func (s *Service) closePlayers() error {
-	var errs []error
-	for _, name := range s.names {
-		if p := s.players[name]; p != nil {
-			if err := p.Close(); err != nil {
+		s.mu.Lock()
+		s.closed = true
+		retired := s.retired
+		s.retired = nil
+		s.mu.Unlock()
+		var errs []error
+		c := s.cat.Load()
+		for _, name := range c.names {
+			if err := c.players[name].Close(); err != nil {
 				errs = append(errs, fmt.Errorf("holdmusic: source %q: %w", name, err))
 			}
 		}
-	}
-	return errors.Join(errs...)
+		for _, p := range retired {
+			_ = p.Close()
+		}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
 }

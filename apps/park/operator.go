@@ -41,7 +41,7 @@ func (s *Service) RetrieveTo(ctx context.Context, orbit, target string) error {
 		return err
 	}
 	out := conv.NewCall()
-	rctx, cancel := context.WithTimeout(ctx, s.cfg.RingTime)
+	rctx, cancel := context.WithTimeout(ctx, s.Timers().RingTime)
 	defer cancel()
 	if err := out.Establish(rctx, target, endpoint.EstablishOptions{}); err != nil {
 		return fmt.Errorf("park: retrieve %s to %s: %w", o, target, err)

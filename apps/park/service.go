@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -167,6 +168,7 @@ type Service struct {
 	log       *slog.Logger
 	eps       []*endpoint.Endpoint
 	ringer    *endpoint.Endpoint
+	timers    atomic.Pointer[Timers] // for new parks (SetTimers)
 
 	mu      sync.Mutex
 	parked  map[string]*parkedCall   // by token
@@ -187,8 +189,9 @@ type parkedCall struct {
 	call     *endpoint.Call
 	timer    Timer
 	attempts int
-	busy     bool // a ring-back or fallback is in progress
-	claimed  bool // forgotten: retrieved, replaced or ended (s.mu)
+	timers   Timers // as they were when it was parked
+	busy     bool   // a ring-back or fallback is in progress
+	claimed  bool   // forgotten: retrieved, replaced or ended (s.mu)
 	// stopAnnounce ends the orbit announcement of a self-park.
 	stopAnnounce context.CancelFunc
 }
@@ -214,32 +217,18 @@ func New(p *platform.Platform, cfg Config, opts ...Option) (*Service, error) {
 	if cfg.Allocation != FirstFree && cfg.Allocation != NextFree {
 		return nil, fmt.Errorf("park: allocation %q: want first-free or next", cfg.Allocation)
 	}
-	if cfg.PickupTimeout == 0 {
-		cfg.PickupTimeout = 90 * time.Second
+	timers, err := TimersOf(cfg).check()
+	if err != nil {
+		return nil, err
 	}
-	if cfg.PickupTimeout < 10*time.Second || cfg.PickupTimeout > 10*time.Minute {
-		return nil, fmt.Errorf("park: pickup timeout %v outside 10s–10m", cfg.PickupTimeout)
-	}
-	if cfg.MaxAttempts == 0 {
-		cfg.MaxAttempts = 1
-	}
-	if cfg.MaxAttempts < 1 || cfg.MaxAttempts > 10 {
-		return nil, fmt.Errorf("park: max attempts %d outside 1–10", cfg.MaxAttempts)
-	}
-	if cfg.RingTime == 0 {
-		cfg.RingTime = 30 * time.Second
-	}
-	if cfg.FallbackURI != "" {
-		if _, err := endpoint.ParseURI(cfg.FallbackURI); err != nil {
-			return nil, fmt.Errorf("park: fallback URI: %w", err)
-		}
-	}
+	cfg.PickupTimeout, cfg.MaxAttempts, cfg.RingTime = timers.PickupTimeout, timers.MaxAttempts, timers.RingTime
 	if len(cfg.InternalDomains) == 0 {
 		cfg.InternalDomains = []string{p.Host(), "127.0.0.1", "localhost"}
 	}
 	s := &Service{p: p, cfg: cfg, clock: realClock{}, parked: map[string]*parkedCall{},
 		pending: map[string]string{}, subs: map[string][]*blfSub{}, lamps: map[string]*serial.Queue{},
 		events: make(chan Event, 256), done: make(chan struct{})}
+	s.timers.Store(&timers)
 	for _, o := range opts {
 		o(s)
 	}
@@ -480,7 +469,7 @@ func (s *Service) adopt(call *endpoint.Call, e Entry, announce []int16, replacea
 	// Established again, reason "call parked", before a retriever can
 	// find the call (b2b wants an established leg).
 	call.EndPark(nil)
-	pc := &parkedCall{entry: e, call: call}
+	pc := &parkedCall{entry: e, call: call, timers: s.Timers()}
 	actx, stop := context.WithCancel(call.Context())
 	pc.stopAnnounce = stop
 	s.mu.Lock()
@@ -488,7 +477,7 @@ func (s *Service) adopt(call *endpoint.Call, e Entry, announce []int16, replacea
 	if replaceable {
 		s.pending[e.CallID] = e.Token
 	}
-	pc.timer = s.clock.AfterFunc(s.cfg.PickupTimeout, func() { s.timeout(e.Token) })
+	pc.timer = s.clock.AfterFunc(pc.timers.PickupTimeout, func() { s.timeout(e.Token) })
 	s.mu.Unlock()
 	s.emit(Event{Type: Parked, Entry: e})
 	if len(announce) == 0 {
@@ -890,8 +879,8 @@ func (s *Service) parkSelf(ctx context.Context, c *endpoint.Call) {
 		return
 	}
 	then := "disconnect"
-	if s.cfg.FallbackURI != "" {
-		then = "fallback " + s.cfg.FallbackURI
+	if fb := s.Timers().FallbackURI; fb != "" {
+		then = "fallback " + fb
 	}
 	s.log.Info("park: caller parked itself; parker unknown", "orbit", e.Orbit, "parked", e.Parked,
 		"call_id", e.CallID, "on_timeout", then, "reason", "no Referred-By and no Replaces")
@@ -988,24 +977,24 @@ func (s *Service) timeout(token string) {
 
 func (s *Service) chain(pc *parkedCall, attempt int) {
 	e := pc.entry
-	if attempt <= s.cfg.MaxAttempts && e.Parker != "" {
+	if attempt <= pc.timers.MaxAttempts && e.Parker != "" {
 		s.emit(Event{Type: RingBack, Entry: e})
 		if s.dialAndConnect(pc, e.Parker, "ring back") {
 			return
 		}
-		if attempt < s.cfg.MaxAttempts {
+		if attempt < pc.timers.MaxAttempts {
 			s.mu.Lock()
 			pc.busy = false
 			if s.parked[e.Token] == pc {
-				pc.timer = s.clock.AfterFunc(s.cfg.PickupTimeout, func() { s.timeout(e.Token) })
+				pc.timer = s.clock.AfterFunc(pc.timers.PickupTimeout, func() { s.timeout(e.Token) })
 			}
 			s.mu.Unlock()
 			return
 		}
 	}
-	if s.cfg.FallbackURI != "" {
+	if pc.timers.FallbackURI != "" {
 		s.emit(Event{Type: Fallback, Entry: e})
-		if s.dialAndConnect(pc, s.cfg.FallbackURI, "fallback") {
+		if s.dialAndConnect(pc, pc.timers.FallbackURI, "fallback") {
 			return
 		}
 	}
@@ -1032,7 +1021,7 @@ func (s *Service) dialAndConnect(pc *parkedCall, target, why string) bool {
 		return false
 	}
 	out := conv.NewCall()
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RingTime)
+	ctx, cancel := context.WithTimeout(context.Background(), pc.timers.RingTime)
 	defer cancel()
 	var eo endpoint.EstablishOptions
 	if why == "ring back" {

@@ -13,10 +13,21 @@
 //	    failover: ['sip:${1}@pbx-b.example:5060']
 //	    impersonate: true              # the PBX sees the original caller
 //	    headers: [X-Account]           # the only headers passed on
+//	    record: stereo                 # caller left, PBX right (or true: one mono mix)
+//	    codecs: [G722, PCMU]           # offered to the PBX in this order
 //	  - name: carrier
 //	    prefix: "00"
 //	    trusted_only: true             # only your proxy may dial out
 //	    target: 'sip:${user}@carrier.example'
+//
+// A route with codecs offers its target those formats in that order; the
+// relay transcodes when the two legs settle on different codecs (a PCMU
+// caller and a G.722 PBX), resampling between 8 and 16 kHz. Config.Codecs
+// sets what the callers' side accepts, for every route (the INVITE is
+// answered before the route is chosen). A recorded route writes a WAV
+// file and a JSON sidecar per call into Config.RecordingDir with the
+// recorder package, decoding each leg once while the relay keeps
+// forwarding packets undecoded.
 //
 // Targets are templates: ${user} is the Request-URI user, ${1} to ${9}
 // the groups of the rule's regular expression. The rules can be replaced
@@ -32,6 +43,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -39,7 +51,34 @@ import (
 	"github.com/switchboard-sip/switchboard/b2b"
 	"github.com/switchboard-sip/switchboard/endpoint"
 	"github.com/switchboard-sip/switchboard/platform"
+	"github.com/switchboard-sip/switchboard/recorder"
 )
+
+// Record says whether and how a route records its calls. In YAML:
+// false (the default), true (one mono file mixing both legs) or stereo
+// (the caller left, the target right).
+type Record string
+
+const (
+	RecordOff    Record = ""
+	RecordMono   Record = "mono"
+	RecordStereo Record = "stereo"
+)
+
+// UnmarshalText reads true, false, mono or stereo.
+func (r *Record) UnmarshalText(b []byte) error {
+	switch strings.ToLower(string(b)) {
+	case "", "false", "off", "no":
+		*r = RecordOff
+	case "true", "on", "yes", "mono":
+		*r = RecordMono
+	case "stereo":
+		*r = RecordStereo
+	default:
+		return fmt.Errorf("route: record %q: want true, false or stereo", b)
+	}
+	return nil
+}
 
 // Rule is one route.
 type Rule struct {
@@ -66,6 +105,15 @@ type Rule struct {
 	// is how long a target may stay silent before the next (default 5s).
 	RingTimeout     time.Duration `yaml:"ring_timeout"`
 	FailoverTimeout time.Duration `yaml:"failover_timeout"`
+	// Record records the routed calls (default off; see Record).
+	Record Record `yaml:"record"`
+	// Codecs are the audio formats offered to the target, in order of
+	// preference: any of PCMU, PCMA, G722 and telephone-event (see
+	// endpoint.Settings.Codecs). Default: the route endpoint's (PCMU,
+	// PCMA, telephone-event, or Config.Codecs). Leg 2 of such a route is
+	// placed from an endpoint of its own, sip:<user>-<n>@host, which is
+	// the identity the target sees unless the route impersonates.
+	Codecs []string `yaml:"codecs"`
 }
 
 // Config configures the route app.
@@ -74,6 +122,14 @@ type Config struct {
 	// User is the route endpoint's own user part, the identity a call
 	// presents when its rule does not impersonate (default "switchboard").
 	User string
+	// Codecs are the audio formats the callers' side accepts, in order of
+	// preference (see endpoint.Settings.Codecs). Default: PCMU, PCMA,
+	// telephone-event.
+	Codecs []string
+	// RecordingDir is where recorded routes write (default "recordings",
+	// created if missing). It must be writable: New and SetRules check
+	// when a rule records.
+	RecordingDir string
 }
 
 type compiled struct {
@@ -85,9 +141,13 @@ type compiled struct {
 type App struct {
 	p     *platform.Platform
 	ep    *endpoint.Endpoint
+	cfg   Config
 	log   *slog.Logger
 	rules atomic.Pointer[[]compiled]
 	calls apps.Calls
+
+	outMu sync.Mutex
+	out   map[string]*endpoint.Endpoint // leg 2 endpoints by codec list
 }
 
 // Option configures the app.
@@ -102,23 +162,102 @@ func New(p *platform.Platform, cfg Config, opts ...Option) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{p: p, log: p.Logger()}
+	if cfg.User == "" {
+		cfg.User = "switchboard"
+	}
+	if cfg.RecordingDir == "" {
+		cfg.RecordingDir = "recordings"
+	}
+	a := &App{p: p, cfg: cfg, log: p.Logger(), out: map[string]*endpoint.Endpoint{}}
 	for _, o := range opts {
 		o(a)
 	}
-	a.rules.Store(&rules)
-	user := cfg.User
-	if user == "" {
-		user = "switchboard"
-	}
-	a.ep, err = apps.Endpoint(p, "route", user, endpoint.HandlerFunc(a.serve), []apps.Option{func(s *endpoint.Settings) { s.Default = true }})
+	a.ep, err = apps.Endpoint(p, "route", cfg.User, endpoint.HandlerFunc(a.serve), []apps.Option{func(s *endpoint.Settings) {
+		s.Default = true
+		s.Codecs = cfg.Codecs
+	}})
 	if err != nil {
 		return nil, err
 	}
+	if err := a.prepare(rules); err != nil {
+		_ = a.closeEndpoints()
+		return nil, err
+	}
+	a.rules.Store(&rules)
 	if err := p.Register(a); err != nil {
+		_ = a.closeEndpoints()
 		return nil, fmt.Errorf("route: %w", err)
 	}
 	return a, nil
+}
+
+// prepare makes what rules need before they are used: an endpoint per
+// codec list (which checks the codec names) and, when a rule records,
+// a writable recording directory.
+func (a *App) prepare(rules []compiled) error {
+	var errs []error
+	recording := false
+	for i, r := range rules {
+		if r.Record != RecordOff {
+			recording = true
+		}
+		if len(r.Codecs) == 0 {
+			continue
+		}
+		if _, err := a.outbound(r.Codecs); err != nil {
+			errs = append(errs, fmt.Errorf("routes[%d] (%s): codecs: %w", i, r.Name, err))
+		}
+	}
+	if recording {
+		if err := checkDir(a.cfg.RecordingDir); err != nil {
+			errs = append(errs, fmt.Errorf("route: recording directory: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkDir makes sure dir exists (creating it) and takes files.
+func checkDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".route-check-*")
+	if err != nil {
+		return err
+	}
+	name := f.Name()
+	_ = f.Close()
+	return os.Remove(name)
+}
+
+// outbound returns the endpoint leg 2 is placed from for a codec list,
+// creating it the first time (sip:<user>-<n>@host, no incoming calls).
+func (a *App) outbound(codecs []string) (*endpoint.Endpoint, error) {
+	key := strings.Join(codecs, ",")
+	a.outMu.Lock()
+	defer a.outMu.Unlock()
+	if ep, ok := a.out[key]; ok {
+		return ep, nil
+	}
+	ep, err := endpoint.NewApplication(a.p, endpoint.Settings{
+		OwnerURI: fmt.Sprintf("sip:%s-%d@%s", a.cfg.User, len(a.out)+1, a.p.Host()),
+		Codecs:   codecs,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.out[key] = ep
+	return ep, nil
+}
+
+func (a *App) closeEndpoints() error {
+	errs := []error{a.ep.Close()}
+	a.outMu.Lock()
+	defer a.outMu.Unlock()
+	for _, ep := range a.out {
+		errs = append(errs, ep.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // Compile checks rules: exactly one of prefix and match, a regular
@@ -177,6 +316,9 @@ func (a *App) SetRules(rules []Rule) error {
 	if err != nil {
 		return err
 	}
+	if err := a.prepare(c); err != nil {
+		return err
+	}
 	a.rules.Store(&c)
 	return nil
 }
@@ -186,7 +328,7 @@ func (a *App) Endpoint() *endpoint.Endpoint { return a.ep }
 
 // Close stops routing, ends the routed calls and waits for them.
 func (a *App) Close() error {
-	err := a.ep.Close()
+	err := a.closeEndpoints()
 	a.calls.Close()
 	return err
 }
@@ -230,7 +372,16 @@ func (a *App) serve(ctx context.Context, c *endpoint.Call) {
 	for _, tpl := range append([]string{r.Target}, r.Failover...) {
 		targets = append(targets, expand(tpl, user, groups))
 	}
-	b, err := b2b.New(b2b.Leg{Call: c}, b2b.Leg{Call: c.Conversation().Endpoint().NewConversation().NewCall(), Destination: targets[0]}, b2b.Options{
+	out := a.ep
+	if len(r.Codecs) > 0 {
+		var err error
+		if out, err = a.outbound(r.Codecs); err != nil { // prepared by SetRules: not expected
+			a.log.Warn("route: no endpoint for the route's codecs", "route", r.Name, "error", err, "call_id", c.CallID())
+			_ = c.DeclineWithReason(ctx, 500, "Server Internal Error")
+			return
+		}
+	}
+	b, err := b2b.New(b2b.Leg{Call: c}, b2b.Leg{Call: out.NewConversation().NewCall(), Destination: targets[0]}, b2b.Options{
 		ImpersonateCaller: r.Impersonate, PassHeaders: r.Headers, RingTimeout: r.RingTimeout,
 		Failover: targets[1:], FailoverTimeout: r.FailoverTimeout,
 	})
@@ -244,12 +395,43 @@ func (a *App) serve(ctx context.Context, c *endpoint.Call) {
 		a.log.Info("route: call failed", "route", r.Name, "error", err, "call_id", c.CallID())
 		return
 	}
+	var rec *recorder.Recorder
+	if r.Record != RecordOff {
+		rec = a.record(b, r)
+	}
 	select {
 	case <-b.Done():
 	case <-ctx.Done():
 		_ = b.Terminate(context.WithoutCancel(ctx))
 		<-b.Done()
 	}
+	if rec != nil {
+		<-rec.Done() // it stops with the call, after its latency
+	}
+}
+
+// record starts recording an established routed call; a recording that
+// cannot start is logged and the call goes on without it.
+func (a *App) record(b *b2b.Call, r *compiled) *recorder.Recorder {
+	layout := recorder.Mono
+	if r.Record == RecordStereo {
+		layout = recorder.Stereo
+	}
+	rec, err := recorder.New(recorder.Config{Dir: a.cfg.RecordingDir, Layout: layout, Name: "{start}-{id}"}, recorder.WithLogger(a.log))
+	if err == nil {
+		if err = rec.AddB2B(b); err == nil {
+			err = rec.Start()
+		}
+	}
+	if err != nil {
+		a.log.Warn("route: recording did not start", "route", r.Name, "error", err, "call_id", b.Leg1().CallID())
+		if rec != nil {
+			_ = rec.Close()
+		}
+		return nil
+	}
+	a.log.Info("route: recording", "route", r.Name, "recording", rec.ID(), "layout", layout.String(), "call_id", b.Leg1().CallID())
+	return rec
 }
 
 // expand fills a target template: ${user} and ${1}..${9} (groups[1..]).

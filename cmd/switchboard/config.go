@@ -140,6 +140,14 @@ type AppsConfig struct {
 		Enabled       bool `yaml:"enabled"`
 		ivrapp.Config `yaml:",inline"`
 	} `yaml:"ivr"`
+	// Route is the callers' side of the routes (the routes themselves
+	// are the top-level routes: list).
+	Route struct {
+		// Codecs are what callers of a route are answered with, in order
+		// of preference (default PCMU, PCMA, telephone-event; add G722
+		// for wideband callers).
+		Codecs []string `yaml:"codecs"`
+	} `yaml:"route"`
 }
 
 // loadConfig reads the embedded default and then, if path is set, the file

@@ -180,7 +180,8 @@ func (s *Server) startApps(log *slog.Logger) error {
 	if cfg.Apps.Park.Enabled {
 		popts := []park.Option{park.WithLogger(log)}
 		if s.Music != nil {
-			popts = append(popts, park.WithMusic(s.Music, cfg.Apps.Music.Default))
+			// "": the music's default source, whatever a reload makes it.
+			popts = append(popts, park.WithMusic(s.Music, ""))
 		}
 		st, err := parkStore(p, cfg, log, s.checkOnly)
 		if failed("apps.park.store", err) {
@@ -226,7 +227,8 @@ func (s *Server) startApps(log *slog.Logger) error {
 			return errors.Join(errs...)
 		}
 	}
-	if s.Routes, err = route.New(p, route.Config{Rules: cfg.Routes}, route.WithLogger(log)); failed("routes", err) {
+	if s.Routes, err = route.New(p, route.Config{Rules: cfg.Routes, Codecs: cfg.Apps.Route.Codecs,
+		RecordingDir: cfg.Apps.Recording.Dir}, route.WithLogger(log)); failed("routes", err) {
 		return errors.Join(errs...)
 	}
 	return errors.Join(errs...)

@@ -55,6 +55,37 @@ func (l *logBuffer) waitLog(t *testing.T, re string, within time.Duration) strin
 	return ""
 }
 
+// startServe runs `bin serve -config cfgPath` in dir with its log in a
+// logBuffer and returns once it listens on the SIP UDP port; exited
+// delivers Wait's result. At the end of the test a server still running
+// is killed, by its PID: only the server this test started.
+func startServe(t *testing.T, bin, dir, cfgPath string, port int) (*exec.Cmd, *logBuffer, <-chan error) {
+	t.Helper()
+	logs := &logBuffer{}
+	cmd := exec.Command(bin, "serve", "-config", cfgPath)
+	cmd.Dir = dir
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited, done := make(chan error, 1), make(chan struct{})
+	go func() { exited <- cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		select {
+		case <-done:
+		default:
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := peers.WaitUDPListening(ctx, port); err != nil {
+		t.Fatalf("%v\n%s", err, logs.String())
+	}
+	return cmd, logs, exited
+}
+
 // TestSIGHUPReloadAndCLI runs the built binary with a config file, as an
 // operator does: `switchboard calls` lists a live echo call; a SIGHUP with
 // a broken file logs every error with its position and changes nothing
@@ -84,26 +115,7 @@ apps:
 		}
 	}
 	config("")
-	logs := &logBuffer{}
-	cmd := exec.Command(bin, "serve", "-config", cfgPath)
-	cmd.Dir = dir
-	cmd.Stderr = logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill() // by PID: only the server this test started
-			<-exited
-		}
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := peers.WaitUDPListening(ctx, port); err != nil {
-		t.Fatalf("%v\n%s", err, logs.String())
-	}
+	cmd, logs, exited := startServe(t, bin, dir, cfgPath, port)
 	adminURL := "http://" + logs.waitLog(t, `admin API listening" addr=(\S+)`, 10*time.Second)
 
 	call := sbt.NewPhone(t, "alice").Dial(t, fmt.Sprintf("sip:echo@127.0.0.1:%d", port))
