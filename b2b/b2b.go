@@ -133,6 +133,7 @@ type Call struct {
 	// transferred is closed when it drops back to zero. The leg that
 	// referred ends before it is replaced, and watch waits on this.
 	transfers   int
+	handedOver  bool // a transfer carried out in process took a leg (TransferInProcess)
 	transferred chan struct{}
 	// ready is closed when Establish has finished, bridged or not: a REFER
 	// that arrives just after leg 1 is answered waits for it (see
@@ -668,7 +669,11 @@ func (b *Call) wireTransfer(c *endpoint.Call, isLeg1 bool) (remove func()) {
 					// The pair ends when the transferee is handed over
 					// (watch); the referrer is ended by the transfer, after
 					// its final NOTIFY.
-					_ = tr.AcceptInProcess(ctx, func(ctx context.Context) error { return carry(ctx, other) })
+					if tr.AcceptInProcess(ctx, func(ctx context.Context) error { return carry(ctx, other) }) == nil {
+						b.mu.Lock()
+						b.handedOver = true
+						b.mu.Unlock()
+					}
 					return
 				}
 			}
@@ -756,8 +761,17 @@ func (b *Call) watch() {
 		b.mu.Lock()
 	}
 	same := b.leg1.Call == l1 && b.leg2.Call == l2
+	handed := b.handedOver
 	b.mu.Unlock()
 	if !same {
+		return
+	}
+	if handed {
+		// The referrer's BYE came before the handed-over leg's state
+		// reached us: that leg belongs to its new owner (a park service);
+		// the referrer was ended by its transfer.
+		b.setState(Terminating)
+		b.finish()
 		return
 	}
 	b.setState(Terminating)
