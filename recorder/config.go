@@ -151,6 +151,9 @@ const frameDur = 20 * time.Millisecond
 // codec of the platform decodes to.
 const sampleRate = 8000
 
+// wideRate is the rate of a recording with a wideband leg.
+const wideRate = 16000
+
 func (c *Config) defaults() error {
 	if c.Dir == "" {
 		c.Dir = "recordings"

@@ -14,7 +14,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/switchboard-sip/switchboard/internal/serial"
-	"github.com/switchboard-sip/switchboard/media/audio"
 	"github.com/switchboard-sip/switchboard/media/codec"
 )
 
@@ -91,6 +90,7 @@ type Recorder struct {
 	log   *slog.Logger
 	id    string
 
+	rate               int // of the recording: 8000, or 16000 with a wideband leg
 	frameN             int
 	placeTol, driftTol int64 // samples
 	respurt, jumpLate  int64
@@ -161,28 +161,37 @@ func New(cfg Config, opts ...Option) (*Recorder, error) {
 		}
 		r.store = d
 	}
-	r.frameN = sampleRate * int(frameDur/time.Millisecond) / 1000
-	r.placeTol = durSamples(placeTolerance)
-	r.driftTol = durSamples(driftTolerance)
-	r.respurt = durSamples(respurtAfter)
-	r.jumpLate = durSamples(jumpAfter)
 	r.latencyFrames = int64(cfg.Latency / frameDur)
-	// The ring holds the latency, a second of slack and a frame.
-	r.ringSamples = 1 << bits.Len(uint(durSamples(cfg.Latency+time.Second)))
-	rms := 32768 * math.Pow(10, cfg.VoiceLevel/20)
-	r.voiceSum = int64(rms * rms * float64(r.frameN))
 	r.hangFrames = int(300 * time.Millisecond / frameDur)
+	r.setRate(sampleRate)
 	return r, nil
 }
 
-func durSamples(d time.Duration) int64 { return int64(d) * sampleRate / int64(time.Second) }
+// setRate sets the recording's sample rate and what is counted in its
+// samples. Start raises it to 16 kHz when a leg is wideband.
+func (r *Recorder) setRate(rate int) {
+	r.rate = rate
+	r.frameN = rate * int(frameDur/time.Millisecond) / 1000
+	r.placeTol = r.durSamples(placeTolerance)
+	r.driftTol = r.durSamples(driftTolerance)
+	r.respurt = r.durSamples(respurtAfter)
+	r.jumpLate = r.durSamples(jumpAfter)
+	// The ring holds the latency, a second of slack and a frame.
+	r.ringSamples = 1 << bits.Len(uint(r.durSamples(r.cfg.Latency+time.Second)))
+	rms := 32768 * math.Pow(10, r.cfg.VoiceLevel/20)
+	r.voiceSum = int64(rms * rms * float64(r.frameN))
+}
+
+func (r *Recorder) durSamples(d time.Duration) int64 {
+	return int64(d) * int64(r.rate) / int64(time.Second)
+}
 
 // ID returns the recording's id.
 func (r *Recorder) ID() string { return r.id }
 
 // samplesAt returns the position of time now on the recording's time
 // line, in samples since Start.
-func (r *Recorder) samplesAt(now time.Time) int64 { return durSamples(now.Sub(r.t0)) }
+func (r *Recorder) samplesAt(now time.Time) int64 { return r.durSamples(now.Sub(r.t0)) }
 
 // addTrack adds a track before Start.
 func (r *Recorder) addTrack(t *track, end <-chan struct{}) error {
@@ -286,6 +295,11 @@ func (r *Recorder) Start() error {
 	if r.cfg.Layout == Stereo && len(r.tracks) != 2 {
 		return fmt.Errorf("recorder: stereo needs two tracks, have %d", len(r.tracks))
 	}
+	// The recording runs at 16 kHz when a leg is wideband (G.722, Opus)
+	// and the files may hold linear PCM; the narrowband legs and a
+	// conference's mix (8 kHz) are resampled up to it. With G.711 files
+	// asked for, wideband legs are resampled down to 8 kHz instead.
+	rate := sampleRate
 	for _, t := range r.tracks {
 		if t.src == srcMix {
 			continue
@@ -294,24 +308,21 @@ func (r *Recorder) Start() error {
 		if c == nil {
 			return fmt.Errorf("recorder: track %q: %w", t.label, errNoMedia)
 		}
-		t.down = nil
-		if c.SampleRate() != sampleRate {
-			// A wideband leg (G.722, Opus at 16 kHz) is recorded at the
-			// recording's 8 kHz, as a conference mixes it for a G.711
-			// listener: the files of a call keep one rate whatever its
-			// legs negotiated.
-			down, err := audio.NewFrameResampler(c.SampleRate(), sampleRate)
-			if err != nil {
-				return fmt.Errorf("recorder: track %q: %s at %d Hz: %w", t.label, c.Name(), c.SampleRate(), err)
-			}
-			t.down = down
-		}
 		t.codec = c
+		if c.SampleRate() > rate && (r.cfg.Encoding == Native || r.cfg.Encoding == PCM16) {
+			rate = wideRate
+		}
+	}
+	r.setRate(rate)
+	for _, t := range r.tracks {
+		if err := t.prepare(); err != nil {
+			return err
+		}
 	}
 	start := time.Now()
 	r.base = r.expand(start)
 	r.meta = Metadata{ID: r.id, CallID: r.cfg.CallID, ConferenceID: r.cfg.ConferenceID, Parties: r.cfg.Parties,
-		Layout: r.cfg.Layout.String(), SampleRate: sampleRate, PauseMode: r.cfg.PauseMode.String(), Start: start}
+		Layout: r.cfg.Layout.String(), SampleRate: r.rate, PauseMode: r.cfg.PauseMode.String(), Start: start}
 	if err := r.createFiles(); err != nil {
 		return err
 	}
@@ -410,7 +421,7 @@ func (r *Recorder) openFile(g []*track, i int) (*outFile, FileInfo, error) {
 	if err != nil {
 		return nil, FileInfo{}, err
 	}
-	w, err := newWAVWriter(f, name, enc, channels, sampleRate, r.cfg.SyncInterval)
+	w, err := newWAVWriter(f, name, enc, channels, r.rate, r.cfg.SyncInterval)
 	if err != nil {
 		f.Close()
 		return nil, FileInfo{}, err
@@ -476,6 +487,9 @@ func (r *Recorder) adopt() error {
 func (r *Recorder) encodingFor(g []*track) Encoding {
 	if r.cfg.Encoding != Native {
 		return r.cfg.Encoding
+	}
+	if r.rate != sampleRate {
+		return PCM16 // G.711 files are 8 kHz
 	}
 	var c codec.Codec
 	for _, t := range g {

@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"fmt"
 	"sync"
 	"time"
 
@@ -89,7 +90,7 @@ type track struct {
 	src      source
 	flow     *media.Flow                             // nil for a mix
 	codec    codec.Codec                             // the leg's codec at Start; nil for a mix
-	down     *audio.FrameResampler                   // to 8 kHz, for a wideband leg; used by the observer only
+	conv     *audio.FrameResampler                   // to the recording's rate from the leg's; used by the observer only
 	seqAware bool                                    // heard on arrival: the flow's counters show losses
 	remove   func()                                  // removes the observer or tap
 	attach   func(*track) (remove func(), err error) // a mix: adds the tap
@@ -118,6 +119,33 @@ type track struct {
 	hang   int  // frames of hangover left
 }
 
+// prepare sizes the track's buffers for the recording's rate and sets
+// the converter from its source's rate (its codec's; 8 kHz for a
+// conference's mix): before Start, which may change the rate, and for a
+// track added while recording.
+func (t *track) prepare() error {
+	r := t.r
+	src := sampleRate
+	if t.src != srcMix && t.codec != nil {
+		src = t.codec.SampleRate()
+	}
+	t.conv = nil
+	if src != r.rate {
+		conv, err := audio.NewFrameResampler(src, r.rate)
+		if err != nil {
+			return fmt.Errorf("recorder: track %q at %d Hz: %w", t.label, src, err)
+		}
+		t.conv = conv
+	}
+	if len(t.ring) != r.ringSamples {
+		t.ring, t.mask = make([]int16, r.ringSamples), int64(r.ringSamples-1)
+	}
+	if len(t.frame) != r.frameN {
+		t.frame = make([]int16, r.frameN)
+	}
+	return nil
+}
+
 // newTrack returns a track whose ring holds ringSamples (a power of two).
 func newTrack(r *Recorder, src source, flow *media.Flow, label, party string, ringSamples int) *track {
 	t := &track{r: r, src: src, flow: flow, label: label, party: party,
@@ -127,13 +155,16 @@ func newTrack(r *Recorder, src source, flow *media.Flow, label, party string, ri
 		t.codec = flow.Codec()
 	}
 	t.seqAware = src == srcHeard || src == srcParticipant
+	if err := t.prepare(); err != nil {
+		r.log.Warn("recorder: track at a rate that cannot be converted", "track", label, "error", err)
+	}
 	return t
 }
 
 // WriteAudio is the track's observer: it places pcm on the time line.
 func (t *track) WriteAudio(pcm []int16) {
-	if t.down != nil && len(pcm) > 0 {
-		pcm = t.down.Frame(pcm)
+	if t.conv != nil && len(pcm) > 0 {
+		pcm = t.conv.Frame(pcm)
 	}
 	n := int64(len(pcm))
 	if n == 0 {
