@@ -86,6 +86,10 @@ func (c *Call) refer(ctx context.Context, referTo string, opts TransferOptions) 
 		<-c.referCh
 	}
 	c.setStateLocked(StateTransferring, ReasonTransferring)
+	// The transferee may carry the transfer out and report it (NOTIFY,
+	// then BYE) before the 202 reaches this goroutine: its NOTIFYs are
+	// taken from now on (referWait), not only once the 202 is seen.
+	c.referWait = true
 	hdrs := append([]sip.Header{
 		sip.NewHeader("Refer-To", referTo),
 		sip.NewHeader("Referred-By", "<"+formatURI(c.dlg.local)+">"),
@@ -95,6 +99,7 @@ func (c *Call) refer(ctx context.Context, referTo string, opts TransferOptions) 
 
 	restore := func() {
 		c.mu.Lock()
+		c.referWait = false
 		if c.state == StateTransferring {
 			c.setStateLocked(StateEstablished, ReasonTransferFailed)
 		}
@@ -113,11 +118,11 @@ func (c *Call) refer(ctx context.Context, referTo string, opts TransferOptions) 
 		return &TransferError{Code: res.StatusCode}
 	}
 	if opts.Type == Unattended {
+		c.mu.Lock()
+		c.referWait = false
+		c.mu.Unlock()
 		return c.terminate(ctx, ReasonTransferred)
 	}
-	c.mu.Lock()
-	c.referWait = true
-	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()
 		c.referWait = false
