@@ -373,8 +373,13 @@ const bridgeRingTimeout = 30 * time.Second
 // it (b2b) until either side hangs up. A far end that refuses or does
 // not answer gets the caller the fallback.
 func (r *run) bridge(ctx context.Context, from, target string) {
-	b, err := b2b.New(b2b.Leg{Call: r.c}, b2b.Leg{Call: r.a.ep.NewConversation().NewCall(), Destination: target},
-		b2b.Options{RingTimeout: bridgeRingTimeout})
+	opts := b2b.Options{RingTimeout: bridgeRingTimeout}
+	if r.a.park != nil {
+		// A bridged party that blind-transfers the caller to this
+		// platform's park address parks it in process.
+		opts.TransferInProcess = r.a.park.TransferInProcess
+	}
+	b, err := b2b.New(b2b.Leg{Call: r.c}, b2b.Leg{Call: r.a.ep.NewConversation().NewCall(), Destination: target}, opts)
 	if err == nil {
 		err = b.Establish(ctx)
 	}

@@ -652,7 +652,7 @@ func (s *Service) take(c *endpoint.Call, orbit, token string) (*parkedCall, erro
 	if pc == nil {
 		return nil, ErrOrbitEmpty
 	}
-	s.log.Info("park: retrieved", "orbit", orbit, "by", c.RemoteURI(), "source", c.Request().Source(),
+	s.log.Info("park: retrieved", "orbit", orbit, "by", c.RemoteURI(), "source", sourceOf(c),
 		"trusted_source", vouched(c), "identity", c.Identity().URI, "identity_by", string(c.Identity().By), "safe_retrieve", token != "")
 	return pc, nil
 }
@@ -674,7 +674,7 @@ func (s *Service) Retrieve(ctx context.Context, call *endpoint.Call, orbit strin
 	}
 	if !s.internal(call) {
 		s.log.Info("park: retrieval refused", "orbit", orbit, "from", call.RemoteURI(),
-			"source", call.Request().Source(), "identity", call.Identity().URI, "identity_by", string(call.Identity().By), "via", "api")
+			"source", sourceOf(call), "identity", call.Identity().URI, "identity_by", string(call.Identity().By), "via", "api")
 		return ErrRetrieveForbidden
 	}
 	pc, err := s.take(call, orbit, "")
@@ -690,6 +690,15 @@ func (s *Service) Retrieve(ctx context.Context, call *endpoint.Call, orbit strin
 // application endpoint of this platform. A header from anyone else is a
 // claim, never a credential.
 func vouched(c *endpoint.Call) bool { return c.FromTrustedPeer() || c.FromLocalApplication() }
+
+// sourceOf is the address an incoming call came from, for logs; "" for a
+// call this platform placed (a referrer on a leg we dialled).
+func sourceOf(c *endpoint.Call) string {
+	if r := c.Request(); r != nil {
+		return r.Source()
+	}
+	return ""
+}
 
 // internalHost reports whether host is one of the internal domains.
 func (s *Service) internalHost(host string) bool {
@@ -734,7 +743,7 @@ func (s *Service) believe(c *endpoint.Call, claim string) string {
 	u, err := endpoint.ParseURI(claim)
 	if err != nil || !vouched(c) || !s.internalHost(u.Host) {
 		s.log.Info("park: parker identity not accepted; no ring-back", "claimed", claim,
-			"source", c.Request().Source(), "trusted_source", vouched(c))
+			"source", sourceOf(c), "trusted_source", vouched(c))
 		return ""
 	}
 	return claim
@@ -756,7 +765,7 @@ func (s *Service) serveOrbit(ctx context.Context, c *endpoint.Call) {
 			return
 		}
 		s.log.Info("park: retrieval refused", "orbit", orbit, "from", c.RemoteURI(),
-			"source", c.Request().Source(), "identity", id.URI, "identity_by", string(id.By))
+			"source", sourceOf(c), "identity", id.URI, "identity_by", string(id.By))
 		_ = c.DeclineWithReason(ctx, sip.StatusForbidden, "Federated Users Cannot Retrieve")
 		return
 	}

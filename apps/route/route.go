@@ -148,6 +148,8 @@ type App struct {
 
 	outMu sync.Mutex
 	out   map[string]*endpoint.Endpoint // leg 2 endpoints by codec list
+
+	transfers func(*endpoint.TransferRequest, *endpoint.Call) func(context.Context, *endpoint.Call) error
 }
 
 // Option configures the app.
@@ -155,6 +157,15 @@ type Option func(*App)
 
 // WithLogger sets the logger (default: the platform's).
 func WithLogger(l *slog.Logger) Option { return func(a *App) { a.log = l } }
+
+// WithTransfers lets a service of this platform carry out, in process,
+// a REFER that a leg of a routed call sends to it (see
+// b2b.Options.TransferInProcess), such as park.Service.TransferInProcess:
+// a PBX or phone behind a route that blind-transfers its caller to
+// sip:park@ here parks that caller directly, not through a loopback call.
+func WithTransfers(f func(*endpoint.TransferRequest, *endpoint.Call) func(context.Context, *endpoint.Call) error) Option {
+	return func(a *App) { a.transfers = f }
+}
 
 // New checks the rules and puts the app on p as its default endpoint.
 func New(p *platform.Platform, cfg Config, opts ...Option) (*App, error) {
@@ -383,7 +394,7 @@ func (a *App) serve(ctx context.Context, c *endpoint.Call) {
 	}
 	b, err := b2b.New(b2b.Leg{Call: c}, b2b.Leg{Call: out.NewConversation().NewCall(), Destination: targets[0]}, b2b.Options{
 		ImpersonateCaller: r.Impersonate, PassHeaders: r.Headers, RingTimeout: r.RingTimeout,
-		Failover: targets[1:], FailoverTimeout: r.FailoverTimeout,
+		Failover: targets[1:], FailoverTimeout: r.FailoverTimeout, TransferInProcess: a.transfers,
 	})
 	if err != nil {
 		a.log.Warn("route: cannot place the call", "route", r.Name, "target", targets[0], "error", err, "call_id", c.CallID())

@@ -227,8 +227,12 @@ func (s *Server) startApps(log *slog.Logger) error {
 			return errors.Join(errs...)
 		}
 	}
+	ropts := []route.Option{route.WithLogger(log)}
+	if s.Park != nil {
+		ropts = append(ropts, route.WithTransfers(s.Park.TransferInProcess))
+	}
 	if s.Routes, err = route.New(p, route.Config{Rules: cfg.Routes, Codecs: cfg.Apps.Route.Codecs,
-		RecordingDir: cfg.Apps.Recording.Dir}, route.WithLogger(log)); failed("routes", err) {
+		RecordingDir: cfg.Apps.Recording.Dir}, ropts...); failed("routes", err) {
 		return errors.Join(errs...)
 	}
 	return errors.Join(errs...)
