@@ -595,6 +595,12 @@ func TestMixerLifecycle(t *testing.T) {
 		wg.Go(func() { _ = m.Close() })
 	}
 	wg.Wait()
+	// Goroutines of earlier tests may still be on their way out: wait a
+	// little for the count to come back, but not for ever.
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > base && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if n := runtime.NumGoroutine(); n > base {
 		t.Fatalf("%d goroutines after Close, %d before", n, base)
 	}
