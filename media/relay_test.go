@@ -554,6 +554,8 @@ func BenchmarkRelaySameCodec(b *testing.B) {
 
 func BenchmarkRelayTranscode(b *testing.B) {
 	b.Run("send", func(b *testing.B) { relayBench(b, codec.PCMA(), false) })
+	// PCMU to G.722: decode, resample 8 to 16 kHz, encode (issue 19).
+	b.Run("g722", func(b *testing.B) { relayBench(b, codec.G722(), false) })
 	b.Run("hold", func(b *testing.B) { relayBench(b, codec.PCMA(), true) })
 }
 
