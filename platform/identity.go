@@ -156,7 +156,7 @@ func (a *authenticator) mac(stamp []byte, source netip.Addr) []byte {
 }
 
 // checkNonce reports whether nonce is one of ours for source, and not
-// expired (errStale) .
+// expired (errStale).
 func (a *authenticator) checkNonce(nonce string, source netip.Addr) error {
 	b, err := base64.RawURLEncoding.DecodeString(nonce)
 	if err != nil || len(b) != 8+sha256.Size || !hmac.Equal(b[8:], a.mac(b[:8], source)) {
