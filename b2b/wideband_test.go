@@ -2,6 +2,7 @@ package b2b_test
 
 import (
 	"context"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -19,12 +20,19 @@ import (
 // PCMU and PCMA only. The relay transcodes with resampling both ways: the
 // PCMU phone hears baresip's 500 Hz and baresip, at 16 kHz, hears the
 // phone's 900 Hz.
-func TestTranscodingG722ToPCMU(t *testing.T) {
+func TestTranscodingG722ToPCMU(t *testing.T) { testBaresipToPCMU(t, "G722", 16000, "wide") }
+
+// testBaresipToPCMU is a call from baresip with only codec (whose audio it
+// records at rate Hz), as user, through a bridge that accepts codec
+// first, to a test-kit phone with PCMU and PCMA only: each hears the
+// other's tone through the relay's transcoding.
+func testBaresipToPCMU(t *testing.T, codec string, rate int, user string) {
+	t.Helper()
 	callee := sbt.NewPhone(t, "ulaw")
 	srv := sbt.NewServer(t)
 	calls, errs := make(chan *b2b.Call, 1), make(chan error, 1)
 	ep := srv.HandleWith(t, endpoint.Settings{OwnerURI: "sip:bridge@127.0.0.1",
-		Codecs: []string{"G722", "PCMU", "PCMA", "telephone-event"}}, nil)
+		Codecs: []string{codec, "PCMU", "PCMA", "telephone-event"}}, nil)
 	ep.HandleCalls(endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
 		b, err := b2b.New(b2b.Leg{Call: c}, b2b.Leg{Call: ep.NewConversation().NewCall(), Destination: callee.URI()}, b2b.Options{})
 		if err == nil {
@@ -38,10 +46,10 @@ func TestTranscodingG722ToPCMU(t *testing.T) {
 		calls <- b
 	}))
 	wav := filepath.Join(t.TempDir(), "500.wav")
-	if out, err := exec.Command("sox", "-n", "-r", "16000", "-c", "1", "-b", "16", wav, "synth", "60", "sine", "500", "vol", "0.3").CombinedOutput(); err != nil {
+	if out, err := exec.Command("sox", "-n", "-r", fmt.Sprint(rate), "-c", "1", "-b", "16", wav, "synth", "60", "sine", "500", "vol", "0.3").CombinedOutput(); err != nil {
 		t.Fatalf("sox: %v: %s (install sox)", err, out)
 	}
-	caller := peers.StartBaresip(t, peers.BaresipOptions{User: "wide", Codecs: []string{"G722"}, AudioFile: wav})
+	caller := peers.StartBaresip(t, peers.BaresipOptions{User: user, Codecs: []string{codec}, AudioFile: wav})
 	if err := caller.Dial(srv.URI("bridge")); err != nil {
 		t.Fatal(err)
 	}
@@ -53,8 +61,8 @@ func TestTranscodingG722ToPCMU(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("no back-to-back call")
 	}
-	if a, c := b.Leg1().Negotiated().Codec.Name, b.Leg2().Negotiated().Codec.Name; a != "G722" || c != "PCMU" {
-		t.Fatalf("legs negotiated %s and %s, want G722 and PCMU", a, c)
+	if a, c := b.Leg1().Negotiated().Codec.Name, b.Leg2().Negotiated().Codec.Name; a != codec || c != "PCMU" {
+		t.Fatalf("legs negotiated %s and %s, want %s and PCMU", a, c, codec)
 	}
 	pc := callee.NextCall(t)
 	pc.StartTone(900)
@@ -69,9 +77,9 @@ func TestTranscodingG722ToPCMU(t *testing.T) {
 	if _, err := caller.WaitEvent(ctx, "CALL_CLOSED"); err != nil {
 		t.Fatalf("BYE did not reach baresip: %v", err)
 	}
-	rec, rate := caller.RecordingSamples(t)
-	if rate != 16000 {
-		t.Fatalf("baresip recorded at %d Hz, want 16000", rate)
+	rec, got := caller.RecordingSamples(t)
+	if got != rate {
+		t.Fatalf("baresip recorded at %d Hz, want %d", got, rate)
 	}
 	if f := dsp.ToneFraction(rec, rate, 900); f < 0.4 {
 		t.Errorf("baresip hears 900 Hz in %.0f%% through the transcoder", f*100)

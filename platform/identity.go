@@ -283,22 +283,19 @@ func (a *authenticator) fail(source netip.Addr) {
 	f.n++
 }
 
-// identify establishes the identity of req (see Identity): from a trusted
-// peer its P-Asserted-Identity, else its From; from anyone else valid
-// digest credentials of a Config.Users user. authErr reports credentials
-// that were presented and refused.
+// identify establishes the identity of req, an out-of-dialog request (see
+// Identity): from a trusted peer its P-Asserted-Identity, else its From;
+// from anyone else valid digest credentials of a Config.Users user.
+// authErr reports credentials that were presented and refused.
 func (p *Platform) identify(req *sip.Request, trusted bool) (id Identity, authErr error) {
 	if trusted {
 		if pai := req.GetHeader("P-Asserted-Identity"); pai != nil {
+			// RFC 3325: one sip(s) URI and perhaps a tel URI, in any order.
 			for v := range strings.SplitSeq(pai.Value(), ",") {
 				var u sip.Uri
-				addr := strings.TrimSpace(v)
-				if i := strings.IndexByte(addr, '<'); i >= 0 {
-					if j := strings.IndexByte(addr[i:], '>'); j > 0 {
-						addr = addr[i+1 : i+j]
-					}
-				}
-				if sip.ParseUri(addr, &u) == nil && (u.Scheme == "sip" || u.Scheme == "sips") && u.User != "" {
+				params := sip.NewParams()
+				if _, err := sip.ParseAddressValue(strings.TrimSpace(v), &u, &params); err == nil &&
+					(u.Scheme == "sip" || u.Scheme == "sips") && u.User != "" {
 					return Identity{URI: "sip:" + u.User + "@" + u.Host, By: IdentityAsserted}, nil
 				}
 			}
@@ -313,9 +310,6 @@ func (p *Platform) identify(req *sip.Request, trusted bool) (id Identity, authEr
 		// the INVITE's method: they prove nothing more and must not count
 		// as failures.
 		return Identity{}, nil
-	}
-	if tag, ok := req.To().Params.Get("tag"); ok && tag != "" {
-		return Identity{}, nil // in a dialog: its INVITE was the one to check
 	}
 	src, err := netip.ParseAddrPort(req.Source())
 	if err != nil {

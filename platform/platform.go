@@ -886,21 +886,6 @@ func (p *Platform) ServeRequest(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		r.Request = req
 	}
-	r.Identity, r.authErr = p.identify(req, r.Trusted)
-	if p.cfg.UniformRefusals && tx != nil && !r.Trusted && !r.Identity.Known() && r.authErr == nil && !hasToTag(req) {
-		r.Tx = uniformTx{ServerTransaction: r.Tx, r: r}
-	}
-	if !hasToTag(req) && !strings.EqualFold(req.Transport(), "UDP") {
-		// Over UDP, screen applied the limits already.
-		if ap, err := netip.ParseAddrPort(req.Source()); err == nil {
-			if res, drop := p.admitOutOfDialog(req, ap.Addr().Unmap(), r.Trusted); drop {
-				return
-			} else if res != nil {
-				_ = tx.Respond(res)
-				return
-			}
-		}
-	}
 	if tag, ok := req.To().Params.Get("tag"); ok && tag != "" {
 		if h, ok := p.core.Dialog(req.CallID().Value(), tag); ok {
 			h.ServeDialog(r.Request, r.Tx, r.Trusted)
@@ -910,6 +895,23 @@ func (p *Platform) ServeRequest(req *sip.Request, tx sip.ServerTransaction) {
 			_ = r.Respond(sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil)
 		}
 		return
+	}
+	// Out of dialog: the abuse limits first (over UDP, screen applied
+	// them already), then who sent it. A request in a dialog needs
+	// neither: its dialog was admitted, and identified, by its INVITE.
+	if !strings.EqualFold(req.Transport(), "UDP") {
+		if ap, err := netip.ParseAddrPort(req.Source()); err == nil {
+			if res, drop := p.admitOutOfDialog(req, ap.Addr().Unmap(), r.Trusted); drop {
+				return
+			} else if res != nil {
+				_ = tx.Respond(res)
+				return
+			}
+		}
+	}
+	r.Identity, r.authErr = p.identify(req, r.Trusted)
+	if p.cfg.UniformRefusals && tx != nil && !r.Trusted && !r.Identity.Known() && r.authErr == nil {
+		r.Tx = uniformTx{ServerTransaction: r.Tx, r: r}
 	}
 	switch req.Method {
 	case sip.ACK:

@@ -128,7 +128,8 @@ func (p *Platform) screen(conn net.PacketConn, parser *sip.Parser, b []byte, fro
 		return true
 	}
 	if !hasToTag(req) {
-		if res, drop := p.admitOutOfDialog(req, sourceAddr(from), p.trustedAddr(sourceAddr(from))); drop {
+		src := sourceAddr(from)
+		if res, drop := p.admitOutOfDialog(req, src, p.trustedAddr(src)); drop {
 			return true
 		} else if res != nil {
 			req.SipVersion = "SIP/2.0"
