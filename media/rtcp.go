@@ -109,6 +109,9 @@ func (s *Session) writeRTCP(to netip.AddrPort, pkts []rtcp.Packet) {
 	if err != nil {
 		return
 	}
+	if b, err = s.protectRTCP(b); err != nil { // SRTCP, srtp.go
+		return
+	}
 	if _, err := s.rtcp.WriteToUDPAddrPort(b, to); err == nil {
 		s.rtcpSent.Add(1)
 	}
@@ -124,7 +127,11 @@ func (s *Session) readRTCP() {
 			}
 			continue
 		}
-		pkts, err := rtcp.Unmarshal(buf[:n])
+		pkt, ok := s.unprotectRTCP(buf[:n]) // SRTCP, srtp.go
+		if !ok {
+			continue
+		}
+		pkts, err := rtcp.Unmarshal(pkt)
 		if err != nil {
 			s.dropped.Add(1)
 			continue

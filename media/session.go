@@ -96,6 +96,9 @@ type Stats struct {
 	// Suppressed counts packets not sent because the remote address has
 	// shown no sign of life (SessionConfig.SilentPeerGrace).
 	Suppressed uint64
+	// SRTPAuthFailed counts SRTP and SRTCP packets dropped because they
+	// failed authentication or the replay check (srtp.go).
+	SRTPAuthFailed uint64
 	// ComfortNoiseSent counts RFC 3389 comfort noise packets sent
 	// (WriteComfortNoise); they are counted in PacketsSent too.
 	ComfortNoiseSent uint64
@@ -222,6 +225,10 @@ type Session struct {
 	// mixer asking every silent listener costs no lock when it is not.
 	cnOK         atomic.Bool
 	silentLogged bool // under wmu
+
+	// srtp is the SRTP transform (srtp.go), nil for plain RTP.
+	srtp       atomic.Pointer[srtpState]
+	srtpFailed atomic.Uint64
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -503,6 +510,7 @@ func (s *Session) Stats() Stats {
 		PacketsSent:        s.sentPkts.Load(),
 		Decoded:            s.decoded.Load(),
 		Suppressed:         s.suppressed.Load(),
+		SRTPAuthFailed:     s.srtpFailed.Load(),
 		ComfortNoiseSent:   s.cnSent.Load(),
 		BytesSent:          s.sentBytes.Load(),
 		PacketsReceived:    s.recv.Load(),
@@ -662,6 +670,9 @@ func (s *Session) writeLocked(pt uint8, ts uint32, payload []byte, remote netip.
 		s.suppressed.Add(1)
 		return nil
 	}
+	if buf, err = s.protectRTP(buf); err != nil { // SRTP, srtp.go
+		return err
+	}
 	if _, err := s.conn.WriteToUDPAddrPort(buf, remote); err != nil {
 		return err
 	}
@@ -798,8 +809,12 @@ func (s *Session) readLoop() {
 			}
 			continue
 		}
+		pkt, ok := s.unprotectRTP(buf[:n]) // SRTP, srtp.go
+		if !ok {
+			continue
+		}
 		// p.Unmarshal aliases buf; everything below is done before the next read.
-		if err := p.Unmarshal(buf[:n]); err != nil || p.Version != 2 {
+		if err := p.Unmarshal(pkt); err != nil || p.Version != 2 {
 			s.dropped.Add(1)
 			continue
 		}
