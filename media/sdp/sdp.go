@@ -166,6 +166,9 @@ type Local struct {
 	SessionID   uint64 // o= session id; set once per call
 	Version     uint64 // o= version; incremented by every Offer or Answer
 	Username    string // o= username; default "switchboard"
+	// SRTP is the SDES policy (crypto.go); the zero value is off.
+	SRTP     SRTPMode
+	srtpKeys [2][]byte // local keys per suite, made on first use
 }
 
 // Negotiated is the outcome of an offer/answer exchange.
@@ -191,6 +194,8 @@ type Negotiated struct {
 	// MaxPTime is the remote side's maxptime in ms, 0 when absent
 	// (RFC 4566 section 6).
 	MaxPTime int
+	// Crypto is the SRTP keying (RFC 4568), nil for plain RTP.
+	Crypto *Crypto
 }
 
 // SendPTime returns the packet time in ms to send: what the remote side
@@ -375,7 +380,11 @@ func Answer(offer []byte, l *Local) ([]byte, Negotiated, error) {
 		out    = make([]*psdp.MediaDescription, 0, len(s.MediaDescriptions))
 	)
 	for i, m := range s.MediaDescriptions {
-		if chosen < 0 && m.MediaName.Media == "audio" && m.MediaName.Port.Value != 0 && isRTPAVP(m) {
+		if chosen < 0 && m.MediaName.Media == "audio" && m.MediaName.Port.Value != 0 && l.acceptsProto(m) {
+			crypto, err := l.answerCrypto(m)
+			if err != nil {
+				return nil, Negotiated{}, err
+			}
 			n, ok := pick(remoteFormats(m), l.Formats, l.PreferLocal)
 			if ok {
 				chosen = i
@@ -386,8 +395,11 @@ func Answer(offer []byte, l *Local) ([]byte, Negotiated, error) {
 				}
 				n.Direction = intersect(l.Direction, n.RemoteDirection.Reverse())
 				n.PTime, n.MaxPTime = ptime(m), msAttribute(m, "maxptime")
+				n.Crypto = crypto
 				neg = n
-				out = append(out, l.mediaDescription(neg.formats(), neg.Direction, neg.SendPTime()))
+				md := l.mediaDescription(neg.formats(), neg.Direction, neg.SendPTime())
+				secure(md, m, crypto)
+				out = append(out, md)
 				continue
 			}
 		}
@@ -395,7 +407,7 @@ func Answer(offer []byte, l *Local) ([]byte, Negotiated, error) {
 	}
 	if chosen < 0 {
 		for _, m := range s.MediaDescriptions {
-			if m.MediaName.Media == "audio" && m.MediaName.Port.Value != 0 && isRTPAVP(m) {
+			if m.MediaName.Media == "audio" && m.MediaName.Port.Value != 0 && l.acceptsProto(m) {
 				return nil, Negotiated{}, &NegotiationError{Reason: "offer has no codec in common", Err: ErrNoCommonCodec}
 			}
 		}
@@ -560,7 +572,9 @@ func (l *Local) marshal(media []*psdp.MediaDescription) ([]byte, error) {
 // Offer builds an offer from l with all of its formats. It increments
 // l.Version and sets l.SessionID when zero.
 func Offer(l *Local) ([]byte, error) {
-	return l.marshal([]*psdp.MediaDescription{l.mediaDescription(l.Formats, l.Direction, 0)})
+	md := l.mediaDescription(l.Formats, l.Direction, 0)
+	l.offerCrypto(md)
+	return l.marshal([]*psdp.MediaDescription{md})
 }
 
 // ParseAnswer reads the answer to an offer made from l (RFC 3264 section
@@ -589,6 +603,9 @@ func ParseAnswer(answer []byte, l *Local) (Negotiated, error) {
 		}
 		n.Direction = intersect(l.Direction, n.RemoteDirection.Reverse())
 		n.PTime, n.MaxPTime = ptime(m), msAttribute(m, "maxptime")
+		if n.Crypto, err = l.answeredCrypto(m); err != nil {
+			return Negotiated{}, err
+		}
 		return n, nil
 	}
 	return Negotiated{}, &NegotiationError{Reason: "answer has no audio stream", Err: ErrNoAudio}
