@@ -627,7 +627,7 @@ func (c *Call) ensureMediaLocked() error {
 	}
 	c.rtp = media.NewSession(conn, media.SessionConfig{Logger: c.log, RTCP: rtcpConn})
 	c.flow = media.NewFlow(c.rtp)
-	c.local = sdp.Local{Addr: c.rtp.LocalAddr(), Formats: c.ep.formats, PreferLocal: len(c.ep.settings.Codecs) > 0}
+	c.local = sdp.Local{Addr: c.rtp.LocalAddr(), Formats: c.ep.formats, PreferLocal: len(c.ep.settings.Codecs) > 0, SRTP: c.ep.srtp}
 	if ip := c.p.MediaAdvertise(); ip.IsValid() {
 		c.local.Addr = netip.AddrPortFrom(ip, c.rtp.LocalAddr().Port())
 	}
@@ -649,6 +649,14 @@ func (c *Call) applyLocked(n sdp.Negotiated) {
 	}
 	c.rtp.SetCodec(cd, dtmf)
 	c.rtp.SetComfortNoise(n.CN.PayloadType, n.HasCN)
+	var keys *media.SRTPKeys
+	if n.Crypto != nil {
+		keys = &media.SRTPKeys{Suite: n.Crypto.Suite, Local: n.Crypto.Local, Remote: n.Crypto.Remote}
+	}
+	if err := c.rtp.SetSRTP(keys); err != nil {
+		// sdp accepts only the suites media knows; kept for safety.
+		c.log.Error("srtp not applied", "error", err)
+	}
 	// Send the packet time the remote asked for (RFC 4566 ptime); any
 	// is received.
 	c.rtp.SetPacketTime(time.Duration(n.SendPTime()) * time.Millisecond)

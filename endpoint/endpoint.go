@@ -81,6 +81,14 @@ type Settings struct {
 	// while the remote side is expected to send. Default: the platform's
 	// (platform.WithCallDefaults), else 30s; negative disables it.
 	RTPTimeout time.Duration `yaml:"rtp_timeout"`
+	// SRTP is the media encryption policy (SDES keys, RFC 4568, in
+	// AES_CM_128_HMAC_SHA1_80 or _32): "off" (default) offers plain
+	// RTP and answers an RTP/SAVP offer with 488; "optional" offers
+	// RTP/AVP with a=crypto and encrypts whenever the peer keys SRTP;
+	// "required" offers RTP/SAVP and answers 488 to an offer without a
+	// usable a=crypto. Keys travel in the SDP, so they are only as
+	// secret as the signalling: use it with SIP over TLS.
+	SRTP string `yaml:"srtp"`
 }
 
 // Handler serves incoming audio calls of an endpoint.
@@ -107,6 +115,7 @@ type Endpoint struct {
 	log      *slog.Logger
 	unroute  func()
 	formats  []sdp.Format
+	srtp     sdp.SRTPMode
 
 	mu      sync.Mutex
 	handler Handler
@@ -155,6 +164,9 @@ func newEndpoint(p *platform.Platform, k Kind, s Settings) (*Endpoint, error) {
 	}
 	if e.settings.RTPTimeout == 0 {
 		e.settings.RTPTimeout = pd.RTPTimeout
+	}
+	if e.srtp, err = sdp.ParseSRTPMode(s.SRTP); err != nil {
+		return nil, fmt.Errorf("endpoint: %w", err)
 	}
 	if e.formats, err = formatsFor(s.Codecs); err != nil {
 		return nil, err

@@ -143,6 +143,9 @@ type Platform struct {
 	ports   *media.PortRange
 	trusted []netip.Prefix
 	certs   *certRegistry
+	// certFiles are the TLS listeners' certificates, reloadable
+	// (ReloadCertificates).
+	certFiles []*certSource
 	auth    *authenticator // nil without Config.Users
 	limiter *sourceLimiter // nil when Config.RateLimit is negative
 	host    string
@@ -329,22 +332,25 @@ func (p *Platform) bind() error {
 		if err != nil {
 			return err
 		}
+		p.certFiles = append(p.certFiles, conf.src)
 		l, err := net.Listen("tcp", t.Addr)
 		if err != nil {
 			return fmt.Errorf("platform: listen tls %s: %w", t.Addr, err)
 		}
-		p.tls = append(p.tls, &tlsListener{Listener: l, conf: conf, reg: p.certs})
+		p.tls = append(p.tls, &tlsListener{Listener: l, conf: conf.Config, reg: p.certs})
 	}
 	return nil
 }
 
 // serverTLSConfig loads the certificate (and client CAs) of a TLS listener.
-func serverTLSConfig(t TLSListener) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("platform: tls %s: %w", t.Addr, err)
+// The certificate is served through GetCertificate from a reloadable
+// source (tls.go), so ReloadCertificates reaches new handshakes.
+func serverTLSConfig(t TLSListener) (*listenerTLS, error) {
+	src := &certSource{l: t}
+	if err := src.load(); err != nil {
+		return nil, err
 	}
-	conf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	conf := &tls.Config{GetCertificate: src.get, MinVersion: tls.VersionTLS12}
 	if t.ClientCAFile != "" {
 		pem, err := os.ReadFile(t.ClientCAFile)
 		if err != nil {
@@ -357,7 +363,7 @@ func serverTLSConfig(t TLSListener) (*tls.Config, error) {
 		conf.ClientCAs = pool
 		conf.ClientAuth = tls.VerifyClientCertIfGiven
 	}
-	return conf, nil
+	return &listenerTLS{Config: conf, src: src}, nil
 }
 
 // checkAddrs is bind for a CheckOnly platform: it checks every listen

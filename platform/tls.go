@@ -3,10 +3,52 @@ package platform
 import (
 	"context"
 	"crypto/tls"
+	"errors"
+	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
+
+// listenerTLS is a TLS listener's config and the source of its
+// certificate.
+type listenerTLS struct {
+	*tls.Config
+	src *certSource
+}
+
+// certSource serves a listener's certificate to handshakes and swaps it
+// atomically on reload: handshakes after the swap get the new one,
+// connections already up keep theirs.
+type certSource struct {
+	l   TLSListener
+	cur atomic.Pointer[tls.Certificate]
+}
+
+func (c *certSource) load() error {
+	cert, err := tls.LoadX509KeyPair(c.l.CertFile, c.l.KeyFile)
+	if err != nil {
+		return fmt.Errorf("platform: tls %s: %w", c.l.Addr, err)
+	}
+	c.cur.Store(&cert)
+	return nil
+}
+
+func (c *certSource) get(*tls.ClientHelloInfo) (*tls.Certificate, error) { return c.cur.Load(), nil }
+
+// ReloadCertificates reads every TLS listener's certificate and key
+// files again; new handshakes use them, established connections are not
+// touched. A listener whose files fail to load keeps its certificate and
+// the error is returned (joined for several). cmd/switchboard calls it on
+// SIGHUP. Safe for concurrent use.
+func (p *Platform) ReloadCertificates() error {
+	var errs []error
+	for _, c := range p.certFiles {
+		errs = append(errs, c.load())
+	}
+	return errors.Join(errs...)
+}
 
 // certRegistry remembers the verified client certificate names of live TLS
 // connections by remote address, so that trust is decided by the

@@ -43,6 +43,15 @@ func reload(log *slog.Logger, level *slog.LevelVar, s *Server, running Config, p
 		level.Set(lvl)
 		applied = append(applied, "log.level")
 	}
+	// Certificates are files: the same paths, new contents (a renewal)
+	// are served to the next handshakes.
+	if len(running.Platform.TLS) > 0 {
+		if err := s.Platform.ReloadCertificates(); err != nil {
+			log.Error("SIGHUP: TLS certificates not reloaded, the running ones stay", "error", err)
+		} else {
+			applied = append(applied, "tls.certificates")
+		}
+	}
 	if next.DrainTimeout != running.DrainTimeout {
 		applied = append(applied, "drain_timeout")
 	}
