@@ -146,10 +146,10 @@ type Platform struct {
 	// certFiles are the TLS listeners' certificates, reloadable
 	// (ReloadCertificates).
 	certFiles []*certSource
-	auth    *authenticator // nil without Config.Users
-	limiter *sourceLimiter // nil when Config.RateLimit is negative
-	host    string
-	domains map[string]bool
+	auth      *authenticator // nil without Config.Users
+	limiter   *sourceLimiter // nil when Config.RateLimit is negative
+	host      string
+	domains   map[string]bool
 
 	udp []net.PacketConn
 	tcp []net.Listener
