@@ -27,7 +27,14 @@ func NewServer(t testing.TB, cfgs ...platform.Config) *Server {
 	if len(cfgs) > 0 {
 		cfg = cfgs[0]
 	}
-	cfg.UDP, cfg.TCP, cfg.TLS, cfg.WS = nil, nil, nil, nil
+	return newServer(t, cfg, nil, Logger(t))
+}
+
+// newServer starts a platform with cfg's settings, UDP and TCP on
+// ephemeral ports and the given TLS listeners.
+func newServer(t testing.TB, cfg platform.Config, tlsListeners []platform.TLSListener, log *slog.Logger) *Server {
+	t.Helper()
+	cfg.UDP, cfg.TCP, cfg.TLS, cfg.WS = nil, nil, tlsListeners, nil
 	if cfg.Host == "" {
 		cfg.Host = "127.0.0.1"
 	}
@@ -39,7 +46,7 @@ func NewServer(t testing.TB, cfgs ...platform.Config) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := platform.New(cfg, platform.WithUDPConn(uc), platform.WithTCPListener(tl), platform.WithLogger(Logger(t)))
+	p, err := platform.New(cfg, platform.WithUDPConn(uc), platform.WithTCPListener(tl), platform.WithLogger(log))
 	if err != nil {
 		t.Fatal(err)
 	}

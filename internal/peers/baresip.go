@@ -93,6 +93,9 @@ type BaresipOptions struct {
 	// default for it, except sip_listen, ctrl_tcp_listen and snd_path, which
 	// the harness needs; module lines are always added.
 	ExtraConfig string
+	// AccountParams are appended to the account line, e.g.
+	// ";mediaenc=srtp-mand" (with "module srtp.so" in ExtraConfig).
+	AccountParams string
 }
 
 // Event is one event that baresip pushed over ctrl_tcp.
@@ -355,7 +358,7 @@ func baresipAccount(b *Baresip, opts BaresipOptions) string {
 		}
 		acc += ";audio_codecs=" + strings.Join(names, ",")
 	}
-	return acc
+	return acc + opts.AccountParams
 }
 
 // connect dials ctrl_tcp until it answers or baresip exits, starts the event
