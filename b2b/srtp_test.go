@@ -166,4 +166,3 @@ func TestSRTPOverTLSToPlainPhone(t *testing.T) {
 		})
 	}
 }
-
