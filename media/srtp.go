@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 )
 
@@ -58,7 +59,10 @@ type srtpState struct {
 	rtcpMu       sync.Mutex
 	rtcpTx       *srtp.Context
 	rtcpRx       *srtp.Context
-	txBuf, rtBuf []byte
+	txBuf        []byte
+	// txHdr and rxHdr are scratch headers handed to pion, which
+	// allocates one per packet when given none.
+	txHdr, rxHdr rtp.Header
 }
 
 func newSRTPState(k SRTPKeys) (*srtpState, error) {
@@ -122,7 +126,7 @@ func (s *Session) protectRTP(pkt []byte) ([]byte, error) {
 	if st == nil {
 		return pkt, nil
 	}
-	out, err := st.tx.EncryptRTP(st.txBuf[:0], pkt, nil)
+	out, err := st.tx.EncryptRTP(st.txBuf[:0], pkt, &st.txHdr)
 	if err != nil {
 		return nil, fmt.Errorf("media: srtp protect: %w", err)
 	}
@@ -138,7 +142,7 @@ func (s *Session) unprotectRTP(pkt []byte) ([]byte, bool) {
 	if st == nil {
 		return pkt, true
 	}
-	out, err := st.rx.DecryptRTP(pkt, pkt, nil)
+	out, err := st.rx.DecryptRTP(pkt, pkt, &st.rxHdr)
 	if err != nil {
 		s.srtpFailed.Add(1)
 		return nil, false
