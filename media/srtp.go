@@ -54,12 +54,12 @@ func srtpProfile(suite string) (srtp.ProtectionProfile, error) {
 // reader, and the RTCP pair under rtcpMu (reports are sent from a timer
 // and from Close).
 type srtpState struct {
-	keys         SRTPKeys
-	tx, rx       *srtp.Context
-	rtcpMu       sync.Mutex
-	rtcpTx       *srtp.Context
-	rtcpRx       *srtp.Context
-	txBuf        []byte
+	keys   SRTPKeys
+	tx, rx *srtp.Context
+	rtcpMu sync.Mutex
+	rtcpTx *srtp.Context
+	rtcpRx *srtp.Context
+	txBuf  []byte
 	// txHdr and rxHdr are scratch headers handed to pion, which
 	// allocates one per packet when given none.
 	txHdr, rxHdr rtp.Header
