@@ -87,7 +87,8 @@ type Settings struct {
 	// RTP/AVP with a=crypto and encrypts whenever the peer keys SRTP;
 	// "required" offers RTP/SAVP and answers 488 to an offer without a
 	// usable a=crypto. Keys travel in the SDP, so they are only as
-	// secret as the signalling: use it with SIP over TLS.
+	// secret as the signalling: use it with SIP over TLS. Default: the
+	// platform's (platform.WithCallDefaults), else off.
 	SRTP string `yaml:"srtp"`
 }
 
@@ -165,7 +166,10 @@ func newEndpoint(p *platform.Platform, k Kind, s Settings) (*Endpoint, error) {
 	if e.settings.RTPTimeout == 0 {
 		e.settings.RTPTimeout = pd.RTPTimeout
 	}
-	if e.srtp, err = sdp.ParseSRTPMode(s.SRTP); err != nil {
+	if e.settings.SRTP == "" {
+		e.settings.SRTP = pd.SRTP
+	}
+	if e.srtp, err = sdp.ParseSRTPMode(e.settings.SRTP); err != nil {
 		return nil, fmt.Errorf("endpoint: %w", err)
 	}
 	if e.formats, err = formatsFor(s.Codecs); err != nil {

@@ -15,6 +15,9 @@ type CallDefaults struct {
 	// RTPTimeout ends a call whose remote side sends no RTP for this long
 	// (endpoint default 30s; negative disables).
 	RTPTimeout time.Duration
+	// SRTP is the media encryption policy of endpoints that set none:
+	// "off" (default), "optional" or "required" (endpoint.Settings.SRTP).
+	SRTP string
 }
 
 // WithCallDefaults sets the call timers of every endpoint built on the

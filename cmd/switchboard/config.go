@@ -92,6 +92,10 @@ func lookup(doc *yaml.Node, path string) *yaml.Node {
 type CallsConfig struct {
 	SessionExpires time.Duration `yaml:"session_expires"`
 	RTPTimeout     time.Duration `yaml:"rtp_timeout"`
+	// SRTP is every endpoint's media encryption (SDES, RFC 4568): off
+	// (default), optional (offer and accept SRTP, fall back to RTP) or
+	// required (RTP/SAVP only; plain offers get 488).
+	SRTP string `yaml:"srtp"`
 }
 
 // LogConfig selects the log level and format.

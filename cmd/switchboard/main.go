@@ -35,6 +35,7 @@ import (
 	"github.com/switchboard-sip/switchboard/apps/recording"
 	"github.com/switchboard-sip/switchboard/apps/route"
 	"github.com/switchboard-sip/switchboard/conference"
+	"github.com/switchboard-sip/switchboard/media/sdp"
 	"github.com/switchboard-sip/switchboard/platform"
 )
 
@@ -132,7 +133,7 @@ type Server struct {
 func newServer(cfg Config, log *slog.Logger, opts ...platform.Option) (*Server, error) {
 	cfg.Platform.Users = cfg.Users
 	p, err := platform.New(cfg.Platform, append([]platform.Option{platform.WithLogger(log),
-		platform.WithCallDefaults(platform.CallDefaults{SessionExpires: cfg.Calls.SessionExpires, RTPTimeout: cfg.Calls.RTPTimeout})},
+		platform.WithCallDefaults(platform.CallDefaults{SessionExpires: cfg.Calls.SessionExpires, RTPTimeout: cfg.Calls.RTPTimeout, SRTP: cfg.Calls.SRTP})},
 		opts...)...)
 	if err != nil {
 		return nil, err
@@ -246,6 +247,9 @@ func checkConfig(cfg Config) error {
 	if err != nil {
 		errs = append(errs, cfg.explain("log", err))
 		log = slog.New(slog.DiscardHandler)
+	}
+	if _, err := sdp.ParseSRTPMode(cfg.Calls.SRTP); err != nil {
+		errs = append(errs, cfg.explain("calls.srtp", err))
 	}
 	cfg.Platform.Users = cfg.Users
 	p, err := platform.New(cfg.Platform, platform.WithLogger(slog.New(slog.DiscardHandler)), platform.CheckOnly())
