@@ -140,3 +140,22 @@ apps:
 		t.Fatalf("the connection from before the reload: %v", err)
 	}
 }
+
+// TestCheckConfigSRTP: check-config refuses an unknown calls.srtp and
+// accepts the three policies.
+func TestCheckConfigSRTP(t *testing.T) {
+	for mode, ok := range map[string]bool{"off": true, "optional": true, "required": true, "sometimes": false} {
+		cfg, err := loadConfig("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Calls.SRTP = mode
+		err = checkConfig(cfg)
+		if ok && err != nil {
+			t.Errorf("srtp %s: %v", mode, err)
+		}
+		if !ok && (err == nil || !strings.Contains(err.Error(), "calls.srtp")) {
+			t.Errorf("srtp %s: %v", mode, err)
+		}
+	}
+}
