@@ -5,10 +5,13 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/switchboard-sip/switchboard/endpoint"
+	"github.com/switchboard-sip/switchboard/internal/peers"
+	"github.com/switchboard-sip/switchboard/media/dsp"
 	sbt "github.com/switchboard-sip/switchboard/switchboardtest"
 )
 
@@ -61,5 +64,48 @@ func TestSRTPOffersGet488(t *testing.T) {
 	}
 	if reached {
 		t.Error("the handler saw a call that should have been refused")
+	}
+}
+
+// TestSRTPOutgoingToBaresip: an endpoint calls baresip (auto-answer, its
+// srtp module) with SRTP required (RTP/SAVP offer, baresip srtp-mand)
+// and with SRTP optional (RTP/AVP with a=crypto, baresip's best-effort
+// srtp): the answer keys SRTP in both, the endpoint hears baresip's
+// 700 Hz and baresip records the endpoint's 1100 Hz.
+func TestSRTPOutgoingToBaresip(t *testing.T) {
+	peers.RequireBaresip(t)
+	for _, tc := range []struct{ mode, mediaenc string }{{"required", "srtp-mand"}, {"optional", "srtp"}} {
+		t.Run(tc.mode, func(t *testing.T) {
+			b := peers.StartBaresip(t, peers.BaresipOptions{User: "srtp" + tc.mode, AutoAnswer: true, Codecs: []string{"PCMU"},
+				AudioFile:   peers.WriteWAV(t, dsp.Sine(8000, 700, 60*time.Second, 0.3), 8000),
+				ExtraConfig: "module\tsrtp.so", AccountParams: ";mediaenc=" + tc.mediaenc})
+			srv := sbt.NewServer(t)
+			c := srv.HandleWith(t, endpoint.Settings{OwnerURI: "sip:bot@127.0.0.1", SRTP: tc.mode}, nil).NewConversation().NewCall()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if err := c.Establish(ctx, b.URI(), endpoint.EstablishOptions{}); err != nil {
+				t.Fatalf("%v\n%s", err, b.Log())
+			}
+			if c.Negotiated().Crypto == nil {
+				t.Fatalf("baresip answered without SRTP\n%s", b.Log())
+			}
+			pc := sbt.WrapCall(c)
+			pc.StartTone(1100)
+			if f := dsp.ToneFraction(pc.Listen(t, time.Second), 8000, 700); f < 0.5 {
+				t.Errorf("endpoint hears baresip's 700 Hz in %.0f%%", f*100)
+			}
+			pc.StopTone()
+			pc.Hangup(t)
+			if _, err := b.WaitEvent(ctx, "CALL_CLOSED"); err != nil {
+				t.Fatal(err)
+			}
+			rec, rate := b.RecordingSamples(t)
+			if f := dsp.ToneFraction(rec, rate, 1100); f < 0.4 {
+				t.Errorf("baresip hears the endpoint's 1100 Hz in %.0f%%", f*100)
+			}
+			if st := c.Flow().Stats(); st.SRTPAuthFailed > 2 {
+				t.Errorf("%d SRTP packets failed authentication", st.SRTPAuthFailed)
+			}
+		})
 	}
 }
