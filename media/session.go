@@ -229,6 +229,8 @@ type Session struct {
 	// srtp is the SRTP transform (srtp.go), nil for plain RTP.
 	srtp       atomic.Pointer[srtpState]
 	srtpFailed atomic.Uint64
+	srtpMu     sync.Mutex // serializes SetSRTP
+	srtpLast   *srtpState // the last keys set, under srtpMu
 
 	closeOnce sync.Once
 	closed    chan struct{}

@@ -51,12 +51,12 @@ func srtpProfile(suite string) (srtp.ProtectionProfile, error) {
 // session's packets and its sockets, so everything above it (consumers,
 // observers, relays, recorders) sees plain RTP. Each context is used by
 // one goroutine at a time: tx under the session's wmu, rx by the RTP
-// reader, and the RTCP pair under rtcpMu (reports are sent from a timer
-// and from Close).
+// reader, and the RTCP pair under *rtcpMu (reports are sent from a timer
+// and from Close, read by the RTCP reader).
 type srtpState struct {
 	keys   SRTPKeys
 	tx, rx *srtp.Context
-	rtcpMu sync.Mutex
+	rtcpMu *sync.Mutex
 	rtcpTx *srtp.Context
 	rtcpRx *srtp.Context
 	txBuf  []byte
@@ -65,7 +65,12 @@ type srtpState struct {
 	txHdr, rxHdr rtp.Header
 }
 
-func newSRTPState(k SRTPKeys) (*srtpState, error) {
+// newSRTPState makes the contexts for k. The sending contexts of prev are
+// kept when the local key is the same: a fresh context would restart the
+// rollover counter at 0 and, once the stream's sequence number has
+// wrapped, encrypt with a key and index already used (RFC 3711 section
+// 9.1 forbids reuse), so only a new local key gets new sending contexts.
+func newSRTPState(k SRTPKeys, prev *srtpState) (*srtpState, error) {
 	prof, err := srtpProfile(k.Suite)
 	if err != nil {
 		return nil, err
@@ -80,10 +85,18 @@ func newSRTPState(k SRTPKeys) (*srtpState, error) {
 			srtp.SRTPReplayProtection(64), srtp.SRTCPReplayProtection(64))
 	}
 	st := &srtpState{keys: SRTPKeys{Suite: k.Suite, Local: bytes.Clone(k.Local), Remote: bytes.Clone(k.Remote)}}
-	for _, c := range []struct {
+	type keyed struct {
 		dst **srtp.Context
 		key []byte
-	}{{&st.tx, k.Local}, {&st.rx, k.Remote}, {&st.rtcpTx, k.Local}, {&st.rtcpRx, k.Remote}} {
+	}
+	contexts := []keyed{{&st.rx, k.Remote}, {&st.rtcpRx, k.Remote}}
+	if prev != nil && prev.keys.Suite == k.Suite && bytes.Equal(prev.keys.Local, k.Local) {
+		st.tx, st.rtcpTx, st.rtcpMu = prev.tx, prev.rtcpTx, prev.rtcpMu
+	} else {
+		st.rtcpMu = new(sync.Mutex)
+		contexts = append(contexts, keyed{&st.tx, k.Local}, keyed{&st.rtcpTx, k.Local})
+	}
+	for _, c := range contexts {
 		if *c.dst, err = mk(c.key); err != nil {
 			return nil, fmt.Errorf("media: SRTP context: %w", err)
 		}
@@ -97,10 +110,13 @@ func (st *srtpState) same(k SRTPKeys) bool {
 
 // SetSRTP switches the session to SRTP with k, or back to plain RTP with
 // nil. Setting the keys in force again keeps the running cryptographic
-// contexts (a re-INVITE that repeats the crypto attributes); new keys
-// start new ones. Packets that fail authentication once SRTP is on are
-// dropped and counted in Stats.SRTPAuthFailed.
+// contexts (a re-INVITE that repeats the crypto attributes); a new remote
+// key starts new receiving contexts, a new local key new sending ones.
+// Packets that fail authentication once SRTP is on are dropped and
+// counted in Stats.SRTPAuthFailed. Safe for concurrent use.
 func (s *Session) SetSRTP(k *SRTPKeys) error {
+	s.srtpMu.Lock()
+	defer s.srtpMu.Unlock()
 	if k == nil {
 		s.srtp.Store(nil)
 		return nil
@@ -108,10 +124,11 @@ func (s *Session) SetSRTP(k *SRTPKeys) error {
 	if cur := s.srtp.Load(); cur != nil && cur.same(*k) {
 		return nil
 	}
-	st, err := newSRTPState(*k)
+	st, err := newSRTPState(*k, s.srtpLast)
 	if err != nil {
 		return err
 	}
+	s.srtpLast = st
 	s.srtp.Store(st)
 	return nil
 }

@@ -329,3 +329,38 @@ func BenchmarkSRTPTransform(b *testing.B) {
 		}
 	}
 }
+
+// TestSRTPRekeyKeepsSendingContext: a new remote key (a re-INVITE with
+// new a=crypto from the peer) keeps the sending context, whose rollover
+// counter must not restart under the same local key (RFC 3711 section
+// 9.1), also across a spell of plain RTP; a new local key replaces it;
+// repeating the keys in force changes nothing.
+func TestSRTPRekeyKeepsSendingContext(t *testing.T) {
+	s, _ := pair(t)
+	local := srtpKey(t)
+	set := func(l, r []byte) *srtpState {
+		t.Helper()
+		if err := s.SetSRTP(&SRTPKeys{Suite: SuiteAES128SHA1_80, Local: l, Remote: r}); err != nil {
+			t.Fatal(err)
+		}
+		return s.srtp.Load()
+	}
+	remote := srtpKey(t)
+	first := set(local, remote)
+	if again := set(local, remote); again != first {
+		t.Error("the same keys made a new state")
+	}
+	second := set(local, srtpKey(t))
+	if second.tx != first.tx || second.rtcpTx != first.rtcpTx || second.rx == first.rx {
+		t.Error("a new remote key replaced the sending contexts or kept the receiving one")
+	}
+	if err := s.SetSRTP(nil); err != nil || s.SRTP() {
+		t.Fatal("SetSRTP(nil) left SRTP on")
+	}
+	if third := set(local, srtpKey(t)); third.tx != first.tx {
+		t.Error("plain RTP in between restarted the sending context")
+	}
+	if fourth := set(srtpKey(t), srtpKey(t)); fourth.tx == first.tx {
+		t.Error("a new local key kept the old sending context")
+	}
+}
