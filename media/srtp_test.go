@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -363,4 +364,34 @@ func TestSRTPRekeyKeepsSendingContext(t *testing.T) {
 	if fourth := set(srtpKey(t), srtpKey(t)); fourth.tx == first.tx {
 		t.Error("a new local key kept the old sending context")
 	}
+}
+
+// TestSRTCPReportsAreProtected: two SRTP sessions with RTCP exchange
+// reports every 50 ms as SRTCP (RFC 3711 section 3.4): each receives the
+// other's and none fails authentication. Reports from a third session
+// with other keys are dropped and counted.
+func TestSRTCPReportsAreProtected(t *testing.T) {
+	leg := func() *Session {
+		pr := PortRange{IP: netip.MustParseAddr("127.0.0.1")}
+		rtpConn, rtcpConn, err := pr.ListenPair()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := NewSession(rtpConn, SessionConfig{Codec: codec.PCMU(), RTCP: rtcpConn, ReportInterval: 50 * time.Millisecond})
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	a, b := leg(), leg()
+	relayConnect(a, b)
+	srtpPair(t, a, b, SuiteAES128SHA1_80)
+	relayWait(t, "SRTCP both ways", func() bool { return a.Stats().RTCPRecv >= 2 && b.Stats().RTCPRecv >= 2 })
+	if a.Stats().SRTPAuthFailed != 0 || b.Stats().SRTPAuthFailed != 0 {
+		t.Fatalf("auth failures: %d, %d", a.Stats().SRTPAuthFailed, b.Stats().SRTPAuthFailed)
+	}
+	c := leg()
+	if err := c.SetSRTP(&SRTPKeys{Suite: SuiteAES128SHA1_80, Local: srtpKey(t), Remote: srtpKey(t)}); err != nil {
+		t.Fatal(err)
+	}
+	c.SetRemote(a.LocalAddr())
+	relayWait(t, "c's reports dropped", func() bool { return a.Stats().SRTPAuthFailed >= 1 })
 }
