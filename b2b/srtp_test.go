@@ -56,6 +56,7 @@ func TestSRTPOverTLSToPlainPhone(t *testing.T) {
 		srtp bool
 	}{{"srtp", true}, {"plain", false}} {
 		t.Run(tc.name, func(t *testing.T) {
+			sbt.CheckGoroutines(t)
 			logs := &logBuffer{}
 			srv := sbt.NewTLSServer(t, sbt.TLSOptions{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 			callee := sbt.NewPhone(t, "plain-"+tc.name)

@@ -76,6 +76,7 @@ func TestSRTPOutgoingToBaresip(t *testing.T) {
 	peers.RequireBaresip(t)
 	for _, tc := range []struct{ mode, mediaenc string }{{"required", "srtp-mand"}, {"optional", "srtp"}} {
 		t.Run(tc.mode, func(t *testing.T) {
+			sbt.CheckGoroutines(t)
 			b := peers.StartBaresip(t, peers.BaresipOptions{User: "srtp" + tc.mode, AutoAnswer: true, Codecs: []string{"PCMU"},
 				AudioFile:   peers.WriteWAV(t, dsp.Sine(8000, 700, 60*time.Second, 0.3), 8000),
 				ExtraConfig: "module\tsrtp.so", AccountParams: ";mediaenc=" + tc.mediaenc})

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/switchboard-sip/switchboard/platform"
+	sbt "github.com/switchboard-sip/switchboard/switchboardtest"
 )
 
 // TestTLSReloadCertificates: after the certificate files are replaced
@@ -14,6 +15,7 @@ import (
 // working; files that fail to load leave the running certificate in
 // place and return an error.
 func TestTLSReloadCertificates(t *testing.T) {
+	sbt.CheckGoroutines(t)
 	dir := t.TempDir()
 	certFile, keyFile := issue(t, "first", nil, false).files(t, dir, "server")
 	p, err := platform.New(platform.Config{TLS: []platform.TLSListener{{Addr: "127.0.0.1:0", CertFile: certFile, KeyFile: keyFile}}})

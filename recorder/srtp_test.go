@@ -20,6 +20,7 @@ import (
 // SRTP transform: the left channel (the SRTP leg) holds 300 Hz and the
 // right 600 Hz, as in a plain call.
 func TestRecordSRTPCall(t *testing.T) {
+	sbt.CheckGoroutines(t)
 	callee := peers.StartBaresip(t, peers.BaresipOptions{User: "plaincallee", AutoAnswer: true, Codecs: []string{"PCMU"},
 		AudioFile: peers.WriteWAV(t, dsp.Sine(8000, 600, 60*time.Second, 0.3), 8000)})
 	srv := sbt.NewTLSServer(t, sbt.TLSOptions{})
