@@ -25,6 +25,9 @@
 //   - [Relay] joins two flows for back-to-back calls: payloads forwarded
 //     as is with each leg's own SSRC, sequence and timestamp, or
 //     transcoded between PCMU and PCMA; DTMF relayed or played in-band.
+//   - [Session.SetSRTP] turns on SRTP and SRTCP (RFC 3711, pion/srtp)
+//     with SDES keys ([SRTPKeys]): a transform right on the socket, so
+//     everything above it, relays and recorders included, sees plain RTP.
 //   - [PortRange] hands out RTP/RTCP socket pairs.
 //
 // Who owns which goroutine: a Session runs one reader goroutine (and one

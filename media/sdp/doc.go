@@ -10,6 +10,11 @@
 // reads the answer to an offer. Failures that a UAS must answer with 488 Not
 // Acceptable Here are reported as [*NegotiationError].
 //
+// [Local.SRTP] adds SRTP keying by SDES (RFC 4568, crypto.go): offers
+// carry a=crypto lines (RTP/SAVP when [SRTPRequired]), answers take the
+// first usable a=crypto of the offer, and [Negotiated.Crypto] holds the
+// keys of both directions for media.Session.SetSRTP.
+//
 //	local := sdp.Local{Addr: netip.MustParseAddrPort("127.0.0.1:20000"),
 //		Formats: sdp.DefaultFormats(), Direction: sdp.SendRecv}
 //	answer, neg, err := sdp.Answer(offerBytes, &local)
