@@ -76,19 +76,19 @@ type Call struct {
 	flow          *media.Flow // what applications see of rtp
 	// splicer, when set, can take this call's media from a local peer's
 	// flow; mediaSrc is that flow once spliced (rtp is then closed).
-	splicer   callsession.Splicer
-	mediaSrc  *media.Flow
-	hold      HoldType
-	music     *audio.Player // attached while held with music
-	inband    func()        // removes the in-band DTMF detector, when no telephone-event
+	splicer  callsession.Splicer
+	mediaSrc *media.Flow
+	hold     HoldType
+	music    *audio.Player // attached while held with music
+	inband   func()        // removes the in-band DTMF detector, when no telephone-event
 	// inbandWant counts OnDTMF handlers ever added: the in-band detector
 	// (which decodes every packet heard) runs only for a call someone
 	// listens to for keys.
 	inbandWant int
-	handedOff bool
-	replaces  *Call
-	ackWait   map[uint32]chan struct{}
-	referCh   chan int // NOTIFY sipfrag status codes of our REFER
+	handedOff  bool
+	replaces   *Call
+	ackWait    map[uint32]chan struct{}
+	referCh    chan int // NOTIFY sipfrag status codes of our REFER
 	// referWait is set while our accepted REFER awaits its final NOTIFY:
 	// the dialog then outlives a BYE for notifyGrace (the REFER's
 	// subscription is a usage of its own, RFC 5057 section 5.5), since
