@@ -127,37 +127,42 @@ func (s *Session) readRTCP() {
 			}
 			continue
 		}
-		pkt, ok := s.unprotectRTCP(buf[:n]) // SRTCP, srtp.go
-		if !ok {
-			continue
-		}
-		pkts, err := rtcp.Unmarshal(pkt)
-		if err != nil {
-			s.dropped.Add(1)
-			continue
-		}
-		s.rtcpRecv.Add(1)
-		if s.fromRemoteHost(from) {
-			// Only the remote's own host shows it is alive: a report
-			// from anywhere else must not re-aim a stream at a
-			// stranger's SDP address (issue 14 item 7).
-			s.heardFrom.Store(true)
-		}
-		now := time.Now()
-		ssrc := s.SSRC()
-		s.mu.Lock()
-		for _, p := range pkts {
-			switch p := p.(type) {
-			case *rtcp.SenderReport:
-				s.rx.lastSR = uint32(p.NTPTime >> 16)
-				s.rx.lastSRTime = now
-				s.takeReportsLocked(ssrc, p.Reports)
-			case *rtcp.ReceiverReport:
-				s.takeReportsLocked(ssrc, p.Reports)
-			}
-		}
-		s.mu.Unlock()
+		s.handleRTCP(buf[:n], from)
 	}
+}
+
+// handleRTCP takes one compound RTCP packet b received from from.
+func (s *Session) handleRTCP(b []byte, from netip.AddrPort) {
+	b, ok := s.unprotectRTCP(b) // SRTCP, srtp.go: decrypted in place
+	if !ok {
+		return
+	}
+	pkts, err := rtcp.Unmarshal(b)
+	if err != nil {
+		s.dropped.Add(1)
+		return
+	}
+	s.rtcpRecv.Add(1)
+	if s.fromRemoteHost(from) {
+		// Only the remote's own host shows it is alive: a report
+		// from anywhere else must not re-aim a stream at a
+		// stranger's SDP address (issue 14 item 7).
+		s.heardFrom.Store(true)
+	}
+	now := time.Now()
+	ssrc := s.SSRC()
+	s.mu.Lock()
+	for _, p := range pkts {
+		switch p := p.(type) {
+		case *rtcp.SenderReport:
+			s.rx.lastSR = uint32(p.NTPTime >> 16)
+			s.rx.lastSRTime = now
+			s.takeReportsLocked(ssrc, p.Reports)
+		case *rtcp.ReceiverReport:
+			s.takeReportsLocked(ssrc, p.Reports)
+		}
+	}
+	s.mu.Unlock()
 }
 
 func (s *Session) takeReportsLocked(ssrc uint32, rr []rtcp.ReceptionReport) {
