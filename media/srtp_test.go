@@ -101,11 +101,22 @@ func (s *sniffer) capturedPCM(t testing.TB) (pcm []int16, packets int) {
 // tell if encryption stopped.
 func TestSRTPSessionsHearEachOtherAndTheWireDoesNot(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		suite string
-	}{{"plain", ""}, {"80", SuiteAES128SHA1_80}, {"32", SuiteAES128SHA1_32}} {
+		name   string
+		suite  string
+		poller bool
+	}{{"plain", "", false}, {"80", SuiteAES128SHA1_80, false}, {"32", SuiteAES128SHA1_32, false}, {"80-poller", SuiteAES128SHA1_80, true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := relayLeg(t, codec.PCMU(), 0), relayLeg(t, codec.PCMU(), 0)
+			if tc.poller {
+				// The sessions' sockets read by a Poller's loop (the
+				// server's default) instead of their own goroutines.
+				pl, err := NewPoller(1)
+				if err != nil {
+					t.Skipf("no poller: %v", err)
+				}
+				t.Cleanup(pl.Close)
+				a, b = pollerLeg(t, pl), pollerLeg(t, pl)
+			}
 			if tc.suite != "" {
 				srtpPair(t, a, b, tc.suite)
 			}
@@ -394,4 +405,17 @@ func TestSRTCPReportsAreProtected(t *testing.T) {
 	}
 	c.SetRemote(a.LocalAddr())
 	relayWait(t, "c's reports dropped", func() bool { return a.Stats().SRTPAuthFailed >= 1 })
+}
+
+// pollerLeg is relayLeg with its sockets read by pl.
+func pollerLeg(t testing.TB, pl *Poller) *Session {
+	t.Helper()
+	pr := PortRange{IP: netip.MustParseAddr("127.0.0.1")}
+	rtpConn, rtcpConn, err := pr.ListenPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewSession(rtpConn, SessionConfig{Codec: codec.PCMU(), RTCP: rtcpConn, Poller: pl})
+	t.Cleanup(func() { s.Close() })
+	return s
 }
