@@ -29,7 +29,7 @@
 # bench/README.md, "Soak"): set RATE to half of it where it has. Knobs:
 # DURATION (30m; s/m/h suffix), RATE (10), HOLD_MS (4000), PARK_LAG (2),
 # SETTLE (10), SAMPLE (10), SB_PORT (5400), ADMIN_PORT (8490), UAS_PORT
-# (5401); KEEP=1 keeps the work directory. Loopback only; bounded; stops
+# (5401), SIPP_BASE (5410), MEDIA_BASE (42000), RTP_MIN (30000); KEEP=1 keeps the work directory. Loopback only; bounded; stops
 # only the processes it started, by PID. Exit status 0 only if every check
 # passed.
 set -euo pipefail
@@ -43,6 +43,9 @@ SAMPLE=${SAMPLE:-10}
 SB_PORT=${SB_PORT:-5400}
 UAS_PORT=${UAS_PORT:-5401}
 ADMIN_PORT=${ADMIN_PORT:-8490}
+SIPP_BASE=${SIPP_BASE:-5410}   # the six SIPp UACs' SIP ports, from here up
+MEDIA_BASE=${MEDIA_BASE:-42000} # their media ports, 1000 apart from here up
+RTP_MIN=${RTP_MIN:-30000}      # the server's RTP port range
 G_TOL=${G_TOL:-5}
 FD_TOL=${FD_TOL:-2}
 RSS_TOL_MB=${RSS_TOL_MB:-48}
@@ -66,14 +69,20 @@ for b in sipp sox curl; do
 done
 udp_busy() { grep -q ":$(printf '%04X' "$1") " /proc/net/udp 2>/dev/null; }
 tcp_busy() { grep -q ":$(printf '%04X' "$1") 00000000:0000 0A" /proc/net/tcp 2>/dev/null; }
-for p in "$SB_PORT" "$UAS_PORT" $(seq 5410 5416); do udp_busy "$p" && { echo "UDP port $p is taken: set SB_PORT/UAS_PORT"; exit 2; }; done
+for p in "$SB_PORT" "$UAS_PORT" $(seq "$SIPP_BASE" $((SIPP_BASE + 5))); do udp_busy "$p" && { echo "UDP port $p is taken: set SB_PORT/UAS_PORT"; exit 2; }; done
 tcp_busy "$ADMIN_PORT" && { echo "TCP port $ADMIN_PORT is taken: set ADMIN_PORT"; exit 2; }
 
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
+  # TERM, then KILL after 5 s: a server interrupted with calls up would
+  # drain for its drain_timeout.
   for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  for _ in $(seq 50); do
+    alive=0; for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break; sleep 0.1
+  done
+  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   if [ -n "${KEEP:-}" ]; then echo "work directory: $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
@@ -89,8 +98,8 @@ cat > "$WORK/soak.yaml" <<YAML
 platform:
   udp: ["127.0.0.1:$SB_PORT"]
   tcp: []
-  rtp_port_min: 30000
-  rtp_port_max: 39998
+  rtp_port_min: $RTP_MIN
+  rtp_port_max: $((RTP_MIN + 9998))
   t1: 100ms
 admin:
   listen: "127.0.0.1:$ADMIN_PORT"
@@ -106,7 +115,7 @@ YAML
 SERVER=$!; PIDS+=($SERVER)
 for _ in $(seq 200); do udp_busy "$SB_PORT" && tcp_busy "$ADMIN_PORT" && break; sleep 0.05; done
 udp_busy "$SB_PORT" || { echo "server did not start"; cat "$WORK/server.log"; exit 1; }
-(cd "$WORK" && exec sipp -sf "$ROOT/bench/uas_media.xml" -i 127.0.0.1 -p "$UAS_PORT" -mp 41000 \
+(cd "$WORK" && exec sipp -sf "$ROOT/bench/uas_media.xml" -i 127.0.0.1 -p "$UAS_PORT" -mp $((MEDIA_BASE - 1000)) \
   -nostdin -trace_err -error_file "$WORK/uas-errors.log" >"$WORK/uas.out" 2>&1) &
 PIDS+=($!)
 for _ in $(seq 200); do udp_busy "$UAS_PORT" && break; sleep 0.05; done
@@ -124,7 +133,7 @@ run() {
   local kind=$1 sf=$2 svc=$3 calls=$4 port=$5; shift 5
   mkdir -p "$WORK/$kind"; ln -sf "$WORK/tone.ulaw" "$WORK/$kind/tone.ulaw"
   (cd "$WORK/$kind" && timeout $(( SECS * 2 + 120 )) sipp -sf "$sf" -s "$svc" -m "$calls" \
-    -i 127.0.0.1 -p "$port" -mp $(( 42000 + (port - 5410) * 1000 )) -l 2000 -buff_size 4194304 \
+    -i 127.0.0.1 -p "$port" -mp $(( MEDIA_BASE + (port - SIPP_BASE) * 1000 )) -l 2000 -buff_size 4194304 \
     -nostdin -trace_stat -stf "$WORK/$kind/stat.csv" -fd 1 -trace_err -error_file "$WORK/$kind/errors.log" \
     "$@" "127.0.0.1:$SB_PORT" >"$WORK/$kind/out.txt" 2>&1; echo $? > "$WORK/$kind/rc")
 }
@@ -132,12 +141,12 @@ run() {
 mix() {
   local calls=$1 pre=$2; shift 2
   local w=()
-  run "${pre}echo" "$ROOT/bench/uac_media.xml" echo "$calls" 5410 -d "$HOLD_MS" "$@" & w+=($!)
-  run "${pre}music" "$ROOT/bench/uac_media.xml" moh "$calls" 5411 -d "$HOLD_MS" "$@" & w+=($!)
-  run "${pre}conference" "$WORK/uac_conf.xml" conf-soak "$calls" 5412 -d "$HOLD_MS" "$@" & w+=($!)
-  run "${pre}route" "$ROOT/bench/uac_media.xml" svc-soak "$calls" 5413 -d "$HOLD_MS" "$@" & w+=($!)
-  run "${pre}park" "$ROOT/bench/uac_park.xml" park "$calls" 5414 -inf "$WORK/orbits.csv" "$@" & w+=($!)
-  (sleep "$PARK_LAG"; run "${pre}retrieve" "$ROOT/bench/uac_retrieve.xml" x "$calls" 5415 -inf "$WORK/orbits.csv" -d "$HOLD_MS" "$@") & w+=($!)
+  run "${pre}echo" "$ROOT/bench/uac_media.xml" echo "$calls" $((SIPP_BASE + 0)) -d "$HOLD_MS" "$@" & w+=($!)
+  run "${pre}music" "$ROOT/bench/uac_media.xml" moh "$calls" $((SIPP_BASE + 1)) -d "$HOLD_MS" "$@" & w+=($!)
+  run "${pre}conference" "$WORK/uac_conf.xml" conf-soak "$calls" $((SIPP_BASE + 2)) -d "$HOLD_MS" "$@" & w+=($!)
+  run "${pre}route" "$ROOT/bench/uac_media.xml" svc-soak "$calls" $((SIPP_BASE + 3)) -d "$HOLD_MS" "$@" & w+=($!)
+  run "${pre}park" "$ROOT/bench/uac_park.xml" park "$calls" $((SIPP_BASE + 4)) -inf "$WORK/orbits.csv" "$@" & w+=($!)
+  (sleep "$PARK_LAG"; run "${pre}retrieve" "$ROOT/bench/uac_retrieve.xml" x "$calls" $((SIPP_BASE + 5)) -inf "$WORK/orbits.csv" -d "$HOLD_MS" "$@") & w+=($!)
   wait "${w[@]}" # not a bare wait: the server and the UAS are children too
 }
 calls_of() { # ok failed of one SIPp run
