@@ -354,13 +354,12 @@ func (f *relayFlow) relayDTMF(seq uint16, ts uint32, marker bool, payload []byte
 	if src != nil {
 		clock = src.ClockRate()
 	}
-	seqStep, gap, jump, ok := f.step(seq, ts, now, clock)
-	if !ok {
-		f.dropped.Add(1)
-		return DTMFEvent{}, false
-	}
 	code, end := payload[0], payload[1]&0x80 != 0
 	duration := uint32(payload[2])<<8 | uint32(payload[3])
+	seqStep, gap, jump, ok := f.step(seq, ts, now, clock)
+	if !ok {
+		return f.relayLateEnd(code, end, ts, duration, clock, now, payload, dst)
+	}
 	key, report := f.keyPress(code, end, ts, duration, clock, now)
 
 	if pt := f.to.DTMFPayloadType(); pt != 0 {
@@ -394,6 +393,32 @@ func (f *relayFlow) relayDTMF(seq uint16, ts uint32, marker bool, payload []byte
 		return key, report
 	}
 	f.dtmf.Add(1)
+	return key, report
+}
+
+// relayLateEnd handles a telephone-event packet that arrived after a later
+// packet of the stream (network jitter reorders packets 20 ms apart): it is
+// dropped, unless it is the first end packet of its event, when all the
+// event's end packets were overtaken (by the audio that follows the key):
+// the key is then reported and, to a leg with telephone-event at the same
+// clock, its end is sent three times (RFC 4733 section 2.5.1.4) stamped with
+// the destination's current timestamp, a new event for the receiver, so
+// that the key is not lost. The stream's position is left as it was.
+func (f *relayFlow) relayLateEnd(code byte, end bool, ts, duration uint32, clock int, now time.Time, payload []byte, dst codec.Codec) (DTMFEvent, bool) {
+	key, report := f.keyPress(code, end, ts, duration, clock, now)
+	if !report {
+		f.dropped.Add(1)
+		return DTMFEvent{}, false
+	}
+	if pt := f.to.DTMFPayloadType(); pt != 0 && (dst == nil || dst.ClockRate() == clock) {
+		for range 3 {
+			if err := f.to.writeRelayed(pt, 1, 0, 0, false, payload); err != nil {
+				f.dropped.Add(1)
+				return key, report
+			}
+		}
+		f.dtmf.Add(1)
+	}
 	return key, report
 }
 
