@@ -383,6 +383,18 @@ func (f *relayFlow) relayDTMF(seq uint16, ts uint32, marker bool, payload []byte
 			f.dropped.Add(1)
 			return key, report
 		}
+		if report {
+			// The first end packet of a key goes out three times at once
+			// (RFC 4733 section 2.5.1.4), at the event's timestamp (the gap
+			// takes back the duration just added): the source's own copies
+			// may arrive after the next audio packet and be dropped as
+			// late, which would leave the key to one packet on the next hop.
+			for range 2 {
+				if err := f.to.writeRelayed(pt, 1, 0-dur, dur, false, out); err != nil {
+					break
+				}
+			}
+		}
 	} else if f.opts.NoInbandDTMF || dst == nil || int(code) >= len(dtmfDigits) || dst.ClockRate() != clock {
 		// Nothing is sent: the stream's timestamps go on from the last
 		// packet sent, but its sequence number is consumed so that the
