@@ -245,10 +245,12 @@ type relayFlow struct {
 
 	// ev is the telephone-event being played in-band.
 	ev relayTone
-	// Key presses reported: the timestamp of the last, and the flood
+	// Key presses reported: the timestamps of the last len(keys) (keyN
+	// reported in all; a late end packet can follow a later key's, so one
+	// remembered key is not enough to report each once), and the flood
 	// bound (maxDTMFPerSecond, as Session.readDTMF).
-	lastKey    uint32
-	haveKey    bool
+	keys       [4]uint32
+	keyN       int
 	keyWindow  time.Time
 	keyCount   int
 	forwarded  atomic.Uint64
@@ -491,10 +493,16 @@ func (f *relayFlow) playTone(seq uint16, ts uint32, code byte, end bool, duratio
 // (RFC 4733 section 2.5.1.4: the end packet is retransmitted with the same
 // timestamp), at most maxDTMFPerSecond a second.
 func (f *relayFlow) keyPress(code byte, end bool, ts, duration uint32, clock int, now time.Time) (DTMFEvent, bool) {
-	if !end || int(code) >= len(dtmfDigits) || (f.haveKey && f.lastKey == ts) {
+	if !end || int(code) >= len(dtmfDigits) {
 		return DTMFEvent{}, false
 	}
-	f.lastKey, f.haveKey = ts, true
+	for i := range min(f.keyN, len(f.keys)) {
+		if f.keys[i] == ts {
+			return DTMFEvent{}, false
+		}
+	}
+	f.keys[f.keyN%len(f.keys)] = ts
+	f.keyN++
 	if now.Sub(f.keyWindow) >= time.Second {
 		f.keyWindow, f.keyCount = now, 0
 	}

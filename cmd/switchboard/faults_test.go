@@ -32,8 +32,8 @@ import (
 // once, 200 ms ahead of its neighbours. It is 0 here: at 10 % the server
 // loses most DTMF keys, a conference listener gets about a quarter of its
 // frames silent and a stereo recording's channels drift ~280 ms apart (a
-// weakness left open, measured before relayLateEnd; SB_FAULT_REORDER=0.1
-// shows it). This machine's
+// weakness left open; after the relay's fixes the keys arrive but some
+// twice; SB_FAULT_REORDER=0.1 shows it). This machine's
 // kernel has no sch_netem (tc netem fails with "Specified qdisc kind is
 // unknown"), so the link is a pair of TUN devices, one moved into the
 // namespace, joined by the test with these impairments in user space.
