@@ -21,8 +21,8 @@ import (
 )
 
 // startBinary starts `bin serve -config cfg` in dir and waits until it
-// listens on UDP port; the returned func kills it (by PID) and waits, and
-// is also run at cleanup.
+// listens on UDP port. It returns the command and a channel closed when
+// the process has exited; cleanup kills it (by PID) and waits.
 func startBinary(t *testing.T, bin, cfg, dir string, port int, logs *bytes.Buffer) (*exec.Cmd, <-chan struct{}) {
 	t.Helper()
 	cmd := exec.Command(bin, "serve", "-config", cfg)
