@@ -245,10 +245,12 @@ type relayFlow struct {
 
 	// ev is the telephone-event being played in-band.
 	ev relayTone
-	// Key presses reported: the timestamp of the last, and the flood
+	// Key presses reported: the timestamps of the last len(keys) (keyN
+	// reported in all; a late end packet can follow a later key's, so one
+	// remembered key is not enough to report each once), and the flood
 	// bound (maxDTMFPerSecond, as Session.readDTMF).
-	lastKey    uint32
-	haveKey    bool
+	keys       [4]uint32
+	keyN       int
 	keyWindow  time.Time
 	keyCount   int
 	forwarded  atomic.Uint64
@@ -354,13 +356,12 @@ func (f *relayFlow) relayDTMF(seq uint16, ts uint32, marker bool, payload []byte
 	if src != nil {
 		clock = src.ClockRate()
 	}
-	seqStep, gap, jump, ok := f.step(seq, ts, now, clock)
-	if !ok {
-		f.dropped.Add(1)
-		return DTMFEvent{}, false
-	}
 	code, end := payload[0], payload[1]&0x80 != 0
 	duration := uint32(payload[2])<<8 | uint32(payload[3])
+	seqStep, gap, jump, ok := f.step(seq, ts, now, clock)
+	if !ok {
+		return f.relayLateEnd(code, end, ts, duration, clock, now, payload, dst)
+	}
 	key, report := f.keyPress(code, end, ts, duration, clock, now)
 
 	if pt := f.to.DTMFPayloadType(); pt != 0 {
@@ -384,6 +385,18 @@ func (f *relayFlow) relayDTMF(seq uint16, ts uint32, marker bool, payload []byte
 			f.dropped.Add(1)
 			return key, report
 		}
+		if report {
+			// The first end packet of a key goes out three times at once
+			// (RFC 4733 section 2.5.1.4), at the event's timestamp (the gap
+			// takes back the duration just added): the source's own copies
+			// may arrive after the next audio packet and be dropped as
+			// late, which would leave the key to one packet on the next hop.
+			for range 2 {
+				if err := f.to.writeRelayed(pt, 1, 0-dur, dur, false, out); err != nil {
+					break
+				}
+			}
+		}
 	} else if f.opts.NoInbandDTMF || dst == nil || int(code) >= len(dtmfDigits) || dst.ClockRate() != clock {
 		// Nothing is sent: the stream's timestamps go on from the last
 		// packet sent, but its sequence number is consumed so that the
@@ -394,6 +407,32 @@ func (f *relayFlow) relayDTMF(seq uint16, ts uint32, marker bool, payload []byte
 		return key, report
 	}
 	f.dtmf.Add(1)
+	return key, report
+}
+
+// relayLateEnd handles a telephone-event packet that arrived after a later
+// packet of the stream (network jitter reorders packets 20 ms apart): it is
+// dropped, unless it is the first end packet of its event, when all the
+// event's end packets were overtaken (by the audio that follows the key):
+// the key is then reported and, to a leg with telephone-event at the same
+// clock, its end is sent three times (RFC 4733 section 2.5.1.4) stamped with
+// the destination's current timestamp, a new event for the receiver, so
+// that the key is not lost. The stream's position is left as it was.
+func (f *relayFlow) relayLateEnd(code byte, end bool, ts, duration uint32, clock int, now time.Time, payload []byte, dst codec.Codec) (DTMFEvent, bool) {
+	key, report := f.keyPress(code, end, ts, duration, clock, now)
+	if !report {
+		f.dropped.Add(1)
+		return DTMFEvent{}, false
+	}
+	if pt := f.to.DTMFPayloadType(); pt != 0 && (dst == nil || dst.ClockRate() == clock) {
+		for range 3 {
+			if err := f.to.writeRelayed(pt, 1, 0, 0, false, payload); err != nil {
+				f.dropped.Add(1)
+				return key, report
+			}
+		}
+		f.dtmf.Add(1)
+	}
 	return key, report
 }
 
@@ -454,10 +493,16 @@ func (f *relayFlow) playTone(seq uint16, ts uint32, code byte, end bool, duratio
 // (RFC 4733 section 2.5.1.4: the end packet is retransmitted with the same
 // timestamp), at most maxDTMFPerSecond a second.
 func (f *relayFlow) keyPress(code byte, end bool, ts, duration uint32, clock int, now time.Time) (DTMFEvent, bool) {
-	if !end || int(code) >= len(dtmfDigits) || (f.haveKey && f.lastKey == ts) {
+	if !end || int(code) >= len(dtmfDigits) {
 		return DTMFEvent{}, false
 	}
-	f.lastKey, f.haveKey = ts, true
+	for i := range min(f.keyN, len(f.keys)) {
+		if f.keys[i] == ts {
+			return DTMFEvent{}, false
+		}
+	}
+	f.keys[f.keyN%len(f.keys)] = ts
+	f.keyN++
 	if now.Sub(f.keyWindow) >= time.Second {
 		f.keyWindow, f.keyCount = now, 0
 	}

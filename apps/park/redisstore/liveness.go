@@ -157,19 +157,38 @@ func (s *Store) reap(ctx context.Context) error {
 		if n == s.node {
 			continue
 		}
-		freed, err := reapScript.Run(ctx, s.rdb, []string{s.k.node(n), s.k.orbits, s.k.calls, s.k.tokens, s.k.nodes}, n).StringSlice()
-		if err != nil {
-			return unavailable("reap", err)
+		if err := s.reapNode(ctx, n, false); err != nil {
+			return err
 		}
-		if len(freed) > 0 {
-			orbits := make([]string, len(freed))
-			for j, f := range freed {
-				i, _ := strconv.Atoi(f)
-				orbits[j] = s.pool.orbit(i)
-				s.publish(ctx, "", i)
-			}
-			s.log.Warn("park: node dead, its orbits released", "dead_node", n, "orbits", orbits)
-		}
+	}
+	return nil
+}
+
+// reapNode releases node n's orbits: those of a dead node (its heartbeat
+// expired), or with force those this node's id still holds in Redis when it
+// starts.
+func (s *Store) reapNode(ctx context.Context, n string, force bool) error {
+	f := "0"
+	if force {
+		f = "1"
+	}
+	freed, err := reapScript.Run(ctx, s.rdb, []string{s.k.node(n), s.k.orbits, s.k.calls, s.k.tokens, s.k.nodes}, n, f).StringSlice()
+	if err != nil {
+		return unavailable("reap", err)
+	}
+	if len(freed) == 0 {
+		return nil
+	}
+	orbits := make([]string, len(freed))
+	for j, f := range freed {
+		i, _ := strconv.Atoi(f)
+		orbits[j] = s.pool.orbit(i)
+		s.publish(ctx, "", i)
+	}
+	if force {
+		s.log.Warn("park: orbits left by a previous run of this node released", "orbits", orbits)
+	} else {
+		s.log.Warn("park: node dead, its orbits released", "dead_node", n, "orbits", orbits)
 	}
 	return nil
 }

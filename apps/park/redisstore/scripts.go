@@ -178,10 +178,11 @@ return {old and 1 or 0, m or ''}
 `)
 
 // reapScript releases the orbits of a node whose heartbeat has expired and
-// returns their indexes; it does nothing for a live node.
-// KEYS: node key, orbits, calls, tokens, nodes. ARGV: node.
+// returns their indexes; it does nothing for a live node unless ARGV[2] is
+// "1" (a node starting releases what a previous run of it left, see New).
+// KEYS: node key, orbits, calls, tokens, nodes. ARGV: node, force.
 var reapScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 1 then return {} end
+if ARGV[2] ~= '1' and redis.call('EXISTS', KEYS[1]) == 1 then return {} end
 local freed = {}
 local all = redis.call('HGETALL', KEYS[2])
 for k = 1, #all, 2 do

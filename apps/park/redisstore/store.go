@@ -131,6 +131,13 @@ func (k keys) node(id string) string { return k.prefix + "node:" + id }
 // matches cfg, sends the first heartbeat and starts the liveness loop; ctx
 // bounds this start only. An unreachable Redis gives an error wrapping
 // park.ErrStoreUnavailable.
+//
+// A store starts holding no calls, so the orbits Redis still records for
+// node belong to a previous run of it that ended without Close (a crash,
+// kill -9) and whose calls are gone: New releases them. Without this, a
+// node restarted within its heartbeat's TTL, or the only node of a
+// deployment, would leave them held for good (no node reaps its own id).
+// Two live stores must therefore never share a node id.
 func New(ctx context.Context, url, node string, cfg Config, opts ...Option) (*Store, error) {
 	if node == "" || strings.ContainsAny(node, " |") {
 		return nil, fmt.Errorf("redisstore: invalid node id %q", node)
@@ -192,6 +199,10 @@ func New(ctx context.Context, url, node string, cfg Config, opts ...Option) (*St
 		tokens: p + "tokens", last: p + "last", nodes: p + "nodes", prefix: p, changes: p + "changes"}
 
 	if _, err := s.ensureMeta(ctx); err != nil {
+		_ = s.rdb.Close()
+		return nil, err
+	}
+	if err := s.reapNode(ctx, node, true); err != nil {
 		_ = s.rdb.Close()
 		return nil, err
 	}
