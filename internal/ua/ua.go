@@ -87,7 +87,7 @@ type Core struct {
 	// counts (DialogsFrom).
 	sources  map[string]netip.Addr
 	bySource map[netip.Addr]int
-	changed chan struct{} // closed and replaced whenever a dialog is removed
+	changed  chan struct{} // closed and replaced whenever a dialog is removed
 }
 
 // New returns the core of a platform that sends with cl. udp, when not
