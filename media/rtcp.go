@@ -124,32 +124,39 @@ func (s *Session) readRTCP() {
 			}
 			continue
 		}
-		pkts, err := rtcp.Unmarshal(buf[:n])
-		if err != nil {
-			s.dropped.Add(1)
-			continue
+		s.handleRTCP(buf[:n], from, time.Now())
+	}
+}
+
+// handleRTCP takes one received RTCP datagram (a compound packet, RFC
+// 3550 section 6.1) from from: the sender reports' timestamps and the
+// reception reports about our stream. pion's Unmarshal aliases b, and
+// nothing of b is kept.
+func (s *Session) handleRTCP(b []byte, from netip.AddrPort, now time.Time) {
+	pkts, err := rtcp.Unmarshal(b)
+	if err != nil {
+		s.dropped.Add(1)
+		return
+	}
+	s.rtcpRecv.Add(1)
+	if s.fromRemoteHost(from) {
+		// Only the remote's own host shows it is alive: a report
+		// from anywhere else must not re-aim a stream at a
+		// stranger's SDP address (issue 14 item 7).
+		s.heardFrom.Store(true)
+	}
+	ssrc := s.SSRC()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range pkts {
+		switch p := p.(type) {
+		case *rtcp.SenderReport:
+			s.rx.lastSR = uint32(p.NTPTime >> 16)
+			s.rx.lastSRTime = now
+			s.takeReportsLocked(ssrc, p.Reports)
+		case *rtcp.ReceiverReport:
+			s.takeReportsLocked(ssrc, p.Reports)
 		}
-		s.rtcpRecv.Add(1)
-		if s.fromRemoteHost(from) {
-			// Only the remote's own host shows it is alive: a report
-			// from anywhere else must not re-aim a stream at a
-			// stranger's SDP address (issue 14 item 7).
-			s.heardFrom.Store(true)
-		}
-		now := time.Now()
-		ssrc := s.SSRC()
-		s.mu.Lock()
-		for _, p := range pkts {
-			switch p := p.(type) {
-			case *rtcp.SenderReport:
-				s.rx.lastSR = uint32(p.NTPTime >> 16)
-				s.rx.lastSRTime = now
-				s.takeReportsLocked(ssrc, p.Reports)
-			case *rtcp.ReceiverReport:
-				s.takeReportsLocked(ssrc, p.Reports)
-			}
-		}
-		s.mu.Unlock()
 	}
 }
 
