@@ -58,10 +58,11 @@ func rawRequest(c *net.UDPConn, method, user, id, extra, body string) string {
 // to a missing one, a REGISTER, a SUBSCRIBE) get no datagram larger than
 // the request: the OPTIONS 200 loses Allow, Accept, Supported and Server,
 // the 401 keeps only its MD5 challenge, and what still would not fit is
-// not sent. A trusted source still gets the full OPTIONS answer.
+// not sent (Config.NoAmplification). A trusted source still gets the
+// full OPTIONS answer, and without NoAmplification nothing is trimmed.
 func TestNoAmplificationToUnverifiedUDP(t *testing.T) {
 	h := md5.Sum([]byte("alice:127.0.0.1:pw"))
-	srv := sbt.NewServer(t, platform.Config{UniformRefusals: true, Users: []platform.User{{Name: "alice", HA1: hex.EncodeToString(h[:]),
+	srv := sbt.NewServer(t, platform.Config{NoAmplification: true, UniformRefusals: true, Users: []platform.User{{Name: "alice", HA1: hex.EncodeToString(h[:]),
 		HA1SHA256: strings.Repeat("ab", 32)}}})
 	srv.Handle(t, "desk", endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) { _ = c.Challenge(ctx) }))
 	c := rawUDP(t)
@@ -102,10 +103,17 @@ func TestNoAmplificationToUnverifiedUDP(t *testing.T) {
 		t.Errorf("a phone-sized INVITE was not challenged: %v", got)
 	}
 	// Trusted: nothing trimmed.
-	tsrv := sbt.NewServer(t, platform.Config{TrustedPeers: []string{"127.0.0.1"}})
-	got = exchangeAll(t, c, tsrv, rawRequest(c, "OPTIONS", "ping", "o2", "", ""), 500*time.Millisecond)
+	tsrv := sbt.NewServer(t, platform.Config{NoAmplification: true, TrustedPeers: []string{"127.0.0.1"}})
+	c1 := rawUDP(t)
+	got = exchangeAll(t, c1, tsrv, rawRequest(c1, "OPTIONS", "ping", "o2", "", ""), 500*time.Millisecond)
 	if len(got) != 1 || !strings.Contains(got[0], "Allow: ") {
 		t.Errorf("trusted OPTIONS answer %q, want the full 200", got)
+	}
+	osrv := sbt.NewServer(t)
+	c2 := rawUDP(t) // c still hears the first server's retransmitted 401
+	got = exchangeAll(t, c2, osrv, rawRequest(c2, "OPTIONS", "ping", "o3", "", ""), 500*time.Millisecond)
+	if len(got) != 1 || !strings.Contains(got[0], "Allow: ") {
+		t.Errorf("OPTIONS answer without no_amplification %q, want the full 200", got)
 	}
 }
 

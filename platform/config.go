@@ -138,6 +138,19 @@ type Config struct {
 	SDPMaxSize       int `yaml:"sdp_max_size"`
 	SDPMaxMedia      int `yaml:"sdp_max_media"`
 	SDPMaxAttributes int `yaml:"sdp_max_attributes"`
+	// NoAmplification makes every response to a UDP request of an
+	// unverified source (not a trusted peer, not authenticated) no larger
+	// than that request, so that a spoofed source address gets no more
+	// bytes than were sent in its name: optional headers (Allow, Accept,
+	// Supported, Warning, then Server and User-Agent) are removed, of
+	// several digest challenges only the MD5 one is kept, and a response
+	// that still does not fit is not sent (counted as RejectAmplification).
+	// A 2xx to an INVITE is exempt: it carries the session. The cost: a
+	// request smaller than its answer must be (a 350-byte INVITE without
+	// SDP, as scanners and some phones send, against a 440-byte 401
+	// challenge) goes unanswered, so such a phone cannot authenticate
+	// over UDP. Default false.
+	NoAmplification bool `yaml:"no_amplification"`
 	// UniformRefusals makes every 403 and 404 answered to an
 	// out-of-dialog request of an unknown sender (untrusted, not
 	// authenticated) the same: the digest challenge when there are Users,

@@ -148,30 +148,31 @@ func (p *Platform) checkBody(req *sip.Request) (code int, reason string) {
 	return 0, ""
 }
 
-// optionalHeaders are removed from a response to an unverified UDP source
-// that would be larger than its request: what they say is a courtesy.
-var optionalHeaders = []string{"Allow", "Accept", "Accept-Encoding", "Accept-Language", "Supported",
-	"Server", "User-Agent", "Warning", "Allow-Events", "Organization", "Date"}
+// courtesyHeaders, then identityHeaders, are removed from a response to
+// an unverified UDP source that would be larger than its request: what
+// they say is optional. The server's name goes last, as scanners and
+// operators' probes (sipvicious svmap) look for it.
+var (
+	courtesyHeaders = []string{"Allow", "Accept", "Accept-Encoding", "Accept-Language", "Supported",
+		"Warning", "Allow-Events", "Organization", "Date", "Retry-After"}
+	identityHeaders = []string{"Server", "User-Agent"}
+)
 
 // fitResponse makes res no larger than limit bytes, the size of the
 // request it answers from an unverified UDP source (untrusted, not
 // authenticated), so that a spoofed source address gets nothing bigger
-// than what was sent in its name (no amplification): it removes the
-// optional headers, and of several digest challenges keeps only the last
-// (MD5, which every phone answers). It reports whether res now fits; one
-// that does not is not to be sent. A 2xx to an INVITE is left alone: it
-// carries the session a caller without an offer asked for.
+// than what was sent in its name (no amplification): it removes optional
+// headers (courtesyHeaders, then identityHeaders), and of several digest
+// challenges keeps only the last (MD5, which every phone answers). It
+// reports whether res now fits; one that does not is not to be sent. A
+// 2xx to an INVITE is left alone: it carries the session a caller
+// without an offer asked for.
 func fitResponse(res *sip.Response, limit int) bool {
 	if len(res.String()) <= limit {
 		return true
 	}
 	if res.StatusCode >= 200 && res.StatusCode < 300 && res.CSeq() != nil && res.CSeq().MethodName == sip.INVITE {
 		return true
-	}
-	for _, name := range optionalHeaders {
-		for _, h := range res.GetHeaders(name) {
-			res.RemoveHeader(h.Name())
-		}
 	}
 	if ch := res.GetHeaders("WWW-Authenticate"); len(ch) > 1 {
 		last := ch[len(ch)-1].Value()
@@ -180,7 +181,17 @@ func fitResponse(res *sip.Response, limit int) bool {
 		}
 		res.AppendHeader(sip.NewHeader("WWW-Authenticate", last))
 	}
-	return len(res.String()) <= limit
+	for _, names := range [][]string{courtesyHeaders, identityHeaders} {
+		for _, name := range names {
+			for _, h := range res.GetHeaders(name) {
+				res.RemoveHeader(h.Name())
+			}
+		}
+		if len(res.String()) <= limit {
+			return true
+		}
+	}
+	return false
 }
 
 // smallTx is the server transaction of a request from an unverified UDP

@@ -916,7 +916,7 @@ func (p *Platform) ServeRequest(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	}
 	r.Identity, r.authErr = p.identify(req, r.Trusted)
-	if tx != nil && !r.Trusted && !r.Identity.Known() && strings.EqualFold(req.Transport(), "UDP") {
+	if p.cfg.NoAmplification && tx != nil && !r.Trusted && !r.Identity.Known() && strings.EqualFold(req.Transport(), "UDP") {
 		// An unverified UDP source may be a spoofed one: answer it with
 		// nothing larger than what it sent (no amplification).
 		r.Tx = smallTx{ServerTransaction: r.Tx, p: p, limit: len(req.String())}

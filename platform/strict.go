@@ -153,9 +153,9 @@ func (p *Platform) screen(conn net.PacketConn, parser *sip.Parser, b []byte, fro
 // writeFitted is writeStateless for a response to a datagram of size
 // bytes: to a source that is not a trusted peer (screen knows no other
 // identity) it is fitted to that size first (fitResponse), and not sent
-// when it cannot be.
+// when it cannot be, with Config.NoAmplification.
 func (p *Platform) writeFitted(conn net.PacketConn, to net.Addr, res *sip.Response, size int) {
-	if !p.trustedAddr(sourceAddr(to)) && !fitResponse(res, size) {
+	if p.cfg.NoAmplification && !p.trustedAddr(sourceAddr(to)) && !fitResponse(res, size) {
 		p.rejected(string(res.CSeq().MethodName), RejectAmplification)
 		return
 	}
