@@ -909,12 +909,17 @@ func referredBy(c *endpoint.Call) string {
 	return uriOf(h.Value())
 }
 
-// uriOf returns the URI of a name-addr header value (Referred-By).
+// uriOf returns the URI of a name-addr header value (Referred-By), or ""
+// when what the brackets hold is itself bracketed ("<<>", found by
+// FuzzURIOf).
 func uriOf(v string) string {
 	v = strings.TrimSpace(v)
 	if i := strings.IndexByte(v, '<'); i >= 0 {
 		if j := strings.IndexByte(v[i:], '>'); j > 0 {
-			return v[i+1 : i+j]
+			if u := v[i+1 : i+j]; !strings.ContainsAny(u, "<>") {
+				return u
+			}
+			return ""
 		}
 	}
 	return strings.Split(v, ";")[0]
