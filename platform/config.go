@@ -121,7 +121,7 @@ type Config struct {
 	// overload answers are 503 too. It is checked when the INVITE
 	// arrives, against the dialogs already open, so a burst of INVITEs in
 	// the same instant may pass it by what RateBurst lets through.
-	// Default 0: no limit (the server's embedded config sets 32).
+	// Default 0: no limit (the server's embedded config sets 256).
 	MaxCallsPerSource int `yaml:"max_calls_per_source"`
 	// MaxBodySize is the largest body, in bytes, a request may announce
 	// in Content-Length: a larger one gets 413 Request Entity Too Large
