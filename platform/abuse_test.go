@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -211,5 +212,59 @@ func TestMaxCallsPerSource(t *testing.T) {
 			pc.Hangup(t)
 			calls[1].Hangup(t)
 		})
+	}
+}
+
+// rejections counts the platform's refusals by method and reason.
+type rejections struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (r *rejections) ObserveRequest(string)       {}
+func (r *rejections) ObserveResponse(string, int) {}
+func (r *rejections) ObserveRejected(method, reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.n[method+" "+reason]++
+}
+
+func (r *rejections) get(k string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.n[k]
+}
+
+// TestLimitRefusalsCounted: the body, SDP and amplification refusals
+// reach a RejectObserver (admin's switchboard_sip_rejected_total) with
+// their reasons.
+func TestLimitRefusalsCounted(t *testing.T) {
+	obs := &rejections{n: map[string]int{}}
+	uc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := md5.Sum([]byte("alice:127.0.0.1:pw"))
+	p, err := platform.New(platform.Config{Host: "127.0.0.1", MaxBodySize: 1000, SDPMaxMedia: 1, NoAmplification: true,
+		Users: []platform.User{{Name: "alice", HA1: hex.EncodeToString(h[:])}}},
+		platform.WithUDPConn(uc), platform.WithObserver(obs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p.SetDefault(platform.HandlerFunc(func(r *platform.Request) { _ = r.Challenge() }))
+	srv := &sbt.Server{Platform: p}
+	c := rawUDP(t)
+	sdpCT := "Content-Type: application/sdp\r\n"
+	exchangeAll(t, c, srv, rawRequest(c, "MESSAGE", "x", "m1", "Content-Type: text/plain\r\n", strings.Repeat("x", 1001)), 300*time.Millisecond)
+	exchangeAll(t, c, srv, rawRequest(c, "INVITE", "x", "m2", sdpCT, "v=0\r\nm=audio 1 RTP/AVP 0\r\nm=audio 2 RTP/AVP 0\r\n"), 300*time.Millisecond)
+	exchangeAll(t, c, srv, rawRequest(c, "MESSAGE", "x", "m3", "", ""), 300*time.Millisecond) // its 401 is larger
+	for _, k := range []string{"MESSAGE " + platform.RejectBodySize, "INVITE " + platform.RejectSDP, "MESSAGE " + platform.RejectAmplification} {
+		if obs.get(k) != 1 {
+			t.Errorf("%s counted %d times, want 1 (all: %v)", k, obs.get(k), obs.n)
+		}
 	}
 }
