@@ -582,7 +582,7 @@ func (b *Call) wire() {
 				}
 			}
 		}()
-		removes = append(removes, from.OnDTMF(func(ev media.DTMFEvent) {
+		removes = append(removes, callsession.OnSignalledDTMF(from, func(ev media.DTMFEvent) {
 			if ev.Source != media.DTMFInfo {
 				return // RFC 4733 is relayed with the media; in-band tones are audio
 			}

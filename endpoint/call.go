@@ -76,15 +76,19 @@ type Call struct {
 	flow          *media.Flow // what applications see of rtp
 	// splicer, when set, can take this call's media from a local peer's
 	// flow; mediaSrc is that flow once spliced (rtp is then closed).
-	splicer   callsession.Splicer
-	mediaSrc  *media.Flow
-	hold      HoldType
-	music     *audio.Player // attached while held with music
-	inband    func()        // removes the in-band DTMF detector, when no telephone-event
-	handedOff bool
-	replaces  *Call
-	ackWait   map[uint32]chan struct{}
-	referCh   chan int // NOTIFY sipfrag status codes of our REFER
+	splicer  callsession.Splicer
+	mediaSrc *media.Flow
+	hold     HoldType
+	music    *audio.Player // attached while held with music
+	inband   func()        // removes the in-band DTMF detector, when no telephone-event
+	// inbandWant counts OnDTMF handlers ever added: the in-band detector
+	// (which decodes every packet heard) runs only for a call someone
+	// listens to for keys.
+	inbandWant int
+	handedOff  bool
+	replaces   *Call
+	ackWait    map[uint32]chan struct{}
+	referCh    chan int // NOTIFY sipfrag status codes of our REFER
 	// referWait is set while our accepted REFER awaits its final NOTIFY:
 	// the dialog then outlives a BYE for notifyGrace (the REFER's
 	// subscription is a usage of its own, RFC 5057 section 5.5), since
@@ -330,7 +334,37 @@ func (c *Call) OnMediaChanged(f func(sdp.Negotiated)) (remove func()) {
 // are reported whoever consumes the call's media — a b2b relay forwarding
 // them, a conference mixer — and carry their source (media.DTMFEvent).
 func (c *Call) OnDTMF(f func(media.DTMFEvent)) (remove func()) {
+	remove = c.onDTMF.Add(f)
+	c.mu.Lock()
+	c.inbandWant++
+	c.startInbandLocked()
+	c.mu.Unlock()
+	return remove
+}
+
+// onSignalledDTMF adds a DTMF handler that wants only signalled keys (RFC
+// 4733, INFO): it does not start the in-band detector.
+func (c *Call) onSignalledDTMF(f func(media.DTMFEvent)) (remove func()) {
 	return c.onDTMF.Add(f)
+}
+
+// startInbandLocked listens for DTMF tones in the audio when the peer
+// negotiated no telephone-event and an OnDTMF handler wants keys; c.mu is
+// held.
+func (c *Call) startInbandLocked() {
+	if c.inbandWant == 0 || c.inband != nil || c.rtp == nil || !c.negotiate || c.neg.HasDTMF {
+		return
+	}
+	cd := c.rtp.Codec()
+	if cd == nil {
+		return
+	}
+	det := dsp.NewDTMFDetector(cd.SampleRate())
+	c.inband = c.rtp.ObserveHeard(audio.SinkFunc(func(pcm []int16) {
+		for _, d := range det.Write(pcm) {
+			c.dtmfReceived(media.DTMFEvent{Digit: d, Duration: 40 * time.Millisecond, Source: media.DTMFInBand})
+		}
+	}))
 }
 
 // dtmfReceived delivers a key press (RFC 4733, INFO or in-band) to the
@@ -625,7 +659,7 @@ func (c *Call) ensureMediaLocked() error {
 	if err != nil {
 		return err
 	}
-	c.rtp = media.NewSession(conn, media.SessionConfig{Logger: c.log, RTCP: rtcpConn})
+	c.rtp = media.NewSession(conn, media.SessionConfig{Logger: c.log, RTCP: rtcpConn, Poller: c.p.Poller()})
 	c.flow = media.NewFlow(c.rtp)
 	c.local = sdp.Local{Addr: c.rtp.LocalAddr(), Formats: c.ep.formats, PreferLocal: len(c.ep.settings.Codecs) > 0}
 	if ip := c.p.MediaAdvertise(); ip.IsValid() {
@@ -656,15 +690,8 @@ func (c *Call) applyLocked(n sdp.Negotiated) {
 	c.rtp.SetSending(n.Direction.CanSend())
 	c.rtp.SetReceiving(n.Direction.CanReceive())
 	c.rtp.OnDTMF(c.dtmfReceived)
-	if !n.HasDTMF && c.inband == nil {
-		// No telephone-event: listen for DTMF tones in the audio itself.
-		det := dsp.NewDTMFDetector(cd.SampleRate())
-		c.inband = c.rtp.ObserveHeard(audio.SinkFunc(func(pcm []int16) {
-			for _, d := range det.Write(pcm) {
-				c.dtmfReceived(media.DTMFEvent{Digit: d, Duration: 40 * time.Millisecond, Source: media.DTMFInBand})
-			}
-		}))
-	}
+	// No telephone-event: listen for DTMF tones in the audio itself.
+	c.startInbandLocked()
 }
 
 // Terminate ends the call: BYE when established, CANCEL while an outgoing

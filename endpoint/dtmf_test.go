@@ -11,6 +11,7 @@ import (
 	"github.com/switchboard-sip/switchboard/endpoint"
 	"github.com/switchboard-sip/switchboard/internal/peers"
 	"github.com/switchboard-sip/switchboard/media"
+	"github.com/switchboard-sip/switchboard/platform"
 	sbt "github.com/switchboard-sip/switchboard/switchboardtest"
 )
 
@@ -243,4 +244,60 @@ func TestInBandDTMFWithoutTelephoneEvent(t *testing.T) {
 	}
 	d.waitDigits(t, "159#0", 3*time.Second)
 	call.Hangup(t)
+}
+
+// TestInBandDetectorOnlyForListeners: a call without telephone-event that
+// nobody listens to for keys decodes nothing it hears (the in-band
+// detector is an observer that would decode every packet); the first
+// OnDTMF handler, added after the answer, starts the detector and hears
+// the keys. The server reads RTP on its poller loops.
+func TestInBandDetectorOnlyForListeners(t *testing.T) {
+	srv := sbt.NewServer(t, platform.Config{RTPReaders: -1})
+	calls := make(chan *endpoint.Call, 1)
+	srv.Handle(t, "quiet", endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
+		if c.Accept(ctx) == nil {
+			calls <- c
+			<-ctx.Done()
+		}
+	}))
+	phone := sbt.NewPhone(t, "oldphone", sbt.PhoneOptions{Settings: endpoint.Settings{Codecs: []string{"PCMU"}}})
+	call := phone.Dial(t, srv.URI("quiet"))
+	defer call.Hangup(t)
+	c := <-calls
+	call.StartTone(440)
+	for deadline := time.Now().Add(3 * time.Second); c.Flow().Stats().PacketsReceived < 50; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server heard %d packets", c.Flow().Stats().PacketsReceived)
+		}
+	}
+	if n := c.Flow().Stats().Decoded; n != 0 {
+		t.Fatalf("a call nobody listens to decoded %d payloads", n)
+	}
+	call.StopTone()
+	var mu sync.Mutex
+	var digits []rune
+	c.OnDTMF(func(ev media.DTMFEvent) {
+		mu.Lock()
+		digits = append(digits, ev.Digit)
+		mu.Unlock()
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := call.SendDTMF(ctx, "42"); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		mu.Lock()
+		got := string(digits)
+		mu.Unlock()
+		if got == "42" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("digits %q after OnDTMF, want \"42\"", got)
+		}
+	}
+	if c.Flow().Stats().Decoded == 0 {
+		t.Fatal("the detector runs but nothing was decoded")
+	}
 }

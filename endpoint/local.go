@@ -34,6 +34,7 @@ func init() {
 		return c.splicer
 	}
 	callsession.MediaElsewhere = func(call any, src *media.Flow) { call.(*Call).mediaElsewhere(src) }
+	callsession.OnSignalledDTMF = func(call any, f func(media.DTMFEvent)) func() { return call.(*Call).onSignalledDTMF(f) }
 }
 
 // noteSelfBranch is a sipgo client request option run after ua.Core's

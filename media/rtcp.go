@@ -124,15 +124,12 @@ func (s *Session) readRTCP() {
 			}
 			continue
 		}
-		s.handleRTCP(buf[:n], from, time.Now())
+		s.handleRTCP(buf[:n], from)
 	}
 }
 
-// handleRTCP takes one received RTCP datagram (a compound packet, RFC
-// 3550 section 6.1) from from: the sender reports' timestamps and the
-// reception reports about our stream. pion's Unmarshal aliases b, and
-// nothing of b is kept.
-func (s *Session) handleRTCP(b []byte, from netip.AddrPort, now time.Time) {
+// handleRTCP takes one compound RTCP packet b received from from.
+func (s *Session) handleRTCP(b []byte, from netip.AddrPort) {
 	pkts, err := rtcp.Unmarshal(b)
 	if err != nil {
 		s.dropped.Add(1)
@@ -145,9 +142,9 @@ func (s *Session) handleRTCP(b []byte, from netip.AddrPort, now time.Time) {
 		// stranger's SDP address (issue 14 item 7).
 		s.heardFrom.Store(true)
 	}
+	now := time.Now()
 	ssrc := s.SSRC()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	for _, p := range pkts {
 		switch p := p.(type) {
 		case *rtcp.SenderReport:
@@ -158,6 +155,7 @@ func (s *Session) handleRTCP(b []byte, from netip.AddrPort, now time.Time) {
 			s.takeReportsLocked(ssrc, p.Reports)
 		}
 	}
+	s.mu.Unlock()
 }
 
 func (s *Session) takeReportsLocked(ssrc uint32, rr []rtcp.ReceptionReport) {

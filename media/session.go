@@ -127,6 +127,11 @@ type SessionConfig struct {
 	// negative disables.
 	SilentPeerGrace time.Duration
 	Logger          *slog.Logger
+	// Poller, when set, reads the session's sockets on its event loops
+	// instead of two goroutines of the session's own (see [Poller]): the
+	// consumer, observers and DTMF handler then run on a loop shared
+	// with other sessions and must not block.
+	Poller *Poller
 }
 
 // ErrNoTelephoneEvent is returned by SendDTMF when the peer negotiated no
@@ -226,6 +231,14 @@ type Session struct {
 	closeOnce sync.Once
 	closed    chan struct{}
 	wg        sync.WaitGroup
+	// polled are the sockets' registrations when a Poller reads them.
+	polled []polled
+}
+
+// polled is one socket read by a Poller loop.
+type polled struct {
+	e *pollEntry
+	l *pollLoop
 }
 
 type remoteReport struct {
@@ -264,9 +277,8 @@ func NewSession(conn *net.UDPConn, cfg SessionConfig) *Session {
 	s.cname = conn.LocalAddr().String()
 	s.lastRecv.Store(time.Now().UnixNano())
 	s.remoteSet.Store(time.Now().UnixNano())
-	s.wg.Go(s.readLoop)
+	s.startReading()
 	if s.rtcp != nil {
-		s.wg.Go(s.readRTCP)
 		s.mu.Lock()
 		// The first report goes out after half an interval (RFC 3550
 		// section 6.2): it is also our sign of life to a peer that
@@ -786,6 +798,39 @@ func (s *Session) SendDTMF(ctx context.Context, digit rune, duration time.Durati
 	return nil
 }
 
+// startReading has the sockets read: by the configured Poller, or (no
+// Poller, or it refused them) by a goroutine each.
+func (s *Session) startReading() {
+	if pl := s.cfg.Poller; pl != nil {
+		e, l, err := pl.register(s.conn, s, false)
+		if err == nil {
+			s.polled = append(s.polled, polled{e, l})
+			if s.rtcp == nil {
+				return
+			}
+			if e, l, err = pl.register(s.rtcp, s, true); err == nil {
+				s.polled = append(s.polled, polled{e, l})
+				return
+			}
+			s.stopPolling()
+		}
+		s.log.Warn("rtp poller refused the session's sockets: reading them on goroutines", "error", err)
+	}
+	s.wg.Go(s.readLoop)
+	if s.rtcp != nil {
+		s.wg.Go(s.readRTCP)
+	}
+}
+
+// stopPolling unregisters the sockets from the Poller and waits for a
+// dispatch in progress.
+func (s *Session) stopPolling() {
+	for _, p := range s.polled {
+		p.l.unregister(p.e)
+	}
+	s.polled = nil
+}
+
 func (s *Session) readLoop() {
 	buf := make([]byte, 1500)
 	pcm := make([]int16, 0, 2*maxFrameSamples)
@@ -798,13 +843,19 @@ func (s *Session) readLoop() {
 			}
 			continue
 		}
-		// p.Unmarshal aliases buf; everything below is done before the next read.
-		if err := p.Unmarshal(buf[:n]); err != nil || p.Version != 2 {
-			s.dropped.Add(1)
-			continue
-		}
-		pcm = s.receive(&p, n, from, time.Now(), pcm)
+		pcm = s.handleRTP(&p, buf[:n], from, pcm)
 	}
+}
+
+// handleRTP parses and receives one datagram b from from, with p and pcm
+// the reader's scratch (pcm returned grown). p aliases b: everything is
+// done with it before the next read.
+func (s *Session) handleRTP(p *rtp.Packet, b []byte, from netip.AddrPort, pcm []int16) []int16 {
+	if err := p.Unmarshal(b); err != nil || p.Version != 2 {
+		s.dropped.Add(1)
+		return pcm
+	}
+	return s.receive(p, len(b), from, time.Now(), pcm)
 }
 
 // receive handles one parsed packet of n bytes from from: statistics,
@@ -919,6 +970,7 @@ func (s *Session) Close() error {
 			s.rtcpTimer.Stop()
 		}
 		s.mu.Unlock()
+		s.stopPolling()
 		if s.rtcp != nil {
 			s.sendBye()
 			_ = s.rtcp.Close()

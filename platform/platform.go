@@ -148,6 +148,11 @@ type Platform struct {
 	host    string
 	domains map[string]bool
 
+	// poller reads the calls' RTP sockets (Config.RTPReaders); started by
+	// the first call's session, closed by Close.
+	pollerOnce sync.Once
+	poller     *media.Poller
+
 	udp []net.PacketConn
 	tcp []net.Listener
 	tls []net.Listener
@@ -581,6 +586,28 @@ func (p *Platform) Logger() *slog.Logger { return p.log }
 
 // Ports returns the RTP port range.
 func (p *Platform) Ports() *media.PortRange { return p.ports }
+
+// Poller is the event loops that read the calls' RTP sockets
+// (Config.RTPReaders), or nil when each socket has its own goroutine.
+// Sessions given it (media.SessionConfig.Poller) must be closed before
+// the platform.
+func (p *Platform) Poller() *media.Poller {
+	if p.cfg.RTPReaders == 0 || p.checkOnly {
+		return nil
+	}
+	p.pollerOnce.Do(func() {
+		if p.closed.Load() {
+			return
+		}
+		pl, err := media.NewPoller(max(p.cfg.RTPReaders, 0))
+		if err != nil {
+			p.log.Warn("rtp readers not started: each socket gets a goroutine", "error", err)
+			return
+		}
+		p.poller = pl
+	})
+	return p.poller
+}
 
 // MediaAdvertise returns the address SDP advertises for RTP: Config's
 // MediaAdvertise, else the address RTP binds (invalid when that is
@@ -1054,6 +1081,10 @@ func (p *Platform) Close() error {
 		}
 		p.wg.Wait()
 		p.sweepStrayConnections()
+		p.pollerOnce.Do(func() {}) // no poller starts from now on
+		if p.poller != nil {
+			p.poller.Close()
+		}
 		p.releaseSettings()
 		p.log.Info("platform closed")
 	})

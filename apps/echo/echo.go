@@ -82,6 +82,8 @@ func Serve(ctx context.Context, c *endpoint.Call) {
 	if err != nil {
 		return
 	}
-	defer release()
-	<-ctx.Done()
+	// The call runs on without this goroutine (its stack is a quarter of
+	// what an echo call costs): the sink stops when the call ends.
+	c.HandOff()
+	context.AfterFunc(ctx, release)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/switchboard-sip/switchboard/endpoint"
 	"github.com/switchboard-sip/switchboard/platform"
@@ -33,26 +34,38 @@ func (s *Service) serveCall(ctx context.Context, c *endpoint.Call) {
 		_ = c.Decline(ctx, 404)
 		return
 	}
+	callCtx := ctx
 	ctx, done, ok := s.calls.Enter(ctx)
 	if !ok {
 		_ = c.Decline(ctx, 503)
 		return
 	}
-	defer done()
-
 	if err := c.Accept(ctx); err != nil {
+		done()
 		return
 	}
 	sess := c.Flow()
 	if sess == nil {
+		done()
 		return
 	}
 	log := s.log.With("call_id", c.CallID(), "moh", name)
 	log.Debug("holdmusic: caller joined")
 	p.Attach(sess)
-	<-ctx.Done()
-	p.Detach(sess)
-	log.Debug("holdmusic: caller left")
+	// The listener stays without a goroutine of its own (its stack was
+	// most of what a music call cost): it leaves when the call ends or
+	// the Service closes, which hangs the call up.
+	c.HandOff()
+	context.AfterFunc(ctx, func() {
+		p.Detach(sess)
+		log.Debug("holdmusic: caller left")
+		if callCtx.Err() == nil {
+			tctx, cancel := context.WithTimeout(context.Background(), 32*time.Second) // 64×T1, as the endpoint gives a returning handler
+			_ = c.Terminate(tctx)
+			cancel()
+		}
+		done()
+	})
 }
 
 // register creates two application endpoints on p serving the Handler:

@@ -297,6 +297,7 @@ func serve(cfg Config, path string) error {
 	drain.Store(int64(cfg.DrainTimeout))
 	stopReload := make(chan struct{})
 	defer close(stopReload)
+	go reclaimMemory(log, stopReload)
 	go func() {
 		running := cfg
 		for {

@@ -38,4 +38,8 @@ var (
 	// its media now: the call keeps its dialog, and its RTP inactivity
 	// timer watches src.
 	MediaElsewhere func(call any, src *media.Flow)
+	// OnSignalledDTMF adds a DTMF handler to call, as OnDTMF does, that
+	// wants only signalled keys (RFC 4733, SIP INFO): unlike OnDTMF it
+	// does not start the in-band detector, which decodes all audio heard.
+	OnSignalledDTMF func(call any, f func(media.DTMFEvent)) (remove func())
 )
