@@ -127,13 +127,23 @@ func (c *Call) serveInfo(r *platform.Request) {
 	defer func() { _ = r.Respond(sip.StatusOK, "OK", nil) }()
 	ct := ""
 	if h := r.ContentType(); h != nil {
-		ct = strings.ToLower(strings.TrimSpace(strings.Split(h.Value(), ";")[0]))
+		ct = h.Value()
 	}
-	var digit rune
-	dur := 250 * time.Millisecond
+	if digit, dur := parseDTMFInfo(ct, r.Body()); digit != 0 {
+		c.dtmfReceived(media.DTMFEvent{Digit: digit, Duration: dur, Source: media.DTMFInfo})
+	}
+}
+
+// parseDTMFInfo reads the key and duration of an INFO body of content
+// type ct (application/dtmf-relay or application/dtmf); the key is 0 when
+// there is none, and the duration 250 ms unless the body gives one
+// between 1 ms and 10 s.
+func parseDTMFInfo(ct string, body []byte) (digit rune, dur time.Duration) {
+	ct = strings.ToLower(strings.TrimSpace(strings.Split(ct, ";")[0]))
+	dur = 250 * time.Millisecond
 	switch ct {
 	case "application/dtmf-relay":
-		for _, line := range strings.Split(string(r.Body()), "\n") {
+		for _, line := range strings.Split(string(body), "\n") {
 			k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
 			if !ok {
 				continue
@@ -149,13 +159,9 @@ func (c *Call) serveInfo(r *platform.Request) {
 			}
 		}
 	case "application/dtmf":
-		digit = infoDigit(strings.TrimSpace(string(r.Body())))
-	default:
-		return
+		digit = infoDigit(strings.TrimSpace(string(body)))
 	}
-	if digit != 0 {
-		c.dtmfReceived(media.DTMFEvent{Digit: digit, Duration: dur, Source: media.DTMFInfo})
-	}
+	return digit, dur
 }
 
 // infoDigit maps an INFO signal value (a key, or an RFC 4733 event number

@@ -272,6 +272,12 @@ func parseReferTo(v string) (target, replaces string, err error) {
 		v = v[i+1 : i+j]
 	}
 	uri, query, _ := strings.Cut(v, "?")
+	if strings.ContainsAny(uri, "<>") {
+		// "sip:x>" or a second "<": ParseURI would trim a bracket and
+		// accept it, and the target would carry it into a Request-URI
+		// (found by FuzzParseReferTo).
+		return "", "", errors.New("stray angle bracket")
+	}
 	if query != "" {
 		q, err := url.ParseQuery(query)
 		if err == nil {

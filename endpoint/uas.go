@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -182,7 +183,11 @@ func (c *Call) initIncoming(r *platform.Request) (int, string, error) {
 		return 422, "Session Interval Too Small", err
 	}
 
-	if err := ua.Of(c.p).RegisterDialog(c.dlg.callID, c.dlg.localTag, dialogHandler{c}); err != nil {
+	var src netip.Addr // counted against max_calls_per_source: untrusted sources only
+	if ap, err := netip.ParseAddrPort(req.Source()); err == nil && !r.Trusted {
+		src = ap.Addr().Unmap()
+	}
+	if err := ua.Of(c.p).RegisterIncoming(c.dlg.callID, c.dlg.localTag, dialogHandler{c}, src); err != nil {
 		return sip.StatusServiceUnavailable, "Service Unavailable", err
 	}
 	c.watched = true

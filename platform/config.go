@@ -120,6 +120,45 @@ type Config struct {
 	// 503 with Retry-After (trusted peers included). Default 10000;
 	// negative disables.
 	MaxCalls int `yaml:"max_calls"`
+	// MaxCallsPerSource caps the dialogs that one untrusted source
+	// address has open at once (ringing or established; trusted peers are
+	// exempt: a proxy carries everyone's calls). An INVITE beyond it gets
+	// 503 with Retry-After, as for MaxCalls: the refusal is about the
+	// server's resources, not the callee's state (486 Busy Here would be
+	// a statement about the callee), and Kamailio's pike and Asterisk's
+	// overload answers are 503 too. It is checked when the INVITE
+	// arrives, against the dialogs already open, so a burst of INVITEs in
+	// the same instant may pass it by what RateBurst lets through.
+	// Default 0: no limit (the server's embedded config sets 256).
+	MaxCallsPerSource int `yaml:"max_calls_per_source"`
+	// MaxBodySize is the largest body, in bytes, a request may announce
+	// in Content-Length: a larger one gets 413 Request Entity Too Large
+	// (RFC 3261 section 21.4.11) before any handler sees it. sipgo itself
+	// refuses messages over 64 KiB before reading their bodies. Default
+	// 16384; negative disables.
+	MaxBodySize int `yaml:"max_body_size"`
+	// SDPMaxSize, SDPMaxMedia and SDPMaxAttributes bound an SDP body in
+	// a request (an offer, or the answer in an ACK): its size in bytes,
+	// its number of m= lines and its number of a= lines in any one media
+	// description (or in the session part). An offer over a bound gets
+	// 488 Not Acceptable Here before it is parsed (an ACK over one is
+	// dropped). Defaults 8192, 8 and 64; negative disables each.
+	SDPMaxSize       int `yaml:"sdp_max_size"`
+	SDPMaxMedia      int `yaml:"sdp_max_media"`
+	SDPMaxAttributes int `yaml:"sdp_max_attributes"`
+	// NoAmplification makes every response to a UDP request of an
+	// unverified source (not a trusted peer, not authenticated) no larger
+	// than that request, so that a spoofed source address gets no more
+	// bytes than were sent in its name: optional headers (Allow, Accept,
+	// Supported, Warning, then Server and User-Agent) are removed, of
+	// several digest challenges only the MD5 one is kept, and a response
+	// that still does not fit is not sent (counted as RejectAmplification).
+	// A 2xx to an INVITE is exempt: it carries the session. The cost: a
+	// request smaller than its answer must be (a 350-byte INVITE without
+	// SDP, as scanners and some phones send, against a 440-byte 401
+	// challenge) goes unanswered, so such a phone cannot authenticate
+	// over UDP. Default false.
+	NoAmplification bool `yaml:"no_amplification"`
 	// UniformRefusals makes every 403 and 404 answered to an
 	// out-of-dialog request of an unknown sender (untrusted, not
 	// authenticated) the same: the digest challenge when there are Users,
@@ -187,6 +226,18 @@ func (c *Config) withDefaults(haveSockets bool) Config {
 	}
 	if out.MaxCalls == 0 {
 		out.MaxCalls = 10000
+	}
+	if out.MaxBodySize == 0 {
+		out.MaxBodySize = 16384
+	}
+	if out.SDPMaxSize == 0 {
+		out.SDPMaxSize = 8192
+	}
+	if out.SDPMaxMedia == 0 {
+		out.SDPMaxMedia = 8
+	}
+	if out.SDPMaxAttributes == 0 {
+		out.SDPMaxAttributes = 64
 	}
 	if out.AuthMaxFailures == 0 {
 		out.AuthMaxFailures = 5

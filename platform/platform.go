@@ -902,6 +902,12 @@ func (p *Platform) ServeRequest(req *sip.Request, tx sip.ServerTransaction) {
 		_ = r.Respond(483, "Too Many Hops", nil)
 		return
 	}
+	if code, reason := p.checkBody(req); code != 0 {
+		if !req.IsAck() {
+			_ = r.Respond(code, reason, nil)
+		}
+		return
+	}
 	if p.merges.merged(req, time.Now()) {
 		_ = r.Respond(482, "Loop Detected", nil)
 		return
@@ -943,6 +949,11 @@ func (p *Platform) ServeRequest(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	}
 	r.Identity, r.authErr = p.identify(req, r.Trusted)
+	if p.cfg.NoAmplification && tx != nil && !r.Trusted && !r.Identity.Known() && strings.EqualFold(req.Transport(), "UDP") {
+		// An unverified UDP source may be a spoofed one: answer it with
+		// nothing larger than what it sent (no amplification).
+		r.Tx = smallTx{ServerTransaction: r.Tx, p: p, limit: len(req.String())}
+	}
 	if p.cfg.UniformRefusals && tx != nil && !r.Trusted && !r.Identity.Known() && r.authErr == nil {
 		r.Tx = uniformTx{ServerTransaction: r.Tx, r: r}
 	}

@@ -124,7 +124,7 @@ func (p *Platform) screen(conn net.PacketConn, parser *sip.Parser, b []byte, fro
 			p.obs.ObserveRequest(string(req.Method))
 		}
 		req.SipVersion = "SIP/2.0"
-		p.writeStateless(conn, from, sip.NewResponseFromRequest(req, code, reason, nil))
+		p.writeFitted(conn, from, sip.NewResponseFromRequest(req, code, reason, nil), len(b))
 		return true
 	}
 	if !hasToTag(req) {
@@ -133,7 +133,7 @@ func (p *Platform) screen(conn net.PacketConn, parser *sip.Parser, b []byte, fro
 			return true
 		} else if res != nil {
 			req.SipVersion = "SIP/2.0"
-			p.writeStateless(conn, from, res)
+			p.writeFitted(conn, from, res, len(b))
 			return true
 		}
 	}
@@ -144,10 +144,22 @@ func (p *Platform) screen(conn net.PacketConn, parser *sip.Parser, b []byte, fro
 		if p.obs != nil {
 			p.obs.ObserveRequest(string(req.Method))
 		}
-		p.writeStateless(conn, from, p.optionsResponse(req))
+		p.writeFitted(conn, from, p.optionsResponse(req), len(b))
 		return true
 	}
 	return false
+}
+
+// writeFitted is writeStateless for a response to a datagram of size
+// bytes: to a source that is not a trusted peer (screen knows no other
+// identity) it is fitted to that size first (fitResponse), and not sent
+// when it cannot be, with Config.NoAmplification.
+func (p *Platform) writeFitted(conn net.PacketConn, to net.Addr, res *sip.Response, size int) {
+	if p.cfg.NoAmplification && !p.trustedAddr(sourceAddr(to)) && !fitResponse(res, size) {
+		p.rejected(string(res.CSeq().MethodName), RejectAmplification)
+		return
+	}
+	p.writeStateless(conn, to, res)
 }
 
 func hasToTag(req *sip.Request) bool {

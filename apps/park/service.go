@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -59,6 +60,13 @@ type Config struct {
 	// Announce plays "parked on orbit <digits>" to a parker who calls the
 	// park address (attended park). Default true.
 	Announce *bool `yaml:"announce"`
+	// MaxPerSource caps the calls parked at once from one source address
+	// (the parked call's, by park address, blind transfer or directed
+	// park) that no trusted peer or local application vouches for, so
+	// that a stranger cannot fill the orbit pool: a park over the cap
+	// gets 486 Too Many Parks. A digest-authenticated user counts against
+	// its source too. Default 4; negative disables.
+	MaxPerSource int `yaml:"max_per_source"`
 }
 
 // Clock is the time source of park timeouts (tests use a fake one).
@@ -126,6 +134,13 @@ var (
 	// this platform: as in Lync Server, conferences cannot be parked.
 	// Take the participant out of the conference (transfer it) first.
 	ErrConferenceLeg = errors.New("park: a conference leg cannot be parked")
+	// ErrDirectedParkForbidden refuses a directed park (a chosen orbit)
+	// from a sender whose identity is unknown: neither a trusted peer, a
+	// local application nor an authenticated user.
+	ErrDirectedParkForbidden = errors.New("park: directed park needs an identity")
+	// ErrTooManyParks refuses a park from a source address that already
+	// has Config.MaxPerSource calls parked.
+	ErrTooManyParks = errors.New("park: too many parks from this source")
 	// ErrRetrieveForbidden refuses a retrieval by orbit from a caller
 	// whose identity is not vouched for as internal (seed 004: federated
 	// users cannot retrieve).
@@ -176,6 +191,9 @@ type Service struct {
 	subs    map[string][]*blfSub     // busy lamps, by orbit
 	lamps   map[string]*serial.Queue // busy-lamp NOTIFYs, in order, by orbit
 	onEvent serial.Handlers[Event]
+	// bySource counts the parks held against Config.MaxPerSource, by
+	// source address (reserveSource).
+	bySource map[netip.Addr]int
 	// unwatch removes the orbit-change handler of a SharedStore.
 	unwatch func()
 	events  chan Event
@@ -194,6 +212,9 @@ type parkedCall struct {
 	claimed  bool   // forgotten: retrieved, replaced or ended (s.mu)
 	// stopAnnounce ends the orbit announcement of a self-park.
 	stopAnnounce context.CancelFunc
+	// release gives back the park's place under Config.MaxPerSource
+	// (nil: it holds none); forget calls it.
+	release func()
 }
 
 type blfSub struct {
@@ -214,6 +235,9 @@ func New(p *platform.Platform, cfg Config, opts ...Option) (*Service, error) {
 	if cfg.Allocation == "" {
 		cfg.Allocation = FirstFree
 	}
+	if cfg.MaxPerSource == 0 {
+		cfg.MaxPerSource = 4
+	}
 	if cfg.Allocation != FirstFree && cfg.Allocation != NextFree {
 		return nil, fmt.Errorf("park: allocation %q: want first-free or next", cfg.Allocation)
 	}
@@ -226,7 +250,7 @@ func New(p *platform.Platform, cfg Config, opts ...Option) (*Service, error) {
 		cfg.InternalDomains = []string{p.Host(), "127.0.0.1", "localhost"}
 	}
 	s := &Service{p: p, cfg: cfg, clock: realClock{}, parked: map[string]*parkedCall{},
-		pending: map[string]string{}, subs: map[string][]*blfSub{}, lamps: map[string]*serial.Queue{},
+		pending: map[string]string{}, subs: map[string][]*blfSub{}, lamps: map[string]*serial.Queue{}, bySource: map[netip.Addr]int{},
 		events: make(chan Event, 256), done: make(chan struct{})}
 	s.timers.Store(&timers)
 	for _, o := range opts {
@@ -457,7 +481,7 @@ func (s *Service) hold(call *endpoint.Call, directed, parker string) (Entry, err
 		call.EndPark(err)
 		return Entry{}, err
 	}
-	s.adopt(call, e, nil, false)
+	s.adopt(call, e, nil, false, nil)
 	return e, nil
 }
 
@@ -465,11 +489,11 @@ func (s *Service) hold(call *endpoint.Call, directed, parker string) (Entry, err
 // With an announcement (a self-park), the call hears it first, then the
 // music; replaceable makes the call one that an INVITE with Replaces may
 // take over (completeAttended).
-func (s *Service) adopt(call *endpoint.Call, e Entry, announce []int16, replaceable bool) {
+func (s *Service) adopt(call *endpoint.Call, e Entry, announce []int16, replaceable bool, release func()) {
 	// Established again, reason "call parked", before a retriever can
 	// find the call (b2b wants an established leg).
 	call.EndPark(nil)
-	pc := &parkedCall{entry: e, call: call, timers: s.Timers()}
+	pc := &parkedCall{entry: e, call: call, timers: s.Timers(), release: release}
 	actx, stop := context.WithCancel(call.Context())
 	pc.stopAnnounce = stop
 	s.mu.Lock()
@@ -531,6 +555,14 @@ func (s *Service) player() *audio.Player {
 }
 
 func (s *Service) forget(token string) *parkedCall {
+	pc := s.unregister(token)
+	if pc != nil && pc.release != nil {
+		pc.release() // takes s.mu
+	}
+	return pc
+}
+
+func (s *Service) unregister(token string) *parkedCall {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	pc := s.parked[token]
@@ -549,6 +581,44 @@ func (s *Service) forget(token string) *parkedCall {
 		pc.stopAnnounce()
 	}
 	return pc
+}
+
+// identified reports whether who sent c is known: a trusted peer or a
+// local application vouches for it, or it authenticated (digest). Only
+// then may it choose an orbit (directed park): a stranger could
+// otherwise probe which orbits are occupied by the answers (486 Orbit
+// Busy against a park), and take the ones it likes.
+func identified(c *endpoint.Call) bool { return vouched(c) || c.Identity().Known() }
+
+// reserveSource counts one more park from c's source address against
+// Config.MaxPerSource and returns the function that gives the place back,
+// or ErrTooManyParks. Calls vouched for (a trusted peer carries everyone's
+// calls, a local application is ours) are not counted: release is nil.
+func (s *Service) reserveSource(c *endpoint.Call) (release func(), err error) {
+	if s.cfg.MaxPerSource < 0 || vouched(c) {
+		return nil, nil
+	}
+	ap, perr := netip.ParseAddrPort(sourceOf(c))
+	if perr != nil {
+		return nil, nil
+	}
+	src := ap.Addr().Unmap()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.bySource[src] >= s.cfg.MaxPerSource {
+		return nil, ErrTooManyParks
+	}
+	s.bySource[src]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.bySource[src]--; s.bySource[src] <= 0 {
+				delete(s.bySource, src)
+			}
+		})
+	}, nil
 }
 
 // connect hands a claimed parked call to whoever retrieves it: music off,
@@ -601,6 +671,13 @@ func (s *Service) TransferInProcess(tr *endpoint.TransferRequest, referrer *endp
 		claim = referrer.RemoteURI()
 	}
 	parker := s.believe(referrer, claim)
+	if directed != "" && !identified(referrer) {
+		return func(context.Context, *endpoint.Call) error {
+			s.log.Info("park: directed park refused", "orbit", directed, "referrer", referrer.RemoteURI(), "reason", "sender unknown")
+			code, reason := refusal(ErrDirectedParkForbidden)
+			return &endpoint.ResponseError{Code: code, Reason: reason}
+		}
+	}
 	return func(ctx context.Context, transferee *endpoint.Call) error {
 		e, err := s.Park(ctx, transferee, ParkOptions{Orbit: directed, Parker: parker})
 		if err != nil {
@@ -790,6 +867,20 @@ func (s *Service) serveParkPrefix(ctx context.Context, c *endpoint.Call) {
 		_ = c.DeclineWithReason(ctx, sip.StatusNotFound, "No Such Orbit")
 		return
 	}
+	if !identified(c) {
+		// Refused before the orbit is looked at, so that the answer is
+		// the same for a free orbit and an occupied one; with
+		// platform.Config.UniformRefusals it is the platform's uniform
+		// refusal, as for a retrieval by a stranger.
+		s.log.Info("park: directed park refused", "orbit", orbit, "from", c.RemoteURI(),
+			"source", sourceOf(c), "reason", "sender unknown")
+		if s.p.CanAuthenticate() {
+			_ = c.Challenge(ctx)
+			return
+		}
+		_ = c.DeclineWithReason(ctx, sip.StatusForbidden, "Directed Park Not Allowed")
+		return
+	}
 	s.parkArrival(ctx, c, orbit)
 }
 
@@ -818,12 +909,17 @@ func referredBy(c *endpoint.Call) string {
 	return uriOf(h.Value())
 }
 
-// uriOf returns the URI of a name-addr header value (Referred-By).
+// uriOf returns the URI of a name-addr header value (Referred-By), or ""
+// when what the brackets hold is itself bracketed ("<<>", found by
+// FuzzURIOf).
 func uriOf(v string) string {
 	v = strings.TrimSpace(v)
 	if i := strings.IndexByte(v, '<'); i >= 0 {
 		if j := strings.IndexByte(v[i:], '>'); j > 0 {
-			return v[i+1 : i+j]
+			if u := v[i+1 : i+j]; !strings.ContainsAny(u, "<>") {
+				return u
+			}
+			return ""
 		}
 	}
 	return strings.Split(v, ";")[0]
@@ -837,19 +933,40 @@ func (s *Service) parkArrival(ctx context.Context, c *endpoint.Call, directed st
 // admit parks an incoming call in an orbit (directed, or by policy):
 // allocate, answer with the orbit in X-Park-Orbit, play music.
 func (s *Service) admit(ctx context.Context, c *endpoint.Call, directed, parker string) {
+	release, err := s.reserveSource(c)
+	if err != nil {
+		s.refuseTooMany(ctx, c)
+		return
+	}
 	e, err := s.store.Allocate(directed, Entry{CallID: c.CallID(), Parker: parker, Parked: c.RemoteURI(), Since: s.clock.Now()})
 	if err != nil {
+		callIf(release)
 		code, reason := refusal(err)
 		_ = c.DeclineWithReason(ctx, code, reason)
 		return
 	}
 	if err := c.AcceptWithHeaders(ctx, endpoint.Header{Name: "X-Park-Orbit", Value: e.Orbit}); err != nil {
+		callIf(release)
 		s.store.Release(e.Orbit, e.Token)
 		return
 	}
 	c.HandOff()
 	_ = c.BeginPark() // fails only if the caller has hung up already
-	s.adopt(c, e, nil, false)
+	s.adopt(c, e, nil, false, release)
+}
+
+// refuseTooMany answers a park over Config.MaxPerSource.
+func (s *Service) refuseTooMany(ctx context.Context, c *endpoint.Call) {
+	s.log.Info("park: refused", "from", c.RemoteURI(), "source", sourceOf(c), "reason", "max_per_source",
+		"max_per_source", s.cfg.MaxPerSource)
+	code, reason := refusal(ErrTooManyParks)
+	_ = c.DeclineWithReason(ctx, code, reason)
+}
+
+func callIf(f func()) {
+	if f != nil {
+		f()
+	}
 }
 
 func refusal(err error) (int, string) {
@@ -858,6 +975,10 @@ func refusal(err error) (int, string) {
 		return sip.StatusBusyHere, "No Free Orbit"
 	case errors.Is(err, ErrOrbitBusy):
 		return sip.StatusBusyHere, "Orbit Busy"
+	case errors.Is(err, ErrTooManyParks):
+		return sip.StatusBusyHere, "Too Many Parks"
+	case errors.Is(err, ErrDirectedParkForbidden):
+		return sip.StatusForbidden, "Directed Park Not Allowed"
 	case errors.Is(err, ErrDoublePark):
 		return sip.StatusForbidden, "Already Parked"
 	case errors.Is(err, ErrNoSuchOrbit):
@@ -877,13 +998,20 @@ func refusal(err error) (int, string) {
 // over (completeAttended). Either way the parker is unknown here, so the
 // timeout chain goes to the fallback URI, else disconnects.
 func (s *Service) parkSelf(ctx context.Context, c *endpoint.Call) {
+	release, err := s.reserveSource(c)
+	if err != nil {
+		s.refuseTooMany(ctx, c)
+		return
+	}
 	e, err := s.store.Allocate("", Entry{CallID: c.CallID(), Parked: c.RemoteURI(), Since: s.clock.Now()})
 	if err != nil {
+		callIf(release)
 		code, reason := refusal(err)
 		_ = c.DeclineWithReason(ctx, code, reason)
 		return
 	}
 	if err := c.AcceptWithHeaders(ctx, endpoint.Header{Name: "X-Park-Orbit", Value: e.Orbit}); err != nil {
+		callIf(release)
 		s.store.Release(e.Orbit, e.Token)
 		return
 	}
@@ -899,7 +1027,7 @@ func (s *Service) parkSelf(ctx context.Context, c *endpoint.Call) {
 	if s.cfg.Announce == nil || *s.cfg.Announce {
 		announce = announcement(e.Orbit)
 	}
-	s.adopt(c, e, announce, true)
+	s.adopt(c, e, announce, true, release)
 }
 
 // completeAttended takes the parked party's INVITE with Replaces: it
@@ -942,7 +1070,9 @@ func (s *Service) completeAttended(ctx context.Context, c, old *endpoint.Call) {
 	s.log.Info("park: attended park completed", "orbit", e.Orbit, "parker", e.Parker, "parked", e.Parked)
 	c.HandOff()
 	_ = c.BeginPark()
-	s.adopt(c, e, nil, false)
+	// The orbit was the replaced call's, counted against its source (and
+	// given back by forget): taking it over parks no more calls.
+	s.adopt(c, e, nil, false, nil)
 }
 
 // announcement is "parked on orbit" and the orbit's digits.

@@ -14,6 +14,7 @@ package ua
 import (
 	"context"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 
@@ -81,14 +82,20 @@ type Core struct {
 
 	mu      sync.Mutex
 	dialogs map[string]DialogHandler
-	changed chan struct{} // closed and replaced whenever a dialog is removed
+	// sources are the untrusted source addresses of the incoming dialogs
+	// registered with RegisterIncoming, by dialog key, and bySource their
+	// counts (DialogsFrom).
+	sources  map[string]netip.Addr
+	bySource map[netip.Addr]int
+	changed  chan struct{} // closed and replaced whenever a dialog is removed
 }
 
 // New returns the core of a platform that sends with cl. udp, when not
 // nil, is the platform's first UDP listening address, which UDP requests
 // leave from; closed reports the platform's closed error (nil while open).
 func New(cl *sipgo.Client, udp *net.UDPAddr, closed func() error) *Core {
-	return &Core{cli: cl, udp: udp, closed: closed, dialogs: map[string]DialogHandler{}, changed: make(chan struct{})}
+	return &Core{cli: cl, udp: udp, closed: closed, dialogs: map[string]DialogHandler{}, changed: make(chan struct{}),
+		sources: map[string]netip.Addr{}, bySource: map[netip.Addr]int{}}
 }
 
 // of is set once, by package platform's init, and never changes: it is the
@@ -118,11 +125,42 @@ func (c *Core) RegisterDialog(callID, localTag string, h DialogHandler) error {
 	return nil
 }
 
+// RegisterIncoming is RegisterDialog for a dialog an untrusted source
+// opened: the dialog counts against source in DialogsFrom until it is
+// unregistered (the platform's max_calls_per_source).
+func (c *Core) RegisterIncoming(callID, localTag string, h DialogHandler, source netip.Addr) error {
+	if err := c.RegisterDialog(callID, localTag, h); err != nil || !source.IsValid() {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := dialogKey(callID, localTag)
+	if _, ok := c.sources[k]; !ok {
+		c.sources[k] = source
+		c.bySource[source]++
+	}
+	return nil
+}
+
+// DialogsFrom returns the number of registered dialogs that source opened
+// (RegisterIncoming).
+func (c *Core) DialogsFrom(source netip.Addr) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bySource[source]
+}
+
 // UnregisterDialog removes a dialog registered with RegisterDialog.
 func (c *Core) UnregisterDialog(callID, localTag string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	k := dialogKey(callID, localTag)
+	if src, ok := c.sources[k]; ok {
+		delete(c.sources, k)
+		if c.bySource[src]--; c.bySource[src] <= 0 {
+			delete(c.bySource, src)
+		}
+	}
 	if _, ok := c.dialogs[k]; ok {
 		delete(c.dialogs, k)
 		close(c.changed)
