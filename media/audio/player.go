@@ -171,9 +171,10 @@ type Player struct {
 	passLen int64   // samples read since the last rewind
 	encs    []*playerEncoding
 	frameNo uint64
-	sendTo  []playerSend // per-tick snapshot of the sessions
-	sinkTo  []Sink       // per-tick snapshot of the sinks
-	gone    []Output     // sessions found closed during a tick
+	sendTo  []playerSend                 // per-tick snapshot of the sessions
+	sinkTo  []Sink                       // per-tick snapshot of the sinks
+	gone    []Output                     // sessions found closed during a tick
+	flush   []interface{ Flush() error } // batches written to during a tick
 
 	frames, encodes, packets, sendErrors, skipped, loops, comfortNoise atomic.Uint64
 
@@ -718,7 +719,22 @@ func (p *Player) sendLocked() {
 			continue
 		}
 		p.packets.Add(1)
+		if b, ok := ls.s.(BatchOutput); ok {
+			if f := b.Batch(); !slices.Contains(p.flush, f) {
+				p.flush = append(p.flush, f)
+			}
+		}
 	}
+	// Outputs that queue (a shared music port) send the whole tick now,
+	// with one system call per batch.
+	for i, f := range p.flush {
+		if err := f.Flush(); err != nil {
+			p.sendErrors.Add(1)
+			p.log.Debug("audio: player: batch send failed", "err", err)
+		}
+		p.flush[i] = nil
+	}
+	p.flush = p.flush[:0]
 	for _, k := range p.sinkTo {
 		k.WriteAudio(p.frame)
 	}
