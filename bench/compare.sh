@@ -64,7 +64,7 @@ music() { # music MODE REP
   s=$!; PIDS+=($s)
   sleep 0.2
   local cpu
-  cpu=$(bounded "$WORK/floor" -mode "$mode" -n "$MUSIC_N" -to "$SINK" -d "${MUSIC_SECS}s" -warm 2s -mp3 apps/holdmusic/default.mp3 |
+  cpu=$(bounded "$WORK/floor" -mode "$mode" -n "$MUSIC_N" -to "$SINK" -d "${MUSIC_SECS}s" -warm 2s |
     sed -n 's/.*cpu=\([0-9.]*\)%.*/\1/p')
   wait "$s" || true
   # sink listeners=N received=R expected=E missing=M (listeners ..) late=L (listeners ..)

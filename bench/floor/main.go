@@ -12,10 +12,12 @@
 // of G.711) per listener per 20 ms, each listener with its own SSRC, and
 // prints its own CPU (from /proc/self/stat, user+system) over the window
 // after -warm. The sink counts, per SSRC, packets received in its window,
-// and the missing (fewer than the window's ticks, less one for the
-// window's edges) and late ones (arriving more than 20 ms behind the
-// listener's schedule, the schedule being its earliest arrival minus
-// 20 ms per sequence number).
+// the missing ones (20 ms slots between the listener's first and last
+// packet that no packet filled) and the late ones (arriving more than
+// 20 ms behind the listener's schedule, the schedule being its earliest
+// arrival minus 20 ms per sequence number). Senders that find their
+// ticker dropped ticks send the missed packets at once, late, as
+// audio.Player does.
 package main
 
 import (
@@ -34,6 +36,7 @@ import (
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 
+	"github.com/switchboard-sip/switchboard/apps/holdmusic"
 	"github.com/switchboard-sip/switchboard/media"
 	"github.com/switchboard-sip/switchboard/media/audio"
 	"github.com/switchboard-sip/switchboard/media/codec"
@@ -50,7 +53,7 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:30000", "listen address (sink)")
 	d := flag.Duration("d", 20*time.Second, "how long to run")
 	warm := flag.Duration("warm", 3*time.Second, "not measured at the start")
-	mp3 := flag.String("mp3", "apps/holdmusic/default.mp3", "music (music modes)")
+	file := flag.String("file", "", "music file (music modes; default: the embedded music, as sip:moh@ plays it)")
 	prof := flag.String("cpuprofile", "", "write a CPU profile of the measured window")
 	flag.Parse()
 	cpuProfile = *prof
@@ -58,7 +61,7 @@ func main() {
 	if *mode == "sink" {
 		err = sink(*addr, *d, *warm)
 	} else {
-		err = send(*mode, *n, netip.MustParseAddrPort(*to), *d, *warm, *mp3)
+		err = send(*mode, *n, netip.MustParseAddrPort(*to), *d, *warm, *file)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "floor:", err)
@@ -81,7 +84,7 @@ func cpuTicks() float64 {
 
 const clkTck = 100 // USER_HZ on Linux
 
-func send(mode string, n int, to netip.AddrPort, d, warm time.Duration, mp3 string) error {
+func send(mode string, n int, to netip.AddrPort, d, warm time.Duration, file string) error {
 	var stop func()
 	switch mode {
 	case "connected":
@@ -103,7 +106,7 @@ func send(mode string, n int, to netip.AddrPort, d, warm time.Duration, mp3 stri
 		}
 		stop = s
 	case "music", "music-shared":
-		s, err := music(mode == "music-shared", n, to, mp3)
+		s, err := music(mode == "music-shared", n, to, file)
 		if err != nil {
 			return err
 		}
@@ -237,11 +240,16 @@ func ticker(f func(k uint32), done func()) func() {
 		defer close(exited)
 		t := time.NewTicker(tick)
 		defer t.Stop()
-		for k := uint32(1); ; k++ {
+		// Catch up on ticks the ticker dropped, as audio.Player does.
+		epoch, k := time.Now(), uint32(0)
+		for {
 			select {
 			case <-quit:
 				return
 			case <-t.C:
+			}
+			for due := uint32(time.Since(epoch) / tick); k < due; {
+				k++
 				f(k)
 			}
 		}
@@ -253,12 +261,9 @@ func ticker(f func(k uint32), done func()) func() {
 // music once, encoding it once per tick, and writing it to n outputs —
 // media.Sessions, each its own socket (shared false), or streams of one
 // media.SharedPort (shared true).
-func music(shared bool, n int, to netip.AddrPort, mp3 string) (func(), error) {
-	data, err := os.ReadFile(mp3)
-	if err != nil {
-		return nil, err
-	}
-	src, err := audio.NewMP3Source(data)
+func music(shared bool, n int, to netip.AddrPort, file string) (func(), error) {
+	// The source sip:moh@ plays: the embedded music, decoded once.
+	src, err := holdmusic.OpenSource(holdmusic.SourceConfig{File: file})
 	if err != nil {
 		return nil, err
 	}
@@ -294,6 +299,8 @@ func music(shared bool, n int, to netip.AddrPort, mp3 string) (func(), error) {
 		return nil, err
 	}
 	return func() {
+		st := pl.Stats()
+		fmt.Printf("player frames=%d caught_up=%d given_up=%d send_errors=%d\n", st.Frames, st.CaughtUp, st.Late, st.SendErrors)
 		_ = pl.Close()
 		for _, c := range closers {
 			_ = c()
@@ -302,10 +309,11 @@ func music(shared bool, n int, to netip.AddrPort, mp3 string) (func(), error) {
 }
 
 type listener struct {
-	first     bool
-	seq0      uint16
-	base      time.Duration // earliest arrival minus 20 ms per packet
-	got, late int
+	first         bool
+	seq0          uint16
+	base          time.Duration // earliest arrival minus 20 ms per packet
+	firstAt, last time.Duration
+	got, late     int
 }
 
 // sink receives on one socket and counts per SSRC over the window
@@ -379,8 +387,9 @@ func sink(addr string, d, warm time.Duration) error {
 				ls[ssrc] = l
 			}
 			if !l.first {
-				l.first, l.seq0, l.base = true, seq, now
+				l.first, l.seq0, l.base, l.firstAt = true, seq, now, now
 			}
+			l.last = now
 			k := time.Duration(seq-l.seq0) * tick
 			if now-k < l.base {
 				l.base = now - k
@@ -399,7 +408,10 @@ func sink(addr string, d, warm time.Duration) error {
 		if l.late > 0 {
 			lateL++
 		}
-		if short := want - 1 - l.got; short > 0 {
+		// The 20 ms slots between the listener's first and last packet
+		// that no packet filled.
+		slots := int((l.last-l.firstAt+tick/2)/tick) + 1
+		if short := slots - l.got; short > 0 {
 			missing += short
 			missL++
 		}
