@@ -68,7 +68,7 @@ music() { # music MODE REP
     sed -n 's/.*cpu=\([0-9.]*\)%.*/\1/p')
   wait "$s" || true
   # sink listeners=N received=R expected=E missing=M (listeners ..) late=L (listeners ..)
-  read -r recv exp miss late < <(sed -n 's/.*received=\([0-9]*\) expected=\([0-9]*\) missing=\([0-9]*\).*late=\([0-9]*\).*/\1 \2 \3 \4/p' "$WORK/sink.out")
+  read -r recv exp miss late < <(sed -n 's/.*received=\([0-9]*\) expected=\([0-9]*\) missing=\([0-9]*\).*late=\([0-9]*\).*/\1 \2 \3 \4/p' "$WORK/sink.out") || true
   echo "music $mode $rep $cpu $recv $exp $miss $late" >>"$RAW"
 }
 
@@ -89,7 +89,7 @@ cps() { # cps REP
   OUT="$WORK" RATES="$CPS_RATE" SECONDS_PER_STEP=$CPS_SECS CALLS_LIVE=10 GETS=5 bounded bench/route-cps.sh >"$WORK/cps.out" 2>&1 || true
   line=$(grep "^at $CPS_RATE calls/s" "$WORK/cps.out" || true)
   # at R calls/s: switchboard X%, kamailio Y% of a core per 1,000 calls/s: ratio Z
-  read -r sb kam < <(echo "$line" | sed -n 's/.*switchboard \([0-9.]*\)%, kamailio \([0-9.]*\)%.*/\1 \2/p')
+  read -r sb kam < <(echo "$line" | sed -n 's/.*switchboard \([0-9.]*\)%, kamailio \([0-9.]*\)%.*/\1 \2/p') || true
   echo "cps switchboard $rep ${sb:-NA}" >>"$RAW"
   echo "cps kamailio $rep ${kam:-NA}" >>"$RAW"
 }

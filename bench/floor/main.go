@@ -259,8 +259,9 @@ func ticker(f func(k uint32), done func()) func() {
 
 // music is Switchboard's fan-out: one audio.Player decoding the hold
 // music once, encoding it once per tick, and writing it to n outputs —
-// media.Sessions, each its own socket (shared false), or streams of one
-// media.SharedPort (shared true).
+// media.Flows of media.Sessions, each its own socket, as sip:moh@ does
+// (shared false), or streams of one media.SharedPort (shared true). It
+// measures the send path only: no SIP, no RTCP, no RTP from listeners.
 func music(shared bool, n int, to netip.AddrPort, file string) (func(), error) {
 	// The source sip:moh@ plays: the embedded music, decoded once.
 	src, err := holdmusic.OpenSource(holdmusic.SourceConfig{File: file})
@@ -291,7 +292,7 @@ func music(shared bool, n int, to netip.AddrPort, file string) (func(), error) {
 			// The sink never answers: no silent-peer grace.
 			s := media.NewSession(c, media.SessionConfig{Codec: codec.PCMU(), SilentPeerGrace: -1})
 			s.SetRemote(to)
-			pl.Attach(s)
+			pl.Attach(media.NewFlow(s)) // as sip:moh@ attaches a call's Flow
 			closers = append(closers, s.Close)
 		}
 	}
