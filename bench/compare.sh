@@ -141,9 +141,9 @@ file="$OUT/compare-$date${QUICK:+-quick}.md"
   echo "| RSS per established call, echo ($MEM_CALLS calls) | $a KB | rtpengine per relayed call: $b KB | $(ratio "$a" "$b") |"
   echo "| RSS per established call, music ($MEM_CALLS calls) | $c KB | rtpengine per relayed call: $b KB | $(ratio "$c" "$b") |"
   echo
-  echo "Music packets over all repetitions (sink: missing = short of the window's ticks, less one for its edges; late = more than 20 ms behind the listener's own schedule, which also counts the sink's own scheduling delays):"
+  echo "Music packets over all repetitions, counted per listener by the sink (kernel receive timestamps): missing = 20 ms slots between a listener's first and last packet that no packet filled (a sender more than 100 ms late gives up those frames); late = waits of more than 30 ms for a listener's next packet (a tick sent late, then caught up):"
   echo
-  echo "| mode | received | expected | missing | late |"
+  echo "| mode | received | expected | missing | late ticks |"
   echo "|---|---|---|---|---|"
   for mode in connected music sendmmsg music-shared; do
     echo "| $mode | $(sumf music $mode 5) | $(sumf music $mode 6) | $(sumf music $mode 7) | $(sumf music $mode 8) |"

@@ -13,11 +13,10 @@
 // prints its own CPU (from /proc/self/stat, user+system) over the window
 // after -warm. The sink counts, per SSRC, packets received in its window,
 // the missing ones (20 ms slots between the listener's first and last
-// packet that no packet filled) and the late ones (arriving more than
-// 20 ms behind the listener's schedule, the schedule being its earliest
-// arrival minus 20 ms per sequence number). Senders that find their
-// ticker dropped ticks send the missed packets at once, late, as
-// audio.Player does.
+// packet that no packet filled) and the late ticks (a wait of more than
+// 30 ms for the listener's next packet). Senders that find their ticker
+// dropped ticks send the missed packets at once, late, up to five (100 ms),
+// and give up older ones, as audio.Player does: those are missing.
 package main
 
 import (
@@ -248,7 +247,11 @@ func ticker(f func(k uint32), done func()) func() {
 				return
 			case <-t.C:
 			}
-			for due := uint32(time.Since(epoch) / tick); k < due; {
+			due := uint32(time.Since(epoch) / tick)
+			if due-k > 5 {
+				k = due - 5 // given up, as audio.Player's maxCatchUp
+			}
+			for k < due {
 				k++
 				f(k)
 			}
@@ -311,11 +314,13 @@ func music(shared bool, n int, to netip.AddrPort, file string) (func(), error) {
 
 type listener struct {
 	first         bool
-	seq0          uint16
-	base          time.Duration // earliest arrival minus 20 ms per packet
 	firstAt, last time.Duration
 	got, late     int
 }
+
+// lateGap is the wait for a listener's next packet that counts as a late
+// tick: one and a half packet times.
+const lateGap = 30 * time.Millisecond
 
 // sink receives on one socket and counts per SSRC over the window
 // [warm, d), and the packets its own full receive buffer dropped
@@ -381,24 +386,19 @@ func sink(addr string, d, warm time.Duration) error {
 				continue
 			}
 			ssrc := binary.BigEndian.Uint32(b[8:])
-			seq := binary.BigEndian.Uint16(b[2:])
 			l := ls[ssrc]
 			if l == nil {
 				l = &listener{}
 				ls[ssrc] = l
 			}
 			if !l.first {
-				l.first, l.seq0, l.base, l.firstAt = true, seq, now, now
+				l.first, l.firstAt = true, now
 			}
-			l.last = now
-			k := time.Duration(seq-l.seq0) * tick
-			if now-k < l.base {
-				l.base = now - k
-			}
-			if now-k-l.base > tick {
+			if l.got > 0 && now-l.last > lateGap {
 				l.late++
 			}
 			l.got++
+			l.last = now
 		}
 	}
 	want := int((d - warm) / tick)
