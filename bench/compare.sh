@@ -52,7 +52,13 @@ go build -o "$WORK/floor" ./bench/floor
 go test -c -o "$WORK/b2b.test" ./b2b/
 RAW="$WORK/raw" # lines: scenario system rep value...
 : >"$RAW"
-SINK=127.0.0.1:${SINK_PORT:-30990}
+# The sink's port is below every RTP range the scripts use (and the
+# servers of other tests on the machine may be using): the first free UDP
+# port from SINK_PORT (12990) on.
+udp_busy() { grep -q ":$(printf '%04X' "$1") " /proc/net/udp 2>/dev/null; }
+port=${SINK_PORT:-12990}
+while udp_busy "$port"; do port=$((port + 1)); done
+SINK=127.0.0.1:$port
 
 # bounded CMD...: run CMD for at most 120 s (180 s for the relay runs,
 # whose ramp-up alone takes RELAY_CALLS/100 s per side).
