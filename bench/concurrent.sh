@@ -2,14 +2,16 @@
 # Memory per call: CALLS concurrent established calls with G.711 RTP flowing
 # both ways (SIPp streams, the echo app sends it back), then the server's
 # RSS growth per call. CALLS=1000 RATE=200 HOLD=40 (seconds each call lasts).
+# SERVICE=echo (default) or moh (the hold music: the server streams music,
+# SIPp's RTP to it is dropped).
 source "$(dirname "$0")/common.sh"
-CALLS=${CALLS:-1000}; RATE=${RATE:-200}; HOLD=${HOLD:-40}
+CALLS=${CALLS:-1000}; RATE=${RATE:-200}; HOLD=${HOLD:-40}; SERVICE=${SERVICE:-echo}
 start_server
 sleep 1
 base=$(rss_kb "$SERVER_PID")
 d="$WORK/conc"; mkdir -p "$d"; ln -sf "$WORK/tone.ulaw" "$d/tone.ulaw"
 (cd "$d" && sipp -sf "$ROOT/bench/uac_media.xml" -d $((HOLD * 1000)) \
-   -s echo -r "$RATE" -m "$CALLS" -l "$CALLS" -i 127.0.0.1 -p 6100 -mp 7100 -buff_size 4194304 \
+   -s "$SERVICE" -r "$RATE" -m "$CALLS" -l "$CALLS" -i 127.0.0.1 -p 6100 -mp 7100 -buff_size 4194304 \
    -nostdin -trace_stat -stf "$d/stat.csv" -fd 1 "127.0.0.1:$SIP_PORT" >"$d/out.txt" 2>&1) &
 sipp_pid=$!
 ramp=$(( CALLS / RATE + 5 ))

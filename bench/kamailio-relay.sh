@@ -65,6 +65,7 @@ rtpengine --table=-1 --interface=127.0.0.1 --listen-ng=127.0.0.1:22222 --port-mi
 RTPE=$!
 for _ in $(seq 50); do grep -q ":56AE " /proc/net/udp && break; sleep 0.1; done # 22222 = 0x56AE
 mkdir -p "$WORK/run"
+RTPE_RSS0=$(awk '/VmRSS/ {print $2}' /proc/$RTPE/status)
 kamailio -f "$WORK/kamailio.cfg" -DD -E -Y "$WORK/run" >"$WORK/kamailio.log" 2>&1 &
 KAM=$!
 sleep 1
@@ -80,8 +81,10 @@ t0=$(ticks); r0=$(rtpe); s0=$(date +%s.%N)
 sleep 10
 t1=$(ticks); r1=$(rtpe); s1=$(date +%s.%N)
 hz=$(getconf CLK_TCK)
+RTPE_RSS1=$(awk '/VmRSS/ {print $2}' /proc/$RTPE/status)
 cur=$(tail -n 1 "$WORK/stat.csv" | cut -d';' -f$(head -n1 "$WORK/stat.csv" | tr ';' '\n' | grep -n -x CurrentCall | cut -d: -f1))
 awk -v a="$t0" -v b="$t1" -v ra="$r0" -v rb="$r1" -v s="$s0" -v e="$s1" -v hz="$hz" -v n="$cur" 'BEGIN{
   tot=(b-a)/hz/(e-s)*100; rt=(rb-ra)/hz/(e-s)*100;
   printf "calls up: %d\nkamailio+rtpengine CPU: %.1f%% of one core (rtpengine %.1f%%), %.3f%% per call\n", n, tot, rt, tot/n }'
+awk -v a="$RTPE_RSS0" -v b="$RTPE_RSS1" -v n="$cur" 'BEGIN{ if (n>0) printf "rtpengine RSS: %d KB idle, %d KB with calls, %.1f KB per relayed call\n", a, b, (b-a)/n }'
 kill "$UAS" 2>/dev/null || true

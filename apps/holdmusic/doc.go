@@ -9,7 +9,9 @@
 // lets a new listener join mid-stream rather than from the top. The
 // package embeds a royalty-free default loop (default.mp3, made by
 // make-default.sh): soft sine-tone chords over a steady marker tone of
-// [DefaultMarkerHz] that tests detect.
+// [DefaultMarkerHz] that tests detect. The default loop, like a directory,
+// is decoded to 8 kHz once at start and played from memory, so its player
+// costs no MP3 decoding per frame; an MP3 File is decoded as it plays.
 //
 // Calls reach the music in two ways. The [Service.Handler] answers calls
 // to sip:moh@host (the default source) and sip:moh-<name>@host (the source

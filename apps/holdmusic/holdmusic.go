@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/switchboard-sip/switchboard/apps"
 	"github.com/switchboard-sip/switchboard/endpoint"
@@ -240,6 +241,11 @@ func (s *Service) newPlayer(name string, sc SourceConfig) (*audio.Player, error)
 	return p, nil
 }
 
+// OpenSource opens the source sc describes as New does (the embedded
+// music for the zero SourceConfig), for a player of the caller's own, such
+// as bench/floor's. The caller owns and closes it.
+func OpenSource(sc SourceConfig) (audio.Source, error) { return openSource(sc) }
+
 // openSource opens what sc describes.
 func openSource(sc SourceConfig) (audio.Source, error) {
 	switch {
@@ -252,11 +258,22 @@ func openSource(sc SourceConfig) (audio.Source, error) {
 	case sc.Dir != "":
 		return openPlaylist(sc.Dir, sc.Shuffle, MaxPlaylist)
 	}
-	src, err := audio.NewMP3Source(defaultMP3)
+	return openDefault()
+}
+
+// openDefault returns the embedded music decoded once into memory (8 s,
+// 128 kB at 8 kHz), looped without decoding again: see decodeLoop.
+func openDefault() (audio.Source, error) {
+	mp3, err := audio.NewMP3Source(defaultMP3)
 	if err != nil {
 		return nil, fmt.Errorf("embedded music: %w", err)
 	}
-	return src, nil
+	defer mp3.Close()
+	pcm, err := decodeLoop(mp3, int(time.Minute*playlistRate/time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("embedded music: %w", err)
+	}
+	return &playlist{tracks: [][]int16{pcm}, order: []int{0}}, nil
 }
 
 // checkName accepts the characters of RFC 3261 "unreserved" that need no

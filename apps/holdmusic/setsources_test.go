@@ -89,3 +89,31 @@ func TestSetSources(t *testing.T) {
 		t.Error("SetSources after Close succeeded")
 	}
 }
+
+// TestDefaultDecodedOnce: the embedded music is held as one 8 s loop of
+// 8 kHz PCM (64,000 samples, the second pass through the resampler), so
+// its player decodes no MP3 per frame, and the loop point is continuous:
+// the step from its last sample to its first is no larger than the
+// largest step inside the loop.
+func TestDefaultDecodedOnce(t *testing.T) {
+	src, err := openDefault()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	pl, ok := src.(*playlist)
+	if !ok || len(pl.tracks) != 1 || src.SampleRate() != 8000 || src.Channels() != 1 {
+		t.Fatalf("default source %T: want one 8 kHz mono track in memory", src)
+	}
+	pcm := pl.tracks[0]
+	if len(pcm) < 63990 || len(pcm) > 64010 {
+		t.Errorf("%d samples, want about 64000 (8 s at 8 kHz)", len(pcm))
+	}
+	maxStep := 0
+	for i := 1; i < len(pcm); i++ {
+		maxStep = max(maxStep, abs(int(pcm[i])-int(pcm[i-1])))
+	}
+	if step := abs(int(pcm[0]) - int(pcm[len(pcm)-1])); step > maxStep {
+		t.Errorf("loop point steps by %d, more than any step inside the loop (%d)", step, maxStep)
+	}
+}

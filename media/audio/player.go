@@ -103,6 +103,10 @@ type PlayerStats struct {
 	// ComfortNoise counts silent frames handed to outputs that negotiated
 	// RFC 3389 comfort noise instead of sent as audio.
 	ComfortNoise uint64
+	// CaughtUp counts frames sent late, right after the one before,
+	// because the clock goroutine was late; Late counts frames given up
+	// because it was more than 100 ms late.
+	CaughtUp, Late uint64
 	// Sessions and Sinks are the current numbers of listeners.
 	Sessions, Sinks int
 }
@@ -171,11 +175,13 @@ type Player struct {
 	passLen int64   // samples read since the last rewind
 	encs    []*playerEncoding
 	frameNo uint64
-	sendTo  []playerSend // per-tick snapshot of the sessions
-	sinkTo  []Sink       // per-tick snapshot of the sinks
-	gone    []Output     // sessions found closed during a tick
+	sendTo  []playerSend                 // per-tick snapshot of the sessions
+	sinkTo  []Sink                       // per-tick snapshot of the sinks
+	gone    []Output                     // sessions found closed during a tick
+	flush   []interface{ Flush() error } // batches written to during a tick
 
 	frames, encodes, packets, sendErrors, skipped, loops, comfortNoise atomic.Uint64
+	caughtUp, late                                                     atomic.Uint64
 
 	closeOnce sync.Once
 	closeErr  error
@@ -433,6 +439,8 @@ func (p *Player) Stats() PlayerStats {
 	return PlayerStats{
 		Frames:       p.frames.Load(),
 		Encodes:      p.encodes.Load(),
+		CaughtUp:     p.caughtUp.Load(),
+		Late:         p.late.Load(),
 		Packets:      p.packets.Load(),
 		SendErrors:   p.sendErrors.Load(),
 		Skipped:      p.skipped.Load(),
@@ -511,6 +519,14 @@ func (p *Player) loop(r *playerRun) {
 	t := time.NewTicker(framePeriod)
 	defer t.Stop()
 	ticking := true
+	// A time.Ticker drops ticks its reader was too late for: on a loaded
+	// machine a frame would then be missing for every listener, and the
+	// RTP clock would fall behind the wall clock for good. The clock
+	// instead counts the frames due since it started ticking and sends
+	// the missed ones at once (up to maxCatchUp, 100 ms: a listener's
+	// jitter buffer takes a burst that short, and older frames are given
+	// up), so that every listener gets every frame, some late.
+	epoch, done := time.Now(), int64(0)
 	for {
 		p.mu.Lock()
 		active := p.activeLocked()
@@ -530,6 +546,7 @@ func (p *Player) loop(r *playerRun) {
 		if !ticking {
 			t.Reset(framePeriod)
 			ticking = true
+			epoch, done = time.Now(), 0
 		}
 		select {
 		case <-r.stop:
@@ -538,11 +555,30 @@ func (p *Player) loop(r *playerRun) {
 			continue
 		case <-t.C:
 		}
-		if p.tick() && !p.complete(r) {
-			return
+		due := int64(time.Since(epoch)/framePeriod) - done
+		if due > maxCatchUp {
+			p.late.Add(uint64(due - maxCatchUp))
+			done += due - maxCatchUp
+			due = maxCatchUp
+		}
+		if due > 1 {
+			p.caughtUp.Add(uint64(due - 1))
+		}
+		for ; due > 0; due-- {
+			done++
+			if p.tick() {
+				if !p.complete(r) {
+					return
+				}
+				break
+			}
 		}
 	}
 }
+
+// maxCatchUp is the most frames the clock sends at once after it was
+// late (see loop).
+const maxCatchUp = 5
 
 // complete handles the end of a non-looping play on the clock goroutine:
 // rewind, run the OnCompleted handler, and report whether to keep running
@@ -718,7 +754,22 @@ func (p *Player) sendLocked() {
 			continue
 		}
 		p.packets.Add(1)
+		if b, ok := ls.s.(BatchOutput); ok {
+			if f := b.Batch(); !slices.Contains(p.flush, f) {
+				p.flush = append(p.flush, f)
+			}
+		}
 	}
+	// Outputs that queue (a shared music port) send the whole tick now,
+	// with one system call per batch.
+	for i, f := range p.flush {
+		if err := f.Flush(); err != nil {
+			p.sendErrors.Add(1)
+			p.log.Debug("audio: player: batch send failed", "err", err)
+		}
+		p.flush[i] = nil
+	}
+	p.flush = p.flush[:0]
 	for _, k := range p.sinkTo {
 		k.WriteAudio(p.frame)
 	}

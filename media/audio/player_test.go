@@ -1143,3 +1143,49 @@ func TestPlayer16kHz(t *testing.T) {
 		t.Errorf("PCMU output: 2 kHz (the 6 kHz alias) at %.1f dB", l)
 	}
 }
+
+// stallingOutput takes 70 ms, longer than three ticks, to write its
+// tenth packet, as a descheduled clock goroutine would.
+type stallingOutput struct{ n int }
+
+func (o *stallingOutput) Codec() codec.Codec { return codec.PCMU() }
+func (o *stallingOutput) WriteRTPPayload(pt uint8, samples int, payload []byte, marker bool) error {
+	if o.n++; o.n == 10 {
+		time.Sleep(70 * time.Millisecond)
+	}
+	return nil
+}
+
+// TestPlayerCatchesUpLateTicks: a clock goroutine late by three ticks
+// sends the frames it missed at once, so every listener still gets 50
+// frames a second (a time.Ticker alone would drop two of them), and
+// counts them in Stats.CaughtUp.
+func TestPlayerCatchesUpLateTicks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src, err := NewToneSource(400, 0, 0.5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := NewPlayer(src, PlayerConfig{Mode: PlayerAutomatic})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		o := &stallingOutput{}
+		p.Attach(o)
+		if err := p.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second + time.Millisecond)
+		synctest.Wait()
+		st := p.Stats()
+		if st.Frames != 50 || o.n != 50 {
+			t.Errorf("in 1 s with a 70 ms stall: %d frames, %d packets; want 50 and 50", st.Frames, o.n)
+		}
+		// The stall spans the ticks of frames 11–13, sent together at
+		// 270 ms: the first of them counts as the tick's own frame.
+		if st.CaughtUp != 2 || st.Late != 0 {
+			t.Errorf("CaughtUp %d, Late %d; want 2 and 0", st.CaughtUp, st.Late)
+		}
+	})
+}

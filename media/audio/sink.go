@@ -28,6 +28,16 @@ type Output interface {
 	WriteRTPPayload(pt uint8, samples int, payload []byte, marker bool) error
 }
 
+// BatchOutput is an Output whose WriteRTPPayload only queues the packet
+// (a listener's stream on a shared music port, media.SharedStream). A
+// Player calls Flush on each distinct Batch once per tick, after writing
+// the frame to every output, so that the whole tick leaves in one system
+// call.
+type BatchOutput interface {
+	Output
+	Batch() interface{ Flush() error }
+}
+
 // ComfortNoiseOutput is an Output that can stand for a frame of silence
 // with RFC 3389 comfort noise, as a *media.Flow and a *media.Session can
 // when CN was negotiated. A Player and the conference mixer call
