@@ -66,19 +66,7 @@ func TestSRTPOverTLSToPlainPhone(t *testing.T) {
 			}
 			calls, errs := make(chan *b2b.Call, 1), make(chan error, 1)
 			out := srv.HandleWith(t, endpoint.Settings{OwnerURI: "sip:out@127.0.0.1"}, nil)
-			srv.HandleWith(t, endpoint.Settings{OwnerURI: "sip:secure@127.0.0.1", SRTP: mode},
-				endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
-					b, err := b2b.New(b2b.Leg{Call: c}, b2b.Leg{Call: out.NewConversation().NewCall(), Destination: callee.URI()}, b2b.Options{})
-					if err == nil {
-						err = b.Establish(ctx)
-					}
-					if err != nil {
-						errs <- err
-						return
-					}
-					c.HandOff()
-					calls <- b
-				}))
+			srv.HandleWith(t, endpoint.Settings{OwnerURI: "sip:secure@127.0.0.1", SRTP: mode}, bridgeTo(out, callee.URI(), calls, errs))
 			wav := filepath.Join(t.TempDir(), "500.wav")
 			if out, err := exec.Command("sox", "-n", "-r", "8000", "-c", "1", "-b", "16", wav, "synth", "60", "sine", "500", "vol", "0.3").CombinedOutput(); err != nil {
 				t.Fatalf("sox: %v: %s (install sox)", err, out)

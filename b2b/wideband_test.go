@@ -33,18 +33,7 @@ func testBaresipToPCMU(t *testing.T, codec string, rate int, user string) {
 	calls, errs := make(chan *b2b.Call, 1), make(chan error, 1)
 	ep := srv.HandleWith(t, endpoint.Settings{OwnerURI: "sip:bridge@127.0.0.1",
 		Codecs: []string{codec, "PCMU", "PCMA", "telephone-event"}}, nil)
-	ep.HandleCalls(endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
-		b, err := b2b.New(b2b.Leg{Call: c}, b2b.Leg{Call: ep.NewConversation().NewCall(), Destination: callee.URI()}, b2b.Options{})
-		if err == nil {
-			err = b.Establish(ctx)
-		}
-		if err != nil {
-			errs <- err
-			return
-		}
-		c.HandOff()
-		calls <- b
-	}))
+	ep.HandleCalls(bridgeTo(ep, callee.URI(), calls, errs))
 	wav := filepath.Join(t.TempDir(), "500.wav")
 	if out, err := exec.Command("sox", "-n", "-r", fmt.Sprint(rate), "-c", "1", "-b", "16", wav, "synth", "60", "sine", "500", "vol", "0.3").CombinedOutput(); err != nil {
 		t.Fatalf("sox: %v: %s (install sox)", err, out)
@@ -89,4 +78,21 @@ func testBaresipToPCMU(t *testing.T, codec string, rate int, user string) {
 			t.Errorf("relay %+v: nothing transcoded", s)
 		}
 	}
+}
+
+// bridgeTo is a handler that bridges each call to dest through a new
+// call of out, and hands the established b2b call (or the error) over.
+func bridgeTo(out *endpoint.Endpoint, dest string, calls chan<- *b2b.Call, errs chan<- error) endpoint.Handler {
+	return endpoint.HandlerFunc(func(ctx context.Context, c *endpoint.Call) {
+		b, err := b2b.New(b2b.Leg{Call: c}, b2b.Leg{Call: out.NewConversation().NewCall(), Destination: dest}, b2b.Options{})
+		if err == nil {
+			err = b.Establish(ctx)
+		}
+		if err != nil {
+			errs <- err
+			return
+		}
+		c.HandOff()
+		calls <- b
+	})
 }
