@@ -22,6 +22,7 @@ import (
 	"github.com/switchboard-sip/switchboard/endpoint"
 	"github.com/switchboard-sip/switchboard/media"
 	"github.com/switchboard-sip/switchboard/platform"
+	"github.com/switchboard-sip/switchboard/recorder"
 	sbt "github.com/switchboard-sip/switchboard/switchboardtest"
 )
 
@@ -293,7 +294,8 @@ routes:
 		t.Fatal(err)
 	}
 	time.Sleep(2 * time.Second) // the last key's end packets, 200 ms away
-	callLen := time.Since(answered)
+	hungUp := time.Now()
+	callLen := hungUp.Sub(answered)
 	a.Hangup(t)
 	mu.Lock()
 	heard := string(got)
@@ -323,8 +325,33 @@ routes:
 	if !okL || !okR || skew > 150*time.Millisecond {
 		t.Errorf("recording onsets: A's 700 Hz at %v (left, %v), B's 1100 Hz at %v (right, %v): skew %v", onL, okL, onR, okR, skew)
 	}
-	if d := recLen - callLen; d > time.Second || d < -time.Second {
-		t.Errorf("the recording lasts %v, the call %v", recLen, callLen)
+	// The file covers the recorder's own interval sample for sample (it
+	// is clock-driven: lost packets become silence, not missing time),
+	// and that interval is the call as the server saw it. The server
+	// starts recording once the b2b call is established, which waits for
+	// A's ACK: 200 ms each way, plus 500 ms for each lost 200 or ACK (5 %
+	// loss makes one in ten calls lose one), so the start is allowed 2 s
+	// after A saw the answer. It stops when the b2b call has ended: A's
+	// BYE (200 ms away), then B's BYE and its 200 (400 ms), 500 ms more
+	// for each lost one; 2.5 s is allowed.
+	mf, err := os.Open(strings.TrimSuffix(wav, ".wav") + ".json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta, err := recorder.ReadMetadata(mf)
+	mf.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	span := meta.End.Sub(meta.Start)
+	if d := recLen - span; d > 100*time.Millisecond || d < -100*time.Millisecond {
+		t.Errorf("the recording holds %v of audio for the %v it ran (%v to %v)", recLen, span, meta.Start, meta.End)
+	}
+	if lag := meta.Start.Sub(answered); lag < -time.Second || lag > 2*time.Second {
+		t.Errorf("the recording started %v after A saw the answer, want within 2 s", lag)
+	}
+	if lag := meta.End.Sub(hungUp); lag < -500*time.Millisecond || lag > 2500*time.Millisecond {
+		t.Errorf("the recording ended %v after A hung up, want within 2.5 s", lag)
 	}
 
 	// Conference: C talks, D listens, E is a third member.
@@ -352,9 +379,9 @@ routes:
 	} else if silent > 0 {
 		knownFault(t, "conference through the faults: %d of %d 20 ms frames silent at D", silent, frames)
 	}
-	t.Logf("%s both ways (%d packets passed, %d dropped, %d sent early): route call set up in %v; first key * -> %q; keys %q -> %q; recording %v for a %v call, onset skew %v; "+
+	t.Logf("%s both ways (%d packets passed, %d dropped, %d sent early): route call set up in %v; first key * -> %q; keys %q -> %q; recording %v for a %v call (started %v after the answer), onset skew %v; "+
 		"conference: %d of %d frames silent", faultDesc(), st.sent.Load(), st.dropped.Load(), st.early.Load(), setup.Round(time.Millisecond), first, keys, heard,
-		recLen.Round(time.Millisecond), callLen.Round(time.Millisecond), skew, silent, frames)
+		recLen.Round(time.Millisecond), callLen.Round(time.Millisecond), meta.Start.Sub(answered).Round(time.Millisecond), skew, silent, frames)
 }
 
 // knownFault reports a check the server does not pass reliably yet
